@@ -1,0 +1,49 @@
+"""One adapter per network, behind the interface in :mod:`adapters.base`.
+
+The registry maps a network name to the adapter class's import path, so that looking up a network's limits does
+not import every client library.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from adapters.base import Adapter, Capabilities, MediaFile, OutgoingPost, Problem, PublishResult, RateLimit
+
+ADAPTERS: dict[str, str] = {
+    "vk": "adapters.vk:VkAdapter",
+    "telegram": "adapters.telegram:TelegramAdapter",
+    "facebook": "adapters.facebook:FacebookAdapter",
+    "ok": "adapters.ok:OkAdapter",
+    "outbox": "adapters.outbox:OutboxAdapter",
+}
+
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "Capabilities",
+    "MediaFile",
+    "OutgoingPost",
+    "Problem",
+    "PublishResult",
+    "RateLimit",
+    "UnknownNetwork",
+    "adapter_class",
+]
+
+
+class UnknownNetwork(LookupError):
+    """No adapter is registered under this network name."""
+
+
+def adapter_class(network: str) -> type[Adapter]:
+    """The adapter class registered for ``network``."""
+    try:
+        target = ADAPTERS[network]
+    except KeyError:
+        raise UnknownNetwork(f"unknown network {network!r}; known: {', '.join(ADAPTERS)}") from None
+    module_name, _, class_name = target.partition(":")
+    cls = getattr(import_module(module_name), class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise TypeError(f"{target} is not an Adapter")
+    return cls

@@ -1,0 +1,232 @@
+"""The adapter interface: what the scheduler hands an adapter, what it gets back, and the limits as data.
+
+An adapter publishes one post to one channel of one network. It receives plain data (:class:`OutgoingPost`) and
+a client built by the caller, returns a :class:`PublishResult`, or raises an error from :mod:`adapters.errors`.
+It never touches the database, the scheduler or the config loader.
+
+Adapter modules must stay cheap to import: the network's client library (``telegram``, ``vk_api``, ``httpx``) is
+imported inside the methods that use it, so that ``smm add`` can validate a post against an adapter's
+:class:`Capabilities` without loading any of them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """A network's limits, declared as data and checked when a post is queued and again before it is sent."""
+
+    max_text: int
+    """Longest text of a post without media, in characters (UTF-16 code units where ``utf16`` is set)."""
+    max_media: int
+    """Most media items in one post."""
+    media_types: frozenset[str]
+    """Accepted MIME types of media items."""
+    max_media_bytes: int
+    """Largest accepted media file."""
+    max_caption: int | None = None
+    """Longest text of a post with media; ``None`` when it is ``max_text``."""
+    caption_overflow: Literal["reject", "split"] = "reject"
+    """What happens to a text longer than ``max_caption`` with media: refused, or sent as a message of its own."""
+    max_side_sum: int | None = None
+    """Largest width + height of an image, in pixels."""
+    max_aspect_ratio: float | None = None
+    """Largest ratio of the long side to the short side of an image."""
+    utf16: bool = False
+    """Whether lengths count UTF-16 code units (characters outside the BMP count twice), as Telegram does."""
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A media file in the scheduler's media store, with what was learnt of it when it was queued."""
+
+    path: Path
+    mime: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingPost:
+    """Exactly what to publish on one channel: the text is final (escaped, tagged, with hashtags)."""
+
+    text: str
+    link: str | None = None
+    media: tuple[MediaFile, ...] = ()
+    key: str = ""
+    """A stable key for this delivery, the same on every attempt (VK's ``guid``, the outbox folder name)."""
+    publish_at: datetime | None = None
+    """Hand the post to the network to publish at this UTC time (native pre-scheduling), when supported."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What the network created."""
+
+    remote_id: str
+    remote_url: str | None = None
+    warnings: tuple[str, ...] = ()
+    """Things the operator should know (e.g. a Telegram chat that migrated to a new id)."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``rate`` units per ``per`` seconds in ``scope`` (a bot, a token, a chat, a community)."""
+
+    scope: str
+    rate: float
+    per: float
+    unit: Literal["post", "request"] = "post"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reason a post cannot be published on a channel."""
+
+    message: str
+
+
+def text_length(text: str, *, utf16: bool = False) -> int:
+    """The length of ``text`` as a network counts it."""
+    if not utf16:
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+class Adapter(ABC):
+    """Publishes posts to one channel of a network.
+
+    Subclasses set ``network`` and ``capabilities`` and implement :meth:`publish` and :meth:`check`; networks
+    that can be read back implement :meth:`find_published`.
+    """
+
+    network: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    #: Whether :meth:`find_published` can settle an ambiguous outcome.
+    can_read_back: ClassVar[bool] = False
+    #: Whether :attr:`OutgoingPost.publish_at` is honoured (the network schedules the post itself).
+    supports_native_schedule: ClassVar[bool] = False
+
+    @classmethod
+    def visible_length(cls, text: str, options: Mapping[str, Any]) -> int:
+        """The length of ``text`` as the network counts it, given the channel's options (e.g. a parse mode)."""
+        return text_length(text, utf16=cls.capabilities.utf16)
+
+    @classmethod
+    def validate(cls, post: OutgoingPost, options: Mapping[str, Any] | None = None) -> list[Problem]:
+        """Every reason ``post`` cannot be published on a channel of this network with these options."""
+        options = options or {}
+        caps = cls.capabilities
+        problems: list[Problem] = []
+        if not post.text.strip() and not post.media and not post.link:
+            problems.append(Problem("the post has no text, link or media"))
+        length = cls.visible_length(post.text, options)
+        if post.media and caps.max_caption is not None and caps.caption_overflow == "reject":
+            limit, what = caps.max_caption, "caption"
+        else:
+            limit, what = caps.max_text, "text"
+        if length > limit:
+            problems.append(Problem(f"the {what} is {length} characters long; {cls.network} allows {limit}"))
+        if len(post.media) > caps.max_media:
+            problems.append(Problem(f"{len(post.media)} media files; {cls.network} allows {caps.max_media}"))
+        for item in post.media:
+            problems.extend(cls._media_problems(item))
+        problems.extend(cls.extra_problems(post, options))
+        return problems
+
+    @classmethod
+    def _media_problems(cls, item: MediaFile) -> list[Problem]:
+        caps = cls.capabilities
+        name = item.path.name
+        problems: list[Problem] = []
+        if item.mime not in caps.media_types:
+            allowed = ", ".join(sorted(caps.media_types))
+            problems.append(Problem(f"{name}: {item.mime} is not accepted by {cls.network} ({allowed})"))
+        if item.size > caps.max_media_bytes:
+            problems.append(
+                Problem(
+                    f"{name}: {item.size / MB:.1f} MB; {cls.network} accepts at most {caps.max_media_bytes / MB:g} MB"
+                )
+            )
+        if item.width and item.height:
+            if caps.max_side_sum and item.width + item.height > caps.max_side_sum:
+                problems.append(
+                    Problem(
+                        f"{name}: {item.width}x{item.height} px; {cls.network} needs width + height "
+                        f"<= {caps.max_side_sum}"
+                    )
+                )
+            ratio = max(item.width, item.height) / max(1, min(item.width, item.height))
+            if caps.max_aspect_ratio and ratio > caps.max_aspect_ratio:
+                problems.append(
+                    Problem(
+                        f"{name}: aspect ratio {ratio:.1f}:1; {cls.network} allows at most {caps.max_aspect_ratio:g}:1"
+                    )
+                )
+        return problems
+
+    @classmethod
+    def extra_problems(cls, post: OutgoingPost, options: Mapping[str, Any]) -> list[Problem]:
+        """Network-specific checks beyond :class:`Capabilities` (markup that does not parse, say)."""
+        return []
+
+    @abstractmethod
+    async def publish(self, post: OutgoingPost) -> PublishResult:
+        """Publish ``post`` and return what the network created.
+
+        Raises :class:`~adapters.errors.TransientError` when the post was surely not published,
+        :class:`~adapters.errors.PermanentError` when retrying cannot help, and
+        :class:`~adapters.errors.AmbiguousError` when the network may have published it.
+        """
+
+    @abstractmethod
+    async def check(self) -> str:
+        """Check that the credentials work and allow posting to the channel.
+
+        Returns a one-line description of what was checked; raises a
+        :class:`~adapters.errors.PublishError` that says what is wrong and how to fix it.
+        """
+
+    async def find_published(self, post: OutgoingPost, since: datetime) -> PublishResult | None:
+        """Read the channel back and return the post matching ``post`` published at or after ``since``.
+
+        Returns ``None`` when the network says authoritatively that there is no such post. Raises
+        :class:`~adapters.errors.ReadBackUnsupported` when the network cannot be read back, and a
+        :class:`~adapters.errors.PublishError` when the read itself failed.
+        """
+        from adapters.errors import ReadBackUnsupported
+
+        raise ReadBackUnsupported(f"{self.network} cannot be read back")
+
+    async def cancel_scheduled(self, remote_id: str) -> None:
+        """Delete a post handed to the network for native scheduling (see :attr:`OutgoingPost.publish_at`)."""
+        from adapters.errors import PermanentError
+
+        raise PermanentError(f"{self.network} does not support native scheduling")
+
+    def rate_limits(self) -> tuple[RateLimit, ...]:
+        """The rate limits this channel's publishes must respect, from the tightest scope to the widest."""
+        return ()
+
+    def requests_for(self, post: OutgoingPost) -> int:
+        """How many API requests publishing ``post`` takes (for limits counted in requests)."""
+        return 1
+
+    @property
+    def lease_group(self) -> str:
+        """Channels sharing a lease group are published by one daemon at a time (they share rate limits)."""
+        limits = self.rate_limits()
+        return limits[-1].scope if limits else f"{self.network}:{id(self)}"
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
+        """Release the adapter's connections."""
