@@ -77,6 +77,8 @@ class PublishResult:
     remote_url: str | None = None
     warnings: tuple[str, ...] = ()
     """Things the operator should know (e.g. a Telegram chat that migrated to a new id)."""
+    backoff: float | None = None
+    """Seconds the network asked us to wait before the next request in this channel's scopes (usage headers)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,9 @@ class Adapter(ABC):
     capabilities: ClassVar[Capabilities]
     #: Whether :meth:`find_published` can settle an ambiguous outcome.
     can_read_back: ClassVar[bool] = False
+    #: Seconds during which publishing the same :attr:`OutgoingPost.key` again cannot create a second post
+    #: (VK's ``guid``); ``None`` when the network has no idempotency key.
+    idempotent_window: ClassVar[float | None] = None
     #: Whether :attr:`OutgoingPost.publish_at` is honoured (the network schedules the post itself).
     supports_native_schedule: ClassVar[bool] = False
 
