@@ -1,0 +1,121 @@
+"""The ``outbox`` network: each published post becomes a folder of files, for trying the product and dry runs.
+
+A post goes to ``<path>/<UTC time>-<key>/``: ``post.txt`` (the text, then the link), a copy of each media file,
+and ``post.json`` (everything, machine-readable). The folder is written under a temporary name and renamed when
+complete, so a reader never sees half a post, and publishing the same key twice returns the first folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from adapters.base import MB, Adapter, Capabilities, OutgoingPost, PublishResult, RateLimit
+from adapters.errors import AuthError, PublishError, TransientError
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxAdapter(Adapter):
+    """Writes posts into a folder."""
+
+    network = "outbox"
+    capabilities = Capabilities(
+        max_text=100_000,
+        max_media=20,
+        media_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff"}),
+        max_media_bytes=200 * MB,
+    )
+    can_read_back = True
+    idempotent_window = float("inf")
+
+    def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _now) -> None:
+        self.path = Path(path)
+        self._clock = clock
+
+    def _existing(self, key: str) -> Path | None:
+        if not key or not self.path.is_dir():
+            return None
+        for candidate in self.path.glob(f"*-{key}"):
+            if (candidate / "post.json").is_file():
+                return candidate
+        return None
+
+    def _result(self, folder: Path) -> PublishResult:
+        return PublishResult(remote_id=folder.name, remote_url=folder.resolve().as_uri())
+
+    async def publish(self, post: OutgoingPost) -> PublishResult:
+        existing = self._existing(post.key)
+        if existing is not None:
+            return self._result(existing)
+        when = post.publish_at or self._clock()
+        name = f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}-{post.key or os.urandom(8).hex()}"
+        final = self.path / name
+        tmp = self.path / f".writing-{name}"
+        with _translate(self.path):
+            self.path.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            media = []
+            for i, item in enumerate(post.media, start=1):
+                target = tmp / f"media-{i}{item.path.suffix}"
+                shutil.copyfile(item.path, target)
+                media.append({"file": target.name, "mime": item.mime, "size": item.size})
+            body = post.text + (f"\n\n{post.link}" if post.link and post.link not in post.text else "")
+            (tmp / "post.txt").write_text(body + "\n", encoding="utf-8")
+            sidecar = {
+                "key": post.key,
+                "text": post.text,
+                "link": post.link,
+                "media": media,
+                "published_at": when.astimezone(UTC).isoformat(),
+            }
+            with (tmp / "post.json").open("w", encoding="utf-8") as f:
+                json.dump(sidecar, f, ensure_ascii=False, indent=2)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        return self._result(final)
+
+    async def find_published(self, post: OutgoingPost, since: datetime) -> PublishResult | None:
+        existing = self._existing(post.key)
+        return self._result(existing) if existing is not None else None
+
+    async def check(self) -> str:
+        with _translate(self.path):
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".check-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        return f"folder {self.path} is writable"
+
+    def rate_limits(self) -> tuple[RateLimit, ...]:
+        return (RateLimit(f"outbox:{self.path}", 1000, 1),)
+
+
+class _translate:
+    """Filesystem errors as publish errors: a full disk passes, a folder we may not write to needs a person."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if not isinstance(exc, OSError):
+            return
+        reason = exc.strerror or str(exc)
+        error: PublishError
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN):
+            error = TransientError(f"cannot write to the outbox {self.path}: {reason}")
+        else:
+            error = AuthError(f"cannot write to the outbox {self.path}: {reason}; fix the folder or its permissions")
+        raise error from exc

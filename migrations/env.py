@@ -1,0 +1,45 @@
+"""Alembic environment: runs with a connection handed over by ``scheduler.migrate``, or with a URL from
+``alembic -x url=...`` / ``$SMM_DATABASE_URL`` when a developer runs Alembic directly."""
+
+from __future__ import annotations
+
+import os
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from scheduler.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _configure(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _configure(connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("SMM_DATABASE_URL")
+    if not url:
+        raise SystemExit("pass -x url=... or set SMM_DATABASE_URL (or use `smm db upgrade`)")
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        _configure(conn)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (--sql) migrations are not supported; use `smm db upgrade`")
+run_migrations_online()

@@ -1,0 +1,337 @@
+"""The ``smm`` command: parse, call one service function, print.
+
+Errors print as one line on stderr: exit code 2 for bad input or config (nothing was written), 1 when the
+database or the daemon cannot work. Heavy modules (the daemon, network clients, Alembic) load only in the
+commands that use them, so ``smm add`` and ``smm queue`` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from scheduler import __version__
+from scheduler.config import CATEGORIES, Config, load_config
+from scheduler.errors import SmmError
+from scheduler.log import configure_logging, redact
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("smm.cli")
+
+
+class Context:
+    """What every command needs: the config (loaded on first use) and the database."""
+
+    def __init__(self, config_path: str | None, verbose: int) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self._config: Config | None = None
+        self._db: Any = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+            for warning in self._config.warnings:
+                log.warning("%s", warning)
+        return self._config
+
+    @property
+    def db(self) -> Any:
+        if self._db is None:
+            from scheduler.db import Database
+
+            self._db = Database(self.config.database_url)
+            self._db.check_schema(create=True)
+        return self._db
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"smm: error: {redact(message)}", err=True)
+    sys.exit(code)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(redact(json.dumps(data, ensure_ascii=False, indent=2)))
+
+
+def local_time(iso: str | None, channel: str, config: Config) -> str:
+    if iso is None:
+        return "-"
+    when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    zone = config.channel(channel).timezone if channel in config.channel_names else UTC
+    return when.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def print_post(view: dict[str, Any], config: Config, heading: str) -> None:
+    click.echo(f"{heading} post {view['id']}")
+    width = max((len(d["channel"]) for d in view["deliveries"]), default=0)
+    for d in view["deliveries"]:
+        when = d["published_at"] if d["status"] == "published" else d["due_at"]
+        line = f"  {d['channel']:<{width}}  {d['status']:<10}  {local_time(when, d['channel'], config)}"
+        if d["remote_url"]:
+            line += f"  {d['remote_url']}"
+        if d["last_error"] and d["status"] != "published":
+            line += f"  ({one_line(d['last_error'], 200)})"
+        click.echo(redact(line))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="smm")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (default: $SMM_CONFIG, ./config.toml, /etc/smm-scheduler/config.toml).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv includes the HTTP libraries, redacted).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """Queue social media posts and publish them on a steady cadence."""
+    ctx.obj = Context(config_path, verbose)
+    if ctx.invoked_subcommand != "run":
+        configure_logging(verbose, quiet=not verbose)
+
+
+@cli.command()
+@click.argument("text", required=False, default="")
+@click.option("--channel", "channels", multiple=True, metavar="NAME", help="Target channel (repeatable; default: all).")
+@click.option("--media", multiple=True, metavar="PATH", help="An image to attach (repeatable).")
+@click.option("--link", metavar="URL", help="A link to publish with the post.")
+@click.option("--at", "at", metavar="WHEN", help="ISO 8601 time; without an offset, in each channel's time zone.")
+@click.option("--now", "now_", is_flag=True, help="Publish as soon as possible.")
+@click.option("--next", "next_", is_flag=True, help="Take the next slot, pushing the queue back one slot.")
+@click.option("--category", type=click.Choice(CATEGORIES), default="educational", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the post as JSON.")
+@click.pass_obj
+def add(
+    obj: Context,
+    text: str,
+    channels: tuple[str, ...],
+    media: tuple[str, ...],
+    link: str | None,
+    at: str | None,
+    now_: bool,
+    next_: bool,
+    category: str,
+    as_json: bool,
+) -> None:
+    """Queue a post: into each channel's next free slot, or at a given time."""
+    from scheduler.service import NewPost, add_post
+
+    request = NewPost(
+        text=text,
+        channels=channels,
+        media=[Path(m) for m in media],
+        link=link,
+        at=at,
+        now=now_,
+        next=next_,
+        category=category,
+    )
+    view = add_post(obj.config, obj.db, request, now())
+    if as_json:
+        emit_json(view)
+    else:
+        print_post(view, obj.config, "queued")
+
+
+@cli.command()
+@click.option("--all", "include_all", is_flag=True, help="Include published, failed and cancelled deliveries.")
+@click.option("--channel", metavar="NAME", help="Only this channel.")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="At most N posts (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of posts.")
+@click.pass_obj
+def queue(obj: Context, include_all: bool, channel: str | None, limit: int, as_json: bool) -> None:
+    """List upcoming deliveries by time."""
+    from scheduler.service import list_queue, queue_notes
+
+    posts, total = list_queue(obj.config, obj.db, channel=channel, include_all=include_all, limit=limit)
+    if as_json:
+        emit_json(posts)
+        return
+    notes = queue_notes(obj.config, obj.db)
+    for note in notes:
+        click.echo(redact(f"! {note}"))
+    if not posts:
+        click.echo("the queue is empty" if not include_all else "no posts")
+        return
+    rows = [("POST", "CHANNEL", "STATUS", "WHEN", "TRIES", "TEXT")]
+    for view in posts:
+        for d in view["deliveries"]:
+            when = d["published_at"] if d["status"] == "published" else d["due_at"]
+            text = view["text"] or (view["link"] or "") or f"[{len(view['media'])} media]"
+            rows.append(
+                (
+                    str(view["id"]),
+                    d["channel"],
+                    d["status"],
+                    local_time(when, d["channel"], obj.config),
+                    str(d["attempts"]),
+                    one_line(text, 50),
+                )
+            )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        click.echo(redact("  ".join(f"{c:<{widths[i]}}" for i, c in enumerate(r[:5])) + "  " + r[5]))
+    if limit and total > len(posts):
+        click.echo(f"... {total - len(posts)} more posts (use --limit 0 to list all)")
+
+
+@cli.command()
+@click.argument("post_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the post as JSON.")
+@click.pass_obj
+def show(obj: Context, post_id: int, as_json: bool) -> None:
+    """Show a post, its deliveries and their attempts."""
+    from scheduler.service import show_post
+
+    view = show_post(obj.db, post_id)
+    if as_json:
+        emit_json(view)
+        return
+    click.echo(f"post {view['id']} ({view['category']}), created {view['created_at']}")
+    if view["text"]:
+        click.echo(redact("  text: " + view["text"].replace("\n", "\n        ")))
+    if view["link"]:
+        click.echo(f"  link: {view['link']}")
+    for m in view["media"]:
+        size = f" {m['width']}x{m['height']}" if m.get("width") else ""
+        click.echo(f"  media: {m['name']} ({m['mime']}{size}, {m['size']} bytes)")
+    print_post(view, obj.config, "deliveries of")
+    for a in view["attempts"]:
+        click.echo(
+            redact(
+                f"  attempt {a['number']} on {a['channel']}: {a['started_at']} -> {a['outcome'] or 'open'}"
+                + (f": {one_line(a['error'], 300)}" if a["error"] else "")
+            )
+        )
+
+
+@cli.command()
+@click.argument("post_id", type=int)
+@click.option("--channel", metavar="NAME", help="Only this channel's delivery.")
+@click.pass_obj
+def cancel(obj: Context, post_id: int, channel: str | None) -> None:
+    """Cancel a post's deliveries that have not gone out."""
+    from scheduler.service import cancel_post
+
+    print_post(cancel_post(obj.db, post_id, now(), channel), obj.config, "cancelled")
+
+
+@cli.command()
+@click.argument("post_id", type=int)
+@click.option("--at", "at", metavar="WHEN", help="ISO 8601 time; without an offset, in each channel's time zone.")
+@click.option("--now", "now_", is_flag=True, help="Publish as soon as possible.")
+@click.pass_obj
+def reschedule(obj: Context, post_id: int, at: str | None, now_: bool) -> None:
+    """Move a post's queued deliveries to another time."""
+    from scheduler.service import reschedule_post
+
+    print_post(reschedule_post(obj.config, obj.db, post_id, at, now(), to_now=now_), obj.config, "rescheduled")
+
+
+@cli.command()
+@click.argument("post_id", type=int)
+@click.pass_obj
+def retry(obj: Context, post_id: int) -> None:
+    """Re-queue a post's failed or unknown deliveries, due now."""
+    from scheduler.service import retry_post
+
+    print_post(retry_post(obj.db, post_id, now()), obj.config, "re-queued")
+
+
+@cli.command()
+@click.argument("post_id", type=int)
+@click.option("--published", "published", is_flag=True, help="It did go out (optionally give its URL).")
+@click.option("--url", metavar="URL", help="The published post's URL (with --published).")
+@click.option("--retry", "again", is_flag=True, help="It did not go out: send it again.")
+@click.option("--channel", metavar="NAME", help="Only this channel's delivery.")
+@click.pass_obj
+def resolve(obj: Context, post_id: int, published: bool, url: str | None, again: bool, channel: str | None) -> None:
+    """Settle an unknown delivery after checking the channel by hand."""
+    from scheduler.errors import InputError
+    from scheduler.service import resolve_post
+
+    if published == again:
+        raise InputError("give exactly one of --published and --retry")
+    if url and not published:
+        raise InputError("--url goes with --published")
+    view = resolve_post(obj.db, post_id, now(), published=published, url=url, channel=channel)
+    print_post(view, obj.config, "resolved")
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(obj: Context) -> None:
+    """Apply pending migrations."""
+    from scheduler.db import Database
+    from scheduler.migrate import upgrade
+
+    database = Database(obj.config.database_url)
+    before, after = upgrade(database)
+    if before == after:
+        click.echo(f"database {database.where} is up to date (schema {after})")
+    else:
+        click.echo(f"database {database.where} upgraded from schema {before or 'none'} to {after}")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Publish everything due now, then exit.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+def run(obj: Context, once: bool, log_format: str) -> None:
+    """Run the daemon: publish queued posts when they are due."""
+    configure_logging(obj.verbose, log_format)
+    from scheduler.daemon import run_daemon
+
+    sys.exit(run_daemon(obj.config_path, once=once))
+
+
+@cli.command()
+@click.pass_obj
+def doctor(obj: Context) -> None:
+    """Check the config and every channel's credentials and rights."""
+    from scheduler.doctor import run_doctor
+
+    sys.exit(run_doctor(obj.config, obj.db))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``smm`` console script."""
+    try:
+        cli.main(args=argv, prog_name="smm", standalone_mode=False)
+    except SmmError as exc:
+        fail(str(exc), exc.exit_code)
+    except click.exceptions.Abort:
+        fail("aborted", 1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as exc:  # a bug: one line, and the traceback only when asked for
+        if "-v" in (argv or sys.argv) or "--verbose" in (argv or sys.argv):
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)", 1)

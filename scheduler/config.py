@@ -1,0 +1,504 @@
+"""Loading and validating the TOML configuration.
+
+:func:`load_config` is the only entry point: it finds the file, parses it with :mod:`tomllib` and returns a frozen
+:class:`Config`, or raises :class:`~scheduler.errors.ConfigError` whose message names the file, the key and what is
+allowed. Unknown keys are errors. Secrets never sit in the file: a channel names an environment variable, a file or
+a systemd credential, read only when an adapter is built (:meth:`SecretRef.read`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scheduler.errors import ConfigError
+from scheduler.slots import DEFAULT_SLOTS, Slot, parse_slots
+
+NETWORKS = ("vk", "telegram", "facebook", "ok", "outbox")
+CATEGORIES = ("entertaining", "educational", "commercial", "ugc", "news")
+LATE_POLICIES = ("publish", "reslot", "skip")
+DEFAULT_CONFIG_LOCATIONS = (Path("config.toml"), Path("/etc/smm-scheduler/config.toml"))
+DEFAULT_API_ROOTS = {
+    "vk": "https://api.vk.ru",
+    "telegram": "https://api.telegram.org",
+    "facebook": "https://graph.facebook.com",
+    "ok": "https://api.ok.ru",
+}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a secret comes from: an environment variable, a file, or a systemd credential."""
+
+    source: str  # "env" | "file" | "credential"
+    name: str
+    key: str  # the config key that named it, for messages
+    owner: str  # "channels[1] (vk-news)", for messages
+
+    def read(self, env: Mapping[str, str] | None = None) -> str:
+        """The secret's value, or a ConfigError naming the channel and where the secret was looked for."""
+        env = os.environ if env is None else env
+        if self.source == "env":
+            value = env.get(self.name, "")
+            if not value.strip():
+                raise ConfigError(f"{self.owner}: {self.key}: environment variable {self.name} is not set")
+            return value.strip()
+        if self.source == "credential":
+            directory = env.get("CREDENTIALS_DIRECTORY")
+            if not directory:
+                raise ConfigError(
+                    f"{self.owner}: {self.key}: credential {self.name!r} needs $CREDENTIALS_DIRECTORY "
+                    "(set by systemd's LoadCredential=)"
+                )
+            path = Path(directory) / self.name
+        else:
+            path = Path(self.name)
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{self.owner}: {self.key}: cannot read {path}: {exc.strerror or exc}") from None
+        if not value:
+            raise ConfigError(f"{self.owner}: {self.key}: {path} is empty")
+        return value
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """One channel: a VK community, a Telegram channel, a Facebook Page, an OK group or an outbox folder."""
+
+    name: str
+    network: str
+    timezone: ZoneInfo
+    slots: tuple[Slot, ...]
+    api_url: str | None
+    options: Mapping[str, Any]
+    """Network-specific settings (group_id, chat_id, parse_mode, path, ...), validated."""
+    secrets: Mapping[str, SecretRef]
+    """Named secrets the adapter needs (``token``, ``application_secret``)."""
+    on_uncertain: str = "hold"
+    late_policy: str | None = None
+    timeout: float = 30.0
+
+    @property
+    def api_root(self) -> str:
+        return (self.api_url or DEFAULT_API_ROOTS.get(self.network, "")).rstrip("/")
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    max_attempts: int = 8
+    max_age: timedelta = timedelta(hours=24)
+    in_call_attempts: int = 3
+    in_call_max_wait: float = 10.0
+    backoff_base: float = 30.0
+    backoff_cap: float = 3600.0
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    late_grace: timedelta = timedelta(minutes=15)
+    late_policy: str = "reslot"
+    tick: float = 60.0
+    shutdown_grace: float = 30.0
+    lease: float = 300.0
+    queue_warning_days: int = 7
+    reconcile_delay: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, validated."""
+
+    path: Path
+    database_url: str
+    media_dir: Path
+    timezone: ZoneInfo
+    slots: tuple[Slot, ...]
+    channels: tuple[ChannelConfig, ...]
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    warnings: tuple[str, ...] = ()
+
+    def channel(self, name: str) -> ChannelConfig:
+        for channel in self.channels:
+            if channel.name == name:
+                return channel
+        raise KeyError(name)
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.channels)
+
+
+def find_config(explicit: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Path:
+    """The config file to use: ``--config``, else ``$SMM_CONFIG``, else ./config.toml, else /etc/smm-scheduler."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get("SMM_CONFIG"):
+        return Path(env["SMM_CONFIG"])
+    for candidate in DEFAULT_CONFIG_LOCATIONS:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        "no config file: pass --config PATH, set $SMM_CONFIG, or create ./config.toml "
+        "(config.example.toml is a working start)"
+    )
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Find, read and validate the configuration."""
+    env = os.environ if env is None else env
+    config_path = find_config(path, env)
+    label = str(config_path)
+    try:
+        raw = config_path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{label}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{label}: invalid TOML: {exc}") from None
+    return _build(data, config_path.resolve(), label, env)
+
+
+# -- validation ---------------------------------------------------------------------------------------------------
+
+
+class _Table:
+    """A TOML table being validated: typed getters that raise ConfigError naming the key, and unknown-key checks."""
+
+    def __init__(self, label: str, prefix: str, data: Any) -> None:
+        self.label = label
+        self.prefix = prefix
+        if not isinstance(data, dict):
+            raise ConfigError(f"{label}: {prefix.rstrip('.')}: must be a table")
+        self.data: dict[str, Any] = data
+        self.used: set[str] = set()
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.label}: {self.prefix}{key}: {message}")
+
+    def get(self, key: str) -> Any:
+        self.used.add(key)
+        return self.data.get(key)
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.get(key)
+        if value is None:
+            if required:
+                raise self.error(key, "is required")
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, f"must be a non-empty string, not {_show(value)}")
+        return value.strip()
+
+    def choice(self, key: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
+        value = self.get(key)
+        if value is None:
+            return default
+        if value not in allowed:
+            raise self.error(key, f"{_show(value)} is not one of {', '.join(allowed)}")
+        return str(value)
+
+    def int(self, key: str, default: int, *, minimum: int = 0) -> int:
+        value = self.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.error(key, f"must be a whole number >= {minimum}, not {_show(value)}")
+        return value
+
+    def float(self, key: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+            raise self.error(key, f"must be a number >= {minimum:g}, not {_show(value)}")
+        return float(value)
+
+    def duration(self, key: str, default: float) -> float:
+        value = self.get(key)
+        if value is None:
+            return default
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if match:
+                return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        raise self.error(key, f'{_show(value)} is not a duration such as 90, "30s", "15m", "2h" or "1d"')
+
+    def timezone(self, key: str, default: ZoneInfo) -> ZoneInfo:
+        name = self.str(key)
+        if name is None:
+            return default
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.error(key, f'{_show(name)} is not an IANA time zone such as "Europe/Moscow"') from None
+
+    def slots(self, key: str, default: tuple[Slot, ...]) -> tuple[Slot, ...]:
+        value = self.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(key, 'must be a list of slots such as ["tue 10:00", "fri 10:00"]')
+        try:
+            return parse_slots(value)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+
+    def secret(self, base: str, owner: str, *, required: bool = True) -> SecretRef | None:
+        """``<base>_env``, ``<base>_file`` or ``<base>_credential``: exactly one of them."""
+        given = [(s, self.str(f"{base}_{s}")) for s in ("env", "file", "credential")]
+        present = [(s, v) for s, v in given if v is not None]
+        if len(present) > 1:
+            keys = " and ".join(f"{base}_{s}" for s, _ in present)
+            raise self.error(f"{base}_*", f"{keys} both given; use one")
+        if not present:
+            if self.has(base):
+                raise self.error(
+                    base, f"secrets never go in the config: use {base}_env, {base}_file or {base}_credential"
+                )
+            if required:
+                raise self.error(f"{base}_env", f"is required (or {base}_file, or {base}_credential)")
+            return None
+        source, name = present[0]
+        assert name is not None
+        return SecretRef(source=source, name=name, key=f"{self.prefix}{base}_{source}", owner=owner)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used))
+            raise self.error(unknown[0], f"unknown key (known here: {known})")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def _base_dir(config_dir: Path, env: Mapping[str, str]) -> Path:
+    state = env.get("STATE_DIRECTORY")
+    if state:
+        # systemd may pass several colon-separated directories; the first is ours.
+        return Path(state.split(":")[0])
+    return config_dir
+
+
+def _database_url(table: _Table, base: Path) -> str:
+    url = table.str("url", "sqlite:///smm.db")
+    assert url is not None
+    if url.startswith("sqlite"):
+        scheme, sep, rest = url.partition(":///")
+        if not sep:
+            raise table.error("url", f'{_show(url)} is not a SQLite URL such as "sqlite:///smm.db"')
+        if rest and rest != ":memory:" and not rest.startswith("/"):
+            url = f"{scheme}:///{(base / rest).resolve()}"
+        return url
+    if url.startswith(("postgresql+psycopg://", "postgresql://", "postgres://")):
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://") :]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+    raise table.error("url", f"{_show(url)} is not a sqlite:/// or postgresql+psycopg:// URL")
+
+
+def _channel(
+    entry: Any, index: int, label: str, schedule_tz: ZoneInfo, schedule_slots: tuple[Slot, ...], base: Path
+) -> ChannelConfig:
+    t = _Table(label, f"channels[{index}].", entry)
+    name = t.str("name", required=True)
+    assert name is not None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise t.error("name", f"{_show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
+    network = t.get("network")
+    if network is None:
+        raise t.error("network", f"is required: one of {', '.join(NETWORKS)}")
+    if network not in NETWORKS:
+        raise t.error("network", f"{_show(network)} is not one of {', '.join(NETWORKS)}")
+    owner = f"channel {name!r}"
+    timezone = t.timezone("timezone", schedule_tz)
+    slots = t.slots("slots", schedule_slots)
+    api_url = t.str("api_url")
+    if api_url is not None and not re.match(r"^https?://[^\s/]+", api_url):
+        raise t.error("api_url", f"{_show(api_url)} is not an http(s) URL")
+    on_uncertain = t.choice("on_uncertain", ("hold", "retry"), "hold")
+    late_policy = t.choice("late_policy", LATE_POLICIES)
+    timeout = t.duration("timeout", 30.0)
+    options: dict[str, Any] = {}
+    secrets: dict[str, SecretRef] = {}
+
+    def need_secret(base_key: str) -> None:
+        ref = t.secret(base_key, owner)
+        assert ref is not None
+        secrets[base_key] = ref
+
+    if network == "vk":
+        options["group_id"] = _positive_id(t, "group_id")
+        need_secret("token")
+    elif network == "telegram":
+        chat = t.get("chat_id")
+        if isinstance(chat, int) and not isinstance(chat, bool):
+            options["chat_id"] = chat
+        elif isinstance(chat, str) and re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+", chat.strip()):
+            chat = chat.strip()
+            options["chat_id"] = int(chat) if chat.lstrip("-").isdigit() else chat
+        elif chat is None:
+            raise t.error("chat_id", 'is required: "@channelname" or a numeric id such as -1001234567890')
+        else:
+            raise t.error("chat_id", f'{_show(chat)} is not "@channelname" or a numeric id')
+        options["parse_mode"] = t.choice("parse_mode", ("none", "HTML", "MarkdownV2"), "none")
+        if options["parse_mode"] == "none":
+            options["parse_mode"] = None
+        need_secret("token")
+    elif network == "facebook":
+        options["page_id"] = str(_positive_id(t, "page_id"))
+        version = t.str("api_version", "v25.0")
+        assert version is not None
+        if not re.fullmatch(r"v\d+\.\d+", version):
+            raise t.error("api_version", f'{_show(version)} is not a Graph API version such as "v25.0"')
+        options["api_version"] = version
+        need_secret("token")
+    elif network == "ok":
+        options["group_id"] = str(_positive_id(t, "group_id"))
+        options["application_key"] = t.str("application_key", required=True)
+        need_secret("application_secret")
+        need_secret("token")
+    elif network == "outbox":
+        path = t.str("path", "outbox")
+        assert path is not None
+        options["path"] = str((base / path).resolve()) if not Path(path).is_absolute() else path
+    t.finish()
+    return ChannelConfig(
+        name=name,
+        network=network,
+        timezone=timezone,
+        slots=slots,
+        api_url=api_url,
+        options=options,
+        secrets=secrets,
+        on_uncertain=on_uncertain or "hold",
+        late_policy=late_policy,
+        timeout=timeout,
+    )
+
+
+def _positive_id(t: _Table, key: str) -> int:
+    value = t.get(key)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if value is None:
+        raise t.error(key, "is required: the numeric id")
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise t.error(key, f"{_show(value)} is not a positive numeric id (without a minus sign)")
+    return value
+
+
+def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str]) -> Config:
+    root = _Table(label, "", data)
+    base = _base_dir(path.parent, env)
+
+    db = _Table(label, "database.", root.get("database") or {})
+    database_url = _database_url(db, base)
+    db.finish()
+
+    media = _Table(label, "media.", root.get("media") or {})
+    media_path = media.str("path")
+    media.finish()
+    if media_path is not None:
+        media_dir = Path(media_path) if Path(media_path).is_absolute() else (base / media_path).resolve()
+    elif database_url.startswith("sqlite:///") and not database_url.endswith(":memory:"):
+        media_dir = Path(database_url[len("sqlite:///") :]).parent / "media"
+    else:
+        media_dir = (base / "media").resolve()
+
+    schedule = _Table(label, "schedule.", root.get("schedule") or {})
+    timezone = schedule.timezone("timezone", ZoneInfo("UTC"))
+    slots = schedule.slots("slots", DEFAULT_SLOTS)
+    schedule.finish()
+
+    d = _Table(label, "daemon.", root.get("daemon") or {})
+    daemon = DaemonConfig(
+        late_grace=timedelta(seconds=d.duration("late_grace", 900)),
+        late_policy=d.choice("late_policy", LATE_POLICIES, "reslot") or "reslot",
+        tick=max(0.05, d.duration("tick", 60)),
+        shutdown_grace=d.duration("shutdown_grace", 30),
+        lease=max(1.0, d.duration("lease", 300)),
+        queue_warning_days=d.int("queue_warning_days", 7),
+        reconcile_delay=d.duration("reconcile_delay", 60),
+    )
+    d.finish()
+
+    r = _Table(label, "retry.", root.get("retry") or {})
+    retry = RetryConfig(
+        max_attempts=r.int("max_attempts", 8, minimum=1),
+        max_age=timedelta(seconds=r.duration("max_age", 86400)),
+        in_call_attempts=r.int("in_call_attempts", 3, minimum=1),
+        in_call_max_wait=r.duration("in_call_max_wait", 10),
+        backoff_base=r.duration("backoff_base", 30),
+        backoff_cap=r.duration("backoff_cap", 3600),
+    )
+    r.finish()
+
+    raw_channels = root.get("channels")
+    if raw_channels is None:
+        raw_channels = []
+    if not isinstance(raw_channels, list):
+        raise root.error("channels", "must be an array of tables: [[channels]]")
+    channels = tuple(_channel(entry, i, label, timezone, slots, base) for i, entry in enumerate(raw_channels))
+    seen: dict[str, int] = {}
+    for i, channel in enumerate(channels):
+        if channel.name in seen:
+            raise ConfigError(
+                f"{label}: channels[{i}].name: {channel.name!r} is already the name of channels[{seen[channel.name]}]"
+            )
+        seen[channel.name] = i
+    root.finish()
+
+    warnings: list[str] = []
+    if any(ref.source == "file" for c in channels for ref in c.secrets.values()):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            mode = 0
+        if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
+            warnings.append(
+                f"{label} names secret files and is readable or writable by other users "
+                f"(mode {stat.S_IMODE(mode):o}): chmod 600 it"
+            )
+    return Config(
+        path=path,
+        database_url=database_url,
+        media_dir=media_dir,
+        timezone=timezone,
+        slots=slots,
+        channels=channels,
+        daemon=daemon,
+        retry=retry,
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,167 @@
+"""Engines, sessions and the SQLite settings that let a CLI and the daemon write at once.
+
+SQLite: WAL, ``busy_timeout``, foreign keys, ``synchronous=FULL``, and every write transaction opened with
+``BEGIN IMMEDIATE`` (a deferred transaction that reads and then writes fails at once with "database is locked"
+when another connection committed in between; an immediate one waits its turn). Reads use a second engine with
+plain ``BEGIN`` so that they never wait for a writer. PostgreSQL needs none of this.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from scheduler.errors import DatabaseError, SchemaMismatch
+
+SCHEMA_HEAD = "0001"
+"""The Alembic revision this version of the code expects (a test checks it is the migrations' head)."""
+
+
+def _sqlite_listeners(engine: Engine, *, immediate: bool, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control from pysqlite, which would otherwise BEGIN lazily and DEFERRED.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, or None (PostgreSQL, or an in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+class Database:
+    """The database: a write engine, a read engine, and sessions scoped to one short transaction each."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, pool_size: int = 5) -> None:
+        self.url = url
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.path = sqlite_path(url)
+        if self.is_sqlite:
+            if self.path is not None:
+                self._create_file(self.path)
+            self.write_engine = create_engine(url, poolclass=NullPool if self.path is None else None)
+            _sqlite_listeners(self.write_engine, immediate=True, busy_timeout_ms=busy_timeout_ms)
+            self.read_engine = create_engine(url)
+            _sqlite_listeners(self.read_engine, immediate=False, busy_timeout_ms=busy_timeout_ms)
+        else:
+            self.write_engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                connect_args={"connect_timeout": 10},
+            )
+            self.read_engine = self.write_engine
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @staticmethod
+    def _create_file(path: Path) -> None:
+        if path.exists():
+            if path.is_dir():
+                raise DatabaseError(f"database {path} is a directory")
+            return
+        if not path.parent.is_dir():
+            raise DatabaseError(f"cannot create the database {path}: the directory {path.parent} does not exist")
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            return
+        except OSError as exc:
+            raise DatabaseError(f"cannot create the database {path}: {exc.strerror}") from None
+        os.close(fd)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in one write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        with self._errors(), self._write() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; it never waits for a writer."""
+        with self._errors(), self._read() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            raise DatabaseError(self._explain(exc)) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise DatabaseError(self._explain(exc)) from exc
+            raise
+
+    def _explain(self, exc: DBAPIError) -> str:
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        where = str(self.path) if self.path else describe_url(self.url)
+        if "readonly" in detail or "read-only" in detail:
+            return f"database {where} is read-only: {detail} (check the file's and its folder's permissions)"
+        if "unable to open" in detail:
+            return f"cannot open the database {where}: {detail} (check that the folder exists and is writable)"
+        if "locked" in detail:
+            return f"database {where} stayed locked by another process: {detail}"
+        return f"database {where} is unavailable: {detail}"
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at, or None when it has no schema yet."""
+        with self.read() as session:
+            conn = session.connection()
+            if not conn.dialect.has_table(conn, "alembic_version"):
+                return None
+            return session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def check_schema(self, *, create: bool = True) -> None:
+        """Make sure the schema is the one this code expects; create it in a new, empty database if allowed."""
+        revision = self.schema_revision()
+        if revision == SCHEMA_HEAD:
+            return
+        if revision is None and create:
+            from scheduler.migrate import upgrade
+
+            upgrade(self)
+            return
+        if revision is None:
+            raise SchemaMismatch(f"database {self.where} has no schema yet: run `smm db upgrade`")
+        raise SchemaMismatch(
+            f"database {self.where} is at schema {revision}, this smm needs {SCHEMA_HEAD}: run `smm db upgrade`"
+            " (or upgrade smm if the database is newer)"
+        )
+
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path else describe_url(self.url)
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()

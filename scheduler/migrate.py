@@ -1,0 +1,61 @@
+"""Applying the Alembic migrations shipped in the ``migrations`` package (works from an installed wheel)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+    from scheduler.db import Database
+
+_PG_MIGRATION_LOCK = 0x534D4D01  # any constant: serialises migrations of several daemons on one PostgreSQL
+
+
+def alembic_config() -> AlembicConfig:
+    """An Alembic config pointing at the packaged migrations."""
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(files("migrations")))
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate the database to ``revision``; returns the revisions before and after."""
+    return _run(db, "upgrade", revision)
+
+
+def downgrade(db: Database, revision: str) -> tuple[str | None, str | None]:
+    return _run(db, "downgrade", revision)
+
+
+def _run(db: Database, direction: str, revision: str) -> tuple[str | None, str | None]:
+    from alembic import command
+
+    before = db.schema_revision()
+    cfg = alembic_config()
+    with db.write_engine.connect() as conn:
+        if not db.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            conn.commit()
+        try:
+            cfg.attributes["connection"] = conn
+            getattr(command, direction)(cfg, revision)
+            conn.commit()
+        finally:
+            if not db.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+    return before, db.schema_revision()

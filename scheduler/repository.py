@@ -1,0 +1,303 @@
+"""Every query and state change of the queue, as functions of a session and ``now``.
+
+State changes are conditional updates (``... WHERE status = 'queued'``) whose row count says whether they won, so
+the CLI and the daemon can race without corrupting anything: a cancel that loses to a claim fails cleanly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, select, text, update
+from sqlalchemy.orm import Session, selectinload
+
+from scheduler.models import ACTIVE, Attempt, ChannelState, Delivery, Outcome, Post, Status
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def lock_channel(session: Session, channel: str) -> None:
+    """Serialise slot placement on ``channel`` until the transaction ends (SQLite's BEGIN IMMEDIATE already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": f"smm-channel:{channel}"})
+
+
+# -- placing posts ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelTimes:
+    """What slot placement needs to know about a channel's queue."""
+
+    last_slotted: datetime | None
+    occupied: frozenset[datetime]
+
+
+def channel_times(session: Session, channel: str, now: datetime) -> ChannelTimes:
+    """The last queue-placed delivery's time and the future times taken on ``channel`` after it."""
+    last = session.scalar(
+        select(func.max(Delivery.due_at)).where(
+            Delivery.channel == channel,
+            Delivery.status == Status.QUEUED,
+            Delivery.slotted.is_(True),
+        )
+    )
+    after = max(now, last) if last is not None else now
+    occupied = session.scalars(
+        select(Delivery.due_at).where(
+            Delivery.channel == channel,
+            Delivery.status.in_((Status.QUEUED, Status.PUBLISHING, Status.PUBLISHED)),
+            Delivery.due_at >= after,
+        )
+    ).all()
+    return ChannelTimes(last, frozenset(occupied))
+
+
+def slotted_queue(session: Session, channel: str, since: datetime) -> list[Delivery]:
+    """The channel's queue-placed deliveries due at or after ``since``, in order."""
+    return list(
+        session.scalars(
+            select(Delivery)
+            .where(
+                Delivery.channel == channel,
+                Delivery.status == Status.QUEUED,
+                Delivery.slotted.is_(True),
+                Delivery.due_at >= since,
+            )
+            .order_by(Delivery.due_at, Delivery.id)
+        )
+    )
+
+
+def explicit_times(session: Session, channel: str, since: datetime) -> list[datetime]:
+    """Times on ``channel`` after ``since`` taken by deliveries that keep their time (not queue-placed)."""
+    return list(
+        session.scalars(
+            select(Delivery.due_at).where(
+                Delivery.channel == channel,
+                Delivery.status.in_((Status.QUEUED, Status.PUBLISHING, Status.PUBLISHED)),
+                Delivery.slotted.is_(False),
+                Delivery.due_at >= since,
+            )
+        )
+    )
+
+
+def add_post(
+    session: Session,
+    *,
+    text: str,
+    link: str | None,
+    category: str,
+    media: list[dict[str, object]],
+    now: datetime,
+    deliveries: Iterable[tuple[str, str, datetime, bool]],
+) -> Post:
+    """Insert a post and its deliveries ``(channel, network, due_at, slotted)``."""
+    post = Post(text=text, link=link, category=category, media=media, created_at=now)
+    for channel, network, due_at, slotted in deliveries:
+        post.deliveries.append(
+            Delivery(
+                channel=channel,
+                network=network,
+                status=Status.QUEUED.value,
+                due_at=due_at,
+                next_attempt_at=due_at,
+                slotted=slotted,
+                attempts=0,
+                key=new_key(),
+                updated_at=now,
+            )
+        )
+    session.add(post)
+    session.flush()
+    return post
+
+
+def move_delivery(session: Session, delivery: Delivery, due_at: datetime, now: datetime, *, slotted: bool) -> bool:
+    """Give a queued delivery a new time; False if it is no longer queued."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.status == Status.QUEUED)
+        .values(due_at=due_at, next_attempt_at=due_at, slotted=slotted, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+# -- reading ------------------------------------------------------------------------------------------------------
+
+
+def get_post(session: Session, post_id: int) -> Post | None:
+    return session.scalar(select(Post).where(Post.id == post_id).options(selectinload(Post.deliveries)))
+
+
+def list_posts(
+    session: Session,
+    *,
+    statuses: Sequence[str] | None,
+    channel: str | None = None,
+    limit: int | None = None,
+) -> tuple[list[tuple[Post, list[Delivery]]], int]:
+    """Posts with their matching deliveries, by the earliest matching delivery's time; and the total count."""
+    conditions = []
+    if statuses is not None:
+        conditions.append(Delivery.status.in_(statuses))
+    if channel is not None:
+        conditions.append(Delivery.channel == channel)
+    where = and_(*conditions) if conditions else and_(True)
+    total = session.scalar(select(func.count(func.distinct(Delivery.post_id))).where(where)) or 0
+    first_due = func.min(Delivery.due_at).label("first_due")
+    ids_query = (
+        select(Delivery.post_id, first_due)
+        .where(where)
+        .group_by(Delivery.post_id)
+        .order_by(first_due, Delivery.post_id)
+    )
+    if limit:
+        ids_query = ids_query.limit(limit)
+    ids = [row.post_id for row in session.execute(ids_query)]
+    if not ids:
+        return [], total
+    posts = {p.id: p for p in session.scalars(select(Post).where(Post.id.in_(ids)))}
+    deliveries: dict[int, list[Delivery]] = {i: [] for i in ids}
+    for d in session.scalars(
+        select(Delivery).where(Delivery.post_id.in_(ids), where).order_by(Delivery.due_at, Delivery.id)
+    ):
+        deliveries[d.post_id].append(d)
+    return [(posts[i], deliveries[i]) for i in ids], total
+
+
+def channel_summary(session: Session) -> dict[str, dict[str, int]]:
+    """Per channel, how many deliveries are in each status."""
+    summary: dict[str, dict[str, int]] = {}
+    for channel, status, count in session.execute(
+        select(Delivery.channel, Delivery.status, func.count()).group_by(Delivery.channel, Delivery.status)
+    ):
+        summary.setdefault(channel, {})[status] = count
+    return summary
+
+
+def next_due_per_channel(session: Session, channels: Iterable[str]) -> dict[str, datetime | None]:
+    """Each channel's next queued delivery time (one indexed lookup per channel)."""
+    return {
+        c: session.scalar(
+            select(func.min(Delivery.due_at)).where(Delivery.channel == c, Delivery.status == Status.QUEUED)
+        )
+        for c in channels
+    }
+
+
+def last_due_per_channel(session: Session, channels: Iterable[str]) -> dict[str, datetime | None]:
+    """Each channel's last queued delivery time: when its queue runs dry."""
+    return {
+        c: session.scalar(
+            select(func.max(Delivery.due_at)).where(Delivery.channel == c, Delivery.status == Status.QUEUED)
+        )
+        for c in channels
+    }
+
+
+def attention(session: Session) -> dict[str, str]:
+    """Channels that need a person, with the reason."""
+    return {
+        row.channel: row.reason or ""
+        for row in session.scalars(select(ChannelState).where(ChannelState.needs_attention.is_(True)))
+    }
+
+
+def set_attention(session: Session, channel: str, reason: str | None, now: datetime) -> None:
+    """Mark ``channel`` as needing a person (``reason``) or clear the mark (``None``)."""
+    state = session.get(ChannelState, channel)
+    if state is None:
+        if reason is None:
+            return
+        state = ChannelState(channel=channel)
+        session.add(state)
+    state.needs_attention = reason is not None
+    state.reason = reason
+    state.updated_at = now
+
+
+# -- operator actions ---------------------------------------------------------------------------------------------
+
+
+def cancel_deliveries(session: Session, post_id: int, now: datetime, channel: str | None = None) -> int:
+    """Cancel the post's queued, unknown and failed deliveries; returns how many."""
+    conditions = [
+        Delivery.post_id == post_id,
+        Delivery.status.in_((Status.QUEUED, Status.UNKNOWN, Status.FAILED)),
+    ]
+    if channel is not None:
+        conditions.append(Delivery.channel == channel)
+    ids = list(session.scalars(select(Delivery.id).where(*conditions)))
+    if not ids:
+        return 0
+    _abandon_open_attempts(session, ids, now, "cancelled")
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status.in_((Status.QUEUED, Status.UNKNOWN, Status.FAILED)))
+        .values(status=Status.CANCELLED.value, next_attempt_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)
+
+
+def requeue(session: Session, delivery_ids: Sequence[int], when: datetime, now: datetime, note: str) -> int:
+    """Put failed or unknown deliveries back in the queue, due at ``when``."""
+    if not delivery_ids:
+        return 0
+    _abandon_open_attempts(session, delivery_ids, now, note)
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status.in_((Status.FAILED, Status.UNKNOWN)))
+        .values(
+            status=Status.QUEUED.value,
+            next_attempt_at=when,
+            attempts=0,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)
+
+
+def mark_published_by_hand(session: Session, delivery_id: int, url: str | None, now: datetime) -> bool:
+    """An operator says an unknown delivery did go out (``smm resolve --published``)."""
+    _abandon_open_attempts(session, [delivery_id], now, "settled by an operator: published")
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == Status.UNKNOWN)
+        .values(
+            status=Status.PUBLISHED.value,
+            published_at=now,
+            remote_url=url,
+            next_attempt_at=None,
+            lease_owner=None,
+            lease_until=None,
+            last_error=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def _abandon_open_attempts(session: Session, delivery_ids: Sequence[int], now: datetime, note: str) -> None:
+    session.execute(
+        update(Attempt)
+        .where(Attempt.delivery_id.in_(delivery_ids), Attempt.outcome.is_(None))
+        .values(outcome=Outcome.ABANDONED.value, finished_at=now, error=note)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def active_or(include_all: bool) -> Sequence[str] | None:
+    return None if include_all else [s.value for s in ACTIVE]

@@ -1,0 +1,365 @@
+"""The use cases behind the CLI: queue a post, list the queue, show, cancel, reschedule, retry, resolve.
+
+Each function takes the configuration, the database and ``now`` (aware UTC), validates everything before it writes,
+and writes in one short transaction. Invalid input raises :class:`~scheduler.errors.InputError` and leaves the
+database and the media store as they were.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from scheduler import repository as repo
+from scheduler.config import CATEGORIES, ChannelConfig, Config
+from scheduler.db import Database
+from scheduler.errors import InputError, NotFound, StateConflict
+from scheduler.media import MediaStore, StoredMedia, inspect
+from scheduler.models import Delivery, Post, Status
+from scheduler.render import PostContent, problems
+from scheduler.slots import local_to_utc, next_free_slots, push_back, queue_slot
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class NewPost:
+    """What ``smm add`` asks for."""
+
+    text: str
+    channels: Sequence[str] = ()
+    media: Sequence[Path] = ()
+    link: str | None = None
+    at: str | None = None
+    now: bool = False
+    next: bool = False
+    category: str = "educational"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- input checks -------------------------------------------------------------------------------------------------
+
+
+def check_text(text: str) -> str:
+    """Refuse text that no network should receive: NUL and other control characters, broken Unicode."""
+    if "\x00" in text:
+        raise InputError("the text contains a NUL byte")
+    bad = _CONTROL.search(text)
+    if bad:
+        raise InputError(
+            f"the text contains the control character U+{ord(bad.group()):04X} at position {bad.start() + 1}"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"the text is not valid Unicode at position {exc.start + 1}") from None
+    return text
+
+
+def check_link(link: str | None) -> str | None:
+    if link is None:
+        return None
+    link = link.strip()
+    parts = urlsplit(link)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in link):
+        raise InputError(f"--link {link!r} is not an http(s) URL")
+    return link
+
+
+def check_category(category: str) -> str:
+    if category not in CATEGORIES:
+        raise InputError(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
+    return category
+
+
+def parse_when(value: str, zone: Any, now: datetime) -> datetime:
+    """An ISO 8601 date-time; without an offset it is read in ``zone``. Must be in the future."""
+    raw = value.strip()
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InputError(
+            f"--at {value!r} is not an ISO 8601 date-time such as 2026-12-01T10:00 or 2026-12-01T10:00+03:00"
+        ) from None
+    if len(raw) <= 10:
+        raise InputError(f"--at {value!r} has no time of day; give one, e.g. {raw}T10:00")
+    try:
+        when = local_to_utc(parsed, zone, strict=True)
+    except ValueError as exc:
+        raise InputError(f"--at {value!r}: {exc}") from None
+    if when <= now:
+        raise InputError(f"--at {value!r} is in the past (now is {now.astimezone(zone):%Y-%m-%d %H:%M %Z})")
+    return when
+
+
+def pick_channels(config: Config, names: Sequence[str]) -> list[ChannelConfig]:
+    if not config.channels:
+        raise InputError(f"no channels are configured in {config.path}: add a [[channels]] table")
+    if not names:
+        return list(config.channels)
+    picked: list[ChannelConfig] = []
+    for name in names:
+        try:
+            channel = config.channel(name)
+        except KeyError:
+            raise InputError(f"unknown channel {name!r}; configured: {', '.join(config.channel_names)}") from None
+        if channel not in picked:
+            picked.append(channel)
+    return picked
+
+
+# -- use cases ----------------------------------------------------------------------------------------------------
+
+
+def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> dict[str, Any]:
+    """Validate and queue a post on its channels; returns the post as JSON-ready data."""
+    modes = sum((request.at is not None, request.now, request.next))
+    if modes > 1:
+        raise InputError("give at most one of --at, --now and --next")
+    text = check_text(request.text)
+    link = check_link(request.link)
+    category = check_category(request.category)
+    channels = pick_channels(config, request.channels)
+    inspected = []
+    for path in request.media:
+        info, size = inspect(path)
+        inspected.append(StoredMedia("0" * 64, path.name, info.mime, size, info.width, info.height))
+    content = PostContent(text=text, link=link, media=tuple(inspected), category=category, extra=request.extra)
+    found = [p for channel in channels for p in problems(content, channel, config.media_dir)]
+    if found:
+        raise InputError("; ".join(found))
+    explicit: dict[str, datetime] = {}
+    if request.at is not None:
+        explicit = {c.name: parse_when(request.at, c.timezone, now) for c in channels}
+
+    store = MediaStore(config.media_dir)
+    stored = [store.add(path).as_dict() for path in request.media]
+    with db.write() as session:
+        plan: list[tuple[str, str, datetime, bool]] = []
+        for channel in channels:
+            repo.lock_channel(session, channel.name)
+            if request.now:
+                plan.append((channel.name, channel.network, now, False))
+            elif request.at is not None:
+                plan.append((channel.name, channel.network, explicit[channel.name], False))
+            elif request.next:
+                plan.append((channel.name, channel.network, _push_back(session, channel, now), True))
+            else:
+                times = repo.channel_times(session, channel.name, now)
+                due = queue_slot(channel.slots, channel.timezone, now, times.last_slotted, times.occupied)
+                plan.append((channel.name, channel.network, due, True))
+        post = repo.add_post(session, text=text, link=link, category=category, media=stored, now=now, deliveries=plan)
+        return post_view(post, post.deliveries)
+
+
+def _push_back(session: Any, channel: ChannelConfig, now: datetime) -> datetime:
+    queued = repo.slotted_queue(session, channel.name, now)
+    taken = repo.explicit_times(session, channel.name, now)
+    first, moved = push_back(channel.slots, channel.timezone, now, [d.due_at for d in queued], taken)
+    for delivery, when in zip(queued, moved, strict=True):
+        if when != delivery.due_at:
+            repo.move_delivery(session, delivery, when, now, slotted=True)
+    return first
+
+
+def list_queue(
+    config: Config,
+    db: Database,
+    *,
+    channel: str | None = None,
+    include_all: bool = False,
+    limit: int | None = 100,
+) -> tuple[list[dict[str, Any]], int]:
+    """Upcoming (or, with ``include_all``, all) posts by time; and how many there are in all."""
+    if channel is not None and channel not in config.channel_names:
+        with db.read() as session:
+            known = repo.channel_summary(session)
+        if channel not in known:
+            raise InputError(f"unknown channel {channel!r}; configured: {', '.join(config.channel_names)}")
+    statuses = None if include_all else [s.value for s in (Status.QUEUED, Status.PUBLISHING, Status.UNKNOWN)]
+    with db.read() as session:
+        rows, total = repo.list_posts(session, statuses=statuses, channel=channel, limit=limit or None)
+        return [post_view(post, deliveries) for post, deliveries in rows], total
+
+
+def show_post(db: Database, post_id: int) -> dict[str, Any]:
+    with db.read() as session:
+        post = _get(session, post_id)
+        view = post_view(post, post.deliveries)
+        view["attempts"] = _attempts(session, post)
+        return view
+
+
+def cancel_post(db: Database, post_id: int, now: datetime, channel: str | None = None) -> dict[str, Any]:
+    """Cancel the post's deliveries that have not gone out."""
+    with db.write() as session:
+        post = _get(session, post_id)
+        targets = [d for d in post.deliveries if channel is None or d.channel == channel]
+        if channel is not None and not targets:
+            raise InputError(f"post {post_id} has no delivery on channel {channel!r}")
+        if not repo.cancel_deliveries(session, post_id, now, channel):
+            raise StateConflict(f"post {post_id} has nothing to cancel: {_states(targets)}")
+        session.expire_all()
+        post = _get(session, post_id)
+        return post_view(post, post.deliveries)
+
+
+def reschedule_post(
+    config: Config, db: Database, post_id: int, at: str | None, now: datetime, *, to_now: bool = False
+) -> dict[str, Any]:
+    """Move the post's queued deliveries to an explicit time (``--at``) or to now."""
+    if (at is None) == (not to_now):
+        raise InputError("give exactly one of --at and --now")
+    with db.write() as session:
+        post = _get(session, post_id)
+        queued = [d for d in post.deliveries if d.status == Status.QUEUED]
+        if not queued:
+            raise StateConflict(f"post {post_id} has no queued delivery to move: {_states(post.deliveries)}")
+        for delivery in queued:
+            when = now
+            if at is not None:
+                zone = config.channel(delivery.channel).timezone if delivery.channel in config.channel_names else UTC
+                when = parse_when(at, zone, now)
+            repo.move_delivery(session, delivery, when, now, slotted=False)
+        session.expire_all()
+        post = _get(session, post_id)
+        return post_view(post, post.deliveries)
+
+
+def retry_post(db: Database, post_id: int, now: datetime) -> dict[str, Any]:
+    """Re-queue the post's failed and unknown deliveries, due now."""
+    with db.write() as session:
+        post = _get(session, post_id)
+        ids = [d.id for d in post.deliveries if d.status in (Status.FAILED, Status.UNKNOWN)]
+        if not ids:
+            raise StateConflict(
+                f"post {post_id} has no failed or unknown delivery to retry: {_states(post.deliveries)}"
+            )
+        repo.requeue(session, ids, now, now, "re-queued by an operator (smm retry)")
+        session.expire_all()
+        post = _get(session, post_id)
+        return post_view(post, post.deliveries)
+
+
+def resolve_post(
+    db: Database,
+    post_id: int,
+    now: datetime,
+    *,
+    published: bool,
+    url: str | None = None,
+    channel: str | None = None,
+) -> dict[str, Any]:
+    """Settle the post's ``unknown`` deliveries: it went out (``published``), or send it again."""
+    with db.write() as session:
+        post = _get(session, post_id)
+        unknown = [
+            d for d in post.deliveries if d.status == Status.UNKNOWN and (channel is None or d.channel == channel)
+        ]
+        if not unknown:
+            raise StateConflict(f"post {post_id} has no unknown delivery to resolve: {_states(post.deliveries)}")
+        if url is not None and len(unknown) > 1:
+            raise InputError(
+                f"post {post_id} has {len(unknown)} unknown deliveries; name one with --channel to give a URL"
+            )
+        if url is not None:
+            check_link(url)
+        if published:
+            for delivery in unknown:
+                repo.mark_published_by_hand(session, delivery.id, url, now)
+        else:
+            repo.requeue(session, [d.id for d in unknown], now, now, "settled by an operator: send again")
+        session.expire_all()
+        post = _get(session, post_id)
+        return post_view(post, post.deliveries)
+
+
+# -- views --------------------------------------------------------------------------------------------------------
+
+
+def _get(session: Any, post_id: int) -> Post:
+    post = repo.get_post(session, post_id)
+    if post is None:
+        raise NotFound(f"no post with id {post_id}")
+    return post
+
+
+def _states(deliveries: Sequence[Delivery]) -> str:
+    return ", ".join(f"{d.channel} is {d.status}" for d in deliveries) or "it has no deliveries"
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def delivery_view(d: Delivery) -> dict[str, Any]:
+    return {
+        "channel": d.channel,
+        "network": d.network,
+        "status": d.status,
+        "due_at": iso(d.due_at),
+        "attempts": d.attempts,
+        "published_at": iso(d.published_at),
+        "remote_id": d.remote_id,
+        "remote_url": d.remote_url,
+        "last_error": d.last_error,
+        "next_attempt_at": iso(d.next_attempt_at) if d.status == Status.QUEUED else None,
+    }
+
+
+def post_view(post: Post, deliveries: Sequence[Delivery]) -> dict[str, Any]:
+    """A post in the documented JSON shape."""
+    return {
+        "id": post.id,
+        "text": post.text,
+        "link": post.link,
+        "category": post.category,
+        "media": [{k: m.get(k) for k in ("name", "sha256", "mime", "size", "width", "height")} for m in post.media],
+        "created_at": iso(post.created_at),
+        "deliveries": [delivery_view(d) for d in deliveries],
+    }
+
+
+def _attempts(session: Any, post: Post) -> list[dict[str, Any]]:
+    out = []
+    for delivery in post.deliveries:
+        for a in delivery.attempt_rows:
+            out.append(
+                {
+                    "channel": delivery.channel,
+                    "number": a.number,
+                    "started_at": iso(a.started_at),
+                    "finished_at": iso(a.finished_at),
+                    "outcome": a.outcome,
+                    "error": a.error,
+                }
+            )
+    return out
+
+
+def next_slots_preview(channel: ChannelConfig, now: datetime, count: int = 3) -> list[datetime]:
+    """The channel's next few slot times (for messages)."""
+    return next_free_slots(channel.slots, channel.timezone, now, (), count)
+
+
+def queue_notes(config: Config, db: Database) -> list[str]:
+    """What an operator looking at the queue should know: channels needing attention, unknown channels."""
+    notes: list[str] = []
+    with db.read() as session:
+        for channel, reason in sorted(repo.attention(session).items()):
+            notes.append(f"channel {channel!r} needs attention: {reason}")
+        for channel, counts in sorted(repo.channel_summary(session).items()):
+            waiting = counts.get(Status.QUEUED, 0) + counts.get(Status.UNKNOWN, 0)
+            if channel not in config.channel_names and waiting:
+                notes.append(f"{waiting} deliveries wait on channel {channel!r}, which is not in {config.path.name}")
+            if counts.get(Status.UNKNOWN):
+                notes.append(
+                    f"channel {channel!r}: {counts[Status.UNKNOWN]} deliveries in doubt: check the channel, then "
+                    "`smm resolve ID --published` or `--retry`"
+                )
+    return notes
