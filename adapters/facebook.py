@@ -1,0 +1,377 @@
+"""Facebook Pages over the Graph API, with httpx.
+
+Text and link posts go to ``POST /{page}/feed``; one photo to ``POST /{page}/photos`` (multipart ``source``);
+several photos are uploaded unpublished and attached to a ``/feed`` post with ``attached_media[i]``. A post with
+``publish_at`` is handed to Facebook's own scheduler (``published=false`` + ``scheduled_publish_time``).
+Docs: https://developers.facebook.com/docs/pages-api/posts
+
+The Page token travels in the ``Authorization: Bearer`` header only, never in a URL, so request logs cannot leak it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+from adapters.base import MB, Adapter, Capabilities, MediaFile, OutgoingPost, PublishResult, RateLimit
+from adapters.errors import (
+    AmbiguousError,
+    AuthError,
+    ContentRejected,
+    DuplicateSuspected,
+    PermanentError,
+    PublishError,
+    RateLimited,
+    TransientError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+API_URL = "https://graph.facebook.com"
+#: Seconds to slow a Page down once a usage header reports >= 90 % of a quota and gives no regain time.
+USAGE_BACKOFF = 300.0
+USAGE_THRESHOLD = 90.0
+#: Graph throttling codes: https://developers.facebook.com/docs/graph-api/overview/rate-limiting
+RATE_CODES = frozenset({4, 17, 32, 341, 613, 80001})
+CONTENT_CODES = frozenset({100, 324, 1609005})
+TOKEN_SUBCODES = {
+    458: "the user removed the app",
+    459: "the user's account hit a security checkpoint (log in on facebook.com to clear it)",
+    460: "the user changed their password",
+    463: "the token expired",
+    464: "the user is not confirmed (confirm the account on facebook.com)",
+    467: "the token is invalid or the user logged out",
+}
+SCHEDULE_MIN = timedelta(minutes=10)
+SCHEDULE_MAX = timedelta(days=30)
+READ_BACK_SLACK = 120
+
+
+class _Reply(NamedTuple):
+    body: dict[str, Any]
+    backoff: float | None
+
+
+class _BadResponse(Exception):
+    """A response that is not a Graph success: translated by :meth:`FacebookAdapter._translated`."""
+
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers
+
+
+def usage_backoff(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait according to the usage headers, or ``None`` when no quota is near its end.
+
+    ``X-App-Usage``/``X-Page-Usage`` are ``{"call_count", "total_cputime", "total_time"}`` percentages;
+    ``X-Business-Use-Case-Usage`` maps a business id to a list of those plus ``estimated_time_to_regain_access``
+    (minutes).
+    """
+    worst, regain = 0.0, 0.0
+    entries: list[Any] = []
+    for name in ("x-app-usage", "x-page-usage", "x-business-use-case-usage"):
+        raw = headers.get(name)
+        if not raw:
+            continue
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        if name == "x-business-use-case-usage" and isinstance(data, dict):
+            entries.extend(item for value in data.values() if isinstance(value, list) for item in value)
+        else:
+            entries.append(data)
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        for key in ("call_count", "total_cputime", "total_time"):
+            value = entry.get(key)
+            if isinstance(value, int | float):
+                worst = max(worst, float(value))
+        value = entry.get("estimated_time_to_regain_access")
+        if isinstance(value, int | float):
+            regain = max(regain, float(value))
+    if regain > 0:
+        return regain * 60
+    return USAGE_BACKOFF if worst >= USAGE_THRESHOLD else None
+
+
+class FacebookAdapter(Adapter):
+    """Publishes to one Facebook Page with a Page access token.
+
+    The client is shared by channels and rooted at the API root (``https://graph.facebook.com``); the adapter
+    does not own it and :meth:`aclose` leaves it open.
+    """
+
+    network = "facebook"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        max_text=63206,  # commonly cited, not documented [unverified]
+        max_media=10,  # attached_media has no documented maximum; 10 is the common practical cap
+        media_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff"}),
+        # Facebook advises "under 4 MB" (PNG under 1 MB against pixelation); we refuse bigger files up front.
+        max_media_bytes=4 * MB,
+    )
+    can_read_back = True
+    supports_native_schedule = True
+
+    def __init__(self, page_id: str, token: str, *, client: httpx.AsyncClient, api_version: str = "v25.0") -> None:
+        self.page_id = page_id
+        self._token = token
+        self._client = client
+        self._version = api_version
+
+    # -- the adapter interface ---------------------------------------------------------------------------
+
+    async def publish(self, post: OutgoingPost) -> PublishResult:
+        schedule = self._schedule_fields(post.publish_at)
+        message = self._message(post)
+        backoffs: list[float | None] = []
+        if not post.media:
+            fields = {"message": message, **({"link": post.link} if post.link else {}), **schedule}
+            reply = await self._call("POST", f"{self.page_id}/feed", data=fields, publishing=True)
+            post_id = self._post_id(reply.body, "id")
+        elif len(post.media) == 1 and not schedule:
+            files = await _files("source", post.media[0])
+            data = {"caption": message, "published": "true"}
+            reply = await self._call("POST", f"{self.page_id}/photos", data=data, files=files, publishing=True)
+            post_id = self._post_id(reply.body, "post_id")
+        else:
+            fields = {"message": message, **schedule}
+            for index, item in enumerate(post.media):
+                # Photos of a scheduled post must be uploaded as temporary, or they expire before it goes live.
+                data = {"published": "false", **({"temporary": "true"} if schedule else {})}
+                upload = await self._call(
+                    "POST", f"{self.page_id}/photos", data=data, files=await _files("source", item)
+                )
+                backoffs.append(upload.backoff)
+                if not upload.body.get("id"):
+                    raise TransientError(f"Facebook stored photo {index + 1} for page {self.page_id} without an id")
+                fields[f"attached_media[{index}]"] = json.dumps({"media_fbid": str(upload.body["id"])})
+            reply = await self._call("POST", f"{self.page_id}/feed", data=fields, publishing=True)
+            post_id = self._post_id(reply.body, "id")
+        backoffs.append(reply.backoff)
+        url, backoff = await self._permalink(post_id)
+        backoffs.append(backoff)
+        waits = [b for b in backoffs if b is not None]
+        return PublishResult(remote_id=post_id, remote_url=url, backoff=max(waits) if waits else None)
+
+    async def find_published(self, post: OutgoingPost, since: datetime) -> PublishResult | None:
+        message = self._message(post)
+        fields = "id,message,created_time,permalink_url"
+        edges = [("published_posts", {"fields": fields, "since": str(_unix(since) - READ_BACK_SLACK), "limit": "100"})]
+        if post.publish_at is not None:
+            edges.append(("scheduled_posts", {"fields": fields + ",scheduled_publish_time", "limit": "100"}))
+        for edge, params in edges:
+            reply = await self._call("GET", f"{self.page_id}/{edge}", params=params)
+            matches = [p for p in reply.body.get("data") or [] if (p.get("message") or "") == message]
+            if matches:
+                found = min(matches, key=lambda p: str(p.get("created_time", "")))
+                post_id = str(found["id"])
+                return PublishResult(post_id, found.get("permalink_url") or _fallback_url(post_id))
+        return None
+
+    async def cancel_scheduled(self, remote_id: str) -> None:
+        await self._call("DELETE", remote_id)
+
+    async def check(self) -> str:
+        me = (await self._call("GET", "me", params={"fields": "id,name"})).body
+        if str(me.get("id")) != self.page_id:
+            raise AuthError(
+                f"this is not a Page token for page {self.page_id}: it belongs to {me.get('name')!r} "
+                f"(id {me.get('id')}); use the Page access token from GET /{{user-id}}/accounts"
+            )
+        verified = f"facebook page {self.page_id} ({me.get('name')}): the token is a valid Page token for it (GET /me)"
+        try:
+            granted = (await self._call("GET", "me/permissions")).body.get("data")
+        except (AuthError, TransientError):
+            raise
+        except PermanentError as exc:
+            # Graph documents /permissions for user tokens; a Page token may not expose it.
+            return f"{verified}; its permissions could not be read ({exc}), they are proven by the first publish"
+        have = {p.get("permission") for p in granted or [] if p.get("status") == "granted"}
+        missing = sorted({"pages_manage_posts", "pages_read_engagement"} - have)
+        if missing:
+            raise AuthError(
+                f"the Page token for page {self.page_id} lacks {', '.join(missing)}: grant them to the app "
+                "(Facebook Login for Business) and issue a new Page token"
+            )
+        return (
+            f"{verified}; pages_manage_posts and pages_read_engagement are granted (GET /me/permissions); "
+            "the CREATE_CONTENT task is not readable with a Page token and is proven by the first publish"
+        )
+
+    def rate_limits(self) -> tuple[RateLimit, ...]:
+        """One post per 2 s per Page.
+
+        Facebook publishes no per-minute ceiling for Page posts; quotas are dynamic (usage headers, reported
+        through :attr:`PublishResult.backoff` and ``retry_after``). This spacing only stops bursts that trip the
+        feed-action (341) and spam (368) heuristics, and makes the Page the lease group.
+        """
+        return (RateLimit(f"facebook-page:{self.page_id}", 1, 2.0),)
+
+    def requests_for(self, post: OutgoingPost) -> int:
+        """The publishing requests plus the permalink read."""
+        if len(post.media) > 1 or (post.media and post.publish_at is not None):
+            return len(post.media) + 2
+        return 2
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _message(post: OutgoingPost) -> str:
+        """The text sent: Facebook makes a link preview only without media, so with media the link joins the text."""
+        if post.media and post.link and post.link not in post.text:
+            return f"{post.text}\n\n{post.link}" if post.text else post.link
+        return post.text
+
+    @staticmethod
+    def _schedule_fields(publish_at: datetime | None) -> dict[str, str]:
+        if publish_at is None:
+            return {}
+        when = publish_at if publish_at.tzinfo else publish_at.replace(tzinfo=UTC)
+        # Facebook checks the window against its clock when the request arrives, so ours is the only reference.
+        ahead = when - datetime.now(UTC)
+        if not SCHEDULE_MIN <= ahead <= SCHEDULE_MAX:
+            raise ContentRejected(
+                f"Facebook schedules posts 10 minutes to 30 days ahead; {when:%Y-%m-%d %H:%M} UTC is "
+                f"{ahead.total_seconds() / 60:.0f} minutes away: publish it from the queue instead"
+            )
+        return {"published": "false", "scheduled_publish_time": str(_unix(when))}
+
+    def _post_id(self, body: dict[str, Any], key: str) -> str:
+        value = body.get(key)
+        if not value:
+            raise AmbiguousError(f"Facebook accepted the post on page {self.page_id} but returned no {key}: {body}")
+        return str(value)
+
+    async def _permalink(self, post_id: str) -> tuple[str, float | None]:
+        """The post's permalink; a failed read falls back to a canonical URL and never fails the publish."""
+        try:
+            reply = await self._call("GET", post_id, params={"fields": "permalink_url"})
+        except PublishError:
+            return _fallback_url(post_id), None
+        return str(reply.body.get("permalink_url") or _fallback_url(post_id)), reply.backoff
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        publishing: bool = False,
+    ) -> _Reply:
+        with self._translated(publishing):
+            response = await self._client.request(
+                method,
+                f"/{self._version}/{path}",
+                params=params,
+                data=data,
+                files=files,
+                headers={"Authorization": f"Bearer {self._token}"},
+            )
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if response.status_code >= 400 or not isinstance(body, dict) or "error" in body:
+                raise _BadResponse(response.status_code, body, response.headers)
+            return _Reply(body, usage_backoff(response.headers))
+
+    @contextmanager
+    def _translated(self, publishing: bool) -> Iterator[None]:
+        """Every failure of a Graph request becomes an :mod:`adapters.errors` class here, and only here."""
+        import httpx
+
+        try:
+            yield
+        except _BadResponse as exc:
+            raise self._api_error(exc, publishing) from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(self._redact(f"could not reach Facebook ({type(exc).__name__}: {exc})")) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise PermanentError(f"the Facebook api_url is not an http(s) URL: {exc}") from exc
+        except httpx.HTTPError as exc:
+            what = self._redact(f"the connection to Facebook failed mid-request ({type(exc).__name__}: {exc})")
+            if publishing:
+                raise AmbiguousError(
+                    f"{what}: the post may exist on page {self.page_id}; check before resending"
+                ) from exc
+            raise TransientError(what) from exc
+
+    def _api_error(self, exc: _BadResponse, publishing: bool) -> PublishError:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        raw = body.get("error")
+        error: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        code, sub = error.get("code"), error.get("error_subcode")
+        trace = f", fbtrace_id {error['fbtrace_id']}" if error.get("fbtrace_id") else ""
+        said = self._redact(f"Graph error {code}{f'/{sub}' if sub else ''}: {error.get('message')}{trace}")
+        wait = usage_backoff(exc.headers)
+        page = self.page_id
+        if not error:
+            said = f"HTTP {exc.status} without a Graph error body"
+            if 400 <= exc.status < 500:
+                return PermanentError(f"Facebook refused the request for page {page} ({said}): check api_url")
+            if publishing:
+                return AmbiguousError(f"Facebook answered the post on page {page} oddly ({said}); the post may exist")
+            return TransientError(f"Facebook failed temporarily ({said})", retry_after=wait)
+        if code in (190, 102):
+            reason = TOKEN_SUBCODES.get(sub if isinstance(sub, int) else 0, "the token is no longer valid")
+            return AuthError(
+                f"the Facebook Page token for page {page} must be renewed: {reason} ({said}); "
+                "issue a new Page token from a long-lived user token (GET /{user-id}/accounts)",
+                code=code,
+            )
+        if code == 10 or (isinstance(code, int) and 200 <= code <= 299):
+            return AuthError(
+                f"the token may not post on page {page} ({said}): the app needs pages_manage_posts and "
+                "pages_read_engagement, and the user must have the CREATE_CONTENT task on the Page",
+                code=code,
+            )
+        if code == 506:
+            return DuplicateSuspected(f"Facebook says page {page} already has this message ({said})", code=code)
+        if code == 368:
+            blocked = PermanentError(
+                f"Facebook blocked posting on page {page} for a policy violation ({said}); a person must review "
+                "the Page in Meta Business Suite before anything is posted again",
+                code=code,
+            )
+            blocked.needs_attention = True
+            return blocked
+        if code in CONTENT_CODES:
+            return ContentRejected(f"Facebook rejected the post for page {page}: {said}", code=code)
+        if publishing and (code in (1, 2) or exc.status >= 500):
+            # php-graph-sdk#1141: code 1/subcode 99 came back and the link had been posted all the same.
+            return AmbiguousError(
+                f"Facebook failed while posting on page {page} ({said}); the post may exist", code=code
+            )
+        if code in RATE_CODES:
+            return RateLimited(f"Facebook throttled page {page} ({said})", retry_after=wait, code=code)
+        if code in (1, 2) or error.get("is_transient") is True or exc.status >= 500:
+            return TransientError(f"Facebook failed temporarily ({said})", retry_after=wait, code=code)
+        return PermanentError(f"Facebook refused the request for page {page} ({said})", code=code)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "<token>") if self._token else text
+
+
+async def _files(field: str, item: MediaFile) -> dict[str, tuple[str, bytes, str]]:
+    try:
+        data = await asyncio.to_thread(item.path.read_bytes)
+    except OSError as exc:
+        raise PermanentError(f"cannot read media file {item.path}: {exc.strerror}") from exc
+    return {field: (item.path.name, data, item.mime)}
+
+
+def _unix(moment: datetime) -> int:
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def _fallback_url(post_id: str) -> str:
+    return f"https://www.facebook.com/{post_id}"
