@@ -33,10 +33,14 @@ class PublishError(Exception):
         *,
         retry_after: float | None = None,
         code: int | str | None = None,
+        scope: str | None = None,
     ) -> None:
         self.message = message or (self.__doc__ or "").strip()
         self.retry_after = retry_after
         self.code = code
+        #: The rate-limit scope ``retry_after`` applies to (a :class:`~adapters.base.RateLimit` scope); None means
+        #: the channel's tightest scope.
+        self.scope = scope
         super().__init__(self.message)
 
     def __str__(self) -> str:
