@@ -157,6 +157,20 @@ class Database:
             " (or upgrade smm if the database is newer)"
         )
 
+    def wake_daemon(self) -> None:
+        """Tell a running daemon that the queue changed (best effort; its safety tick covers a miss)."""
+        if self.path is not None:
+            from scheduler.lock import poke
+
+            poke(str(self.path))
+        elif not self.is_sqlite:
+            try:
+                with self.write_engine.connect() as conn:
+                    conn.execute(text("NOTIFY smm_wake"))
+                    conn.commit()
+            except DBAPIError:
+                pass
+
     @property
     def where(self) -> str:
         return str(self.path) if self.path else describe_url(self.url)

@@ -126,4 +126,5 @@ def configure_logging(verbosity: int = 0, fmt: str = "text", *, quiet: bool = Fa
     noisy_level = logging.DEBUG if verbosity > 1 else logging.WARNING
     for name in ("httpx", "httpcore", "telegram", "urllib3", "apscheduler", "hpack", "vk_api"):
         logging.getLogger(name).setLevel(noisy_level)
-    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    for name in ("sqlalchemy", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -301,3 +301,14 @@ def _abandon_open_attempts(session: Session, delivery_ids: Sequence[int], now: d
 
 def active_or(include_all: bool) -> Sequence[str] | None:
     return None if include_all else [s.value for s in ACTIVE]
+
+
+def skip_delivery(session: Session, delivery_id: int, now: datetime, reason: str) -> bool:
+    """Fail a queued delivery without sending it (late_policy = skip)."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == Status.QUEUED)
+        .values(status=Status.FAILED.value, last_error=reason, next_attempt_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)

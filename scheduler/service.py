@@ -154,7 +154,9 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> d
                 due = queue_slot(channel.slots, channel.timezone, now, times.last_slotted, times.occupied)
                 plan.append((channel.name, channel.network, due, True))
         post = repo.add_post(session, text=text, link=link, category=category, media=stored, now=now, deliveries=plan)
-        return post_view(post, post.deliveries)
+        view = post_view(post, post.deliveries)
+    db.wake_daemon()
+    return view
 
 
 def _push_back(session: Any, channel: ChannelConfig, now: datetime) -> datetime:
@@ -228,7 +230,9 @@ def reschedule_post(
             repo.move_delivery(session, delivery, when, now, slotted=False)
         session.expire_all()
         post = _get(session, post_id)
-        return post_view(post, post.deliveries)
+        view = post_view(post, post.deliveries)
+    db.wake_daemon()
+    return view
 
 
 def retry_post(db: Database, post_id: int, now: datetime) -> dict[str, Any]:
@@ -243,7 +247,9 @@ def retry_post(db: Database, post_id: int, now: datetime) -> dict[str, Any]:
         repo.requeue(session, ids, now, now, "re-queued by an operator (smm retry)")
         session.expire_all()
         post = _get(session, post_id)
-        return post_view(post, post.deliveries)
+        view = post_view(post, post.deliveries)
+    db.wake_daemon()
+    return view
 
 
 def resolve_post(
@@ -276,7 +282,9 @@ def resolve_post(
             repo.requeue(session, [d.id for d in unknown], now, now, "settled by an operator: send again")
         session.expire_all()
         post = _get(session, post_id)
-        return post_view(post, post.deliveries)
+        view = post_view(post, post.deliveries)
+    db.wake_daemon()
+    return view
 
 
 # -- views --------------------------------------------------------------------------------------------------------

@@ -1,0 +1,325 @@
+"""The publishing state machine in SQL: claim, record, lease, reconcile.
+
+Invariants, each enforced by the statements here:
+
+- a delivery is claimed by one conditional update (``WHERE status = 'queued'``; on PostgreSQL the candidate row is
+  locked with ``FOR UPDATE SKIP LOCKED`` in a CTE), in the same transaction that opens its attempt row, and that
+  transaction commits before the network is called;
+- at most one open attempt per delivery (a partial unique index);
+- outcomes are fenced: ``UPDATE attempts ... WHERE id = :attempt AND outcome IS NULL``, so a late writer (a daemon
+  presumed dead, a cancelled task) changes nothing;
+- a delivery whose attempt is open is never re-sent without reconciliation: it stays ``publishing`` with a lease,
+  and whoever takes over an expired lease must settle the open attempt first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from scheduler.models import Attempt, Delivery, Outcome, Post, Status
+from scheduler.render import PostContent
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this process may now publish (or reconcile), with what it needs to do so."""
+
+    delivery_id: int
+    attempt_id: int
+    post_id: int
+    channel: str
+    network: str
+    key: str
+    due_at: datetime
+    attempt_number: int
+    started_at: datetime
+    content: PostContent
+    #: When the open attempt being reconciled started (None for a fresh claim).
+    open_since: datetime | None = None
+
+
+def _content(post: Post) -> PostContent:
+    return PostContent.from_row(post.text, post.link, post.media, post.category)
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the next queued delivery is due (an index-only lookup)."""
+    return session.scalar(select(func.min(Delivery.next_attempt_at)).where(Delivery.status == Status.QUEUED))
+
+
+def next_lease_expiry(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(Delivery.lease_until)).where(Delivery.status == Status.PUBLISHING))
+
+
+def due_channels(session: Session, now: datetime, limit: int = 10_000) -> list[str]:
+    """Channels with at least one queued delivery due at ``now``."""
+    rows = session.execute(
+        select(Delivery.channel)
+        .where(Delivery.status == Status.QUEUED, Delivery.next_attempt_at <= now)
+        .group_by(Delivery.channel)
+        .order_by(func.min(Delivery.next_attempt_at))
+        .limit(limit)
+    )
+    return [row[0] for row in rows]
+
+
+def overdue(session: Session, cutoff: datetime, limit: int = 1000) -> list[Delivery]:
+    """Queued deliveries that were due before ``cutoff``, oldest first."""
+    return list(
+        session.scalars(
+            select(Delivery)
+            .where(Delivery.status == Status.QUEUED, Delivery.next_attempt_at < cutoff)
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(limit)
+        )
+    )
+
+
+def claim(session: Session, channel: str, now: datetime, owner: str, lease: timedelta) -> Claim | None:
+    """Take the channel's oldest due delivery and open an attempt on it, or None when nothing is due."""
+    pick = (
+        select(Delivery.id)
+        .where(Delivery.channel == channel, Delivery.status == Status.QUEUED, Delivery.next_attempt_at <= now)
+        .order_by(Delivery.due_at, Delivery.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .cte("pick")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    row = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(select(pick.c.id)), Delivery.status == Status.QUEUED)
+        .values(
+            status=Status.PUBLISHING.value,
+            attempts=Delivery.attempts + 1,
+            lease_owner=owner,
+            lease_until=now + lease,
+            updated_at=now,
+        )
+        .returning(Delivery.id, Delivery.attempts)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    return _open_attempt(session, row[0], row[1], now, owner)
+
+
+def _open_attempt(session: Session, delivery_id: int, number: int, now: datetime, owner: str) -> Claim:
+    attempt = Attempt(delivery_id=delivery_id, number=number, owner=owner, started_at=now)
+    session.add(attempt)
+    session.flush()
+    delivery = session.get(Delivery, delivery_id)
+    assert delivery is not None
+    return Claim(
+        delivery_id=delivery.id,
+        attempt_id=attempt.id,
+        post_id=delivery.post_id,
+        channel=delivery.channel,
+        network=delivery.network,
+        key=delivery.key,
+        due_at=delivery.due_at,
+        attempt_number=number,
+        started_at=now,
+        content=_content(delivery.post),
+    )
+
+
+def expired_leases(session: Session, now: datetime, exclude: set[int], limit: int = 100) -> list[int]:
+    """Ids of ``publishing`` deliveries whose lease ran out (a crash, or an ambiguous outcome to settle)."""
+    ids = session.scalars(
+        select(Delivery.id)
+        .where(Delivery.status == Status.PUBLISHING, Delivery.lease_until <= now)
+        .order_by(Delivery.lease_until)
+        .limit(limit + len(exclude))
+    )
+    return [i for i in ids if i not in exclude][:limit]
+
+
+def all_publishing(session: Session) -> list[int]:
+    return list(session.scalars(select(Delivery.id).where(Delivery.status == Status.PUBLISHING)))
+
+
+def take_over(session: Session, delivery_id: int, now: datetime, owner: str, lease: timedelta) -> Claim | None:
+    """Take an in-doubt delivery to reconcile it: its lease expired; its open attempt (if any) stays open."""
+    won = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status == Status.PUBLISHING,
+            (Delivery.lease_until <= now) | (Delivery.lease_owner == owner),
+        )
+        .values(lease_owner=owner, lease_until=now + lease, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        return None
+    delivery = session.get(Delivery, delivery_id)
+    assert delivery is not None
+    attempt = session.scalar(
+        select(Attempt).where(Attempt.delivery_id == delivery_id, Attempt.outcome.is_(None)).limit(1)
+    )
+    if attempt is None:
+        # Claimed but no attempt survived (cannot happen with one transaction; kept safe): nothing was sent.
+        attempt = Attempt(delivery_id=delivery_id, number=delivery.attempts, owner=owner, started_at=now)
+        session.add(attempt)
+        session.flush()
+        open_since = None
+    else:
+        open_since = attempt.started_at
+    return Claim(
+        delivery_id=delivery.id,
+        attempt_id=attempt.id,
+        post_id=delivery.post_id,
+        channel=delivery.channel,
+        network=delivery.network,
+        key=delivery.key,
+        due_at=delivery.due_at,
+        attempt_number=attempt.number,
+        started_at=attempt.started_at,
+        content=_content(delivery.post),
+        open_since=open_since,
+    )
+
+
+def extend_lease(session: Session, delivery_ids: list[int], owner: str, until: datetime) -> int:
+    """Heartbeat: keep this process's in-flight deliveries leased."""
+    if not delivery_ids:
+        return 0
+    return int(
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids), Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner)
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+
+
+# -- outcomes (fenced on the open attempt) ------------------------------------------------------------------------
+
+
+def _close_attempt(session: Session, claim: Claim, outcome: Outcome, now: datetime, **values: Any) -> bool:
+    return bool(
+        session.execute(
+            update(Attempt)
+            .where(Attempt.id == claim.attempt_id, Attempt.outcome.is_(None))
+            .values(outcome=outcome.value, finished_at=now, **values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+
+
+def _set_delivery(session: Session, claim: Claim, now: datetime, **values: Any) -> bool:
+    return bool(
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == claim.delivery_id, Delivery.status == Status.PUBLISHING)
+            .values(updated_at=now, **values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+
+
+def record_published(
+    session: Session, claim: Claim, now: datetime, remote_id: str, remote_url: str | None, note: str | None = None
+) -> bool:
+    """The network has the post. False when the attempt was already settled elsewhere (nothing changed)."""
+    if not _close_attempt(session, claim, Outcome.PUBLISHED, now, remote_id=remote_id, error=note):
+        return False
+    return _set_delivery(
+        session,
+        claim,
+        now,
+        status=Status.PUBLISHED.value,
+        published_at=now,
+        remote_id=remote_id,
+        remote_url=remote_url,
+        last_error=None,
+        next_attempt_at=None,
+        lease_owner=None,
+        lease_until=None,
+    )
+
+
+def record_retry(
+    session: Session, claim: Claim, now: datetime, error: str, retry_at: datetime, outcome: Outcome = Outcome.TRANSIENT
+) -> bool:
+    """Surely not published: queue again for ``retry_at``."""
+    if not _close_attempt(session, claim, outcome, now, error=error):
+        return False
+    return _set_delivery(
+        session,
+        claim,
+        now,
+        status=Status.QUEUED.value,
+        next_attempt_at=retry_at,
+        last_error=error,
+        lease_owner=None,
+        lease_until=None,
+    )
+
+
+def record_failed(
+    session: Session, claim: Claim, now: datetime, error: str, outcome: Outcome = Outcome.PERMANENT
+) -> bool:
+    """Give up: the delivery failed (a person may ``smm retry`` it)."""
+    if not _close_attempt(session, claim, outcome, now, error=error):
+        return False
+    return _set_delivery(
+        session,
+        claim,
+        now,
+        status=Status.FAILED.value,
+        next_attempt_at=None,
+        last_error=error,
+        lease_owner=None,
+        lease_until=None,
+    )
+
+
+def record_unknown(session: Session, claim: Claim, now: datetime, error: str) -> bool:
+    """The outcome cannot be settled automatically: a person must check the channel."""
+    if not _close_attempt(session, claim, Outcome.UNKNOWN, now, error=error):
+        return False
+    return _set_delivery(
+        session,
+        claim,
+        now,
+        status=Status.UNKNOWN.value,
+        next_attempt_at=None,
+        last_error=error,
+        lease_owner=None,
+        lease_until=None,
+    )
+
+
+def record_in_doubt(session: Session, claim: Claim, now: datetime, error: str, check_at: datetime) -> bool:
+    """The outcome is ambiguous: keep the attempt open and the delivery leased until ``check_at``, then reconcile."""
+    return bool(
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == claim.delivery_id, Delivery.status == Status.PUBLISHING)
+            .values(last_error=error, lease_until=check_at, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+
+
+def release(session: Session, claim: Claim, now: datetime, note: str) -> bool:
+    """Hand a claimed delivery back untouched (it was never sent): the attempt is abandoned, the delivery queued."""
+    if not _close_attempt(session, claim, Outcome.ABANDONED, now, error=note):
+        return False
+    return _set_delivery(
+        session,
+        claim,
+        now,
+        status=Status.QUEUED.value,
+        attempts=Delivery.attempts - 1,
+        lease_owner=None,
+        lease_until=None,
+    )

@@ -1,0 +1,581 @@
+"""``smm run``: the long-running service that publishes queued posts when they are due.
+
+The database is the only source of truth. APScheduler (in-memory) only keeps time: a date job wakes the loop at
+the next due time (moved whenever that changes) and an interval job ticks as a safety net; the CLI also wakes the
+loop (a datagram on SQLite, NOTIFY on PostgreSQL). Each wake-up, the loop asks the database what is due and starts
+one worker per channel with due posts; a worker paces its channel, claims one delivery at a time (committing the
+attempt before the network is called) and records the outcome. This is the only module that reads the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from adapters import Adapter
+from scheduler import claims
+from scheduler import repository as repo
+from scheduler.channels import AdapterFactory
+from scheduler.config import Config, load_config
+from scheduler.db import Database
+from scheduler.errors import ConfigError, DatabaseError, SmmError
+from scheduler.lock import DaemonLock, wake_address
+from scheduler.log import redact
+from scheduler.publisher import Publisher, apply_late_policy
+from scheduler.ratelimit import Limiter
+from scheduler.sdnotify import Notifier
+
+log = logging.getLogger("smm.daemon")
+MAX_CONCURRENT_PER_HOST = 10
+SUMMARY_INTERVAL = 86400.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Daemon:
+    """The publishing service; :meth:`main` runs it until a signal (or, with ``once``, until nothing is due)."""
+
+    def __init__(
+        self,
+        config_path: str | None,
+        *,
+        once: bool = False,
+        clock: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config_path = config_path
+        self.once = once
+        self.clock = clock
+        self.monotonic = monotonic
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.notifier = Notifier()
+        self.limiter = Limiter()
+        self.factory = AdapterFactory()
+        self.config: Config = load_config(config_path)
+        self.db = Database(self.config.database_url)
+        self.lock: DaemonLock | None = DaemonLock(self.db.path) if self.db.path else None
+        self.adapters: dict[str, Adapter] = {}
+        self.broken: dict[str, str] = {}
+        self.workers: dict[str, asyncio.Task[None]] = {}
+        self.reconciling: dict[int, asyncio.Task[None]] = {}
+        self.inflight: set[int] = set()
+        self.late_seen: set[int] = set()
+        self.host_slots: dict[str, asyncio.Semaphore] = {}
+        self.stopping = False
+        self.wake = asyncio.Event()
+        self.executor = ThreadPoolExecutor(max_workers=1 if self.db.is_sqlite else 4, thread_name_prefix="smm-db")
+        self.alive_since = self.clock()
+        self.late_cutoff: datetime | None = None
+        self.last_cycle_wall = self.clock()
+        self.last_cycle_mono = self.monotonic()
+        self.scheduler: Any = None
+        self.publisher = Publisher(self.config, self.db_call, self.limiter, self.clock, self.monotonic)
+        self.published_count = 0
+
+    # -- plumbing -----------------------------------------------------------------------------------------------
+
+    async def db_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(session, *args)`` in one write transaction on the database thread."""
+
+        def work() -> Any:
+            with self.db.write() as session:
+                return fn(session, *args, **kwargs)
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, work)
+
+    async def db_read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        def work() -> Any:
+            with self.db.read() as session:
+                return fn(session, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    def poke(self) -> None:
+        """Wake the main loop (from APScheduler jobs, the CLI's datagram, a finished worker)."""
+        self.wake.set()
+
+    # -- adapters -----------------------------------------------------------------------------------------------
+
+    def build_adapters(self, config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
+        adapters: dict[str, Adapter] = {}
+        broken: dict[str, str] = {}
+        for channel in config.channels:
+            try:
+                adapters[channel.name] = self.factory.build(channel)
+            except ConfigError as exc:
+                broken[channel.name] = str(exc)
+                log.error("channel %s is disabled: %s", channel.name, exc, extra={"channel": channel.name})
+        return adapters, broken
+
+    async def reload(self) -> None:
+        """SIGHUP: read the config again; keep the old one if the new one is invalid."""
+        try:
+            config = load_config(self.config_path)
+            if config.database_url != self.config.database_url:
+                raise ConfigError(f"{config.path}: database.url: changing the database needs a restart")
+        except SmmError as exc:
+            log.error("config reload failed, keeping the running config: %s", exc, extra={"action": "reload_failed"})
+            return
+        adapters, broken = self.build_adapters(config)
+        old = self.adapters
+        self.config, self.adapters, self.broken = config, adapters, broken
+        self.publisher.config = config
+        for adapter in old.values():
+            await _close_quietly(adapter)
+        log.info(
+            "config reloaded: %d channels (%s)",
+            len(config.channels),
+            ", ".join(config.channel_names) or "none",
+            extra={"action": "reloaded"},
+        )
+        self.poke()
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        if self.lock is not None:
+            self.lock.acquire()
+        from scheduler.migrate import upgrade
+
+        before, after = await asyncio.get_running_loop().run_in_executor(self.executor, upgrade, self.db)
+        if before != after:
+            log.info("database schema upgraded from %s to %s", before or "none", after, extra={"action": "migrated"})
+        for warning in self.config.warnings:
+            log.warning("%s", warning)
+        self.adapters, self.broken = self.build_adapters(self.config)
+        now = self.clock()
+        self.alive_since = now
+        self.late_cutoff = now - self.config.daemon.late_grace
+        if self.db.is_sqlite:
+            # One daemon per SQLite file: everything still publishing was left by a crash; settle it now.
+            stale = await self.db_call(claims.all_publishing)
+            if stale:
+                log.warning(
+                    "%d deliveries were being published when smm last stopped; checking each before anything "
+                    "is sent again",
+                    len(stale),
+                    extra={"action": "recovery"},
+                )
+            await self.db_call(_expire_leases, stale, now)
+        await self.recover_expired(now, wait=True)
+
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        try:
+            await self.startup()
+        except SmmError as exc:
+            log.error("%s", exc, extra={"action": "startup_failed"})
+            return exc.exit_code if isinstance(exc, ConfigError) else 1
+        self._install_signals(loop)
+        wake_sock = self._listen_for_pokes(loop)
+        listener = asyncio.create_task(self._listen_postgres()) if not self.db.is_sqlite else None
+        self._start_scheduler()
+        await self.log_summary()
+        status = f"ready: {len(self.adapters)} channels"
+        self.notifier.ready(status)
+        log.info(
+            "smm %s: publishing to %s",
+            "run --once" if self.once else "daemon started",
+            ", ".join(self.adapters) or "no channels",
+            extra={"action": "started"},
+        )
+        try:
+            if self.once:
+                await self._run_once()
+            else:
+                await self._loop()
+        finally:
+            self.notifier.stopping()
+            await self._shutdown()
+            if listener is not None:
+                listener.cancel()
+            if wake_sock is not None:
+                loop.remove_reader(wake_sock.fileno())
+                wake_sock.close()
+        return 0
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.log_summary()))
+
+    def request_stop(self, why: str = "request") -> None:
+        if not self.stopping:
+            log.info("%s: stopping; letting in-flight posts finish", why, extra={"action": "stopping"})
+            self.notifier.stopping("stopping: finishing in-flight posts")
+        self.stopping = True
+        self.poke()
+
+    def _listen_for_pokes(self, loop: asyncio.AbstractEventLoop) -> socket.socket | None:
+        if self.db.path is None:
+            return None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.bind(wake_address(str(self.db.path)))
+        except OSError:
+            sock.close()
+            return None
+        sock.setblocking(False)
+
+        def drain() -> None:
+            try:
+                while sock.recv(64):
+                    pass
+            except OSError:
+                pass
+            self.poke()
+
+        loop.add_reader(sock.fileno(), drain)
+        return sock
+
+    async def _listen_postgres(self) -> None:
+        import psycopg
+
+        url = self.db.write_engine.url
+        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        delay = 1.0
+        while not self.stopping:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    await conn.execute("LISTEN smm_wake")
+                    delay = 1.0
+                    self.poke()
+                    async for _ in conn.notifies():
+                        self.poke()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database went away: keep trying, the tick still runs
+                log.warning("LISTEN connection lost (%s); reconnecting in %.0fs", redact(str(exc)), delay)
+                await asyncio.sleep(delay)
+                delay = min(60.0, delay * 2)
+
+    def _start_scheduler(self) -> None:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        tick = self.config.daemon.tick
+        if self.notifier.watchdog_interval:
+            tick = min(tick, self.notifier.watchdog_interval)
+        self.scheduler = AsyncIOScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+        )
+        self.scheduler.add_job(self.poke, "interval", seconds=tick, id="tick")
+        self.scheduler.add_job(self._heartbeat, "interval", seconds=max(1.0, self.config.daemon.lease / 3), id="lease")
+        if not self.once:
+            self.scheduler.add_job(self.log_summary, "interval", seconds=SUMMARY_INTERVAL, id="summary")
+        self.scheduler.start()
+
+    def _wake_at(self, when: datetime | None) -> None:
+        if self.scheduler is None:
+            return
+        if when is None:
+            if self.scheduler.get_job("wake"):
+                self.scheduler.remove_job("wake")
+            return
+        self.scheduler.add_job(self.poke, "date", run_date=when, id="wake", replace_existing=True)
+
+    async def _loop(self) -> None:
+        self.poke()
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            if self.stopping:
+                return
+            try:
+                await self.cycle()
+            except DatabaseError as exc:
+                log.error("database unavailable: %s; retrying at the next tick", exc, extra={"action": "db_down"})
+                self._wake_at(self.clock() + timedelta(seconds=min(30.0, self.config.daemon.tick)))
+            self.notifier.watchdog()
+
+    async def _run_once(self) -> None:
+        deadline = self.clock() + timedelta(seconds=self.config.daemon.reconcile_delay + 5)
+        cutoff = self.clock()
+        while not self.stopping:
+            await self.cycle(until=cutoff)
+            tasks = [*self.workers.values(), *self.reconciling.values()]
+            if tasks:
+                await asyncio.wait(tasks)
+                continue
+            pending = await self.db_read(_owned_in_doubt, self.owner)
+            if not pending or self.clock() > deadline:
+                return
+            wait = max(0.05, min(1.0, (min(pending) - self.clock()).total_seconds()))
+            await asyncio.sleep(wait)
+
+    async def _shutdown(self) -> None:
+        self.stopping = True
+        tasks = [*self.workers.values(), *self.reconciling.values()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.config.daemon.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning(
+                    "%d publishes did not finish within shutdown_grace; they will be checked at the next start",
+                    len(pending),
+                    extra={"action": "shutdown_timeout"},
+                )
+                await asyncio.wait(pending, timeout=5)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        for adapter in self.adapters.values():
+            await _close_quietly(adapter)
+        await self.factory.aclose()
+        self.executor.shutdown(wait=True)
+        self.db.dispose()
+        if self.lock is not None:
+            self.lock.release()
+        log.info("stopped (%d posts published this run)", self.published_count, extra={"action": "stopped"})
+
+    # -- the cycle ----------------------------------------------------------------------------------------------
+
+    async def cycle(self, until: datetime | None = None) -> None:
+        """Look at the queue once: late deliveries, due channels, expired leases; then plan the next wake-up."""
+        now = self.clock()
+        self._detect_gap(now)
+        if self.late_cutoff is not None:
+            lines = await self.db_call(apply_late_policy, self.config, self.late_cutoff, now, self.late_seen)
+            for line in lines:
+                log.warning("%s", line, extra={"action": "late"})
+            if not lines:
+                self.late_cutoff = None
+        due = await self.db_read(claims.due_channels, min(now, until) if until else now)
+        for name in due:
+            self._start_worker(name)
+        await self.recover_expired(now)
+        next_due = await self.db_read(_next_wake)
+        self._wake_at(next_due if next_due is None or next_due > now else None)
+        self.notifier.status(self._status_line())
+
+    def _detect_gap(self, now: datetime) -> None:
+        wall = (now - self.last_cycle_wall).total_seconds()
+        mono = self.monotonic() - self.last_cycle_mono
+        self.last_cycle_wall, self.last_cycle_mono = now, self.monotonic()
+        if wall - mono > self.config.daemon.late_grace.total_seconds() / 2 or (
+            wall > self.config.daemon.tick * 3 + self.config.daemon.late_grace.total_seconds()
+        ):
+            log.warning(
+                "the clock moved %.0fs while this process saw %.0fs pass (suspend or clock change); "
+                "checking for missed posts",
+                wall,
+                mono,
+                extra={"action": "gap"},
+            )
+            self.alive_since = now
+            self.late_cutoff = now - self.config.daemon.late_grace
+
+    def _status_line(self) -> str:
+        busy = len(self.inflight)
+        return f"{self.published_count} published, {busy} publishing, {len(self.workers)} channels active"
+
+    def _start_worker(self, name: str) -> None:
+        if self.stopping or name in self.workers:
+            return
+        if name not in self.adapters:
+            if name not in self.config.channel_names:
+                _warn_once(
+                    self,
+                    f"unconfigured:{name}",
+                    f"deliveries are due on channel {name!r}, which is not in "
+                    f"{self.config.path.name}; they wait until it is configured again (or are cancelled)",
+                )
+            else:
+                _warn_once(
+                    self,
+                    f"broken:{name}",
+                    f"deliveries are due on channel {name!r} but it is disabled: {self.broken.get(name, 'no adapter')}",
+                )
+            return
+        self.workers[name] = asyncio.create_task(self._worker(name), name=f"channel:{name}")
+
+    async def _worker(self, name: str) -> None:
+        try:
+            while not self.stopping:
+                adapter = self.adapters.get(name)
+                if adapter is None or name not in self.config.channel_names:
+                    return
+                channel = self.config.channel(name)
+                wait = self.limiter.reserve(adapter.rate_limits(), self.monotonic())
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    if self.stopping:
+                        return
+                lease = timedelta(seconds=self.config.daemon.lease)
+                claim = await self.db_call(claims.claim, name, self.clock(), self.owner, lease)
+                if claim is None:
+                    return
+                self.inflight.add(claim.delivery_id)
+                try:
+                    slot = self.host_slots.setdefault(
+                        channel.api_root or name, asyncio.Semaphore(MAX_CONCURRENT_PER_HOST)
+                    )
+                    async with slot:
+                        await self.publisher.publish(claim, adapter, channel)
+                    self.published_count += 1
+                finally:
+                    self.inflight.discard(claim.delivery_id)
+        except DatabaseError as exc:
+            log.error("channel %s: database unavailable: %s", name, exc, extra={"channel": name})
+        finally:
+            self.workers.pop(name, None)
+            self.poke()
+
+    async def recover_expired(self, now: datetime, *, wait: bool = False) -> None:
+        """Reconcile deliveries whose lease ran out (crash leftovers, ambiguous outcomes)."""
+        exclude = self.inflight | set(self.reconciling)
+        for delivery_id in await self.db_read(claims.expired_leases, now, exclude):
+            if delivery_id in self.reconciling:
+                continue
+            task = asyncio.create_task(self._reconcile(delivery_id))
+            self.reconciling[delivery_id] = task
+        if wait and self.reconciling:
+            await asyncio.wait(list(self.reconciling.values()))
+
+    async def _reconcile(self, delivery_id: int) -> None:
+        try:
+            lease = timedelta(seconds=self.config.daemon.lease)
+            claim = await self.db_call(claims.take_over, delivery_id, self.clock(), self.owner, lease)
+            if claim is None:
+                return
+            adapter = self.adapters.get(claim.channel)
+            if adapter is None:
+                _warn_once(
+                    self,
+                    f"reconcile:{claim.channel}",
+                    f"cannot check deliveries in doubt on channel "
+                    f"{claim.channel!r}: it is not configured or disabled; they wait",
+                )
+                await self.db_call(
+                    claims.record_in_doubt,
+                    claim,
+                    self.clock(),
+                    "waiting for the channel to be configured",
+                    self.clock() + timedelta(seconds=self.config.daemon.tick * 5),
+                )
+                return
+            self.inflight.add(delivery_id)
+            await self.publisher.reconcile(claim, adapter, self.config.channel(claim.channel))
+        except DatabaseError as exc:
+            log.error("database unavailable while checking delivery %d: %s", delivery_id, exc)
+        finally:
+            self.inflight.discard(delivery_id)
+            self.reconciling.pop(delivery_id, None)
+            self.poke()
+
+    async def _heartbeat(self) -> None:
+        if not self.inflight:
+            return
+        until = self.clock() + timedelta(seconds=self.config.daemon.lease)
+        try:
+            await self.db_call(claims.extend_lease, sorted(self.inflight), self.owner, until)
+        except DatabaseError as exc:
+            log.warning("could not renew leases: %s", exc)
+
+    async def log_summary(self) -> None:
+        """At start, daily and on SIGUSR1: what each channel publishes next, and queues about to run dry."""
+        try:
+            lines = await self.db_read(partial(_summary, self.config, self.clock()))
+        except DatabaseError as exc:
+            log.error("cannot read the queue summary: %s", exc)
+            return
+        for level, line in lines:
+            log.log(level, "%s", line, extra={"action": "summary"})
+
+
+def _warn_once(daemon: Daemon, key: str, message: str) -> None:
+    seen: dict[str, float] = daemon.__dict__.setdefault("_warned", {})
+    now = daemon.monotonic()
+    if now - seen.get(key, -1e9) >= 3600:
+        seen[key] = now
+        log.warning("%s", message, extra={"action": "waiting"})
+
+
+def _expire_leases(session: Any, ids: list[int], now: datetime) -> None:
+    from sqlalchemy import update
+
+    from scheduler.models import Delivery
+
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(lease_until=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _next_wake(session: Any) -> datetime | None:
+    times = [t for t in (claims.next_due(session), claims.next_lease_expiry(session)) if t is not None]
+    return min(times) if times else None
+
+
+def _owned_in_doubt(session: Any, owner: str) -> list[datetime]:
+    from sqlalchemy import select
+
+    from scheduler.models import Delivery, Status
+
+    return list(
+        session.scalars(
+            select(Delivery.lease_until).where(Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner)
+        )
+    )
+
+
+def _summary(config: Config, now: datetime, session: Any) -> list[tuple[int, str]]:
+    lines: list[tuple[int, str]] = []
+    names = config.channel_names
+    nexts = repo.next_due_per_channel(session, names)
+    lasts = repo.last_due_per_channel(session, names)
+    counts = repo.channel_summary(session)
+    horizon = now + timedelta(days=config.daemon.queue_warning_days)
+    for channel in config.channels:
+        queued = counts.get(channel.name, {}).get("queued", 0)
+        nxt, last = nexts[channel.name], lasts[channel.name]
+        if nxt is None:
+            lines.append((logging.WARNING, f"channel {channel.name}: nothing queued; the cadence has stopped"))
+            continue
+        local = nxt.astimezone(channel.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
+        lines.append((logging.INFO, f"channel {channel.name}: {queued} queued, next {local}"))
+        if last is not None and last < horizon:
+            until = last.astimezone(channel.timezone).strftime("%a %Y-%m-%d")
+            lines.append(
+                (
+                    logging.WARNING,
+                    f"channel {channel.name}: the queue runs dry after {until}, within "
+                    f"{config.daemon.queue_warning_days} days; queue more posts to keep the cadence",
+                )
+            )
+    for name, reason in sorted(repo.attention(session).items()):
+        lines.append((logging.ERROR, f"channel {name} needs attention: {reason}"))
+    return lines
+
+
+async def _close_quietly(adapter: Adapter) -> None:
+    try:
+        await adapter.aclose()
+    except Exception as exc:  # closing must never stop a reload or a shutdown
+        log.debug("closing %s adapter: %s", adapter.network, exc)
+
+
+def run_daemon(config_path: str | None, *, once: bool = False) -> int:
+    """Run the daemon; returns the process exit code."""
+    try:
+        daemon = Daemon(config_path, once=once)
+    except SmmError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    return asyncio.run(daemon.main())

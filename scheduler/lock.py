@@ -1,0 +1,63 @@
+"""One daemon per SQLite file (an advisory file lock the kernel drops when the process dies) and its wake-up
+socket, through which the CLI tells the daemon that something changed."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import socket
+from pathlib import Path
+
+from scheduler.errors import SmmError
+
+
+class AlreadyRunning(SmmError):
+    """Another daemon is using this database."""
+
+
+class DaemonLock:
+    """An exclusive ``flock`` on ``<database>.lock`` holding the owner's pid."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise SmmError(f"cannot create the lock file {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another `smm run` (pid {owner}) is already publishing from {self.path.with_suffix('')}; "
+                "a second daemon on one SQLite file could publish posts twice, so this one will not start"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def wake_address(database: str) -> str:
+    """An abstract Unix socket name derived from the database (Linux); nothing on the filesystem."""
+    digest = hashlib.sha256(database.encode()).hexdigest()[:24]
+    return f"\0smm-scheduler-wake-{digest}"
+
+
+def poke(database: str) -> None:
+    """Tell a running daemon to look at the queue now; silently does nothing when none listens."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.setblocking(False)
+            sock.sendto(b"!", wake_address(database))
+    except OSError:
+        pass

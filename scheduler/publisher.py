@@ -1,0 +1,370 @@
+"""Publishing one claimed delivery, settling an ambiguous one, and deciding about late ones.
+
+The caller has committed the claim (the attempt row) before anything here calls the network; everything here
+records its outcome through the fenced updates of :mod:`scheduler.claims`. No database session is open while an
+adapter runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from adapters import Adapter, OutgoingPost, PublishResult
+from adapters.errors import (
+    AmbiguousError,
+    PermanentError,
+    PublishError,
+    RateLimited,
+    ReadBackUnsupported,
+    TransientError,
+)
+from scheduler import claims
+from scheduler import repository as repo
+from scheduler.claims import Claim
+from scheduler.config import ChannelConfig, Config
+from scheduler.log import redact
+from scheduler.models import Outcome
+from scheduler.ratelimit import Limiter
+from scheduler.render import render
+from scheduler.retry import call_with_retries, decide
+from scheduler.slots import next_free_slots
+
+log = logging.getLogger("smm.publish")
+T = TypeVar("T")
+DbCall = Callable[..., Awaitable[Any]]
+READ_BACK_SLACK = timedelta(minutes=2)
+
+
+def crash_point(name: str) -> None:
+    """Die here with SIGKILL when ``$SMM_CRASH_AT`` names this point (fault-injection tests)."""
+    wanted = os.environ.get("SMM_CRASH_AT")
+    if wanted and name in wanted.split(","):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _extra(claim: Claim, **more: Any) -> dict[str, Any]:
+    return {"post_id": claim.post_id, "delivery_id": claim.delivery_id, "channel": claim.channel, **more}
+
+
+@dataclass
+class Publisher:
+    """Runs publishes and reconciliations for the daemon."""
+
+    config: Config
+    db_call: DbCall
+    limiter: Limiter
+    clock: Callable[[], datetime]
+    monotonic: Callable[[], float]
+
+    def outgoing(self, claim: Claim, channel: ChannelConfig) -> OutgoingPost:
+        return render(claim.content, channel, self.config.media_dir, key=claim.key)
+
+    # -- publish ------------------------------------------------------------------------------------------------
+
+    async def publish(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> None:
+        """Publish a freshly claimed delivery and record what happened."""
+        post = self.outgoing(claim, channel)
+        log.info(
+            "publishing post %d to %s (attempt %d)",
+            claim.post_id,
+            claim.channel,
+            claim.attempt_number,
+            extra=_extra(claim, action="publishing"),
+        )
+        crash_point("after_claim")
+        first = True
+
+        async def pace() -> None:
+            nonlocal first
+            if first:
+                first = False
+                return
+            wait = self.limiter.reserve(adapter.rate_limits(), self.monotonic())
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+        def on_retry(exc: BaseException, sleep: float) -> None:
+            self._pause_for(adapter, exc)
+            log.info(
+                "post %d to %s: %s; retrying in %.1fs",
+                claim.post_id,
+                claim.channel,
+                exc,
+                sleep,
+                extra=_extra(claim, action="retry_in_call"),
+            )
+
+        try:
+            result = await call_with_retries(
+                lambda: adapter.publish(post), self.config.retry, before_attempt=pace, on_retry=on_retry
+            )
+        except AmbiguousError as exc:
+            await self._in_doubt(claim, adapter, f"outcome unknown: {exc}")
+        except PermanentError as exc:
+            await self._failed(claim, exc)
+        except TransientError as exc:
+            self._pause_for(adapter, exc)
+            await self._transient(claim, exc)
+        except asyncio.CancelledError:
+            log.warning(
+                "post %d to %s: interrupted while publishing; it will be checked at the next start",
+                claim.post_id,
+                claim.channel,
+                extra=_extra(claim, action="interrupted"),
+            )
+            raise
+        except Exception as exc:  # a bug in an adapter: the request may have gone out, so never resend blindly
+            log.exception(
+                "post %d to %s: unexpected error; treating the outcome as unknown",
+                claim.post_id,
+                claim.channel,
+                extra=_extra(claim, action="bug"),
+            )
+            await self._in_doubt(claim, adapter, f"outcome unknown after an unexpected error: {exc!r}")
+        else:
+            crash_point("after_accept")
+            await self._published(claim, adapter, result)
+            crash_point("after_record")
+
+    def _pause_for(self, adapter: Adapter, exc: BaseException) -> None:
+        if isinstance(exc, PublishError) and exc.retry_after:
+            limits = adapter.rate_limits()
+            scope = exc.scope or (limits[0].scope if limits else None)
+            if scope is not None:
+                self.limiter.pause(scope, self.monotonic() + float(exc.retry_after))
+
+    async def _published(self, claim: Claim, adapter: Adapter, result: PublishResult, note: str | None = None) -> None:
+        now = self.clock()
+        if result.backoff:
+            for limit in adapter.rate_limits():
+                self.limiter.pause(limit.scope, self.monotonic() + result.backoff)
+        for limit in adapter.rate_limits():
+            if limit.unit == "request":
+                extra_units = adapter.requests_for(self.outgoing(claim, self._channel(claim))) - 1
+                if extra_units > 0:
+                    self.limiter.reserve((limit,), self.monotonic(), {limit.scope: extra_units})
+        recorded = await self.db_call(claims.record_published, claim, now, result.remote_id, result.remote_url, note)
+        if not recorded:
+            log.error(
+                "post %d to %s was published (%s) but its attempt had already been settled elsewhere",
+                claim.post_id,
+                claim.channel,
+                result.remote_url or result.remote_id,
+                extra=_extra(claim, action="fence"),
+            )
+            return
+        await self.db_call(repo.set_attention, claim.channel, None, now)
+        log.info(
+            "published post %d to %s: %s",
+            claim.post_id,
+            claim.channel,
+            result.remote_url or result.remote_id,
+            extra=_extra(claim, action="published", remote_url=result.remote_url, remote_id=result.remote_id),
+        )
+        for warning in result.warnings:
+            log.warning("%s: %s", claim.channel, warning, extra=_extra(claim, action="adapter_warning"))
+
+    def _channel(self, claim: Claim) -> ChannelConfig:
+        return self.config.channel(claim.channel)
+
+    async def _failed(self, claim: Claim, exc: PermanentError) -> None:
+        now = self.clock()
+        message = redact(f"{exc}")
+        if not await self.db_call(claims.record_failed, claim, now, message):
+            return
+        if exc.needs_attention:
+            await self.db_call(repo.set_attention, claim.channel, message, now)
+        log.error(
+            "post %d to %s failed: %s (after fixing it: smm retry %d)",
+            claim.post_id,
+            claim.channel,
+            message,
+            claim.post_id,
+            extra=_extra(claim, action="failed", needs_attention=exc.needs_attention),
+        )
+
+    async def _transient(self, claim: Claim, exc: TransientError) -> None:
+        now = self.clock()
+        message = redact(str(exc))
+        decision = decide(claim.attempt_number, claim.due_at, now, self.config.retry, exc.retry_after)
+        if decision.retry_at is None:
+            error = f"{message}; {decision.reason}. Check the network and the channel, then: smm retry {claim.post_id}"
+            if await self.db_call(claims.record_failed, claim, now, error, Outcome.TRANSIENT):
+                log.error(
+                    "post %d to %s failed: %s",
+                    claim.post_id,
+                    claim.channel,
+                    error,
+                    extra=_extra(claim, action="failed"),
+                )
+            return
+        if await self.db_call(claims.record_retry, claim, now, message, decision.retry_at):
+            kind = "rate limited" if isinstance(exc, RateLimited) else "temporary failure"
+            log.warning(
+                "post %d to %s: %s (%s); retry scheduled at %s (%s)",
+                claim.post_id,
+                claim.channel,
+                kind,
+                message,
+                decision.retry_at.isoformat(timespec="seconds"),
+                decision.reason,
+                extra=_extra(claim, action="retry_scheduled", retry_at=decision.retry_at.isoformat()),
+            )
+
+    async def _in_doubt(self, claim: Claim, adapter: Adapter, message: str) -> None:
+        now = self.clock()
+        delay = 0.0 if adapter.idempotent_window else self.config.daemon.reconcile_delay
+        await self.db_call(claims.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=delay))
+        log.warning(
+            "post %d to %s: %s; checking the channel %s",
+            claim.post_id,
+            claim.channel,
+            redact(message),
+            "now" if not delay else f"in {delay:g}s",
+            extra=_extra(claim, action="in_doubt"),
+        )
+
+    # -- reconcile ----------------------------------------------------------------------------------------------
+
+    async def reconcile(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> None:
+        """Settle a delivery whose attempt may or may not have reached the network."""
+        now = self.clock()
+        if claim.open_since is None:
+            await self.db_call(claims.release, claim, now, "claimed but never sent")
+            return
+        post = self.outgoing(claim, channel)
+        since = claim.open_since
+        age = (now - since).total_seconds()
+        if adapter.can_read_back:
+            try:
+                found = await adapter.find_published(post, since - READ_BACK_SLACK)
+            except ReadBackUnsupported:
+                pass
+            except PublishError as exc:
+                await self._check_later(claim, now, since, f"could not read {claim.channel} back: {exc}")
+                return
+            else:
+                if found is not None:
+                    await self._published(claim, adapter, found, note="found on the network after an unclear outcome")
+                    return
+                window = adapter.idempotent_window or 0.0
+                if age >= self.config.daemon.reconcile_delay or age < window:
+                    await self._resend(claim, now, f"not on {claim.channel} after an unclear outcome; sending again")
+                    return
+                wait = self.config.daemon.reconcile_delay - age
+                await self.db_call(
+                    claims.record_in_doubt,
+                    claim,
+                    now,
+                    "outcome unknown; reading the channel back again shortly",
+                    now + timedelta(seconds=wait),
+                )
+                return
+        if adapter.idempotent_window and age < adapter.idempotent_window:
+            await self._resend(
+                claim, now, f"in doubt; resending with the same key inside {claim.network}'s dedup window"
+            )
+            return
+        if channel.on_uncertain == "retry":
+            log.warning(
+                "post %d to %s: the outcome of attempt %d is unknown and %s cannot be read back; sending again "
+                'because on_uncertain = "retry" (a duplicate is possible)',
+                claim.post_id,
+                claim.channel,
+                claim.attempt_number,
+                claim.network,
+                extra=_extra(claim, action="resend_uncertain"),
+            )
+            await self._resend(claim, now, "outcome unknown; sent again (on_uncertain = retry)")
+            return
+        local = since.astimezone(channel.timezone).strftime("%Y-%m-%d %H:%M %Z")
+        message = (
+            f"the outcome is unknown and {claim.network} cannot be read back: check {claim.channel} for this post "
+            f"around {local}, then run `smm resolve {claim.post_id} --published [--url URL]` or "
+            f"`smm resolve {claim.post_id} --retry`"
+        )
+        if await self.db_call(claims.record_unknown, claim, now, message):
+            log.error("post %d to %s: %s", claim.post_id, claim.channel, message, extra=_extra(claim, action="unknown"))
+
+    async def _resend(self, claim: Claim, now: datetime, note: str) -> None:
+        if await self.db_call(claims.record_retry, claim, now, note, now, Outcome.NOT_FOUND):
+            log.warning("post %d to %s: %s", claim.post_id, claim.channel, note, extra=_extra(claim, action="resend"))
+
+    async def _check_later(self, claim: Claim, now: datetime, since: datetime, message: str) -> None:
+        if now - since > self.config.retry.max_age:
+            text = (
+                f"{message}; gave up checking after {self.config.retry.max_age}: check {claim.channel} by hand, "
+                f"then `smm resolve {claim.post_id} --published` or `--retry`"
+            )
+            if await self.db_call(claims.record_unknown, claim, now, redact(text)):
+                log.error("post %d to %s: %s", claim.post_id, claim.channel, redact(text), extra=_extra(claim))
+            return
+        retry_in = min(self.config.retry.backoff_cap, max(self.config.daemon.reconcile_delay, 30.0))
+        await self.db_call(claims.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=retry_in))
+        log.warning(
+            "post %d to %s: %s; trying again in %.0fs",
+            claim.post_id,
+            claim.channel,
+            redact(message),
+            retry_in,
+            extra=_extra(claim, action="reconcile_failed"),
+        )
+
+
+# -- late deliveries ----------------------------------------------------------------------------------------------
+
+
+def apply_late_policy(session: Any, config: Config, cutoff: datetime, now: datetime, seen: set[int]) -> list[str]:
+    """Deal with queued deliveries that were due before ``cutoff`` (the daemon was down): returns log lines.
+
+    ``publish`` leaves them to go out now, ``reslot`` moves each to its channel's next free slot, ``skip`` fails
+    them with the reason "missed". ``seen`` collects the ids already decided, so each is logged once.
+    """
+    lines: list[str] = []
+    assigned: dict[str, set[datetime]] = {}
+    for delivery in claims.overdue(session, cutoff, limit=500 + len(seen)):
+        if delivery.id in seen:
+            continue
+        seen.add(delivery.id)
+        late_by = now - (delivery.next_attempt_at or delivery.due_at)
+        where = f"post {delivery.post_id} to {delivery.channel} (due {delivery.due_at:%Y-%m-%d %H:%M} UTC)"
+        if delivery.channel not in config.channel_names:
+            continue
+        channel = config.channel(delivery.channel)
+        policy = channel.late_policy or config.daemon.late_policy
+        if policy == "publish":
+            lines.append(f"{where} is {_late(late_by)} late; publishing it now (late_policy = publish)")
+        elif policy == "skip":
+            repo.skip_delivery(
+                session, delivery.id, now, f"missed: due {delivery.due_at:%Y-%m-%d %H:%M} UTC while smm was not running"
+            )
+            lines.append(
+                f"{where} is {_late(late_by)} late; skipped (late_policy = skip; smm retry {delivery.post_id})"
+            )
+        else:
+            times = repo.channel_times(session, channel.name, now)
+            taken = set(times.occupied) | assigned.setdefault(channel.name, set())
+            slot = next_free_slots(channel.slots, channel.timezone, now, taken)[0]
+            assigned[channel.name].add(slot)
+            repo.move_delivery(session, delivery, slot, now, slotted=True)
+            local = slot.astimezone(channel.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
+            lines.append(
+                f"{where} is {_late(late_by)} late; moved to the next free slot, {local} (late_policy = reslot)"
+            )
+    return lines
+
+
+def _late(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 2880:
+        return f"{minutes // 60} h"
+    return f"{minutes // 1440} days"

@@ -1,0 +1,57 @@
+"""Pacing: one generic cell rate (GCRA) bucket per scope, each with its own "not before" time.
+
+A publish reserves one unit (or as many as it makes requests) in every scope its channel belongs to (the chat,
+the bot, the token); it waits until all of them allow it. A network's "slow down" (``retry_after``, usage headers)
+pauses only the scope it concerns, so one throttled chat or token never slows the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from adapters.base import RateLimit
+
+
+@dataclass
+class _Bucket:
+    interval: float  # seconds per unit
+    tolerance: float  # how far ahead of now the theoretical arrival time may run (burst)
+    tat: float = 0.0  # theoretical arrival time of the next unit
+
+
+class Limiter:
+    """Rate limits per scope, on a monotonic clock in seconds. Not thread-safe: use from one event loop."""
+
+    def __init__(self, burst: float = 1.0) -> None:
+        self._buckets: dict[str, _Bucket] = {}
+        self._burst = burst
+
+    def _bucket(self, limit: RateLimit) -> _Bucket:
+        interval = limit.per / limit.rate
+        bucket = self._buckets.get(limit.scope)
+        if bucket is None or bucket.interval != interval:
+            bucket = _Bucket(interval=interval, tolerance=interval * (self._burst - 1), tat=bucket.tat if bucket else 0)
+            self._buckets[limit.scope] = bucket
+        return bucket
+
+    def reserve(self, limits: Sequence[RateLimit], now: float, cost: dict[str, float] | None = None) -> float:
+        """Reserve a publish in every scope of ``limits``; returns how many seconds to wait before sending it."""
+        if not limits:
+            return 0.0
+        buckets = [(self._bucket(limit), (cost or {}).get(limit.scope, 1.0)) for limit in limits]
+        start = max(max(b.tat - b.tolerance for b, _ in buckets), now)
+        for bucket, units in buckets:
+            bucket.tat = max(bucket.tat, start) + bucket.interval * units
+        return start - now
+
+    def pause(self, scope: str, until: float) -> None:
+        """Nothing more in ``scope`` before ``until`` (the network said ``retry_after``)."""
+        bucket = self._buckets.get(scope)
+        if bucket is None:
+            bucket = self._buckets[scope] = _Bucket(interval=0.0, tolerance=0.0)
+        bucket.tat = max(bucket.tat, until)
+
+    def not_before(self, scope: str) -> float:
+        bucket = self._buckets.get(scope)
+        return bucket.tat if bucket else 0.0
