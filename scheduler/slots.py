@@ -155,13 +155,13 @@ def push_back(
     taken = {o.astimezone(UTC) for o in occupied}
     first = next_free_slots(slots, zone, now, taken)[0]
     moved = list(queued)
-    claimed: set[datetime] = set()
-    for i in reversed(range(len(queued))):
-        if queued[i] < first:
+    # Walk the queue forwards: each delivery goes to the first free slot after both its own time and the slot just
+    # given to the one before it. That is "one slot back" for a well-formed queue, and keeps the order (and no two
+    # on one slot) even when a queued delivery shares its time with an explicit one or with another queued one.
+    previous = first
+    for i, when in enumerate(queued):
+        if when < first:
             continue
-        for instant in slot_times(slots, zone, queued[i]):
-            if instant not in taken and instant not in claimed:
-                moved[i] = instant
-                claimed.add(instant)
-                break
+        moved[i] = next_free_slots(slots, zone, max(when, previous), taken)[0]
+        previous = moved[i]
     return first, moved
