@@ -1,0 +1,346 @@
+"""The publishing state machine with time under control: claims, outcomes, reconciliation, late policies.
+
+No daemon process and no sleeping: a :class:`FakeAdapter` plays the network, a settable clock plays time, and the
+database is real (SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.base import RateLimit
+from adapters.errors import AmbiguousError, AuthError, ContentRejected, RateLimited, TransientError
+from scheduler import claims
+from scheduler.config import Config, load_config
+from scheduler.db import Database
+from scheduler.models import Attempt, Delivery, Status
+from scheduler.publisher import Publisher, apply_late_policy
+from scheduler.ratelimit import Limiter
+from scheduler.service import NewPost, add_post, resolve_post, show_post
+from tests.conftest import write_config
+from tests.fakes.adapter import FakeAdapter, applied
+
+START = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Moscow
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.mono = 1000.0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+        self.mono += seconds
+
+
+class World:
+    """A config, a database, a clock and a publisher wired together."""
+
+    def __init__(self, tmp_path: Path, db_url: str, body: str = "") -> None:
+        top = '[schedule]\ntimezone = "Europe/Moscow"\n[retry]\nin_call_attempts = 1\nmax_attempts = 3\n'
+        top += '[daemon]\nreconcile_delay = "60s"\nlate_grace = "15m"\n'
+        self.config: Config = load_config(write_config(tmp_path / "config.toml", db_url, body, extra_top=top))
+        self.db = Database(self.config.database_url)
+        self.db.check_schema()
+        self.clock = Clock(START)
+        self.limiter = Limiter()
+        self.publisher = Publisher(self.config, self.db_call, self.limiter, self.clock, self.clock.monotonic)
+        self.channel = self.config.channel("outbox")
+
+    async def db_call(self, fn: Any, *args: Any) -> Any:
+        with self.db.write() as session:
+            return fn(session, *args)
+
+    def sync(self, fn: Any, *args: Any) -> Any:
+        with self.db.write() as session:
+            return fn(session, *args)
+
+    def add(self, text: str = "hello", **kw: Any) -> int:
+        view = add_post(self.config, self.db, NewPost(text=text, channels=["outbox"], now=True, **kw), self.clock())
+        return int(view["id"])
+
+    def claim(self) -> claims.Claim | None:
+        return self.sync(claims.claim, "outbox", self.clock(), "me", timedelta(minutes=5))
+
+    def publish(self, adapter: FakeAdapter) -> claims.Claim:
+        claim = self.claim()
+        assert claim is not None
+        asyncio.run(self.publisher.publish(claim, adapter, self.channel))
+        return claim
+
+    def delivery(self, post_id: int) -> dict[str, Any]:
+        return show_post(self.db, post_id)["deliveries"][0]
+
+    def reconcile(self, adapter: FakeAdapter) -> None:
+        for delivery_id in self.sync(claims.expired_leases, self.clock(), set()):
+            claim = self.sync(claims.take_over, delivery_id, self.clock(), "me", timedelta(minutes=5))
+            assert claim is not None
+            asyncio.run(self.publisher.reconcile(claim, adapter, self.channel))
+
+    def open_attempts(self) -> int:
+        with self.db.read() as session:
+            return int(session.scalar(select(func.count()).where(Attempt.outcome.is_(None))) or 0)
+
+
+@pytest.fixture
+def world(tmp_path: Path, db_url: str) -> World:
+    w = World(tmp_path, db_url)
+    yield w
+    w.db.dispose()
+
+
+def test_success_records_the_remote_post(world: World) -> None:
+    post_id = world.add()
+    adapter = FakeAdapter()
+    world.publish(adapter)
+    d = world.delivery(post_id)
+    assert d["status"] == "published"
+    assert d["remote_url"] == "fake://1"
+    assert d["published_at"] == "2026-12-01T07:00:00Z"
+    assert [p.text for p in adapter.published] == ["hello"]
+    assert world.open_attempts() == 0
+
+
+def test_claim_takes_the_oldest_due_and_never_twice(world: World) -> None:
+    first, second = world.add("one"), world.add("two")
+    c1, c2 = world.claim(), world.claim()
+    assert c1 is not None and c2 is not None
+    assert (c1.post_id, c2.post_id) == (first, second)
+    assert world.claim() is None
+    assert world.open_attempts() == 2
+
+
+def test_transient_error_schedules_a_durable_retry_then_fails(world: World) -> None:
+    post_id = world.add()
+    adapter = FakeAdapter()
+    adapter.script = [TransientError("HTTP 502 from the API")] * 3
+    world.publish(adapter)
+    d = world.delivery(post_id)
+    assert d["status"] == "queued"
+    assert "502" in d["last_error"]
+    retry_at = datetime.fromisoformat(d["next_attempt_at"].replace("Z", "+00:00"))
+    assert START + timedelta(seconds=24) <= retry_at <= START + timedelta(seconds=36)  # 30 s ± 20 %
+    assert world.claim() is None  # not before its time
+    world.clock.advance(40)
+    world.publish(adapter)
+    world.clock.advance(3600)
+    world.publish(adapter)  # third attempt: max_attempts = 3
+    d = world.delivery(post_id)
+    assert d["status"] == "failed"
+    assert "gave up after 3 attempts" in d["last_error"] and f"smm retry {post_id}" in d["last_error"]
+    assert adapter.published == []
+
+
+def test_retry_after_longer_than_the_backoff_wins_and_pauses_the_scope(world: World) -> None:
+    post_id = world.add()
+    scope = RateLimit("chat:1", 20, 60)
+    adapter = FakeAdapter(limits=(scope,))
+    adapter.script = [RateLimited("Too Many Requests", retry_after=600)]
+    world.publish(adapter)
+    retry_at = datetime.fromisoformat(world.delivery(post_id)["next_attempt_at"].replace("Z", "+00:00"))
+    assert retry_at == START + timedelta(seconds=600)
+    assert world.limiter.not_before("chat:1") == pytest.approx(world.clock.mono + 600)
+
+
+def test_permanent_error_fails_at_once_and_flags_the_channel(world: World) -> None:
+    post_id, other = world.add(), world.add("other")
+    adapter = FakeAdapter()
+    adapter.script = [AuthError("the bot token was rejected: create a new one with @BotFather")]
+    world.publish(adapter)
+    d = world.delivery(post_id)
+    assert d["status"] == "failed" and "BotFather" in d["last_error"]
+    assert d["attempts"] == 1
+    from scheduler.service import queue_notes
+
+    assert any("needs attention" in n and "BotFather" in n for n in queue_notes(world.config, world.db))
+    world.publish(adapter)  # the channel's other posts still go out; success clears the flag
+    assert world.delivery(other)["status"] == "published"
+    assert not any("needs attention" in n for n in queue_notes(world.config, world.db))
+
+
+def test_content_rejection_does_not_mark_the_channel(world: World) -> None:
+    world.add()
+    adapter = FakeAdapter()
+    adapter.script = [ContentRejected("message is too long")]
+    world.publish(adapter)
+    from scheduler.service import queue_notes
+
+    assert queue_notes(world.config, world.db) == []
+
+
+def test_ambiguous_outcome_keeps_the_attempt_open_then_read_back_finds_the_post(world: World) -> None:
+    post_id = world.add()
+    adapter = FakeAdapter(can_read_back=True)
+    adapter.script = [applied(AmbiguousError("read timeout after sending"))]
+    world.publish(adapter)
+    d = world.delivery(post_id)
+    assert d["status"] == "publishing" and "outcome unknown" in d["last_error"]
+    assert world.open_attempts() == 1
+    world.reconcile(adapter)  # the lease has not expired yet: nothing happens
+    assert world.delivery(post_id)["status"] == "publishing"
+    world.clock.advance(61)
+    world.reconcile(adapter)
+    d = world.delivery(post_id)
+    assert d["status"] == "published" and d["remote_url"] == "fake://1"
+    assert len(adapter.published) == 1
+    assert world.open_attempts() == 0
+
+
+def test_ambiguous_outcome_not_found_is_sent_again_exactly_once(world: World) -> None:
+    post_id = world.add()
+    adapter = FakeAdapter(can_read_back=True)
+    adapter.script = [AmbiguousError("connection dropped")]  # not applied: the network has nothing
+    world.publish(adapter)
+    world.clock.advance(61)
+    world.reconcile(adapter)
+    assert world.delivery(post_id)["status"] == "queued"
+    world.publish(adapter)
+    assert world.delivery(post_id)["status"] == "published"
+    assert len(adapter.published) == 1
+
+
+def test_read_back_failure_keeps_checking_then_gives_up_as_unknown(world: World) -> None:
+    post_id = world.add()
+    adapter = FakeAdapter(can_read_back=True)
+    adapter.script = [AmbiguousError("timeout")]
+    world.publish(adapter)
+    world.clock.advance(61)
+    adapter.read_back = [TransientError("API down")]
+    world.reconcile(adapter)
+    d = world.delivery(post_id)
+    assert d["status"] == "publishing" and "could not read outbox back" in d["last_error"]
+    world.clock.advance(86400 + 120)
+    adapter.read_back = [TransientError("API still down")]
+    world.reconcile(adapter)
+    d = world.delivery(post_id)
+    assert d["status"] == "unknown" and f"smm resolve {post_id}" in d["last_error"]
+
+
+def test_unreadable_network_holds_as_unknown_and_resolve_settles_it(world: World) -> None:
+    post_id = world.add()
+    adapter = FakeAdapter(can_read_back=False)
+    adapter.script = [applied(AmbiguousError("read timeout"))]
+    world.publish(adapter)
+    world.clock.advance(61)
+    world.reconcile(adapter)
+    d = world.delivery(post_id)
+    assert d["status"] == "unknown"
+    assert "cannot be read back" in d["last_error"] and f"smm resolve {post_id} --published" in d["last_error"]
+    assert len(adapter.published) == 1  # nothing was resent
+    view = resolve_post(world.db, post_id, world.clock(), published=True, url="https://t.me/x/5")
+    assert view["deliveries"][0]["status"] == "published"
+    assert view["deliveries"][0]["remote_url"] == "https://t.me/x/5"
+    assert world.open_attempts() == 0
+
+
+def test_on_uncertain_retry_sends_again(tmp_path: Path, db_url: str) -> None:
+    w = World(tmp_path, db_url)
+    object.__setattr__(w.channel, "on_uncertain", "retry")
+    post_id = w.add()
+    adapter = FakeAdapter(can_read_back=False)
+    adapter.script = [applied(AmbiguousError("read timeout"))]
+    w.publish(adapter)
+    w.clock.advance(61)
+    w.reconcile(adapter)
+    assert w.delivery(post_id)["status"] == "queued"
+    w.publish(adapter)
+    assert w.delivery(post_id)["status"] == "published"
+    assert len(adapter.published) == 2  # the documented price of on_uncertain = "retry"
+    w.db.dispose()
+
+
+def test_idempotent_network_resends_with_the_same_key_at_once(world: World) -> None:
+    post_id = world.add()
+    adapter = FakeAdapter(can_read_back=False, idempotent_window=3600)
+    adapter.script = [AmbiguousError("timeout")]
+    claim = world.publish(adapter)
+    assert world.delivery(post_id)["status"] == "publishing"
+    world.reconcile(adapter)  # no reconcile delay for a network with a dedup key
+    assert world.delivery(post_id)["status"] == "queued"
+    world.publish(adapter)
+    assert [p.key for p in adapter.published] == [claim.key]
+
+
+def test_a_late_writer_cannot_overwrite_a_settled_attempt(world: World) -> None:
+    post_id = world.add()
+    claim = world.claim()
+    assert claim is not None
+    assert world.sync(claims.record_unknown, claim, world.clock(), "settled elsewhere")
+    assert not world.sync(claims.record_published, claim, world.clock(), "9", "fake://9")
+    assert world.delivery(post_id)["status"] == "unknown"
+
+
+def test_take_over_refuses_a_live_lease(world: World) -> None:
+    world.add()
+    claim = world.claim()
+    assert claim is not None
+    assert world.sync(claims.take_over, claim.delivery_id, world.clock(), "other", timedelta(minutes=5)) is None
+    world.clock.advance(301)
+    taken = world.sync(claims.take_over, claim.delivery_id, world.clock(), "other", timedelta(minutes=5))
+    assert taken is not None and taken.open_since == START
+
+
+def _overdue(world: World, minutes: int, text: str = "late") -> int:
+    post_id = world.add(text)
+    with world.db.write() as session:
+        d = session.scalar(select(Delivery).where(Delivery.post_id == post_id))
+        assert d is not None
+        d.due_at = d.next_attempt_at = world.clock() - timedelta(minutes=minutes)
+    return post_id
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "fragment"),
+    [
+        ("publish", "queued", "publishing it now"),
+        ("skip", "failed", "skipped"),
+        ("reslot", "queued", "moved to the next free slot, Fri 2026-12-04 10:00 MSK"),
+    ],
+)
+def test_late_policies(world: World, policy: str, status: str, fragment: str) -> None:
+    object.__setattr__(world.channel, "late_policy", policy)
+    within, beyond = _overdue(world, 10, "within grace"), _overdue(world, 120, "beyond grace")
+    cutoff = world.clock() - world.config.daemon.late_grace
+    lines = world.sync(apply_late_policy, world.config, cutoff, world.clock(), set())
+    assert len(lines) == 1 and fragment in lines[0] and f"post {beyond}" in lines[0]
+    assert world.delivery(within)["status"] == "queued"
+    d = world.delivery(beyond)
+    assert d["status"] == status
+    if policy == "skip":
+        assert d["last_error"].startswith("missed:")
+    if policy == "reslot":
+        assert d["due_at"] == "2026-12-04T07:00:00Z"
+
+
+def test_reslot_gives_each_late_delivery_its_own_slot(world: World) -> None:
+    a, b = _overdue(world, 60 * 24, "a"), _overdue(world, 60 * 23, "b")
+    cutoff = world.clock() - world.config.daemon.late_grace
+    world.sync(apply_late_policy, world.config, cutoff, world.clock(), set())
+    assert world.delivery(a)["due_at"] == "2026-12-04T07:00:00Z"
+    assert world.delivery(b)["due_at"] == "2026-12-08T07:00:00Z"
+
+
+def test_release_returns_an_unsent_claim_to_the_queue(world: World) -> None:
+    post_id = world.add()
+    claim = world.claim()
+    assert claim is not None
+    assert world.sync(claims.release, claim, world.clock(), "never sent")
+    d = world.delivery(post_id)
+    assert d["status"] == "queued" and d["attempts"] == 0
+    assert world.open_attempts() == 0
+
+
+def test_status_values_are_the_documented_ones() -> None:
+    assert [s.value for s in Status] == ["queued", "publishing", "published", "failed", "cancelled", "unknown"]
