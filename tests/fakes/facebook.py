@@ -95,8 +95,11 @@ class FakeFacebook(FakeServer):
                 self.connections += 1
             accept(request, address)
 
-        self._server.process_request = counting  # type: ignore[method-assign]
+        setattr(self._server, "process_request", counting)  # noqa: B010 - wraps the bound method
         return self
+
+    def __enter__(self) -> FakeFacebook:
+        return self.start()
 
     # -- routing -----------------------------------------------------------------------------------------------
 

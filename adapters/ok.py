@@ -1,0 +1,309 @@
+"""Odnoklassniki (OK.ru) group posts over the OK REST API, with httpx.
+
+Every call is a signed form POST to ``/fb.do`` (https://apiok.ru/dev/methods/). Photos are uploaded through
+``photosV2.getUploadUrl`` and a multipart POST of ``pic1..picN``; the topic itself is ``mediatopic.post`` with
+``type=GROUP_THEME`` and a JSON ``attachment`` of media blocks.
+
+The access token travels in the form body, never in a URL, so request logs cannot leak it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from adapters.base import MB, Adapter, Capabilities, MediaFile, OutgoingPost, PublishResult, RateLimit
+from adapters.errors import (
+    AmbiguousError,
+    AuthError,
+    ContentRejected,
+    PermanentError,
+    PublishError,
+    RateLimited,
+    TransientError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+API_URL = "https://api.ok.ru"
+TRANSIENT_CODES = frozenset({1, 2, 30, 31, 9999})
+CONTENT_CODES = frozenset({100, 454, 600, 601, 607})
+PERMISSION_CODES = frozenset({10, 200, 210})
+#: FLOOD_BLOCKED carries no wait; a minute lets OK's anti-flood window pass without stalling the queue.
+FLOOD_BACKOFF = 60.0
+#: LIMIT_REACHED is a method quota whose reset time OK does not publish: retry hourly rather than guess midnight.
+QUOTA_BACKOFF = 3600.0
+#: Topics read back by find_published (the newest first).
+READ_BACK_COUNT = 50
+READ_BACK_SLACK = 120
+POSTING_STATUSES = frozenset({"ADMIN", "MODERATOR"})
+POSTING_ROLES = frozenset({"EDITOR", "MODERATOR", "SUPER_MODERATOR"})
+_UNSIGNED = frozenset({"access_token", "session_key", "sig"})
+
+
+def sign(params: Mapping[str, str], access_token: str, application_secret: str) -> str:
+    """The ``sig`` of an OK API call: md5 of the sorted ``k=v`` pairs and the session secret, lowercase hex.
+
+    ``session_secret_key = md5(access_token + application_secret)``; ``access_token``, ``session_key`` and
+    ``sig`` itself are not signed. Values are signed exactly as sent (UTF-8).
+    """
+    secret = hashlib.md5((access_token + application_secret).encode()).hexdigest()
+    pairs = "".join(f"{key}={params[key]}" for key in sorted(params) if key not in _UNSIGNED)
+    return hashlib.md5((pairs + secret).encode()).hexdigest()
+
+
+class _OkFailure(Exception):
+    """A response that is not an OK success: translated by :meth:`OkAdapter._translated`."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(status)
+        self.status, self.body = status, body
+
+
+class OkAdapter(Adapter):
+    """Publishes topics to one OK group as a user who administers, moderates or edits it.
+
+    The client is shared by channels and rooted at the API root (``https://api.ok.ru``); the adapter does not
+    own it. The upload URL handed out by ``photosV2.getUploadUrl`` is absolute and goes through the same client.
+    """
+
+    network = "ok"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        # OK publishes no text limit, only error 601 MEDIA_TOPIC_TEXT_LIMIT: 10 000 characters is our cap.
+        max_text=10_000,
+        # No documented photo count per topic (600 MEDIA_TOPIC_BLOCK_LIMIT counts blocks): 10, as elsewhere.
+        max_media=10,
+        media_types=frozenset({"image/jpeg", "image/png", "image/gif"}),
+        max_media_bytes=10 * MB,  # undocumented for photosV2 uploads; our choice
+    )
+    can_read_back = True
+
+    def __init__(
+        self,
+        group_id: str,
+        application_key: str,
+        application_secret: str,
+        token: str,
+        *,
+        client: httpx.AsyncClient,
+    ) -> None:
+        self.group_id = group_id
+        self._app_key = application_key
+        self._secret = application_secret
+        self._token = token
+        self._client = client
+
+    # -- the adapter interface ---------------------------------------------------------------------------
+
+    async def publish(self, post: OutgoingPost) -> PublishResult:
+        blocks: list[dict[str, Any]] = []
+        if post.text:
+            blocks.append({"type": "text", "text": post.text})
+        if post.link:
+            blocks.append({"type": "link", "url": post.link})
+        if post.media:
+            tokens = await self._upload(post.media)
+            blocks.append({"type": "photo", "list": [{"id": token} for token in tokens]})
+        attachment = json.dumps({"media": blocks}, ensure_ascii=False, separators=(",", ":"))
+        params = {"type": "GROUP_THEME", "gid": self.group_id, "attachment": attachment}
+        topic = await self._call("mediatopic.post", params, publishing=True)
+        if not isinstance(topic, str | int) or not str(topic):
+            raise AmbiguousError(f"OK accepted the topic for group {self.group_id} but returned no id: {topic!r}")
+        return PublishResult(remote_id=str(topic), remote_url=self._topic_url(str(topic)))
+
+    async def find_published(self, post: OutgoingPost, since: datetime) -> PublishResult | None:
+        answer = await self._call("mediatopic.getTopics", {"gid": self.group_id, "count": str(READ_BACK_COUNT)})
+        topics = [t for t in _mapping(answer).get("media_topics") or [] if isinstance(t, dict)]
+        oldest = (since.timestamp() - READ_BACK_SLACK) * 1000
+        matches = [
+            topic
+            for topic in topics
+            if _topic_text(topic) == post.text and float(topic.get("created_ms") or 0) >= oldest
+        ]
+        if not matches:
+            return None
+        found = min(matches, key=lambda topic: float(topic.get("created_ms") or 0))
+        return PublishResult(remote_id=str(found["id"]), remote_url=self._topic_url(str(found["id"])))
+
+    async def check(self) -> str:
+        me = _mapping(await self._call("users.getCurrentUser", {}))
+        uid, name = str(me.get("uid", "")), me.get("name") or me.get("first_name") or "?"
+        granted = {
+            perm: await self._call("users.hasAppPermission", {"ext_perm": perm}) in (True, "true")
+            for perm in ("GROUP_CONTENT", "PHOTO_CONTENT")
+        }
+        if not granted["GROUP_CONTENT"]:
+            raise AuthError(
+                f"the OK user {name} ({uid}) has not granted GROUP_CONTENT to the application: request "
+                "GROUP_CONTENT, PHOTO_CONTENT and VALUABLE_ACCESS from api-support@ok.ru, then authorize again"
+            )
+        info = await self._call("group.getInfo", {"uids": self.group_id, "fields": "uid,name"})
+        groups = _listed(info, "groups")
+        if not groups:
+            raise PermanentError(f"OK group {self.group_id} does not exist or is hidden from {name} ({uid})")
+        rows = _listed(await self._call("group.getUserGroupsByIds", {"group_id": self.group_id, "uids": uid}))
+        row = next((r for r in rows if str(r.get("userId", r.get("uid", uid))) == uid), {})
+        status = str(row.get("status", "not a member"))
+        role = row.get("role")
+        roles = {str(r) for r in (role if isinstance(role, list) else [role] if role else [])}
+        if status not in POSTING_STATUSES and not roles & POSTING_ROLES:
+            raise AuthError(
+                f"the OK user {name} ({uid}) cannot post in group {self.group_id}: status {status}"
+                f"{', role ' + '/'.join(sorted(roles)) if roles else ''}; make them an administrator, moderator "
+                "or editor of the group"
+            )
+        photos = "granted" if granted["PHOTO_CONTENT"] else "NOT granted (posts with photos will fail)"
+        return (
+            f"ok group {self.group_id} ({groups[0].get('name')}): token and signature valid for {name} ({uid}) "
+            f"(users.getCurrentUser); GROUP_CONTENT granted, PHOTO_CONTENT {photos} (users.hasAppPermission); "
+            f"the user is {'/'.join(sorted(roles)) or status} of the group (group.getUserGroupsByIds)"
+        )
+
+    def rate_limits(self) -> tuple[RateLimit, ...]:
+        """One post per 5 s per token.
+
+        OK publishes no numeric limit. Its anti-flood (error 8) and anti-spam (511/514, which need a person)
+        counters are per user, so the scope is the token (as a fingerprint: scopes are logged) and channels
+        sharing it share a lease; the pace is gentler than Facebook's because OK's blocks are opaque.
+        """
+        fingerprint = hashlib.sha256(self._token.encode()).hexdigest()[:12]
+        return (RateLimit(f"ok-token:{fingerprint}", 1, 5.0),)
+
+    def requests_for(self, post: OutgoingPost) -> int:
+        """``mediatopic.post``, plus ``getUploadUrl`` and the upload when there are photos."""
+        return 3 if post.media else 1
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    def _topic_url(self, topic_id: str) -> str:
+        return f"https://ok.ru/group/{self.group_id}/topic/{topic_id}"
+
+    async def _upload(self, media: tuple[MediaFile, ...]) -> list[str]:
+        """Upload tokens of ``media``, in order (https://apiok.ru/dev/examples/photo_upload)."""
+        answer = _mapping(await self._call("photosV2.getUploadUrl", {"gid": self.group_id, "count": str(len(media))}))
+        upload_url, photo_ids = answer.get("upload_url"), [str(i) for i in answer.get("photo_ids") or []]
+        if not upload_url:
+            raise TransientError(f"OK gave no upload URL for group {self.group_id}: {answer!r}")
+        files = {f"pic{index}": await _file(item) for index, item in enumerate(media, start=1)}
+        with self._translated(publishing=False):
+            response = await self._client.post(upload_url, files=files)
+            photos = _mapping(_mapping(_parse(response)).get("photos"))
+        ids = photo_ids if set(photo_ids) == set(photos) else list(photos)
+        tokens = [str(_mapping(photos[i]).get("token") or "") for i in ids]
+        if len(tokens) != len(media) or not all(tokens):
+            raise TransientError(f"OK stored {len(tokens)} of {len(media)} photos for group {self.group_id}")
+        return tokens
+
+    async def _call(self, method: str, params: Mapping[str, str], *, publishing: bool = False) -> Any:
+        fields = {"application_key": self._app_key, "format": "json", "method": method, **params}
+        fields["sig"] = sign(fields, self._token, self._secret)
+        fields["access_token"] = self._token
+        with self._translated(publishing):
+            return _parse(await self._client.post("/fb.do", data=fields))
+
+    @contextmanager
+    def _translated(self, publishing: bool) -> Iterator[None]:
+        """Every failure of an OK request becomes an :mod:`adapters.errors` class here, and only here."""
+        import httpx
+
+        try:
+            yield
+        except _OkFailure as exc:
+            raise self._api_error(exc, publishing) from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(self._redact(f"could not reach OK ({type(exc).__name__}: {exc})")) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise PermanentError(f"the OK api_url is not an http(s) URL: {exc}") from exc
+        except httpx.HTTPError as exc:
+            what = self._redact(f"the connection to OK failed mid-request ({type(exc).__name__}: {exc})")
+            if publishing:
+                raise AmbiguousError(f"{what}: the topic may exist in group {self.group_id}; check first") from exc
+            raise TransientError(what) from exc
+
+    def _api_error(self, exc: _OkFailure, publishing: bool) -> PublishError:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        code = body.get("error_code")
+        said = self._redact(f"OK error {code}: {body.get('error_msg')}")
+        group = self.group_id
+        if code is None:
+            said = f"HTTP {exc.status} without an OK error body"
+            if publishing and (exc.status >= 500 or exc.status < 400):
+                return AmbiguousError(f"OK failed while posting in group {group} ({said}); the topic may exist")
+            if exc.status >= 500:
+                return TransientError(f"OK failed temporarily ({said})")
+            return PermanentError(f"OK refused the request ({said}): check api_url")
+        if code == 8:
+            return RateLimited(f"OK flood control blocked the token ({said})", retry_after=FLOOD_BACKOFF, code=code)
+        if code == 11:
+            return RateLimited(f"OK method quota reached ({said})", retry_after=QUOTA_BACKOFF, code=code)
+        if code in TRANSIENT_CODES:
+            return TransientError(f"OK failed temporarily ({said})", code=code)
+        if code in (102, 103):
+            return AuthError(
+                f"the OK access token expired: get a new one (LONG_ACCESS_TOKEN lives 30 days and extends on use) "
+                f"({said})",
+                code=code,
+            )
+        if code in (104, 105):
+            error = PermanentError(
+                f"the request signature was rejected: a bug in smm-scheduler or a wrong application_secret ({said})",
+                code=code,
+            )
+            error.needs_attention = True
+            return error
+        if code in PERMISSION_CODES:
+            return AuthError(
+                f"OK denied the permission to post in group {group} ({said}): the application needs GROUP_CONTENT, "
+                "PHOTO_CONTENT and VALUABLE_ACCESS (granted by api-support@ok.ru) and the user must administer, "
+                "moderate or edit the group",
+                code=code,
+            )
+        if code in CONTENT_CODES:
+            return ContentRejected(f"OK rejected the topic for group {group}: {said}", code=code)
+        return PermanentError(f"OK refused the request for group {group} ({said})", code=code)
+
+    def _redact(self, text: str) -> str:
+        for secret in (self._token, self._secret):
+            if secret:
+                text = text.replace(secret, "<secret>")
+        return text
+
+
+def _parse(response: httpx.Response) -> Any:
+    """The JSON answer of a successful call; errors come as HTTP 200 with ``error_code``."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or body is None or (isinstance(body, dict) and "error_code" in body):
+        raise _OkFailure(response.status_code, body)
+    return body
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _listed(answer: Any, key: str = "memberships") -> list[dict[str, Any]]:
+    """A list answer, whether bare (older API versions) or wrapped as ``{key: [...]}`` (current docs)."""
+    rows = answer.get(key) if isinstance(answer, dict) else answer
+    return [row for row in rows or [] if isinstance(row, dict)] if isinstance(rows, list) else []
+
+
+def _topic_text(topic: dict[str, Any]) -> str:
+    blocks = topic.get("media") or []
+    return "".join(str(b.get("text") or "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+
+
+async def _file(item: MediaFile) -> tuple[str, bytes, str]:
+    try:
+        data = await asyncio.to_thread(item.path.read_bytes)
+    except OSError as exc:
+        raise PermanentError(f"cannot read media file {item.path}: {exc.strerror}") from exc
+    return item.path.name, data, item.mime
