@@ -162,7 +162,8 @@ class OkAdapter(Adapter):
         return (
             f"ok group {self.group_id} ({groups[0].get('name')}): token and signature valid for {name} ({uid}) "
             f"(users.getCurrentUser); GROUP_CONTENT granted, PHOTO_CONTENT {photos} (users.hasAppPermission); "
-            f"the user is {'/'.join(sorted(roles)) or status} of the group (group.getUserGroupsByIds)"
+            f"the group is readable (group.getInfo) and the user is {'/'.join(sorted(roles)) or status} of it "
+            "(group.getUserGroupsByIds)"
         )
 
     def rate_limits(self) -> tuple[RateLimit, ...]:

@@ -336,7 +336,8 @@ def test_find_published(fake: FakeOk) -> None:
 def test_check_ok(fake: FakeOk) -> None:
     line = run(fake.url, lambda a: a.check())
     assert line.startswith(f"ok group {GID} (Test Group): token and signature valid for Test Admin (500000000001)")
-    assert "GROUP_CONTENT granted, PHOTO_CONTENT granted" in line and "the user is ADMIN of the group" in line
+    assert "GROUP_CONTENT granted, PHOTO_CONTENT granted" in line
+    assert "the group is readable (group.getInfo) and the user is ADMIN of it" in line
     assert [fake.fault_key(r) for r in fake.requests] == [
         "users.getCurrentUser",
         "users.hasAppPermission",
@@ -354,7 +355,7 @@ def test_check_ok(fake: FakeOk) -> None:
 def test_check_requires_a_role_that_can_post(fake: FakeOk, status: str | None, role: str | None, allowed: bool) -> None:
     fake.add_user("ok-member-token-not-real", "500000000002", "Plain Member", status=status, role=role)
     if allowed:
-        assert "of the group" in run(fake.url, lambda a: a.check(), token="ok-member-token-not-real")
+        assert "(group.getUserGroupsByIds)" in run(fake.url, lambda a: a.check(), token="ok-member-token-not-real")
         return
     error = fails(fake.url, lambda a: a.check(), token="ok-member-token-not-real")
     assert type(error) is AuthError
