@@ -1,0 +1,632 @@
+"""Telegram channels through the Bot API, with python-telegram-bot 22 (imported lazily).
+
+A post becomes one message (sendMessage), one photo with its caption (sendPhoto) or an album with the caption on
+its first item (sendMediaGroup). A text longer than a caption may be (1024) is sent as a message of its own after
+the photos: the documented ``caption_overflow="split"``. A link is appended to the text on its own line and gets
+the link preview. Markup (``parse_mode`` HTML or MarkdownV2) is checked when a post is queued, so that Telegram's
+"can't parse entities" never surprises the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import html
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adapters.base import MB, Adapter, Capabilities, OutgoingPost, Problem, PublishResult, RateLimit, text_length
+from adapters.errors import (
+    AmbiguousError,
+    AuthError,
+    ContentRejected,
+    PermanentError,
+    PublishError,
+    RateLimited,
+    TransientError,
+)
+
+if TYPE_CHECKING:
+    from telegram import Bot, Message
+    from telegram.request import BaseRequest
+
+DEFAULT_API_URL = "https://api.telegram.org"
+PARSE_MODES = {"html": "HTML", "markdownv2": "MarkdownV2"}
+HTML_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "tg-emoji", "code", "pre"}
+    | {"blockquote"}
+)
+MDV2_RESERVED = "_*[]()~`>#+-=|{}.!"
+MAX_PROBLEMS = 5
+_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+_HTML_TOKEN = re.compile(
+    r"(?P<entity>&(?:lt|gt|amp|quot|#[0-9]+|#[xX][0-9a-fA-F]+);)"
+    r"|</(?P<end>[A-Za-z][\w-]*)?\s*>"
+    r"""|<(?P<start>[A-Za-z][\w-]*)(?P<attributes>(?:\s+[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?)*)\s*>"""
+    r"|(?P<malformed></?[A-Za-z][^<>]*>)"
+    r"|(?P<bare>[<>&])"
+)
+_ATTRIBUTE = re.compile(r"""([^\s=>/]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+))?""")
+#: The HTTP status of the last Bot API answer in this task (PTB keeps it only in the message).
+_STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_status", default=None)
+
+
+def normalize_parse_mode(value: str | None) -> str | None:
+    """``None``, ``"HTML"`` or ``"MarkdownV2"`` (any case); raises ``ValueError`` for anything else."""
+    if value is None or value == "" or value.lower() == "none":
+        return None
+    try:
+        return PARSE_MODES[value.lower()]
+    except KeyError:
+        raise ValueError(f"unknown Telegram parse_mode {value!r}: use HTML, MarkdownV2 or none") from None
+
+
+def escape(text: str, parse_mode: str | None) -> str:
+    """``text`` made safe to put into a message written in ``parse_mode`` (shown exactly as given)."""
+    mode = normalize_parse_mode(parse_mode)
+    if mode == "HTML":
+        return html.escape(text, quote=False)
+    if mode == "MarkdownV2":
+        return re.sub(r"([_*\[\]()~`>#+\-=|{}.!\\])", r"\\\1", text)
+    return text
+
+
+def _where(text: str, index: int) -> str:
+    line, column = text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
+    return f"line {line}, column {column}"
+
+
+def scan_html(text: str) -> tuple[str, list[str]]:
+    """The visible text of a Telegram HTML message and what is wrong with its markup."""
+    out: list[str] = []
+    problems: list[str] = []
+    stack: list[tuple[str, int]] = []
+    position = 0
+    for token in _HTML_TOKEN.finditer(text):
+        out.append(text[position : token.start()])
+        position, at, value = token.end(), _where(text, token.start()), token.group()
+        if token["entity"]:
+            out.append(html.unescape(value))
+        elif token["bare"]:
+            problems.append(f"a bare {value!r} at {at} must be written {html.escape(value)}")
+            out.append(value)
+        elif token["malformed"]:
+            problems.append(f"the tag {value!r} at {at} is malformed or not supported")
+        elif token["start"]:
+            name = token["start"].lower()
+            attributes = {k.lower(): html.unescape(v.strip("'\"")) for k, v in _ATTRIBUTE.findall(token["attributes"])}
+            problem = _tag_problem(name, attributes)
+            if problem:
+                problems.append(f"{problem} at {at}")
+            stack.append((name, token.start()))
+        else:
+            name = (token["end"] or "").lower()
+            names = [opened for opened, _ in stack]
+            if not stack or (name and name not in names):
+                problems.append(f"</{name}> at {at} closes no open tag")
+            elif name and name != names[-1]:
+                opened, opened_at = stack[-1]
+                problems.append(
+                    f"</{name}> at {at} does not close <{opened}> opened at {_where(text, opened_at)}: "
+                    "tags must not overlap"
+                )
+                del stack[len(names) - 1 - names[::-1].index(name)]
+            else:
+                stack.pop()
+    out.append(text[position:])
+    problems.extend(f"<{name}> opened at {_where(text, at)} is never closed" for name, at in reversed(stack))
+    return "".join(out), problems
+
+
+def _tag_problem(name: str, attributes: Mapping[str, str]) -> str | None:
+    if name not in HTML_TAGS:
+        return f"<{name}> is not a tag Telegram supports ({', '.join(sorted(HTML_TAGS))})"
+    if name == "a" and not attributes.get("href"):
+        return "<a> needs an href"
+    if name == "span" and attributes.get("class") != "tg-spoiler":
+        return '<span> must be <span class="tg-spoiler">'
+    if name == "tg-emoji" and not attributes.get("emoji-id"):
+        return "<tg-emoji> needs an emoji-id"
+    return None
+
+
+_MD_NAMES = {"*": "bold", "_": "italic", "__": "underline", "~": "strikethrough", "||": "spoiler"}
+_MD_NAMES |= {"`": "inline code", "```": "pre block", "[": "link", "![": "custom emoji"}
+
+
+def _md_closes(marker: str, text: str, i: int) -> bool:
+    """Whether the markup at ``text[i]`` ends an entity opened with ``marker``."""
+    c, nxt = text[i], text[i + 1 : i + 2]
+    if marker == "_":
+        return c == "_" and nxt != "_"
+    if marker in ("__", "||", "```"):
+        return text.startswith(marker, i)
+    return c == {"[": "]", "![": "]"}.get(marker, marker)
+
+
+def scan_markdown_v2(text: str) -> tuple[str, list[str]]:
+    """The visible text of a Telegram MarkdownV2 message and what is wrong with its markup.
+
+    Follows the Bot API parser (tdlib ``parse_markdown_v2``): only the innermost open entity can be closed, and
+    ``_`` followed by ``_`` never closes an italic entity.
+    """
+    out: list[str] = []
+    problems: list[str] = []
+    stack: list[tuple[str, int]] = []
+    expandable = False
+    i, n = 0, len(text)
+    while i < n:
+        c, nxt = text[i], text[i + 1 : i + 2]
+        top = stack[-1][0] if stack else ""
+        if c == "\\" and nxt and 0 < ord(nxt) <= 126:
+            out.append(nxt)
+            i += 2
+            continue
+        in_code = top in ("`", "```")
+        if not in_code and (i == 0 or text[i - 1] == "\n"):
+            if text.startswith("**>", i):
+                expandable, i = True, i + 3
+                continue
+            if c == ">":
+                i += 1
+                continue
+            expandable = False
+        if c not in ("`" if in_code else MDV2_RESERVED):
+            out.append(c)
+            i += 1
+            continue
+        outer = [k for k in range(len(stack) - 1) if _md_closes(stack[k][0], text, i)]
+        if top and _md_closes(top, text, i):
+            opened_at = stack.pop()[1]
+            i += len(top) if top in ("__", "||", "```") else 1
+            if top in ("[", "!["):
+                i = _link_target(text, i, top, opened_at, problems)
+        elif outer and not in_code:
+            (marker, at), (inner, inner_at) = stack[outer[-1]], stack[-1]
+            problems.append(
+                f"'{c}' at {_where(text, i)} closes {_MD_NAMES[marker]} '{marker}' opened at {_where(text, at)} "
+                f"while {_MD_NAMES[inner]} '{inner}' opened at {_where(text, inner_at)} is still open"
+            )
+            del stack[outer[-1] :]
+            i += len(marker) if marker in ("__", "||") else 1
+        elif c == "|" and nxt == "|" and expandable and text[i + 2 : i + 3] in ("", "\n"):
+            i += 2
+        elif c in "*~[`_" or c + nxt in ("||", "!["):
+            marker = "```" if text.startswith("```", i) else c + nxt if c + nxt in ("__", "||", "![") else c
+            stack.append((marker, i))
+            i += len(marker)
+            if marker == "```":
+                i = _skip_language(text, i)
+        else:
+            problems.append(f"'{c}' at {_where(text, i)} must be escaped as '\\{c}'")
+            out.append(c)
+            i += 1
+    problems.extend(
+        f"{_MD_NAMES[marker]} '{marker}' opened at {_where(text, at)} is never closed" for marker, at in reversed(stack)
+    )
+    return "".join(out), problems
+
+
+def _link_target(text: str, i: int, marker: str, opened_at: int, problems: list[str]) -> int:
+    """Skip the ``(url)`` after a link's ``]``; ``)`` and ``\\`` inside it must be escaped."""
+    if text[i : i + 1] != "(":
+        if marker == "![":
+            problems.append(f"custom emoji at {_where(text, opened_at)} needs (tg://emoji?id=...)")
+        return i
+    j = i + 1
+    while j < len(text) and text[j] != ")":
+        j += 2 if text[j] == "\\" else 1
+    if j >= len(text):
+        problems.append(f"the URL of the link at {_where(text, opened_at)} is never closed with ')'")
+    elif marker == "![" and not text[i + 1 : j].startswith("tg://emoji?id="):
+        problems.append(f"custom emoji at {_where(text, opened_at)} needs (tg://emoji?id=...)")
+    return j + 1
+
+
+def _skip_language(text: str, i: int) -> int:
+    """Skip a pre block's language and the first line break (neither is shown)."""
+    end = i
+    while end < len(text) and not text[end].isspace() and text[end] != "`":
+        end += 1
+    if end < len(text) and text[end] != "`":
+        i = end
+    if text[i : i + 2] in ("\r\n", "\n\r"):
+        return i + 2
+    return i + 1 if text[i : i + 1] in ("\n", "\r") else i
+
+
+def _scan(text: str, parse_mode: str | None) -> tuple[str, list[str]]:
+    if parse_mode == "HTML":
+        return scan_html(text)
+    if parse_mode == "MarkdownV2":
+        return scan_markdown_v2(text)
+    return text, []
+
+
+def _token_fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+class TelegramAdapter(Adapter):
+    """Posts to one Telegram channel (or group) as a bot that is an admin there with the right to post."""
+
+    network = "telegram"
+    capabilities = Capabilities(
+        max_text=4096,
+        max_caption=1024,
+        caption_overflow="split",
+        utf16=True,
+        max_media=10,
+        media_types=frozenset(_EXTENSIONS),
+        max_media_bytes=10 * MB,
+        max_side_sum=10000,
+        max_aspect_ratio=20,
+    )
+
+    def __init__(
+        self,
+        token: str,
+        chat_id: str | int,
+        *,
+        api_url: str | None = None,
+        parse_mode: str | None = None,
+        timeout: float = 30.0,
+        request: BaseRequest | None = None,
+    ) -> None:
+        if not token:
+            raise ValueError("the Telegram bot token is empty")
+        self._token = token
+        self._chat_id: str | int = chat_id
+        self._api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        self.parse_mode = normalize_parse_mode(parse_mode)
+        self._timeout = timeout
+        self._request = request
+        self._bot: Bot | None = None
+        self._ready_lock = asyncio.Lock()
+
+    @property
+    def chat_id(self) -> str | int:
+        """The chat posted to (the new id after a migration to a supergroup)."""
+        return self._chat_id
+
+    # -- validation ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def visible_length(cls, text: str, options: Mapping[str, Any]) -> int:
+        try:
+            mode = normalize_parse_mode(options.get("parse_mode"))
+        except ValueError:
+            mode = None
+        return text_length(_scan(text, mode)[0], utf16=True)
+
+    @classmethod
+    def extra_problems(cls, post: OutgoingPost, options: Mapping[str, Any]) -> list[Problem]:
+        try:
+            mode = normalize_parse_mode(options.get("parse_mode"))
+        except ValueError as exc:
+            return [Problem(str(exc))]
+        messages = [f"{mode}: {message}" for message in _scan(post.text, mode)[1]]
+        if len(messages) > MAX_PROBLEMS:
+            messages[MAX_PROBLEMS:] = [f"{mode}: ... and {len(messages) - MAX_PROBLEMS} more markup problems"]
+        problems = [Problem(message) for message in messages]
+        composed = _compose(post.text, post.link, mode)
+        length = cls.visible_length(composed, {"parse_mode": mode})
+        if composed != post.text and length > cls.capabilities.max_text:
+            problems.append(
+                Problem(
+                    f"with the link appended the text is {length} characters long; telegram allows "
+                    f"{cls.capabilities.max_text}"
+                )
+            )
+        return problems
+
+    # -- publishing ------------------------------------------------------------------------------------------
+
+    async def publish(self, post: OutgoingPost) -> PublishResult:
+        from telegram import InputMediaPhoto, LinkPreviewOptions
+
+        bot = await self._ready()
+        text = _compose(post.text, post.link, self.parse_mode)
+        preview = LinkPreviewOptions(url=post.link) if post.link else None
+        photos = [
+            (await asyncio.to_thread(_read, item.path), _filename(item.path.name, item.mime)) for item in post.media
+        ]
+        long_text = self.visible_length(text, {"parse_mode": self.parse_mode}) > (self.capabilities.max_caption or 0)
+        caption = None if long_text or not text.strip() else text
+        mode = self.parse_mode
+        steps: list[tuple[str, Callable[[str | int], Awaitable[Sequence[Message]]]]] = []
+
+        async def message(chat: str | int) -> Sequence[Message]:
+            return [await bot.send_message(chat, text, parse_mode=mode, link_preview_options=preview)]
+
+        async def photo(chat: str | int) -> Sequence[Message]:
+            data, name = photos[0]
+            return [await bot.send_photo(chat, data, caption=caption, parse_mode=mode, filename=name)]
+
+        async def album(chat: str | int) -> Sequence[Message]:
+            media = [InputMediaPhoto(data, filename=name) for data, name in photos]
+            return await bot.send_media_group(chat, media, caption=caption, parse_mode=mode)
+
+        if len(photos) == 1:
+            steps.append(("the photo", photo))
+        elif photos:
+            steps.append((f"the album of {len(photos)} photos", album))
+        if not photos or long_text:
+            steps.append(("the text message", message))
+
+        warnings: list[str] = []
+        sent: list[Message] = []
+        for what, step in steps:
+            try:
+                with self._errors(sending=True):
+                    sent.extend(await self._migrating(step, warnings))
+            except PublishError as exc:
+                if not sent:
+                    raise
+                raise AmbiguousError(
+                    f"partly published in {self._chat_id}: {steps[0][0]} was posted as message "
+                    f"{sent[0].message_id} ({sent[0].link or 'no link'}), then {what} failed: {exc}. "
+                    "Do not resend the whole post: post the rest by hand or delete the first part and retry"
+                ) from exc
+        return PublishResult(str(sent[0].message_id), sent[0].link, tuple(warnings))
+
+    async def _migrating(
+        self, step: Callable[[str | int], Awaitable[Sequence[Message]]], warnings: list[str]
+    ) -> Sequence[Message]:
+        from telegram.error import ChatMigrated
+
+        try:
+            return await step(self._chat_id)
+        except ChatMigrated as exc:
+            old, self._chat_id = self._chat_id, exc.new_chat_id
+            warnings.append(
+                f"Telegram chat {old} became supergroup {exc.new_chat_id}: set chat_id = {exc.new_chat_id} in the "
+                "config (this process already posts there)"
+            )
+            return await step(self._chat_id)
+
+    async def check(self) -> str:
+        bot = await self._ready()
+        with self._errors(sending=False):
+            chat = await bot.get_chat(self._chat_id)
+            member = await bot.get_chat_member(self._chat_id, bot.id)
+        label = f"@{chat.username}" if chat.username else f"{chat.title or 'chat'} ({chat.id})"
+        name = f"@{bot.username}"
+        fix = f"add {name} to {label} as an admin with the right to post messages"
+        status = member.status
+        if status == "creator":
+            return f"bot {name} can post in {label} (it is the owner)"
+        if status == "administrator":
+            if chat.type == "channel" and not getattr(member, "can_post_messages", False):
+                raise AuthError(
+                    f"bot {name} is an admin of {label} without the right to post messages: enable "
+                    "'Post messages' in its admin rights"
+                )
+            return f"bot {name} can post in {label}"
+        if status == "member" and chat.type != "channel":
+            return f"bot {name} can post in {label} (as a member)"
+        if status == "restricted" and chat.type != "channel" and getattr(member, "can_send_messages", False):
+            return f"bot {name} can post in {label} (as a restricted member)"
+        if status == "kicked":
+            raise AuthError(f"bot {name} was banned from {label}: unban it and {fix}")
+        raise AuthError(f"bot {name} cannot post in {label} (it is {status}): {fix}")
+
+    def rate_limits(self) -> tuple[RateLimit, ...]:
+        return (
+            RateLimit(f"telegram-chat:{self._chat_id}", 20, 60),
+            RateLimit(f"telegram-bot:{_token_fingerprint(self._token)}", 30, 1),
+        )
+
+    async def aclose(self) -> None:
+        if self._bot is not None:
+            bot, self._bot = self._bot, None
+            await bot.shutdown()
+
+    # -- plumbing --------------------------------------------------------------------------------------------
+
+    async def _ready(self) -> Bot:
+        """The bot, built and initialized (getMe) on first use."""
+        async with self._ready_lock:
+            if self._bot is None:
+                from telegram import Bot
+
+                request = _recording_status(self._request or self._default_request(), owned=self._request is None)
+                self._bot = Bot(
+                    self._token,
+                    base_url=f"{self._api_url}/bot",
+                    base_file_url=f"{self._api_url}/file/bot",
+                    request=request,
+                    get_updates_request=request,
+                )
+            with self._errors(sending=False):
+                await self._bot.initialize()
+            return self._bot
+
+    def _default_request(self) -> BaseRequest:
+        from telegram.request import HTTPXRequest
+
+        timeout = self._timeout
+        return HTTPXRequest(
+            connection_pool_size=8,
+            connect_timeout=min(timeout, 10.0),
+            read_timeout=timeout,
+            write_timeout=timeout,
+            media_write_timeout=max(timeout, 60.0),
+            pool_timeout=min(timeout, 5.0),
+        )
+
+    @contextmanager
+    def _errors(self, *, sending: bool) -> Iterator[None]:
+        """Translate whatever PTB raises into :mod:`adapters.errors` (``sending``: a message may be created)."""
+        from telegram.error import TelegramError
+
+        reset = _STATUS.set(None)
+        try:
+            yield
+        except TelegramError as exc:
+            raise self._translate(exc, sending=sending, status=_STATUS.get()) from exc
+        finally:
+            _STATUS.reset(reset)
+
+    def _translate(self, exc: Exception, *, sending: bool, status: int | None) -> PublishError:
+        import httpx
+        from telegram.error import (
+            BadRequest,
+            ChatMigrated,
+            Forbidden,
+            InvalidToken,
+            NetworkError,
+            RetryAfter,
+            TimedOut,
+        )
+
+        chat = self._chat_id
+        fix = f"add the bot to {chat} as an admin with the right to post messages"
+        said = self._redact(str(exc))
+        maybe = AmbiguousError if sending else TransientError
+        unsure = f"the message may have been posted: check {chat} before sending again" if sending else "retry later"
+        cause = exc.__cause__
+        if isinstance(exc, RetryAfter):
+            seconds = _retry_after_seconds(exc)
+            return RateLimited(f"Telegram flood control: retry in {seconds:g} s", retry_after=seconds, code=429)
+        if isinstance(exc, BadRequest):  # before NetworkError: BadRequest is a NetworkError
+            text = said.lower()
+            if "chat not found" in text:
+                return AuthError(f"Telegram does not know chat {chat} ({said}): check chat_id and {fix}", code=400)
+            if "rights" in text or "not enough" in text:
+                return AuthError(f"the bot may not post in {chat} ({said}): {fix}", code=400)
+            if "failed to get http url content" in text or "wrong file identifier/http url" in text:
+                return TransientError(f"Telegram could not fetch a file ({said}); retry later", code=400)
+            content = (
+                "too long",
+                "can't parse entities",
+                "photo_",
+                "image_",
+                "wrong file",
+                "media",
+                "empty",
+                "file is too big",
+                "wrong type",
+            )
+            if any(word in text for word in content):
+                return ContentRejected(f"Telegram rejected the post: {said}", code=400)
+            return PermanentError(f"Telegram refused the request: {said}", code=400)
+        if isinstance(exc, Forbidden):
+            return AuthError(f"the bot is not an admin of {chat}, or it was removed ({said}): {fix}", code=403)
+        if isinstance(exc, InvalidToken):
+            # PTB's own message for this case contains the token: never use it.
+            return AuthError(
+                "the bot token was rejected (revoked or mistyped): create a new one with @BotFather"
+                " (or fix api_url if it points at the wrong server)",
+                code=401,
+            )
+        if isinstance(exc, ChatMigrated):
+            return PermanentError(
+                f"chat {chat} moved to {exc.new_chat_id}: set chat_id = {exc.new_chat_id} in the config"
+            )
+        if isinstance(exc, TimedOut):
+            if isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout):
+                return TransientError(f"could not reach Telegram in time ({type(cause).__name__}); nothing was sent")
+            return maybe(f"Telegram did not answer in time: {unsure}")
+        if isinstance(exc, NetworkError) and status is not None:
+            if status == 504:
+                return maybe(f"Telegram answered 504 Gateway Timeout: {unsure}", code=504)
+            if status >= 500:
+                return TransientError(f"Telegram answered HTTP {status} ({said}); retry later", code=status)
+            if status == 413:
+                return ContentRejected("Telegram refused the upload as too large (HTTP 413)", code=413)
+            return PermanentError(f"Telegram answered HTTP {status}: {said}", code=status)
+        if isinstance(exc, NetworkError):
+            surely_not_sent = (
+                httpx.ConnectError,
+                httpx.ConnectTimeout,
+                httpx.ProxyError,
+                httpx.UnsupportedProtocol,
+                httpx.LocalProtocolError,
+                httpx.PoolTimeout,
+            )
+            if isinstance(cause, surely_not_sent):
+                return TransientError(f"could not connect to Telegram ({said}); nothing was sent")
+            return maybe(f"the connection to Telegram failed ({said}): {unsure}")
+        return maybe(f"Telegram gave an unexpected answer ({said}): {unsure}")
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "<token>")
+
+
+def _recording_status(inner: BaseRequest, *, owned: bool) -> BaseRequest:
+    """``inner``, wrapped to remember each answer's HTTP status in :data:`_STATUS` (PTB drops it).
+
+    An injected request object (``owned=False``) belongs to the caller, who shuts it down.
+    """
+    from telegram.request import BaseRequest, RequestData
+
+    class StatusRecordingRequest(BaseRequest):
+        @property
+        def read_timeout(self) -> float | None:
+            return inner.read_timeout
+
+        async def initialize(self) -> None:
+            await inner.initialize()
+
+        async def shutdown(self) -> None:
+            if owned:
+                await inner.shutdown()
+
+        async def do_request(
+            self,
+            url: str,
+            method: str,
+            request_data: RequestData | None = None,
+            read_timeout: Any = BaseRequest.DEFAULT_NONE,
+            write_timeout: Any = BaseRequest.DEFAULT_NONE,
+            connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+            pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+        ) -> tuple[int, bytes]:
+            code, payload = await inner.do_request(
+                url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+            )
+            _STATUS.set(code)
+            return code, payload
+
+    return StatusRecordingRequest()
+
+
+def _retry_after_seconds(exc: Any) -> float:
+    value = getattr(exc, "_retry_after", None)  # a timedelta; the public attribute warns about deprecation
+    if value is None:
+        value = exc.retry_after
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+
+
+def _compose(text: str, link: str | None, parse_mode: str | None) -> str:
+    """The message text: ``text`` with ``link`` on its own line unless the text already contains it."""
+    if not link:
+        return text
+    escaped = escape(link, parse_mode)
+    if link in text or escaped in text:
+        return text
+    if not text.strip():
+        return escaped
+    separator = "" if text.endswith("\n") else "\n"
+    return f"{text}{separator}{escaped}"
+
+
+def _filename(name: str, mime: str) -> str:
+    """Telegram tells images apart by the upload's file extension."""
+    extension = _EXTENSIONS.get(mime, ".jpg")
+    stem, dot, suffix = name.rpartition(".")
+    if dot and f".{suffix.lower()}" in (extension, ".jpeg" if extension == ".jpg" else extension):
+        return name
+    return f"{stem or name}{extension}"
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PermanentError(f"cannot read media file {path}: {exc.strerror or exc}") from exc

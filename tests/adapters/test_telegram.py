@@ -1,0 +1,467 @@
+"""The Telegram adapter driving the real python-telegram-bot against FakeTelegram over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from adapters.base import MediaFile, OutgoingPost
+from adapters.errors import AmbiguousError, AuthError, ContentRejected, PermanentError, RateLimited, TransientError
+from adapters.telegram import TelegramAdapter, escape, scan_html, scan_markdown_v2
+from tests.fakes.base import Fault
+from tests.fakes.telegram import DEFAULT_TOKEN, FakeChat, FakeTelegram, error_body, make_jpeg, make_png
+
+TOKEN = DEFAULT_TOKEN
+CHANNEL = "@testchannel"
+T = TypeVar("T")
+# PTB's own RetryAfter constructor reads its deprecated int ``retry_after`` (PTB 22.2+); nothing we call.
+pytestmark = pytest.mark.filterwarnings("ignore:.*attribute `retry_after`:DeprecationWarning")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    server = FakeTelegram()
+    server.start()
+    yield server
+    server.stop()
+
+
+def adapter(fake: FakeTelegram, chat: str | int = CHANNEL, **kwargs: Any) -> TelegramAdapter:
+    return TelegramAdapter(TOKEN, chat, api_url=fake.url, **kwargs)
+
+
+def run(tg: TelegramAdapter, action: Callable[[TelegramAdapter], Awaitable[T]]) -> T:
+    async def main() -> T:
+        try:
+            return await action(tg)
+        finally:
+            await tg.aclose()
+
+    return asyncio.run(main())
+
+
+def publish(tg: TelegramAdapter, post: OutgoingPost) -> Any:
+    return run(tg, lambda a: a.publish(post))
+
+
+def failure(tg: TelegramAdapter, action: Callable[[TelegramAdapter], Awaitable[Any]]) -> Exception:
+    with pytest.raises(Exception) as info:
+        run(tg, action)
+    assert TOKEN not in str(info.value)
+    assert TOKEN.split(":")[1] not in str(info.value)
+    return info.value
+
+
+def photos(tmp_path: Path, count: int, kind: str = "png") -> tuple[MediaFile, ...]:
+    items = []
+    for i in range(count):
+        data = make_png(4 + i, 3) if kind == "png" else make_jpeg(4 + i, 3)
+        path = tmp_path / f"photo{i}.{kind}"
+        path.write_bytes(data)
+        items.append(MediaFile(path, f"image/{'png' if kind == 'png' else 'jpeg'}", len(data), 4 + i, 3))
+    return tuple(items)
+
+
+# -- publishing --------------------------------------------------------------------------------------------------
+
+
+def test_text_post_is_one_message_and_the_bot_is_initialized_lazily(fake: FakeTelegram) -> None:
+    tg = adapter(fake)
+    assert fake.requests == []  # nothing happens before the first use
+
+    async def twice(a: TelegramAdapter) -> list[Any]:
+        return [await a.publish(OutgoingPost("Hello, channel")), await a.publish(OutgoingPost("Again"))]
+
+    first, second = run(tg, twice)
+    assert (first.remote_id, first.remote_url) == ("1", "https://t.me/testchannel/1")
+    assert second.remote_id == "2"
+    assert [r["text"] for r in fake.published] == ["Hello, channel", "Again"]
+    assert fake.published[0]["method"] == "sendMessage"
+    assert fake.published[0]["parse_mode"] is None
+    assert fake.published[0]["link_preview_options"] is None
+    assert len(fake.calls("getMe")) == 1
+
+
+def test_link_is_appended_on_its_own_line_with_the_preview(fake: FakeTelegram) -> None:
+    link = "https://example.com/a_b?x=1"
+    publish(adapter(fake), OutgoingPost("Read this", link=link))
+    record = fake.published[0]
+    assert record["text"] == f"Read this\n{link}"
+    assert record["link_preview_options"] == {"url": link}
+
+
+def test_link_already_in_the_text_is_not_repeated(fake: FakeTelegram) -> None:
+    link = "https://example.com/"
+    publish(adapter(fake), OutgoingPost(f"See {link} now", link=link))
+    assert fake.published[0]["text"] == f"See {link} now"
+    assert fake.published[0]["link_preview_options"] == {"url": link}
+
+
+@pytest.mark.parametrize(
+    ("mode", "text", "expected"),
+    [
+        ("HTML", "<b>Sale</b>", "<b>Sale</b>\nhttps://example.com/?a=1&amp;b=2"),
+        ("MarkdownV2", "*Sale*", "*Sale*\nhttps://example\\.com/?a\\=1&b\\=2"),
+        (None, "", "https://example.com/?a=1&b=2"),
+    ],
+)
+def test_link_is_escaped_for_the_parse_mode(fake: FakeTelegram, mode: str | None, text: str, expected: str) -> None:
+    publish(adapter(fake, parse_mode=mode), OutgoingPost(text, link="https://example.com/?a=1&b=2"))
+    assert fake.published[0]["text"] == expected
+    assert fake.published[0]["parse_mode"] == mode
+
+
+def test_one_photo_carries_the_caption(fake: FakeTelegram, tmp_path: Path) -> None:
+    media = photos(tmp_path, 1, "jpeg")
+    result = publish(adapter(fake), OutgoingPost("A photo", media=media))
+    [record] = fake.published
+    assert record["method"] == "sendPhoto"
+    assert record["caption"] == "A photo"
+    assert record["photo_bytes"] == [media[0].size]
+    assert fake.calls("sendPhoto")[0].files["photo"].filename == "photo0.jpeg"
+    assert result.remote_url == "https://t.me/testchannel/1"
+
+
+def test_album_has_the_caption_on_its_first_item(fake: FakeTelegram, tmp_path: Path) -> None:
+    media = photos(tmp_path, 3)
+    result = publish(adapter(fake, parse_mode="HTML"), OutgoingPost("<i>Three</i>", media=media))
+    assert [r["method"] for r in fake.published] == ["sendMediaGroup"] * 3
+    assert [r["caption"] for r in fake.published] == ["<i>Three</i>", None, None]
+    assert fake.published[0]["parse_mode"] == "HTML"
+    assert len({r["media_group_id"] for r in fake.published}) == 1
+    assert [r["photo_bytes"][0] for r in fake.published] == [m.size for m in media]
+    assert result.remote_id == "1"
+
+
+def test_long_text_with_photos_is_split_into_album_then_message(fake: FakeTelegram, tmp_path: Path) -> None:
+    text = "word " * 300  # 1500 characters: over the 1024 caption limit
+    result = publish(adapter(fake), OutgoingPost(text, link="https://example.com/", media=photos(tmp_path, 2)))
+    assert [r["method"] for r in fake.published] == ["sendMediaGroup", "sendMediaGroup", "sendMessage"]
+    assert fake.published[0]["caption"] is None
+    assert fake.published[2]["text"] == text + "\nhttps://example.com/"
+    assert fake.published[2]["link_preview_options"] == {"url": "https://example.com/"}
+    assert result.remote_id == "1"
+
+
+def test_caption_limit_counts_visible_characters(fake: FakeTelegram, tmp_path: Path) -> None:
+    text = "<b>" + "x" * 1000 + "</b>"  # 1007 characters of markup, 1000 visible: fits a caption
+    publish(adapter(fake, parse_mode="HTML"), OutgoingPost(text, media=photos(tmp_path, 1)))
+    assert [r["method"] for r in fake.published] == ["sendPhoto"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.respond(400, error_body(400, "Bad Request: can't parse entities")), Fault.drop_after()],
+)
+def test_failure_after_the_album_is_ambiguous_and_says_what_was_published(
+    fake: FakeTelegram, tmp_path: Path, fault: Fault
+) -> None:
+    fake.inject("sendMessage", fault)
+    exc = failure(adapter(fake), lambda a: a.publish(OutgoingPost("y" * 1500, media=photos(tmp_path, 2))))
+    assert type(exc) is AmbiguousError
+    assert "message 1 (https://t.me/testchannel/1)" in str(exc)
+    assert "the text message failed" in str(exc)
+    assert len(fake.calls("sendMediaGroup")) == 1
+
+
+def test_chat_migration_is_followed_and_remembered(fake: FakeTelegram) -> None:
+    fake.add_chat(-555, type="group", title="Old group", bot_status="member")
+    fake.migrate_chat(-555, -1000555)
+    tg = adapter(fake, chat=-555)
+
+    async def twice(a: TelegramAdapter) -> list[Any]:
+        return [await a.publish(OutgoingPost("one")), await a.publish(OutgoingPost("two"))]
+
+    first, second = run(tg, twice)
+    assert tg.chat_id == -1000555
+    assert any("chat_id = -1000555" in warning for warning in first.warnings)
+    assert second.warnings == ()
+    assert [r["chat_id"] for r in fake.published] == [-1000555, -1000555]
+    assert len(fake.calls("sendMessage")) == 3  # one refused with migrate_to_chat_id, then two
+    assert tg.rate_limits()[0].scope == "telegram-chat:-1000555"
+
+
+# -- errors ------------------------------------------------------------------------------------------------------
+
+
+def respond(status: int, description: str, **parameters: Any) -> Fault:
+    return Fault.respond(status, error_body(status, description, **parameters))
+
+
+ERROR_CASES = [
+    ("sendMessage", respond(429, "Too Many Requests: retry after 7", retry_after=7), RateLimited, "retry in 7"),
+    ("sendMessage", respond(400, "Bad Request: chat not found"), AuthError, "as an admin"),
+    ("sendMessage", respond(400, "Bad Request: need administrator rights in the channel chat"), AuthError, "admin"),
+    ("sendMessage", respond(400, "Bad Request: message is too long"), ContentRejected, "too long"),
+    ("sendMessage", respond(400, "Bad Request: can't parse entities: unsupported start tag"), ContentRejected, "parse"),
+    ("sendPhoto", respond(400, "Bad Request: PHOTO_INVALID_DIMENSIONS"), ContentRejected, "Photo_invalid_dimensions"),
+    ("sendPhoto", respond(400, "Bad Request: wrong file identifier/HTTP URL specified"), TransientError, "fetch"),
+    ("sendPhoto", respond(400, "Bad Request: failed to get HTTP URL content"), TransientError, "fetch"),
+    ("sendMessage", respond(400, "Bad Request: something new"), PermanentError, "Something new"),
+    ("sendMessage", respond(403, "Forbidden: bot is not a member of the channel chat"), AuthError, "not an admin"),
+    ("sendMessage", respond(401, "Unauthorized"), AuthError, "@BotFather"),
+    ("sendMessage", respond(500, "Internal Server Error"), TransientError, "HTTP 500"),
+    ("sendMessage", Fault.respond(502, b"<html>Bad Gateway</html>"), TransientError, "HTTP 502"),
+    ("sendMessage", Fault.respond(504, b"<html>Gateway Timeout</html>"), AmbiguousError, "504"),
+    ("sendMessage", Fault.drop_after(), AmbiguousError, "may have been posted"),
+    ("sendMessage", Fault.drop_before(), AmbiguousError, "may have been posted"),
+    ("sendMessage", Fault.delay(0.6), AmbiguousError, "did not answer in time"),
+    ("getMe", respond(500, "Internal Server Error"), TransientError, "HTTP 500"),
+    ("getMe", Fault.drop_after(), TransientError, "retry later"),
+]
+
+
+@pytest.mark.parametrize(("method", "fault", "expected", "fragment"), ERROR_CASES)
+def test_error_mapping(
+    fake: FakeTelegram, tmp_path: Path, method: str, fault: Fault, expected: type, fragment: str
+) -> None:
+    fake.inject(method, fault)
+    post = OutgoingPost("text", media=photos(tmp_path, 1) if method == "sendPhoto" else ())
+    exc = failure(adapter(fake, timeout=0.3), lambda a: a.publish(post))
+    assert type(exc) is expected, exc
+    assert fragment in str(exc)
+    if isinstance(exc, RateLimited):
+        assert exc.retry_after == 7
+
+
+def test_revoked_token_is_an_auth_error_without_the_token(fake: FakeTelegram) -> None:
+    fake.revoke_token()
+    exc = failure(adapter(fake), lambda a: a.publish(OutgoingPost("text")))
+    assert type(exc) is AuthError
+    assert "create a new one with @BotFather" in str(exc)
+    assert TOKEN in str(exc.__cause__)  # PTB's own message carries it: the reason we never reuse it
+
+
+def test_flood_limits_of_the_fake_surface_as_rate_limited(fake: FakeTelegram) -> None:
+    fake.limits = True
+
+    async def burst(a: TelegramAdapter) -> None:
+        for i in range(21):  # a channel takes 20 messages a minute
+            await a.publish(OutgoingPost(f"message {i}"))
+
+    exc = failure(adapter(fake), burst)
+    assert type(exc) is RateLimited
+    assert exc.retry_after is not None and 50 <= exc.retry_after <= 60
+    assert len(fake.published) == 20
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_connection_refused_is_transient() -> None:
+    tg = TelegramAdapter(TOKEN, CHANNEL, api_url=f"http://127.0.0.1:{closed_port()}", timeout=0.5)
+    exc = failure(tg, lambda a: a.publish(OutgoingPost("text")))
+    assert type(exc) is TransientError
+    assert "could not connect" in str(exc)
+
+
+def test_connect_timeout_is_transient() -> None:
+    # A listener whose accept queue is full leaves new connections hanging in SYN: a connect timeout.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        try:
+            tg = TelegramAdapter(TOKEN, CHANNEL, api_url=f"http://127.0.0.1:{port}", timeout=0.3)
+            exc = failure(tg, lambda a: a.publish(OutgoingPost("text")))
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert type(exc) is TransientError
+    assert "ConnectTimeout" in str(exc)
+
+
+def test_pool_timeout_is_transient_and_an_injected_request_stays_open(fake: FakeTelegram) -> None:
+    from telegram.request import HTTPXRequest
+
+    request = HTTPXRequest(connection_pool_size=1, pool_timeout=0.1, read_timeout=2.0)
+    fake.inject("sendMessage", Fault.delay(0.5))
+    tg = adapter(fake, request=request)
+
+    async def scenario() -> list[Any]:
+        await tg.check()  # initialized, so both publishes go straight to sendMessage
+        slow = asyncio.create_task(tg.publish(OutgoingPost("slow")))
+        await asyncio.sleep(0.1)
+        starved = await asyncio.gather(tg.publish(OutgoingPost("starved")), return_exceptions=True)
+        results = [await slow, *starved]
+        await tg.aclose()
+        code, _ = await request.do_request(f"{fake.url}/bot{TOKEN}/getMe", "POST")  # still usable: caller's
+        await request.shutdown()
+        return [*results, code]
+
+    slow, starved, code = asyncio.run(scenario())
+    assert slow.remote_id == "1"
+    assert type(starved) is TransientError
+    assert "PoolTimeout" in str(starved)
+    assert TOKEN not in str(starved)
+    assert [r["text"] for r in fake.published] == ["slow"]
+    assert code == 200
+
+
+# -- check() -----------------------------------------------------------------------------------------------------
+
+
+def test_check_ok(fake: FakeTelegram) -> None:
+    assert run(adapter(fake), lambda a: a.check()) == "bot @smm_test_bot can post in @testchannel"
+    assert fake.calls("getChatMember")[0].params["user_id"] == "123456"
+
+
+@pytest.mark.parametrize(
+    ("chat", "fragment"),
+    [
+        (FakeChat(-1001, "members", bot_status="member"), "add @smm_test_bot to @members as an admin"),
+        (FakeChat(-1002, "muted", can_post=False), "'Post messages'"),
+        (FakeChat(-1003, "banned", bot_status="kicked"), "was kicked from the channel chat"),
+        (FakeChat(-1004, None, bot_status="left"), "does not know chat -1004"),
+        (FakeChat(-1005, "gone", bot_status="left"), "it is left"),
+    ],
+)
+def test_check_fails_with_the_fix(fake: FakeTelegram, chat: FakeChat, fragment: str) -> None:
+    fake.chats.append(chat)
+    exc = failure(adapter(fake, chat=chat.id), lambda a: a.check())
+    assert type(exc) is AuthError
+    assert fragment in str(exc)
+
+
+def test_check_with_a_revoked_token(fake: FakeTelegram) -> None:
+    fake.revoke_token(TOKEN)
+    exc = failure(adapter(fake), lambda a: a.check())
+    assert type(exc) is AuthError
+    assert "@BotFather" in str(exc)
+
+
+def test_rate_limits_never_contain_the_token(fake: FakeTelegram) -> None:
+    tg = adapter(fake)
+    chat, bot = tg.rate_limits()
+    assert (chat.scope, chat.rate, chat.per) == ("telegram-chat:@testchannel", 20, 60)
+    assert bot.scope.startswith("telegram-bot:") and len(bot.scope) == len("telegram-bot:") + 12
+    assert (bot.rate, bot.per) == (30, 1)
+    assert TOKEN not in bot.scope and "TEST-TOKEN" not in bot.scope
+    assert tg.lease_group == bot.scope
+    assert adapter(fake, chat="@other").lease_group == bot.scope  # channels of one bot share its limit
+
+
+# -- markup ------------------------------------------------------------------------------------------------------
+
+HTML_CASES = [
+    ("plain text", [], 10),
+    ("<b>bold</b> <i>it</i> <u>u</u> <s>s</s> <tg-spoiler>x</tg-spoiler>", [], 13),
+    ('<a href="https://e.com/?a=1&amp;b=2">link</a>', [], 4),
+    ('<span class="tg-spoiler">hidden</span>', [], 6),
+    ('<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji>', [], 2),
+    ('<pre><code class="language-python">x = 1</code></pre>', [], 5),
+    ("<blockquote expandable>quote</blockquote>", [], 5),
+    ("&lt;tag&gt; &amp; &quot;q&quot; &#128512; &#x41;", [], 16),
+    ("<B>upper</B>", [], 5),
+    ("<b>open", ["<b> opened at line 1, column 1 is never closed"], 4),
+    ("<b><i>x</b></i>", ["</b> at line 1, column 8 does not close <i> opened at line 1, column 4: tags"], 1),
+    ("x</b>", ["</b> at line 1, column 2 closes no open tag"], 1),
+    ("<div>x</div>", ["<div> is not a tag Telegram supports"], 1),
+    ("a\n1 < 2", ["a bare '<' at line 2, column 3 must be written &lt;"], 7),
+    ("Tom & Jerry", ["a bare '&' at line 1, column 5 must be written &amp;"], 11),
+    ("&nbsp;", ["a bare '&' at line 1, column 1"], 6),
+    ("x > y", ["a bare '>' at line 1, column 3 must be written &gt;"], 5),
+    ("<a>no href</a>", ["<a> needs an href at line 1, column 1"], 7),
+    ("<span>x</span>", ['<span> must be <span class="tg-spoiler">'], 1),
+    ("a<br/>b", ["the tag '<br/>' at line 1, column 2 is malformed or not supported"], 2),
+]
+
+
+@pytest.mark.parametrize(("text", "problems", "length"), HTML_CASES)
+def test_html_validation_and_visible_length(text: str, problems: list[str], length: int) -> None:
+    found = scan_html(text)[1]
+    assert len(found) == len(problems), found
+    for fragment, message in zip(problems, found, strict=True):
+        assert fragment in message
+    assert TelegramAdapter.visible_length(text, {"parse_mode": "HTML"}) == length
+
+
+MARKDOWN_CASES = [
+    ("plain text", [], 10),
+    ("*bold* _italic_ __underline__ ~strike~ ||spoiler||", [], 36),
+    ("*bold _nested_ bold*", [], 16),
+    ("[link](https://e.com/a_(b\\))", [], 4),
+    ("[text only]", [], 9),
+    ("`code with * and _`", [], 17),
+    ("```python\nprint(1)\n```", [], 9),
+    ("![👍](tg://emoji?id=5368324170671202286)", [], 2),
+    (">quote line\n>second", [], 17),
+    ("**>expandable\n>quote||", [], 16),
+    ("Price 10\\.5\\! \\(now\\)", [], 17),
+    ("ends with a dot.", ["'.' at line 1, column 16 must be escaped as '\\.'"], 16),
+    ("a-b\nc=d", ["'-' at line 1, column 2", "'=' at line 2, column 2"], 7),
+    ("*open", ["bold '*' opened at line 1, column 1 is never closed"], 4),
+    (
+        "*a _b* c_",
+        [
+            "'*' at line 1, column 6 closes bold '*' opened at line 1, column 1 while italic '_' opened at line 1, "
+            "column 4 is still open",
+            "italic '_' opened at line 1, column 9 is never closed",
+        ],
+        5,
+    ),
+    ("_a_\\_", [], 2),
+    ("x | y", ["'|' at line 1, column 3"], 5),
+    ("[a](https://e.com", ["the URL of the link at line 1, column 1 is never closed"], 1),
+    ("![x](https://e.com)", ["custom emoji at line 1, column 1 needs (tg://emoji?id=...)"], 1),
+    ("# title", ["'#' at line 1, column 1"], 7),
+    ("a\\", [], 2),
+]
+
+
+@pytest.mark.parametrize(("text", "problems", "length"), MARKDOWN_CASES)
+def test_markdown_v2_validation_and_visible_length(text: str, problems: list[str], length: int) -> None:
+    found = scan_markdown_v2(text)[1]
+    assert len(found) == len(problems), found
+    for fragment, message in zip(problems, found, strict=True):
+        assert fragment in message
+    assert TelegramAdapter.visible_length(text, {"parse_mode": "MarkdownV2"}) == length
+
+
+@pytest.mark.parametrize("mode", ["HTML", "MarkdownV2", None])
+@pytest.mark.parametrize("text", ["a < b & c > d", "1. *not bold* _x_ [y](z) #tag {a} |b| ~c~ `d` \\ e!", "😀 → x"])
+def test_escape_round_trips(mode: str | None, text: str) -> None:
+    escaped = escape(text, mode)
+    problems = TelegramAdapter.extra_problems(OutgoingPost(escaped), {"parse_mode": mode})
+    assert problems == []
+    assert TelegramAdapter.visible_length(escaped, {"parse_mode": mode}) == len(text.encode("utf-16-le")) // 2
+
+
+def test_validate_reports_markup_problems_and_accepts_long_captions(tmp_path: Path) -> None:
+    media = photos(tmp_path, 1)
+    bad = TelegramAdapter.validate(OutgoingPost("<b>x", media=media), {"parse_mode": "HTML"})
+    assert [p.message for p in bad] == ["HTML: <b> opened at line 1, column 1 is never closed"]
+    assert TelegramAdapter.validate(OutgoingPost("x" * 3000, media=media), {}) == []  # split, not rejected
+    too_long = TelegramAdapter.validate(OutgoingPost("😀" * 2049), {})
+    assert [p.message for p in too_long] == ["the text is 4098 characters long; telegram allows 4096"]
+    many = TelegramAdapter.validate(OutgoingPost("." * 9), {"parse_mode": "MarkdownV2"})
+    assert len(many) == 6 and "and 4 more" in many[-1].message
+    assert TelegramAdapter.validate(OutgoingPost("x"), {"parse_mode": "Markdown"})[0].message.startswith(
+        "unknown Telegram parse_mode 'Markdown'"
+    )
+    with pytest.raises(ValueError, match="parse_mode"):
+        TelegramAdapter(TOKEN, CHANNEL, parse_mode="markdown")
+
+
+def test_importing_the_adapter_does_not_import_the_client_library() -> None:
+    code = (
+        "import sys, adapters.telegram;"
+        "assert not {'telegram', 'httpx', 'vk_api', 'requests'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
