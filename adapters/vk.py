@@ -1,0 +1,371 @@
+"""VK community walls through vk_api (synchronous, imported lazily, run in a thread).
+
+A post is ``wall.post(owner_id=-group, from_group=1, message, attachments, guid)`` after each photo went through the
+wall upload flow (photos.getWallUploadServer, a multipart POST to the returned upload_url, photos.saveWallPhoto).
+``guid`` is the post's stable key, so publishing it again inside VK's window returns the same post; ``publish_date``
+hands the post to VK as a postponed post. vk_api hard-codes ``https://api.vk.ru`` and sets no timeout: our
+``requests`` session rewrites that root (``api_url``) and applies a default timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from adapters.base import MB, Adapter, Capabilities, MediaFile, OutgoingPost, PublishResult, RateLimit
+from adapters.errors import (
+    AmbiguousError,
+    AuthError,
+    ContentRejected,
+    PermanentError,
+    PublishError,
+    RateLimited,
+    TransientError,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+VK_API_ROOT = "https://api.vk.ru"
+RPS_DELAY = 0.34  # vk_api's own pacing for a user token (3 requests/s)
+UPLOAD_ERRORS = (118, 121, 129)
+SCOPES = "wall,photos,offline"
+MANAGER_LEVELS = {1: "a moderator", 2: "an editor", 3: "an administrator"}
+
+
+class CaptchaRequired(PermanentError):
+    """VK wants a captcha solved: a person must log in as the token's user; the account may be flagged."""
+
+    needs_attention = True
+
+
+def build_session(api_url: str | None = None, timeout: float = 30.0) -> requests.Session:
+    """A ``requests.Session`` for vk_api: ``https://api.vk.ru`` rewritten to ``api_url``, and a default timeout.
+
+    Other hosts (the upload servers VK names in ``upload_url``) are left alone.
+    """
+    import requests
+
+    root = api_url.rstrip("/") if api_url else None
+    default_timeout = (min(timeout, 10.0), timeout)
+
+    class VkSession(requests.Session):
+        def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+            if root and isinstance(url, str) and (url == VK_API_ROOT or url.startswith(VK_API_ROOT + "/")):
+                url = root + url[len(VK_API_ROOT) :]
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = default_timeout
+            return super().request(method, url, *args, **kwargs)
+
+    return VkSession()
+
+
+def _seconds_to_utc_midnight(now: float) -> float:
+    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(60.0, today.timestamp() + 86400 - now)
+
+
+class VkAdapter(Adapter):
+    """Posts to one VK community's wall as the community, with a user token of one of its admins or editors."""
+
+    network = "vk"
+    capabilities = Capabilities(
+        max_text=16000,  # not documented; an assumption to check (see the API notes)
+        max_media=10,
+        media_types=frozenset({"image/jpeg", "image/png", "image/gif"}),
+        max_media_bytes=50 * MB,
+        max_side_sum=14000,
+        max_aspect_ratio=20,
+    )
+    can_read_back = True
+    idempotent_window = 3600.0
+    supports_native_schedule = True
+
+    def __init__(
+        self,
+        token: str,
+        group_id: int,
+        *,
+        api_url: str | None = None,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+        api_version: str = "5.199",
+        rps_delay: float = RPS_DELAY,
+    ) -> None:
+        if not token:
+            raise ValueError("the VK token is empty")
+        self._token = token
+        self.group_id = abs(int(group_id))
+        self._api_url = api_url
+        self._timeout = timeout
+        self._session = session
+        self._own_session = session is None
+        self._api_version = api_version
+        self._rps_delay = rps_delay
+        self._vk: Any = None
+        self._vk_lock = threading.Lock()
+
+    @property
+    def rps_delay(self) -> float:
+        """Seconds vk_api keeps between two calls of this adapter (0 in tests)."""
+        return self._rps_delay
+
+    @rps_delay.setter
+    def rps_delay(self, value: float) -> None:
+        self._rps_delay = value
+        if self._vk is not None:
+            self._vk.RPS_DELAY = value
+
+    # -- the interface ---------------------------------------------------------------------------------------
+
+    async def publish(self, post: OutgoingPost) -> PublishResult:
+        return await asyncio.to_thread(self._publish, post)
+
+    async def check(self) -> str:
+        return await asyncio.to_thread(self._check)
+
+    async def find_published(self, post: OutgoingPost, since: datetime) -> PublishResult | None:
+        return await asyncio.to_thread(self._find, post, since)
+
+    async def cancel_scheduled(self, remote_id: str) -> None:
+        values = {"owner_id": -self.group_id, "post_id": int(remote_id)}
+        await asyncio.to_thread(self._call, "wall.delete", values)
+
+    def rate_limits(self) -> tuple[RateLimit, ...]:
+        fingerprint = hashlib.sha256(self._token.encode()).hexdigest()[:12]
+        return (RateLimit(f"vk-token:{fingerprint}", 3, 1, unit="request"),)
+
+    def requests_for(self, post: OutgoingPost) -> int:
+        return 1 + 3 * len(post.media)
+
+    async def aclose(self) -> None:
+        if self._own_session and self._session is not None:
+            self._session.close()
+
+    # -- the work, in a thread -------------------------------------------------------------------------------
+
+    def _publish(self, post: OutgoingPost) -> PublishResult:
+        attachments = [self._upload(item) for item in post.media]
+        message, link = self._message(post)
+        if link:
+            attachments.append(link)
+        values: dict[str, Any] = {"owner_id": -self.group_id, "from_group": 1, "message": message}
+        if attachments:
+            values["attachments"] = ",".join(attachments)
+        if post.key:
+            values["guid"] = post.key
+        if post.publish_at is not None:
+            at = post.publish_at if post.publish_at.tzinfo else post.publish_at.replace(tzinfo=UTC)
+            values["publish_date"] = int(at.timestamp())
+        response = self._call("wall.post", values, sending=True)
+        return self._result(int(response["post_id"]))
+
+    def _message(self, post: OutgoingPost) -> tuple[str, str | None]:
+        """The message and the link attachment; with 10 photos there is no room left, so the link joins the text."""
+        if not post.link or len(post.media) < self.capabilities.max_media or post.link in post.text:
+            return post.text, post.link
+        return (f"{post.text}\n{post.link}" if post.text else post.link), None
+
+    def _upload(self, item: MediaFile) -> str:
+        """Upload one photo to the wall and return its attachment; the whole flow is redone once on 118/121/129."""
+        from vk_api.exceptions import ApiError
+
+        with self._errors(f"uploading {item.path.name}", sending=False):
+            try:
+                data = item.path.read_bytes()
+            except OSError as exc:
+                raise PermanentError(f"cannot read media file {item.path}: {exc.strerror or exc}") from exc
+            try:
+                saved = self._upload_once(item, data)
+            except ApiError as exc:
+                if exc.code not in UPLOAD_ERRORS:
+                    raise
+                saved = self._upload_once(item, data)
+        return f"photo{saved['owner_id']}_{saved['id']}"
+
+    def _upload_once(self, item: MediaFile, data: bytes) -> dict[str, Any]:
+        from vk_api.exceptions import ApiError
+
+        vk = self._api()
+        server = vk.method("photos.getWallUploadServer", {"group_id": self.group_id})
+        filename = item.path.name if "." in item.path.name else f"{item.path.name}.jpg"
+        # VK documents a single file in the field "photo"; VkUpload.photo_wall sends "file0", so we post it ourselves.
+        answer = vk.http.post(server["upload_url"], files={"photo": (filename, data, item.mime)})
+        answer.raise_for_status()
+        uploaded = answer.json()
+        if not uploaded.get("hash") or uploaded.get("photo") in (None, "", "[]"):
+            reason = uploaded.get("error") or "the upload server kept no photo"
+            raise ApiError(vk, "upload", {}, False, {"error_code": 129, "error_msg": f"Invalid photo: {reason}"})
+        values = {"group_id": self.group_id, **{k: uploaded[k] for k in ("server", "photo", "hash")}}
+        saved: list[dict[str, Any]] = vk.method("photos.saveWallPhoto", values)
+        return saved[0]
+
+    def _check(self) -> str:
+        users = self._call("users.get", {})
+        self._call("photos.getWallUploadServer", {"group_id": self.group_id})  # user-only: error 27 otherwise
+        user_id = users[0]["id"] if users else "?"
+        answer = self._call("groups.getById", {"group_id": self.group_id, "fields": "is_admin,admin_level"})
+        groups = answer["groups"] if isinstance(answer, dict) else answer
+        group = groups[0] if groups else {}
+        name = group.get("screen_name") or f"club{self.group_id}"
+        level = int(group.get("admin_level", 0)) if group.get("is_admin") else 0
+        if level >= 2:
+            return f"user {user_id} is {MANAGER_LEVELS[min(level, 3)]} of {name} and can post"
+        role = MANAGER_LEVELS.get(level, "not a manager")
+        raise AuthError(
+            f"user {user_id} is {role} of {name}, who cannot post as the community: make them an editor or an "
+            f"administrator of {name}, or use a token of one who is (scopes {SCOPES})"
+        )
+
+    def _find(self, post: OutgoingPost, since: datetime) -> PublishResult | None:
+        message = self._message(post)[0]
+        after = (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp() - 120
+        filters = ["owner", "postponed"] if post.publish_at is not None else ["owner"]
+        for wall_filter in filters:
+            values = {"owner_id": -self.group_id, "count": 50, "filter": wall_filter}
+            for item in self._call("wall.get", values)["items"]:
+                photos = [a for a in item.get("attachments", []) if a.get("type") == "photo"]
+                if item.get("text") == message and len(photos) == len(post.media) and item.get("date", 0) >= after:
+                    return self._result(int(item["id"]))
+        return None
+
+    def _result(self, post_id: int) -> PublishResult:
+        return PublishResult(str(post_id), f"https://vk.com/wall-{self.group_id}_{post_id}")
+
+    def _api(self) -> Any:
+        """The vk_api client, built on first use."""
+        with self._vk_lock:
+            if self._vk is None:
+                import vk_api
+                from jconfig.memory import MemoryConfig
+                from vk_api.exceptions import TOO_MANY_RPS_CODE
+
+                if self._session is None:
+                    self._session = build_session(self._api_url, self._timeout)
+                vk = vk_api.VkApi(
+                    token=self._token, session=self._session, config=MemoryConfig, api_version=self._api_version
+                )
+                vk.RPS_DELAY = self._rps_delay
+                # vk_api retries error 6 forever (sleep 0.5 s, recurse); raise it instead: the scheduler backs off.
+                vk.error_handlers[TOO_MANY_RPS_CODE] = lambda error: None
+                self._vk = vk
+            return self._vk
+
+    def _call(self, method: str, values: dict[str, Any], *, sending: bool = False) -> Any:
+        with self._errors(method, sending=sending):
+            return self._api().method(method, values)
+
+    # -- errors ----------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, action: str, *, sending: bool) -> Iterator[None]:
+        """Translate vk_api and requests errors into :mod:`adapters.errors` (``sending``: the post may exist)."""
+        import requests
+        from vk_api.exceptions import VkApiError
+
+        try:
+            yield
+        except (VkApiError, requests.RequestException) as exc:
+            raise self._translate(exc, action, sending) from exc
+
+    def _translate(self, exc: Exception, action: str, sending: bool) -> PublishError:
+        import requests
+        import urllib3.exceptions
+        from vk_api.exceptions import ApiError, ApiHttpError, Captcha
+
+        club = f"club{self.group_id}"
+        unsure = "the post may exist: reconcile before sending again" if sending else "retry later"
+        maybe = AmbiguousError if sending else TransientError
+        if isinstance(exc, Captcha):
+            return CaptchaRequired(
+                f"VK asks for a captcha on {action}: a person must log in to vk.com as the token's user and solve it; "
+                "the account may be flagged for automated activity"
+            )
+        if isinstance(exc, ApiHttpError):
+            status = exc.response.status_code
+            if status >= 500:
+                return TransientError(f"VK answered HTTP {status} to {action}; retry later", code=status)
+            return PermanentError(f"VK answered HTTP {status} to {action}: check api_url", code=status)
+        if isinstance(exc, ApiError):
+            return self._api_error(exc.code, self._redact(str(exc.error.get("error_msg", ""))), action, club)
+        if isinstance(exc, requests.ConnectTimeout):
+            return TransientError(f"could not connect to VK in time for {action}; nothing was sent")
+        if isinstance(exc, requests.ReadTimeout):
+            return maybe(f"VK did not answer {action} in time: {unsure}")
+        if isinstance(exc, requests.HTTPError) and exc.response is not None:
+            return TransientError(f"the VK upload server answered HTTP {exc.response.status_code}; retry later")
+        if isinstance(exc, requests.ConnectionError):
+            reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+            if isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError):
+                return TransientError(f"could not connect to VK for {action}; nothing was sent")
+            return maybe(f"the connection to VK dropped during {action}: {unsure}")
+        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+            return PermanentError(f"the VK URL for {action} is invalid: check api_url")
+        if isinstance(exc, requests.RequestException):
+            return maybe(f"VK gave a broken answer to {action} ({type(exc).__name__}): {unsure}")
+        return PermanentError(f"vk_api failed on {action}: {self._redact(str(exc))}")
+
+    def _api_error(self, code: int, said: str, action: str, club: str) -> PublishError:
+        detail = f"(error {code}: {said})"
+        rights = f"the token's user must be an admin or editor of {club} and the token needs the scopes {SCOPES}"
+        if code in (1, 10):
+            return TransientError(f"VK failed on {action} {detail}; retry later", code=code)
+        if code == 6:
+            return RateLimited(f"VK: too many requests per second on {action} {detail}", retry_after=1.0, code=6)
+        if code == 9:
+            return RateLimited(
+                f"VK flood control on {action} {detail}: too many similar actions; pausing for 10 minutes",
+                retry_after=600.0,
+                code=9,
+            )
+        if code == 29 or (code == 214 and "a day" in said.lower()):
+            wait = _seconds_to_utc_midnight(time.time())
+            return RateLimited(
+                f"VK daily limit reached on {action} {detail}; resuming after 00:00 UTC", retry_after=wait, code=code
+            )
+        if code == 5:
+            return AuthError(
+                f"the VK token is invalid or expired {detail}: get a new user token of a community admin "
+                f"(scopes {SCOPES})",
+                code=5,
+            )
+        if code == 27:
+            return AuthError(
+                "a community token was given; wall.post needs a community admin's user token "
+                f"(scopes {SCOPES}) {detail}",
+                code=27,
+            )
+        if code in (7, 15, 200, 203, 214):
+            return AuthError(f"VK refused {action} {detail}: {rights}", code=code)
+        if code == 17:
+            return AuthError(
+                f"VK wants the token's user validated {detail}: log in to vk.com as that user, pass "
+                "the check, and issue a new token",
+                code=17,
+            )
+        if code in (18, 28, 113):
+            return AuthError(f"VK refused the token's user or app {detail}: issue a new token ({rights})", code=code)
+        if code in UPLOAD_ERRORS:
+            return ContentRejected(
+                f"VK refused the photo twice while {action} {detail}: check the image file", code=code
+            )
+        if code == 222:
+            return ContentRejected(
+                f"{club} does not allow links in posts {detail}: remove the link or allow links "
+                "in the community settings",
+                code=222,
+            )
+        if code == 100:
+            return ContentRejected(f"VK rejected a parameter of {action} {detail}", code=100)
+        if code in (219, 220, 224, 225):
+            return ContentRejected(f"VK refused the post {detail}", code=code)
+        return PermanentError(f"VK refused {action} {detail}", code=code)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "<token>")
