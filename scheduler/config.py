@@ -8,6 +8,7 @@ a systemd credential, read only when an adapter is built (:meth:`SecretRef.read`
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -171,7 +172,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     except OSError as exc:
         raise ConfigError(f"{label}: cannot read: {exc.strerror or exc}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8-sig"))  # a byte order mark (Windows editors) is not an error
     except UnicodeDecodeError:
         raise ConfigError(f"{label}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
@@ -269,36 +270,48 @@ class _Table:
         except ValueError as exc:
             raise self.error(key, str(exc)) from None
 
-    def secret(self, base: str, owner: str, *, required: bool = True) -> SecretRef | None:
-        """``<base>_env``, ``<base>_file`` or ``<base>_credential``: exactly one of them."""
+    def secret(self, base: str, owner: str, folder: Path, *, required: bool = True) -> SecretRef | None:
+        """``<base>_env``, ``<base>_file`` or ``<base>_credential``: exactly one of them.
+
+        A relative ``<base>_file`` is read from ``folder`` (the config file's), not from wherever smm was started.
+        """
+        if self.has(base):
+            raise self.error(base, f"secrets never go in the config: use {base}_env, {base}_file or {base}_credential")
         given = [(s, self.str(f"{base}_{s}")) for s in ("env", "file", "credential")]
         present = [(s, v) for s, v in given if v is not None]
         if len(present) > 1:
             keys = " and ".join(f"{base}_{s}" for s, _ in present)
             raise self.error(f"{base}_*", f"{keys} both given; use one")
         if not present:
-            if self.has(base):
-                raise self.error(
-                    base, f"secrets never go in the config: use {base}_env, {base}_file or {base}_credential"
-                )
             if required:
                 raise self.error(f"{base}_env", f"is required (or {base}_file, or {base}_credential)")
             return None
         source, name = present[0]
         assert name is not None
+        if source == "file" and not Path(name).is_absolute():
+            name = str(folder / name)
         return SecretRef(source=source, name=name, key=f"{self.prefix}{base}_{source}", owner=owner)
 
     def finish(self) -> None:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
             known = ", ".join(sorted(self.used))
-            raise self.error(unknown[0], f"unknown key (known here: {known})")
+            raise self.error(_key(unknown[0]), f"unknown key (known here: {known})")
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
+    """A value as TOML would spell it, on one line (a string with a newline must not break the message)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return " ".join(str(value).split())
+
+
+def _key(key: str) -> str:
+    """A key as TOML would spell it: bare when it can be, else quoted (and on one line)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
 
 
 def _base_dir(config_dir: Path, env: Mapping[str, str]) -> Path:
@@ -316,7 +329,11 @@ def _database_url(table: _Table, base: Path) -> str:
         scheme, sep, rest = url.partition(":///")
         if not sep:
             raise table.error("url", f'{_show(url)} is not a SQLite URL such as "sqlite:///smm.db"')
-        if rest and rest != ":memory:" and not rest.startswith("/"):
+        if not rest or rest.split("?")[0] == ":memory:":
+            raise table.error(
+                "url", f'{_show(url)} names no database file (the queue would be lost); use e.g. "sqlite:///smm.db"'
+            )
+        if not rest.startswith("/"):
             url = f"{scheme}:///{(base / rest).resolve()}"
         return url
     if url.startswith(("postgresql+psycopg://", "postgresql://", "postgres://")):
@@ -329,7 +346,13 @@ def _database_url(table: _Table, base: Path) -> str:
 
 
 def _channel(
-    entry: Any, index: int, label: str, schedule_tz: ZoneInfo, schedule_slots: tuple[Slot, ...], base: Path
+    entry: Any,
+    index: int,
+    label: str,
+    schedule_tz: ZoneInfo,
+    schedule_slots: tuple[Slot, ...],
+    base: Path,
+    config_dir: Path,
 ) -> ChannelConfig:
     t = _Table(label, f"channels[{index}].", entry)
     name = t.str("name", required=True)
@@ -354,7 +377,7 @@ def _channel(
     secrets: dict[str, SecretRef] = {}
 
     def need_secret(base_key: str) -> None:
-        ref = t.secret(base_key, owner)
+        ref = t.secret(base_key, owner, config_dir)
         assert ref is not None
         secrets[base_key] = ref
 
@@ -423,26 +446,26 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     root = _Table(label, "", data)
     base = _base_dir(path.parent, env)
 
-    db = _Table(label, "database.", root.get("database") or {})
+    db = _Table(label, "database.", _section(root, "database"))
     database_url = _database_url(db, base)
     db.finish()
 
-    media = _Table(label, "media.", root.get("media") or {})
+    media = _Table(label, "media.", _section(root, "media"))
     media_path = media.str("path")
     media.finish()
     if media_path is not None:
         media_dir = Path(media_path) if Path(media_path).is_absolute() else (base / media_path).resolve()
-    elif database_url.startswith("sqlite:///") and not database_url.endswith(":memory:"):
-        media_dir = Path(database_url[len("sqlite:///") :]).parent / "media"
+    elif database_url.startswith("sqlite"):
+        media_dir = Path(database_url.partition(":///")[2].split("?")[0]).parent / "media"
     else:
         media_dir = (base / "media").resolve()
 
-    schedule = _Table(label, "schedule.", root.get("schedule") or {})
+    schedule = _Table(label, "schedule.", _section(root, "schedule"))
     timezone = schedule.timezone("timezone", ZoneInfo("UTC"))
     slots = schedule.slots("slots", DEFAULT_SLOTS)
     schedule.finish()
 
-    d = _Table(label, "daemon.", root.get("daemon") or {})
+    d = _Table(label, "daemon.", _section(root, "daemon"))
     daemon = DaemonConfig(
         late_grace=timedelta(seconds=d.duration("late_grace", 900)),
         late_policy=d.choice("late_policy", LATE_POLICIES, "reslot") or "reslot",
@@ -454,7 +477,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     )
     d.finish()
 
-    r = _Table(label, "retry.", root.get("retry") or {})
+    r = _Table(label, "retry.", _section(root, "retry"))
     retry = RetryConfig(
         max_attempts=r.int("max_attempts", 8, minimum=1),
         max_age=timedelta(seconds=r.duration("max_age", 86400)),
@@ -470,27 +493,19 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         raw_channels = []
     if not isinstance(raw_channels, list):
         raise root.error("channels", "must be an array of tables: [[channels]]")
-    channels = tuple(_channel(entry, i, label, timezone, slots, base) for i, entry in enumerate(raw_channels))
+    channels = tuple(
+        _channel(entry, i, label, timezone, slots, base, path.parent) for i, entry in enumerate(raw_channels)
+    )
     seen: dict[str, int] = {}
     for i, channel in enumerate(channels):
         if channel.name in seen:
+            first = seen[channel.name]
             raise ConfigError(
-                f"{label}: channels[{i}].name: {channel.name!r} is already the name of channels[{seen[channel.name]}]"
+                f"{label}: channels[{i}].name: {_show(channel.name)} is already the name of channels[{first}]"
             )
         seen[channel.name] = i
     root.finish()
 
-    warnings: list[str] = []
-    if any(ref.source == "file" for c in channels for ref in c.secrets.values()):
-        try:
-            mode = path.stat().st_mode
-        except OSError:
-            mode = 0
-        if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
-            warnings.append(
-                f"{label} names secret files and is readable or writable by other users "
-                f"(mode {stat.S_IMODE(mode):o}): chmod 600 it"
-            )
     return Config(
         path=path,
         database_url=database_url,
@@ -500,5 +515,40 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         channels=channels,
         daemon=daemon,
         retry=retry,
-        warnings=tuple(warnings),
+        warnings=_permission_warnings(path, label, channels),
     )
+
+
+def _section(root: _Table, name: str) -> Any:
+    """A top-level table; absent means empty (a present non-table, even ``""`` or ``[]``, is an error)."""
+    value = root.get(name)
+    return {} if value is None else value
+
+
+def _permission_warnings(path: Path, label: str, channels: tuple[ChannelConfig, ...]) -> tuple[str, ...]:
+    """Secret files others can read, and a config others can edit (they could send the secrets elsewhere)."""
+    warnings: list[str] = []
+    for channel in channels:
+        for ref in channel.secrets.values():
+            if ref.source != "file":
+                continue
+            try:
+                mode = Path(ref.name).stat().st_mode
+            except OSError:
+                continue  # reported when the secret is read
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                warnings.append(
+                    f"{label}: {ref.key}: {ref.name} is readable or writable by other users "
+                    f"(mode {stat.S_IMODE(mode):o}): chmod 600 it"
+                )
+    if any(channel.secrets for channel in channels):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            mode = 0
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            warnings.append(
+                f"{label} is writable by other users (mode {stat.S_IMODE(mode):o}), who could send the channels' "
+                "secrets to another api_url: chmod go-w it"
+            )
+    return tuple(warnings)
