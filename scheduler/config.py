@@ -204,7 +204,7 @@ class _Table:
     def has(self, key: str) -> bool:
         return key in self.data
 
-    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+    def string(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
         value = self.get(key)
         if value is None:
             if required:
@@ -222,7 +222,7 @@ class _Table:
             raise self.error(key, f"{_show(value)} is not one of {', '.join(allowed)}")
         return str(value)
 
-    def int(self, key: str, default: int, *, minimum: int = 0) -> int:
+    def whole(self, key: str, default: int, *, minimum: int = 0) -> int:
         value = self.get(key)
         if value is None:
             return default
@@ -230,7 +230,7 @@ class _Table:
             raise self.error(key, f"must be a whole number >= {minimum}, not {_show(value)}")
         return value
 
-    def float(self, key: str, default: float, *, minimum: float = 0.0) -> float:
+    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
         value = self.get(key)
         if value is None:
             return default
@@ -251,7 +251,7 @@ class _Table:
         raise self.error(key, f'{_show(value)} is not a duration such as 90, "30s", "15m", "2h" or "1d"')
 
     def timezone(self, key: str, default: ZoneInfo) -> ZoneInfo:
-        name = self.str(key)
+        name = self.string(key)
         if name is None:
             return default
         try:
@@ -277,7 +277,7 @@ class _Table:
         """
         if self.has(base):
             raise self.error(base, f"secrets never go in the config: use {base}_env, {base}_file or {base}_credential")
-        given = [(s, self.str(f"{base}_{s}")) for s in ("env", "file", "credential")]
+        given = [(s, self.string(f"{base}_{s}")) for s in ("env", "file", "credential")]
         present = [(s, v) for s, v in given if v is not None]
         if len(present) > 1:
             keys = " and ".join(f"{base}_{s}" for s, _ in present)
@@ -323,7 +323,7 @@ def _base_dir(config_dir: Path, env: Mapping[str, str]) -> Path:
 
 
 def _database_url(table: _Table, base: Path) -> str:
-    url = table.str("url", "sqlite:///smm.db")
+    url = table.string("url", "sqlite:///smm.db")
     assert url is not None
     if url.startswith("sqlite"):
         scheme, sep, rest = url.partition(":///")
@@ -355,7 +355,7 @@ def _channel(
     config_dir: Path,
 ) -> ChannelConfig:
     t = _Table(label, f"channels[{index}].", entry)
-    name = t.str("name", required=True)
+    name = t.string("name", required=True)
     assert name is not None
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
         raise t.error("name", f"{_show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
@@ -367,7 +367,7 @@ def _channel(
     owner = f"channel {name!r}"
     timezone = t.timezone("timezone", schedule_tz)
     slots = t.slots("slots", schedule_slots)
-    api_url = t.str("api_url")
+    api_url = t.string("api_url")
     if api_url is not None and not re.match(r"^https?://[^\s/]+", api_url):
         raise t.error("api_url", f"{_show(api_url)} is not an http(s) URL")
     on_uncertain = t.choice("on_uncertain", ("hold", "retry"), "hold")
@@ -401,7 +401,7 @@ def _channel(
         need_secret("token")
     elif network == "facebook":
         options["page_id"] = str(_positive_id(t, "page_id"))
-        version = t.str("api_version", "v25.0")
+        version = t.string("api_version", "v25.0")
         assert version is not None
         if not re.fullmatch(r"v\d+\.\d+", version):
             raise t.error("api_version", f'{_show(version)} is not a Graph API version such as "v25.0"')
@@ -409,11 +409,11 @@ def _channel(
         need_secret("token")
     elif network == "ok":
         options["group_id"] = str(_positive_id(t, "group_id"))
-        options["application_key"] = t.str("application_key", required=True)
+        options["application_key"] = t.string("application_key", required=True)
         need_secret("application_secret")
         need_secret("token")
     elif network == "outbox":
-        path = t.str("path", "outbox")
+        path = t.string("path", "outbox")
         assert path is not None
         options["path"] = str((base / path).resolve()) if not Path(path).is_absolute() else path
     t.finish()
@@ -451,7 +451,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     db.finish()
 
     media = _Table(label, "media.", _section(root, "media"))
-    media_path = media.str("path")
+    media_path = media.string("path")
     media.finish()
     if media_path is not None:
         media_dir = Path(media_path) if Path(media_path).is_absolute() else (base / media_path).resolve()
@@ -472,16 +472,16 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         tick=max(0.05, d.duration("tick", 60)),
         shutdown_grace=d.duration("shutdown_grace", 30),
         lease=max(1.0, d.duration("lease", 300)),
-        queue_warning_days=d.int("queue_warning_days", 7),
+        queue_warning_days=d.whole("queue_warning_days", 7),
         reconcile_delay=d.duration("reconcile_delay", 60),
     )
     d.finish()
 
     r = _Table(label, "retry.", _section(root, "retry"))
     retry = RetryConfig(
-        max_attempts=r.int("max_attempts", 8, minimum=1),
+        max_attempts=r.whole("max_attempts", 8, minimum=1),
         max_age=timedelta(seconds=r.duration("max_age", 86400)),
-        in_call_attempts=r.int("in_call_attempts", 3, minimum=1),
+        in_call_attempts=r.whole("in_call_attempts", 3, minimum=1),
         in_call_max_wait=r.duration("in_call_max_wait", 10),
         backoff_base=r.duration("backoff_base", 30),
         backoff_cap=r.duration("backoff_cap", 3600),
