@@ -160,16 +160,15 @@ class Daemon:
         self.alive_since = now
         self.late_cutoff = now - self.config.daemon.late_grace
         if self.db.is_sqlite:
-            # One daemon per SQLite file: everything still publishing was left by a crash; settle it now.
-            stale = await self.db_call(claims.all_publishing)
-            if stale:
-                log.warning(
-                    "%d deliveries were being published when smm last stopped; checking each before anything "
-                    "is sent again",
-                    len(stale),
-                    extra={"action": "recovery"},
-                )
-            await self.db_call(_expire_leases, stale, now)
+            # One daemon per SQLite file: everything still publishing was left by a crash.
+            await self.db_call(_expire_leases, await self.db_call(claims.all_publishing), now)
+        stale = await self.db_read(claims.expired_leases, now, set())
+        if stale:
+            log.warning(
+                "%d deliveries were being published when a daemon stopped; checking each before anything is sent again",
+                len(stale),
+                extra={"action": "recovery"},
+            )
         await self.recover_expired(now, wait=True)
 
     async def main(self) -> int:
