@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.models import Attempt, Delivery, Outcome, Post, Status
 from scheduler.render import PostContent
+from scheduler.repository import rowcount
 
 
 @dataclass(frozen=True)
@@ -146,16 +147,18 @@ def all_publishing(session: Session) -> list[int]:
 
 def take_over(session: Session, delivery_id: int, now: datetime, owner: str, lease: timedelta) -> Claim | None:
     """Take an in-doubt delivery to reconcile it: its lease expired; its open attempt (if any) stays open."""
-    won = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status == Status.PUBLISHING,
-            (Delivery.lease_until <= now) | (Delivery.lease_owner == owner),
+    won = rowcount(
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.status == Status.PUBLISHING,
+                (Delivery.lease_until <= now) | (Delivery.lease_owner == owner),
+            )
+            .values(lease_owner=owner, lease_until=now + lease, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(lease_owner=owner, lease_until=now + lease, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not won:
         return None
     delivery = session.get(Delivery, delivery_id)
@@ -191,12 +194,16 @@ def extend_lease(session: Session, delivery_ids: list[int], owner: str, until: d
     if not delivery_ids:
         return 0
     return int(
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner)
-            .values(lease_until=until)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        rowcount(
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(delivery_ids), Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner
+                )
+                .values(lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+        )
     )
 
 
@@ -205,23 +212,27 @@ def extend_lease(session: Session, delivery_ids: list[int], owner: str, until: d
 
 def _close_attempt(session: Session, claim: Claim, outcome: Outcome, now: datetime, **values: Any) -> bool:
     return bool(
-        session.execute(
-            update(Attempt)
-            .where(Attempt.id == claim.attempt_id, Attempt.outcome.is_(None))
-            .values(outcome=outcome.value, finished_at=now, **values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        rowcount(
+            session.execute(
+                update(Attempt)
+                .where(Attempt.id == claim.attempt_id, Attempt.outcome.is_(None))
+                .values(outcome=outcome.value, finished_at=now, **values)
+                .execution_options(synchronize_session=False)
+            )
+        )
     )
 
 
 def _set_delivery(session: Session, claim: Claim, now: datetime, **values: Any) -> bool:
     return bool(
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id == claim.delivery_id, Delivery.status == Status.PUBLISHING)
-            .values(updated_at=now, **values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        rowcount(
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == claim.delivery_id, Delivery.status == Status.PUBLISHING)
+                .values(updated_at=now, **values)
+                .execution_options(synchronize_session=False)
+            )
+        )
     )
 
 
@@ -301,12 +312,14 @@ def record_unknown(session: Session, claim: Claim, now: datetime, error: str) ->
 def record_in_doubt(session: Session, claim: Claim, now: datetime, error: str, check_at: datetime) -> bool:
     """The outcome is ambiguous: keep the attempt open and the delivery leased until ``check_at``, then reconcile."""
     return bool(
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id == claim.delivery_id, Delivery.status == Status.PUBLISHING)
-            .values(last_error=error, lease_until=check_at, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        rowcount(
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == claim.delivery_id, Delivery.status == Status.PUBLISHING)
+                .values(last_error=error, lease_until=check_at, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
     )
 
 

@@ -10,11 +10,17 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from scheduler.models import ACTIVE, Attempt, ChannelState, Delivery, Outcome, Post, Status
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def new_key() -> str:
@@ -127,7 +133,7 @@ def move_delivery(session: Session, delivery: Delivery, due_at: datetime, now: d
         .values(due_at=due_at, next_attempt_at=due_at, slotted=slotted, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
@@ -145,7 +151,7 @@ def list_posts(
     limit: int | None = None,
 ) -> tuple[list[tuple[Post, list[Delivery]]], int]:
     """Posts with their matching deliveries, by the earliest matching delivery's time; and the total count."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if statuses is not None:
         conditions.append(Delivery.status.in_(statuses))
     if channel is not None:
@@ -245,7 +251,7 @@ def cancel_deliveries(session: Session, post_id: int, now: datetime, channel: st
         .values(status=Status.CANCELLED.value, next_attempt_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)
+    return rowcount(result)
 
 
 def requeue(session: Session, delivery_ids: Sequence[int], when: datetime, now: datetime, note: str) -> int:
@@ -266,7 +272,7 @@ def requeue(session: Session, delivery_ids: Sequence[int], when: datetime, now: 
         )
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)
+    return rowcount(result)
 
 
 def mark_published_by_hand(session: Session, delivery_id: int, url: str | None, now: datetime) -> bool:
@@ -287,7 +293,7 @@ def mark_published_by_hand(session: Session, delivery_id: int, url: str | None, 
         )
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def _abandon_open_attempts(session: Session, delivery_ids: Sequence[int], now: datetime, note: str) -> None:
@@ -311,4 +317,4 @@ def skip_delivery(session: Session, delivery_id: int, now: datetime, reason: str
         .values(status=Status.FAILED.value, last_error=reason, next_attempt_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
 
 from adapters.errors import TransientError
 from scheduler.config import RetryConfig
@@ -30,7 +31,7 @@ def backoff(attempts: int, policy: RetryConfig, rng: random.Random | None = None
     """Seconds before durable retry number ``attempts``: exponential from ``backoff_base``, capped, ±20 % jitter."""
     rng = rng or random.Random()
     base = min(policy.backoff_cap, policy.backoff_base * (2 ** max(0, attempts - 1)))
-    return base * rng.uniform(0.8, 1.2)
+    return float(base * rng.uniform(0.8, 1.2))
 
 
 def decide(
@@ -78,12 +79,15 @@ class _RetryAfterWait:
         return float(min(self.cap, 2 ** (state.attempt_number - 1)) * random.uniform(0.5, 1.0))
 
 
-def _retry_after_too_long(cap: float) -> Callable[[RetryCallState], bool]:
-    def stop(state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        return isinstance(exc, TransientError) and (exc.retry_after or 0) > cap
+class _RetryAfterTooLong(stop_base):
+    """Stop when the network asks for a longer pause than we are willing to sleep inside one call."""
 
-    return stop
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        return isinstance(exc, TransientError) and (exc.retry_after or 0) > self.cap
 
 
 async def call_with_retries(
@@ -108,7 +112,7 @@ async def call_with_retries(
 
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(policy.in_call_attempts) | _retry_after_too_long(policy.in_call_max_wait),
+        stop=stop_after_attempt(policy.in_call_attempts) | _RetryAfterTooLong(policy.in_call_max_wait),
         wait=wait,
         reraise=True,
         before_sleep=before_sleep,
