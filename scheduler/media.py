@@ -13,8 +13,9 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from scheduler.errors import InputError
+from scheduler.errors import InputError, SmmError
 
 MAX_MEDIA_BYTES = 200 * 1024 * 1024
 """Nothing bigger is accepted whatever the networks allow (each network's own limit is checked too)."""
@@ -96,6 +97,10 @@ def sniff(head: bytes) -> ImageInfo | None:
     return None
 
 
+_JPEG_FRAMES = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
+"""Start-of-frame markers: the segment that holds the image's size."""
+
+
 def _jpeg_size(data: bytes) -> tuple[int | None, int | None]:
     i = 2
     while i + 9 < len(data):
@@ -107,11 +112,43 @@ def _jpeg_size(data: bytes) -> tuple[int | None, int | None]:
             i += 1 if marker == 0xFF else 2
             continue
         (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+        if marker in _JPEG_FRAMES:
             height, width = struct.unpack(">HH", data[i + 5 : i + 9])
             return width, height
         i += 2 + length
     return None, None
+
+
+def _jpeg_size_in_file(f: BinaryIO) -> tuple[int | None, int | None]:
+    """Walk a JPEG's segments by their lengths (seeking, not reading) to the frame header.
+
+    Camera files can carry several 64 KiB metadata segments (EXIF, XMP, ICC) before it, beyond what
+    :func:`sniff` is given.
+    """
+    f.seek(2)
+    while True:
+        byte = f.read(1)
+        if not byte:
+            return None, None
+        if byte != b"\xff":
+            continue
+        marker = f.read(1)
+        while marker == b"\xff":
+            marker = f.read(1)
+        if not marker or marker[0] in (0xD9, 0xDA):  # end of image, or the pixels start: no frame header
+            return None, None
+        if marker[0] == 0x01 or 0xD0 <= marker[0] <= 0xD8:
+            continue
+        header = f.read(2)
+        if len(header) < 2:
+            return None, None
+        if marker[0] in _JPEG_FRAMES:
+            frame = f.read(5)
+            if len(frame) < 5:
+                return None, None
+            height, width = struct.unpack(">HH", frame[1:5])
+            return width, height
+        f.seek(struct.unpack(">H", header)[0] - 2, os.SEEK_CUR)
 
 
 def _webp_size(data: bytes) -> tuple[int | None, int | None]:
@@ -146,13 +183,15 @@ def inspect(path: Path) -> tuple[ImageInfo, int]:
         size = resolved.stat().st_size
         with resolved.open("rb") as f:
             head = f.read(65536)
+            info = sniff(head)
+            if info is not None and info.mime == "image/jpeg" and info.width is None and size > len(head):
+                info = ImageInfo(info.mime, *_jpeg_size_in_file(f))
     except OSError as exc:
         raise InputError(f"media {shown}: cannot read: {exc.strerror or exc}") from None
     if size == 0:
         raise InputError(f"media {shown}: the file is empty")
     if size > MAX_MEDIA_BYTES:
         raise InputError(f"media {shown}: {size / 2**20:.0f} MB is larger than any network accepts")
-    info = sniff(head)
     if info is None:
         raise InputError(f"media {shown}: not an image smm can publish (JPEG, PNG, GIF, WebP, BMP or TIFF)")
     return info, size
@@ -191,14 +230,26 @@ class MediaStore:
                 os.fsync(out.fileno())
             os.chmod(tmp, 0o600)
             os.replace(tmp, target)
+            _fsync_dir(target.parent)  # the rename itself must survive a power cut: the queue will point here
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
-            raise InputError(f"media {source}: cannot copy into the media store {self.root}: {exc.strerror}") from None
+            # The user's file was fine (it was read above): this is the store's trouble, not bad input.
+            raise SmmError(f"media {source}: cannot copy into the media store {self.root}: {exc.strerror}") from None
         return item
 
     def _mkdir(self, directory: Path) -> None:
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            directory.mkdir(mode=0o700, exist_ok=True)
+            if not directory.is_dir():
+                directory.mkdir(mode=0o700, exist_ok=True)
+                _fsync_dir(self.root)
         except OSError as exc:
-            raise InputError(f"cannot create the media store {directory}: {exc.strerror}") from None
+            raise SmmError(f"cannot create the media store {exc.filename or directory}: {exc.strerror}") from None
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
