@@ -459,9 +459,21 @@ def test_validate_reports_markup_problems_and_accepts_long_captions(tmp_path: Pa
         TelegramAdapter(TOKEN, CHANNEL, parse_mode="markdown")
 
 
-def test_importing_the_adapter_does_not_import_the_client_library() -> None:
+@pytest.mark.parametrize("module", ["adapters.telegram", "adapters.telegram_markup"])
+def test_importing_the_adapter_does_not_import_the_client_library(module: str) -> None:
     code = (
-        "import sys, adapters.telegram;"
+        f"import sys, {module};"
         "assert not {'telegram', 'httpx', 'vk_api', 'requests'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_markup_helpers_stay_importable_from_the_adapter_module() -> None:
+    import adapters.telegram as adapter
+    import adapters.telegram_markup as markup
+
+    for name in ("escape", "normalize_parse_mode", "scan_html", "scan_markdown_v2", "HTML_TAGS", "PARSE_MODES"):
+        assert getattr(adapter, name) is getattr(markup, name)
+    assert markup.visible_length("<b>hi</b> &amp;", "HTML") == len("hi &")
+    problems = markup.markup_problems("<b>open", None, "HTML", 4096)
+    assert problems == ["HTML: <b> opened at line 1, column 1 is never closed"]
