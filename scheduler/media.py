@@ -164,9 +164,15 @@ def _webp_size(data: bytes) -> tuple[int | None, int | None]:
     return None, None
 
 
+def display(path: Path) -> str:
+    """A path for a one-line message: as is, or quoted with escapes when it holds a line break or another control."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
 def inspect(path: Path) -> tuple[ImageInfo, int]:
     """Check that ``path`` is a readable, non-empty image file; returns its type and size in bytes."""
-    shown = str(path)
+    shown = display(path)
     try:
         resolved = path.resolve(strict=True)
     except FileNotFoundError:
@@ -215,7 +221,7 @@ class MediaStore:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     digest.update(block)
         except OSError as exc:
-            raise InputError(f"media {source}: cannot read: {exc.strerror or exc}") from None
+            raise InputError(f"media {display(source)}: cannot read: {exc.strerror or exc}") from None
         item = StoredMedia(digest.hexdigest(), source.name, info.mime, size, info.width, info.height)
         target = self.path_of(item)
         if target.is_file() and target.stat().st_size == size:
@@ -234,7 +240,8 @@ class MediaStore:
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
             # The user's file was fine (it was read above): this is the store's trouble, not bad input.
-            raise SmmError(f"media {source}: cannot copy into the media store {self.root}: {exc.strerror}") from None
+            shown = display(source)
+            raise SmmError(f"media {shown}: cannot copy into the media store {self.root}: {exc.strerror}") from None
         return item
 
     def _mkdir(self, directory: Path) -> None:
