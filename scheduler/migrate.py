@@ -6,6 +6,10 @@ from importlib.resources import files
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from scheduler import __version__
+from scheduler.errors import DatabaseError, SchemaMismatch
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -43,9 +47,19 @@ def downgrade(db: Database, revision: str) -> tuple[str | None, str | None]:
 
 def _run(db: Database, direction: str, revision: str) -> tuple[str | None, str | None]:
     from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
 
     before = db.schema_revision()
     cfg = alembic_config()
+    if before is not None:
+        try:
+            ScriptDirectory.from_config(cfg).get_revision(before)
+        except CommandError:
+            raise SchemaMismatch(
+                f"database {db.where} is at schema {before}, which this smm ({__version__}) does not know: "
+                "a newer smm has upgraded it; upgrade smm"
+            ) from None
     with db.write_engine.connect() as conn:
         if not db.is_sqlite:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
@@ -54,6 +68,9 @@ def _run(db: Database, direction: str, revision: str) -> tuple[str | None, str |
             cfg.attributes["connection"] = conn
             getattr(command, direction)(cfg, revision)
             conn.commit()
+        except DBAPIError as exc:
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+            raise DatabaseError(f"database {db.where}: {direction} to schema {revision} failed: {detail}") from exc
         finally:
             if not db.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
