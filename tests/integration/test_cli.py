@@ -1,0 +1,755 @@
+"""The ``smm`` command end to end, in-process, on SQLite and on PostgreSQL.
+
+The clock is pinned: ``scheduler.cli.now`` returns Monday 23 November 2026, 12:00 UTC. The two channels are
+outboxes in different zones, both on the default slots (Tuesday and Friday at 10:00 local):
+
+- ``berlin`` (Europe/Berlin, UTC+1 in November): Tue 24 Nov 09:00Z, Fri 27 Nov 09:00Z, Tue 1 Dec 09:00Z, ...
+- ``ny`` (America/New_York, UTC-5 in November): Tue 24 Nov 15:00Z, Fri 27 Nov 15:00Z, Tue 1 Dec 15:00Z, ...
+
+Bad input must exit 2 with one line on stderr and write nothing: each such test compares every row of every table
+and the media store before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+import scheduler
+from scheduler.config import load_config
+from tests.conftest import CliResult, make_png, run_cli, utc, write_config
+
+NOW = utc(2026, 11, 23, 12, 0)
+REPO = Path(__file__).resolve().parents[2]
+
+CHANNELS = """
+[[channels]]
+name = "berlin"
+network = "outbox"
+timezone = "Europe/Berlin"
+path = "outbox-berlin"
+
+[[channels]]
+name = "ny"
+network = "outbox"
+timezone = "America/New_York"
+path = "outbox-ny"
+"""
+
+# The default slots from NOW, in UTC.
+BERLIN = ["2026-11-24T09:00:00Z", "2026-11-27T09:00:00Z", "2026-12-01T09:00:00Z", "2026-12-04T09:00:00Z"]
+NY = ["2026-11-24T15:00:00Z", "2026-11-27T15:00:00Z", "2026-12-01T15:00:00Z", "2026-12-04T15:00:00Z"]
+
+POST_KEYS = {"id", "text", "link", "category", "media", "created_at", "deliveries"}
+DELIVERY_KEYS = {
+    "channel",
+    "network",
+    "status",
+    "due_at",
+    "attempts",
+    "published_at",
+    "remote_id",
+    "remote_url",
+    "last_error",
+}
+MEDIA_KEYS = {"name", "sha256", "mime", "size", "width", "height"}
+
+
+@dataclass
+class Env:
+    tmp: Path
+    config: Path
+    db_url: str
+    media_dir: Path
+
+    def __call__(self, *args: str) -> CliResult:
+        return run_cli(*args, config=self.config)
+
+    def ok(self, *args: str) -> CliResult:
+        result = self(*args)
+        assert (result.code, result.err) == (0, ""), result
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--json").out)
+
+    def add(self, *args: str) -> dict[str, Any]:
+        view: dict[str, Any] = self.json("add", *args)
+        return view
+
+    def sql(self, statement: str, **params: Any) -> list[Any]:
+        engine = create_engine(self.db_url)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(text(statement), params)
+                return list(result) if result.returns_rows else []
+        finally:
+            engine.dispose()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every row of every table, and every file of the media store."""
+        engine = create_engine(self.db_url)
+        try:
+            existing = set(inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+        tables = {
+            name: sorted(tuple(str(v) for v in row) for row in self.sql(f"SELECT * FROM {name}"))
+            for name in ("posts", "deliveries", "attempts", "channel_states")
+            if name in existing
+        }
+        files = (
+            sorted(str(p.relative_to(self.media_dir)) for p in self.media_dir.rglob("*"))
+            if self.media_dir.exists()
+            else []
+        )
+        return {"tables": tables, "media": files}
+
+
+@pytest.fixture
+def env(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    monkeypatch.setattr("scheduler.cli.now", lambda: NOW)
+    config = write_config(tmp_path / "config.toml", db_url, CHANNELS, outbox=False)
+    yield Env(tmp_path, config, db_url, load_config(config, env={}).media_dir)
+
+
+def due(view: dict[str, Any]) -> dict[str, str]:
+    return {d["channel"]: d["due_at"] for d in view["deliveries"]}
+
+
+def one_error_line(result: CliResult, code: int = 2) -> str:
+    assert result.code == code, result
+    assert result.out == "", result
+    lines = result.err.splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("smm: error: "), result.err
+    return lines[0][len("smm: error: ") :]
+
+
+# -- smm add ------------------------------------------------------------------------------------------------------
+
+
+def test_add_prints_the_post_and_each_channels_local_time(env: Env) -> None:
+    result = env.ok("add", "Hello")
+    assert result.out == (
+        "queued post 1\n"
+        "  berlin  queued      Tue 2026-11-24 10:00 CET\n"
+        "  ny      queued      Tue 2026-11-24 10:00 EST\n"
+    )
+
+
+def test_add_fills_slots_first_in_first_out_per_channel(env: Env) -> None:
+    views = [env.add(f"post {i}") for i in range(3)]
+    assert [v["id"] for v in views] == [1, 2, 3]
+    assert [due(v) for v in views] == [{"berlin": BERLIN[i], "ny": NY[i]} for i in range(3)]
+    # a post on one channel only takes that channel's next slot; the other channel's queue is untouched
+    assert due(env.add("ny only", "--channel", "ny")) == {"ny": NY[3]}
+    assert due(env.add("both again")) == {"berlin": BERLIN[3], "ny": "2026-12-08T15:00:00Z"}
+
+
+def test_add_skips_a_slot_taken_by_an_explicit_time(env: Env) -> None:
+    env.add("explicit", "--channel", "berlin", "--at", "2026-11-24T10:00")
+    assert due(env.add("queued", "--channel", "berlin")) == {"berlin": BERLIN[1]}
+
+
+def test_add_at_without_offset_is_read_in_each_channels_zone(env: Env) -> None:
+    view = env.add("at local", "--at", "2026-12-02T15:00")
+    assert due(view) == {"berlin": "2026-12-02T14:00:00Z", "ny": "2026-12-02T20:00:00Z"}
+    out = env.ok("show", str(view["id"])).out
+    assert "  berlin  queued      Wed 2026-12-02 15:00 CET\n" in out
+    assert "  ny      queued      Wed 2026-12-02 15:00 EST\n" in out
+
+
+@pytest.mark.parametrize("when", ["2026-12-02T15:00+03:00", "2026-12-02T12:00Z", "2026-12-02 12:00:00+00:00"])
+def test_add_at_with_an_offset_is_one_instant_everywhere(env: Env, when: str) -> None:
+    assert due(env.add("at utc", "--at", when)) == {"berlin": "2026-12-02T12:00:00Z", "ny": "2026-12-02T12:00:00Z"}
+
+
+def test_add_at_in_the_repeated_hour_takes_the_first_occurrence(env: Env) -> None:
+    view = env.add("fall back", "--channel", "berlin", "--at", "2027-10-31T02:30")
+    assert due(view) == {"berlin": "2027-10-31T00:30:00Z"}
+
+
+def test_add_now(env: Env) -> None:
+    view = env.add("urgent", "--now")
+    assert due(view) == {"berlin": "2026-11-23T12:00:00Z", "ny": "2026-11-23T12:00:00Z"}
+    # --now does not take a slot: the next queued post still gets the first one
+    assert due(env.add("queued")) == {"berlin": BERLIN[0], "ny": NY[0]}
+
+
+def test_add_next_pushes_the_queue_back_one_slot(env: Env) -> None:
+    a = env.add("A")
+    b = env.add("B")
+    explicit = env.add("explicit", "--channel", "berlin", "--at", "2026-12-01T10:00")  # = BERLIN[2]
+    c = env.add("C", "--next", "--channel", "berlin")
+    assert due(c) == {"berlin": BERLIN[0]}
+    posts = {p["id"]: due(p) for p in env.json("queue")}
+    assert posts[a["id"]] == {"berlin": BERLIN[1], "ny": NY[0]}  # ny untouched
+    assert posts[b["id"]] == {"berlin": BERLIN[3], "ny": NY[1]}  # BERLIN[2] is the explicit post's
+    assert posts[explicit["id"]] == {"berlin": BERLIN[2]}
+
+
+def test_add_channel_repeated_and_unknown(env: Env) -> None:
+    assert due(env.add("twice", "--channel", "berlin", "--channel", "berlin")) == {"berlin": BERLIN[0]}
+    assert set(due(env.add("both", "--channel", "ny", "--channel", "berlin"))) == {"berlin", "ny"}
+    before = env.snapshot()
+    assert one_error_line(env("add", "x", "--channel", "berlin", "--channel", "paris")) == (
+        "unknown channel 'paris'; configured: berlin, ny"
+    )
+    assert env.snapshot() == before
+
+
+def test_add_media_is_copied_into_the_store(env: Env) -> None:
+    picture = make_png(env.tmp / "pic.png", 3, 2)
+    data = picture.read_bytes()
+    view = env.add("with a picture", "--media", str(picture))
+    (item,) = view["media"]
+    assert item == {
+        "name": "pic.png",
+        "sha256": item["sha256"],
+        "mime": "image/png",
+        "size": len(data),
+        "width": 3,
+        "height": 2,
+    }
+    stored = env.media_dir / item["sha256"][:2] / f"{item['sha256']}.png"
+    assert stored.read_bytes() == data
+    picture.unlink()  # the queue no longer needs the user's file
+    assert env.json("show", str(view["id"]))["media"] == [item]
+    assert "  media: pic.png (image/png 3x2, " in env.ok("show", str(view["id"])).out
+
+
+def test_add_link_and_category(env: Env) -> None:
+    view = env.add("read this", "--link", "https://example.org/a?b=1", "--category", "news")
+    assert (view["link"], view["category"]) == ("https://example.org/a?b=1", "news")
+    assert env.add("default category")["category"] == "educational"
+    assert env.add("", "--link", "https://example.org/only-a-link")["text"] == ""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="contract: post_view adds deliveries[].next_attempt_at and show adds a top-level attempts list, "
+    "neither in the JSON contract of issue 2; drop them or document them (then add them here)",
+)
+@pytest.mark.parametrize("command", ["add", "queue", "show"])
+def test_json_has_exactly_the_documented_keys(env: Env, command: str) -> None:
+    picture = make_png(env.tmp / "p.png")
+    view = env.add("contract", "--media", str(picture), "--link", "https://example.org")
+    data = {"add": view, "queue": env.json("queue")[0], "show": env.json("show", "1")}[command]
+    assert set(data) == POST_KEYS
+    assert {frozenset(d) for d in data["deliveries"]} == {frozenset(DELIVERY_KEYS)}
+    assert {frozenset(m) for m in data["media"]} == {frozenset(MEDIA_KEYS)}
+
+
+def test_json_values_and_time_format(env: Env) -> None:
+    view = env.add("contract", "--link", "https://example.org")
+    assert {k: view[k] for k in ("id", "text", "link", "category", "media", "created_at")} == {
+        "id": 1,
+        "text": "contract",
+        "link": "https://example.org",
+        "category": "educational",
+        "media": [],
+        "created_at": "2026-11-23T12:00:00Z",
+    }
+    assert view["deliveries"][0] | {"next_attempt_at": None} == {
+        "channel": "berlin",
+        "network": "outbox",
+        "status": "queued",
+        "due_at": BERLIN[0],
+        "attempts": 0,
+        "published_at": None,
+        "remote_id": None,
+        "remote_url": None,
+        "last_error": None,
+        "next_attempt_at": None,
+    }
+    for key in ("created_at",):
+        assert datetime.fromisoformat(view[key].replace("Z", "+00:00")).utcoffset() is not None
+
+
+def test_text_is_kept_exactly(env: Env) -> None:
+    text_ = "Привет 👋\n\tsecond line  with  spaces  \r\n«quotes» & <b>markup</b>"
+    view = env.add(text_)
+    assert view["text"] == text_
+    assert env.json("show", str(view["id"]))["text"] == text_
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: cli.emit_json passes user content through log.redact, so a link or text holding "
+    "'token=' / 'access_token=' is printed as token=[REDACTED] and --json no longer round-trips",
+)
+def test_json_prints_user_content_unredacted(env: Env) -> None:
+    link = "https://example.org/confirm?token=abc123"
+    view = env.add("Use the code: access_token=xyz in the form", "--link", link)
+    assert view["link"] == link
+    assert "access_token=xyz" in view["text"]
+
+
+# -- smm queue ----------------------------------------------------------------------------------------------------
+
+
+def test_queue_table_and_json(env: Env) -> None:
+    env.add("first post")
+    env.add("second post", "--channel", "ny")
+    assert env.ok("queue").out == (
+        "POST  CHANNEL  STATUS  WHEN                      TRIES  TEXT\n"
+        "1     berlin   queued  Tue 2026-11-24 10:00 CET  0      first post\n"
+        "1     ny       queued  Tue 2026-11-24 10:00 EST  0      first post\n"
+        "2     ny       queued  Fri 2026-11-27 10:00 EST  0      second post\n"
+    )
+    posts = env.json("queue")
+    assert isinstance(posts, list)
+    assert [(p["id"], due(p)) for p in posts] == [
+        (1, {"berlin": BERLIN[0], "ny": NY[0]}),
+        (2, {"ny": NY[1]}),
+    ]
+
+
+def test_queue_empty(env: Env) -> None:
+    assert env.ok("queue").out == "the queue is empty\n"
+    assert env.json("queue") == []
+
+
+def test_queue_orders_by_time_not_by_id(env: Env) -> None:
+    env.add("late", "--at", "2027-01-01T10:00")
+    env.add("soon")
+    assert [p["text"] for p in env.json("queue")] == ["soon", "late"]
+
+
+def test_queue_all_channel_and_limit(env: Env) -> None:
+    for i in range(3):
+        env.add(f"post {i}")
+    env.ok("cancel", "2")
+    assert [p["id"] for p in env.json("queue")] == [1, 3]
+    everything = env.json("queue", "--all")
+    assert [p["id"] for p in everything] == [1, 2, 3]
+    assert {d["status"] for d in everything[1]["deliveries"]} == {"cancelled"}
+    assert [[d["channel"] for d in p["deliveries"]] for p in env.json("queue", "--channel", "ny")] == [["ny"], ["ny"]]
+    assert [p["id"] for p in env.json("queue", "--limit", "1")] == [1]
+    table = env.ok("queue", "--limit", "1").out
+    assert table.endswith("... 1 more posts (use --limit 0 to list all)\n")
+    assert [p["id"] for p in env.json("queue", "--limit", "0")] == [1, 3]
+    assert one_error_line(env("queue", "--channel", "paris")) == "unknown channel 'paris'; configured: berlin, ny"
+
+
+# -- show, cancel, reschedule, retry, resolve ---------------------------------------------------------------------
+
+
+def test_show(env: Env) -> None:
+    env.add("line one\nline two", "--link", "https://example.org", "--category", "ugc")
+    assert env.ok("show", "1").out == (
+        "post 1 (ugc), created 2026-11-23T12:00:00Z\n"
+        "  text: line one\n"
+        "        line two\n"
+        "  link: https://example.org\n"
+        "deliveries of post 1\n"
+        "  berlin  queued      Tue 2026-11-24 10:00 CET\n"
+        "  ny      queued      Tue 2026-11-24 10:00 EST\n"
+    )
+    shown = env.json("show", "1")
+    assert (shown["id"], shown["text"], due(shown)) == (1, "line one\nline two", {"berlin": BERLIN[0], "ny": NY[0]})
+
+
+def test_cancel_then_cancel_again(env: Env) -> None:
+    env.add("to cancel")
+    assert env.ok("cancel", "1").out == (
+        "cancelled post 1\n"
+        "  berlin  cancelled   Tue 2026-11-24 10:00 CET\n"
+        "  ny      cancelled   Tue 2026-11-24 10:00 EST\n"
+    )
+    before = env.snapshot()
+    assert one_error_line(env("cancel", "1")) == "post 1 has nothing to cancel: berlin is cancelled, ny is cancelled"
+    assert env.snapshot() == before
+    # the cancelled post's slots are free again for the next post
+    assert due(env.add("next")) == {"berlin": BERLIN[0], "ny": NY[0]}
+
+
+def test_cancel_one_channel(env: Env) -> None:
+    env.add("two channels")
+    assert "  ny      queued" in env.ok("cancel", "1", "--channel", "berlin").out
+    assert {d["channel"]: d["status"] for d in env.json("show", "1")["deliveries"]} == {
+        "berlin": "cancelled",
+        "ny": "queued",
+    }
+
+
+def test_cancelling_a_published_post_is_refused(env: Env) -> None:
+    env.add("gone out")
+    env.sql("UPDATE deliveries SET status = 'published', published_at = due_at, remote_id = 'r1'")
+    before = env.snapshot()
+    assert one_error_line(env("cancel", "1")) == "post 1 has nothing to cancel: berlin is published, ny is published"
+    assert env.snapshot() == before
+
+
+def test_reschedule(env: Env) -> None:
+    env.add("move me")
+    env.add("stay")
+    out = env.ok("reschedule", "1", "--at", "2026-12-10T08:00").out
+    assert out == (
+        "rescheduled post 1\n"
+        "  berlin  queued      Thu 2026-12-10 08:00 CET\n"
+        "  ny      queued      Thu 2026-12-10 08:00 EST\n"
+    )
+    assert due(env.json("show", "1")) == {"berlin": "2026-12-10T07:00:00Z", "ny": "2026-12-10T13:00:00Z"}
+    # a rescheduled post keeps its time; queue placement continues after the last queued post
+    assert due(env.add("after")) == {"berlin": BERLIN[2], "ny": NY[2]}
+    before = env.snapshot()
+    assert one_error_line(env("reschedule", "1", "--at", "2020-01-01T00:00Z")).startswith(
+        "--at '2020-01-01T00:00Z' is in the past (now is 2026-11-23 "
+    )
+    assert one_error_line(env("reschedule", "1", "--at", "soon")).startswith("--at 'soon' is not an ISO 8601 date-time")
+    assert env.snapshot() == before
+
+
+def test_retry_a_failed_delivery(env: Env) -> None:
+    env.add("will fail")
+    env.sql("UPDATE deliveries SET status = 'failed', attempts = 3, last_error = 'boom' WHERE channel = 'berlin'")
+    out = env.ok("retry", "1").out
+    assert out.startswith("re-queued post 1\n  berlin  queued")
+    shown = env.json("show", "1")
+    berlin = next(d for d in shown["deliveries"] if d["channel"] == "berlin")
+    assert (berlin["status"], berlin["attempts"]) == ("queued", 0)
+    assert env.sql("SELECT next_attempt_at FROM deliveries WHERE channel = 'berlin'")[0][0] is not None
+    before = env.snapshot()
+    assert one_error_line(env("retry", "1")) == (
+        "post 1 has no failed or unknown delivery to retry: berlin is queued, ny is queued"
+    )
+    assert env.snapshot() == before
+
+
+def test_resolve_an_unknown_delivery(env: Env) -> None:
+    env.add("in doubt")
+    env.sql("UPDATE deliveries SET status = 'unknown', attempts = 1")
+    assert env.ok("queue").out.splitlines()[:2] == [
+        "! channel 'berlin': 1 deliveries in doubt: check the channel, then `smm resolve ID --published` or `--retry`",
+        "! channel 'ny': 1 deliveries in doubt: check the channel, then `smm resolve ID --published` or `--retry`",
+    ]
+    env.ok("resolve", "1", "--published", "--url", "https://example.org/p/1", "--channel", "berlin")
+    env.ok("resolve", "1", "--retry")
+    states = {d["channel"]: (d["status"], d["remote_url"]) for d in env.json("show", "1")["deliveries"]}
+    assert states == {"berlin": ("published", "https://example.org/p/1"), "ny": ("queued", None)}
+    before = env.snapshot()
+    assert one_error_line(env("resolve", "1", "--retry")) == (
+        "post 1 has no unknown delivery to resolve: berlin is published, ny is queued"
+    )
+    assert one_error_line(env("resolve", "1")) == "give exactly one of --published and --retry"
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show", "99"),
+        ("cancel", "99"),
+        ("reschedule", "99", "--at", "2027-01-01T10:00"),
+        ("retry", "99"),
+        ("resolve", "99", "--retry"),
+    ],
+)
+def test_unknown_post_id(env: Env, args: tuple[str, ...]) -> None:
+    env.add("one post")
+    before = env.snapshot()
+    assert one_error_line(env(*args)) == "no post with id 99"
+    assert env.snapshot() == before
+
+
+# -- smm db upgrade, --version ------------------------------------------------------------------------------------
+
+
+def test_db_upgrade_is_idempotent(env: Env) -> None:
+    where = str(env.tmp / "smm.db") if env.db_url.startswith("sqlite") else env.db_url
+    assert env.ok("db", "upgrade").out == f"database {where} upgraded from schema none to 0001\n"
+    assert env.ok("db", "upgrade").out == f"database {where} is up to date (schema 0001)\n"
+    env.ok("add", "works")
+
+
+def test_a_database_from_a_newer_smm(env: Env) -> None:
+    env.add("existing")
+    env.sql("UPDATE alembic_version SET version_num = '0099'")
+    where = str(env.tmp / "smm.db") if env.db_url.startswith("sqlite") else env.db_url
+    before = env.snapshot()
+    assert one_error_line(env("add", "x"), code=1) == (
+        f"database {where} is at schema 0099, this smm needs 0001: run `smm db upgrade` "
+        "(or upgrade smm if the database is newer)"
+    )
+    assert one_error_line(env("db", "upgrade"), code=1) == (
+        f"database {where} is at schema 0099, which this smm ({scheduler.__version__}) does not know: "
+        "a newer smm has upgraded it; upgrade smm"
+    )
+    assert env.snapshot() == before
+
+
+def test_a_failed_migration_is_one_clear_line(env: Env) -> None:
+    env.sql("CREATE TABLE posts (id INTEGER PRIMARY KEY)")  # in the way of the first migration
+    where = str(env.tmp / "smm.db") if env.db_url.startswith("sqlite") else env.db_url
+    message = one_error_line(env("db", "upgrade"), code=1)
+    assert message.startswith(f"database {where}: upgrade to schema head failed: "), message
+    assert "already exists" in message
+    assert env.sql("SELECT COUNT(*) FROM posts") == [(0,)]
+
+
+def test_version(env: Env) -> None:
+    assert env.ok("--version").out == f"smm, version {scheduler.__version__}\n"
+
+
+# -- bad input: exit 2, one line, nothing written -----------------------------------------------------------------
+
+
+def media(tmp: Path) -> dict[str, Path]:
+    make_png(tmp / "good.png")
+    (tmp / "folder").mkdir()
+    (tmp / "notes.png").write_text("not a picture")
+    (tmp / "empty.jpg").write_bytes(b"")
+    return {"good": tmp / "good.png", "folder": tmp / "folder", "text": tmp / "notes.png", "empty": tmp / "empty.jpg"}
+
+
+BAD_ADDS = [
+    ("unknown-channel", ["x", "--channel", "paris"], "unknown channel 'paris'; configured: berlin, ny"),
+    (
+        "malformed-date",
+        ["x", "--at", "next tuesday"],
+        "--at 'next tuesday' is not an ISO 8601 date-time such as 2026-12-01T10:00 or 2026-12-01T10:00+03:00",
+    ),
+    (
+        "impossible-date",
+        ["x", "--at", "2026-02-30T10:00"],
+        "--at '2026-02-30T10:00' is not an ISO 8601 date-time such as 2026-12-01T10:00 or 2026-12-01T10:00+03:00",
+    ),
+    (
+        "date-without-time",
+        ["x", "--at", "2026-12-01"],
+        "--at '2026-12-01' has no time of day; give one, e.g. 2026-12-01T10:00",
+    ),
+    (
+        "past-date",
+        ["x", "--at", "2026-11-23T12:59"],
+        "--at '2026-11-23T12:59' is in the past (now is 2026-11-23 13:00 CET)",
+    ),
+    (
+        "exactly-now",
+        ["x", "--at", "2026-11-23T12:00Z"],
+        "--at '2026-11-23T12:00Z' is in the past (now is 2026-11-23 13:00 CET)",
+    ),
+    (
+        "skipped-by-dst",
+        ["x", "--at", "2027-03-28T02:30"],  # fine in New York, skipped in Berlin: nothing is written for either
+        "--at '2027-03-28T02:30': 2027-03-28 02:30 does not exist in Europe/Berlin (the clocks skip it)",
+    ),
+    (
+        "skipped-by-dst-ny",
+        ["x", "--channel", "ny", "--at", "2027-03-14T02:15"],
+        "--at '2027-03-14T02:15': 2027-03-14 02:15 does not exist in America/New_York (the clocks skip it)",
+    ),
+    (
+        "missing-media",
+        ["x", "--media", "{good}", "--media", "{tmp}/missing.png"],
+        "media {tmp}/missing.png: no such file",
+    ),
+    ("directory-media", ["x", "--media", "{folder}"], "media {folder}: is a directory, not an image file"),
+    (
+        "non-image",
+        ["x", "--media", "{good}", "--media", "{text}"],
+        "media {text}: not an image smm can publish (JPEG, PNG, GIF, WebP, BMP or TIFF)",
+    ),
+    ("empty-file", ["x", "--media", "{empty}"], "media {empty}: the file is empty"),
+    (
+        "text-too-long",
+        ["x" * 100_001, "--media", "{good}"],
+        "channel 'berlin': the text is 100001 characters long; outbox allows 100000; "
+        "channel 'ny': the text is 100001 characters long; outbox allows 100000",
+    ),
+    (
+        "empty-text",
+        [""],
+        "channel 'berlin': the post has no text, link or media; channel 'ny': the post has no text, link or media",
+    ),
+    (
+        "blank-text",
+        [" \n\t "],
+        "channel 'berlin': the post has no text, link or media; channel 'ny': the post has no text, link or media",
+    ),
+    ("nul-byte", ["a\x00b"], "the text contains a NUL byte"),
+    ("control-character", ["\x1b[31mred"], "the text contains the control character U+001B at position 1"),
+    ("delete-character", ["ab\x7f"], "the text contains the control character U+007F at position 3"),
+    ("bad-link", ["x", "--link", "example.org"], "--link 'example.org' is not an http(s) URL"),
+    ("javascript-link", ["x", "--link", "javascript:alert(1)"], "--link 'javascript:alert(1)' is not an http(s) URL"),
+    (
+        "too-many-media",
+        ["x"] + ["--media", "{good}"] * 21,
+        "channel 'berlin': 21 media files; outbox allows 20; channel 'ny': 21 media files; outbox allows 20",
+    ),
+    ("two-modes", ["x", "--now", "--next"], "give at most one of --at, --now and --next"),
+    ("at-and-now", ["x", "--now", "--at", "2027-01-01T10:00"], "give at most one of --at, --now and --next"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), [(a, m) for _, a, m in BAD_ADDS], ids=[i for i, _, _ in BAD_ADDS])
+def test_bad_add_writes_nothing(env: Env, args: list[str], message: str) -> None:
+    env.add("an existing post", "--media", str(make_png(env.tmp / "existing.png", 2, 2)))
+    paths = {k: str(v) for k, v in media(env.tmp).items()} | {"tmp": str(env.tmp)}
+    before = env.snapshot()
+    result = env("add", *[a.format(**paths) if "{" in a else a for a in args])
+    assert one_error_line(result) == message.format(**paths)
+    assert env.snapshot() == before
+
+
+def test_text_that_is_not_valid_unicode(env: Env) -> None:
+    # A non-UTF-8 argument (here a Latin-1 "é") reaches Python as a lone surrogate.
+    env.add("existing")
+    before = env.snapshot()
+    assert one_error_line(env("add", "caf\udce9")) == "the text is not valid Unicode at position 4"
+    assert env.snapshot() == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a --link longer than posts.link's 2048 characters is stored whole on SQLite but fails on "
+    "PostgreSQL with a multi-line 'unexpected DataError' (exit 1), after the media were copied into the store",
+)
+def test_a_link_longer_than_the_database_keeps_is_bad_input(env: Env) -> None:
+    env.add("existing")
+    picture = make_png(env.tmp / "p.png")
+    before = env.snapshot()
+    link = "https://example.org/" + "a" * 2100
+    assert one_error_line(env("add", "x", "--link", link, "--media", str(picture))) == (
+        f"--link is {len(link)} characters long; at most 2048"
+    )
+    assert env.snapshot() == before
+
+
+def test_no_channels_configured(tmp_path: Path, db_url: str) -> None:
+    config = write_config(tmp_path / "config.toml", db_url, outbox=False)
+    assert one_error_line(run_cli("add", "x", config=config)) == (
+        f"no channels are configured in {config}: add a [[channels]] table"
+    )
+    assert run_cli("queue", config=config).out == "the queue is empty\n"
+
+
+def test_bad_add_on_an_empty_database_writes_no_post(env: Env) -> None:
+    assert one_error_line(env("add", "x", "--channel", "paris")).startswith("unknown channel")
+    assert env.snapshot()["tables"].get("posts", []) == []
+    assert env.snapshot()["media"] == []
+
+
+def test_text_too_long_for_telegram(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not (REPO / "adapters" / "telegram.py").exists():
+        pytest.skip("adapters/telegram.py is not written yet")
+    monkeypatch.setattr("scheduler.cli.now", lambda: NOW)
+    monkeypatch.delenv("SMM_TG_TOKEN", raising=False)  # adding never reads the token
+    body = '[[channels]]\nname = "tg"\nnetwork = "telegram"\nchat_id = "@smm_test"\ntoken_env = "SMM_TG_TOKEN"\n'
+    config = write_config(tmp_path / "config.toml", db_url, body)
+    result = run_cli("add", "x" * 4097, config=config)
+    message = one_error_line(result)
+    assert message.startswith("channel 'tg': ") and "4096" in message, message
+    assert "channel 'outbox'" not in message
+    assert run_cli("add", "x" * 4096, config=config).code == 0
+
+
+@pytest.mark.xfail(strict=True, reason="bug: click usage errors print a 3-line 'Usage: ... Error: ...' block")
+@pytest.mark.parametrize(
+    "args",
+    [("add", "x", "--category", "gossip"), ("queue", "--limit", "-1"), ("show", "abc"), ("add", "--bogus")],
+)
+def test_usage_errors_are_one_line_too(env: Env, args: tuple[str, ...]) -> None:
+    env.add("existing")
+    before = env.snapshot()
+    one_error_line(env(*args))
+    assert env.snapshot() == before
+
+
+def test_a_media_path_with_a_line_break_stays_on_one_line(env: Env) -> None:
+    env.add("existing")
+    before = env.snapshot()
+    message = one_error_line(env("add", "x", "--media", str(env.tmp / "two\nlines.png")))
+    assert message.endswith(": no such file")
+    assert env.snapshot() == before
+
+
+# -- config and database trouble ----------------------------------------------------------------------------------
+
+
+def test_malformed_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[database\nurl = 1\n")
+    message = one_error_line(run_cli("add", "x", config=config))
+    assert message.startswith(f"{config}: invalid TOML: ")
+    assert not (tmp_path / "smm.db").exists()
+
+
+def test_config_with_an_unknown_key(tmp_path: Path, db_url: str) -> None:
+    config = write_config(tmp_path / "config.toml", db_url, '[schedule]\ntimezone = "UTC"\ncolor = "red"\n')
+    assert one_error_line(run_cli("add", "x", config=config)) == (
+        f"{config}: schedule.color: unknown key (known here: slots, timezone)"
+    )
+    assert not (tmp_path / "smm.db").exists()
+
+
+def test_missing_config(tmp_path: Path) -> None:
+    assert one_error_line(run_cli("queue", config=tmp_path / "nope.toml")) == f"{tmp_path}/nope.toml: no such file"
+
+
+def test_unreachable_postgresql(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", "postgresql+psycopg://smm:s3cret-pw@127.0.0.1:1/smm")
+    picture = make_png(tmp_path / "p.png")
+    for args in (("add", "x", "--media", str(picture)), ("queue",), ("db", "upgrade")):
+        message = one_error_line(run_cli(*args, config=config), code=1)
+        assert message.startswith("database postgresql+psycopg://smm:***@127.0.0.1:1/smm is unavailable: "), message
+        assert "s3cret-pw" not in message
+    assert not (tmp_path / "media").exists()
+
+
+def test_sqlite_in_a_missing_folder(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path}/no/such/dir/smm.db")
+    assert one_error_line(run_cli("add", "x", config=config), code=1) == (
+        f"cannot create the database {tmp_path}/no/such/dir/smm.db: the directory {tmp_path}/no/such/dir does not exist"
+    )
+
+
+# -- smm add stays light ------------------------------------------------------------------------------------------
+
+HEAVY = ("telegram", "vk_api", "httpx", "apscheduler", "alembic", "requests", "tenacity")
+
+
+def test_add_does_not_import_network_clients_or_the_daemon(tmp_path: Path, db_url: str) -> None:
+    # A channel of every network whose adapter exists, so that `add` validates against each adapter class.
+    networks = {
+        "vk": 'group_id = 1\ntoken_env = "SMM_T"',
+        "telegram": 'chat_id = "@smm_test"\ntoken_env = "SMM_T"',
+        "facebook": 'page_id = 1\ntoken_env = "SMM_T"',
+        "ok": 'group_id = 1\napplication_key = "K"\napplication_secret_env = "SMM_S"\ntoken_env = "SMM_T"',
+    }
+    body = "".join(
+        f'[[channels]]\nname = "{n}"\nnetwork = "{n}"\n{keys}\n\n'
+        for n, keys in networks.items()
+        if (REPO / "adapters" / f"{n}.py").exists()
+    )
+    config = write_config(tmp_path / "config.toml", db_url, body)
+    assert run_cli("db", "upgrade", config=config).code == 0  # Alembic runs here, not in the measured process
+    picture = make_png(tmp_path / "p.png", 10, 10)
+    code = (
+        "import json, sys\n"
+        "from scheduler.cli import main\n"
+        "try:\n"
+        f"    main(['--config', {str(config)!r}, 'add', 'light', '--media', {str(picture)!r}])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path, env={"PATH": "/usr/bin"}
+    )
+    assert result.returncode == 0, result.stderr
+    modules = json.loads(result.stdout.splitlines()[-1])
+    assert result.stdout.startswith("queued post 1\n")
+    assert [m for m in modules if m.split(".")[0] in HEAVY] == []
+    assert "scheduler.daemon" not in modules
