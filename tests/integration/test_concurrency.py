@@ -12,6 +12,7 @@ import sys
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +21,7 @@ from sqlalchemy import create_engine, select, text
 from scheduler.models import Delivery, Post
 from scheduler.slots import DEFAULT_SLOTS, parse_slots, slot_times
 from tests.conftest import PG_URL, run_cli, write_config
+from tests.support import wait_for
 
 CHANNELS = """
 [[channels]]
@@ -174,3 +176,50 @@ def test_a_failed_migration_releases_the_postgresql_migration_lock(tmp_path: Pat
             other.execute("SELECT pg_advisory_unlock(%s)", (_PG_MIGRATION_LOCK,))
     finally:
         db.dispose()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: service.add_post takes the channels' advisory locks in the order given by --channel, so "
+    "`add --channel a --channel b` and `add --channel b --channel a` at once deadlock on PostgreSQL",
+)
+def test_channels_named_in_any_order_do_not_deadlock(tmp_path: Path, db_url: str) -> None:
+    """Deterministic: B waits for b, A takes a and waits for b behind B; when b frees, B takes it and wants a."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises every write; advisory locks are PostgreSQL's")
+    import uuid
+
+    import psycopg
+
+    app = f"smm-lock-order-{uuid.uuid4().hex[:8]}"
+    config = write_config(tmp_path / "config.toml", f"{db_url}&application_name={app}", CHANNELS, outbox=False)
+    assert run_cli("db", "upgrade", config=config).code == 0
+    conninfo = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+
+    def waiting(conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND NOT l.granted AND a.application_name = %s",
+            (app,),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def add(text_: str, *channels: str) -> subprocess.Popen[str]:
+        args = [arg for c in channels for arg in ("--channel", c)]
+        return subprocess.Popen(
+            [sys.executable, "-m", "scheduler", "--config", str(config), "add", text_, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+
+    with psycopg.connect(conninfo, autocommit=True) as watcher, psycopg.connect(conninfo) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext('smm-channel:b'))")
+        b_first = add("B", "b", "a")
+        wait_for(lambda: waiting(watcher) == 1, what="B waiting")
+        a_first = add("A", "a", "b")
+        wait_for(lambda: waiting(watcher) == 2, what="A waiting")
+        holder.commit()  # frees b
+        results = [p.communicate(timeout=30) for p in (b_first, a_first)]
+    assert [p.returncode for p in (b_first, a_first)] == [0, 0], results
