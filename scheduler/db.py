@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DatabaseError as SADatabaseError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -117,7 +118,9 @@ class Database:
         except OperationalError as exc:
             raise DatabaseError(self._explain(exc)) from exc
         except DBAPIError as exc:
-            if exc.connection_invalidated:
+            # A plain DatabaseError (not one of its specific subclasses) is the file itself: SQLite's "file is not
+            # a database" or "database disk image is malformed".
+            if exc.connection_invalidated or type(exc) in (SADatabaseError, InterfaceError):
                 raise DatabaseError(self._explain(exc)) from exc
             raise
 
@@ -128,6 +131,8 @@ class Database:
             return f"database {where} is read-only: {detail} (check the file's and its folder's permissions)"
         if "unable to open" in detail:
             return f"cannot open the database {where}: {detail} (check that the folder exists and is writable)"
+        if "not a database" in detail or "malformed" in detail:
+            return f"database {where} is not an SQLite database, or it is damaged: {detail}"
         if "locked" in detail:
             return f"database {where} stayed locked by another process: {detail}"
         return f"database {where} is unavailable: {detail}"
