@@ -694,6 +694,34 @@ def test_config_with_an_unknown_key(tmp_path: Path, db_url: str) -> None:
     assert not (tmp_path / "smm.db").exists()
 
 
+def test_config_discovery(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ./config.toml (the tests run in tmp_path), then $SMM_CONFIG over it, then --config over both
+    write_config(tmp_path / "config.toml", db_url, outbox=False)
+    assert one_error_line(run_cli("add", "x")) == (
+        f"no channels are configured in {tmp_path}/config.toml: add a [[channels]] table"
+    )
+    other = write_config(tmp_path / "other.toml", db_url, CHANNELS, outbox=False)
+    monkeypatch.setenv("SMM_CONFIG", str(other))
+    assert run_cli("add", "x").code == 0
+    assert one_error_line(run_cli("add", "x", config=tmp_path / "config.toml")).startswith("no channels")
+
+
+def test_config_warnings_go_to_stderr(tmp_path: Path, db_url: str) -> None:
+    token = tmp_path / "token"
+    token.write_text("123:not-real")
+    token.chmod(0o644)
+    body = f'[[channels]]\nname = "vk"\nnetwork = "vk"\ngroup_id = 1\ntoken_file = "{token}"\n'
+    config = write_config(tmp_path / "config.toml", db_url, body)
+    config.chmod(0o600)
+    result = run_cli("queue", config=config)
+    assert result.code == 0
+    assert result.err.endswith(
+        f"WARNING smm.cli: {config}: channels[1].token_file: {token} is readable or writable by other users "
+        "(mode 644): chmod 600 it\n"
+    )
+    assert "123:not-real" not in result.err + result.out
+
+
 def test_missing_config(tmp_path: Path) -> None:
     assert one_error_line(run_cli("queue", config=tmp_path / "nope.toml")) == f"{tmp_path}/nope.toml: no such file"
 
@@ -713,6 +741,18 @@ def test_sqlite_in_a_missing_folder(tmp_path: Path) -> None:
     assert one_error_line(run_cli("add", "x", config=config), code=1) == (
         f"cannot create the database {tmp_path}/no/such/dir/smm.db: the directory {tmp_path}/no/such/dir does not exist"
     )
+
+
+def test_sqlite_database_that_is_a_folder_or_not_a_database(tmp_path: Path) -> None:
+    (tmp_path / "folder.db").mkdir()
+    config = write_config(tmp_path / "a.toml", f"sqlite:///{tmp_path}/folder.db")
+    assert one_error_line(run_cli("queue", config=config), code=1) == f"database {tmp_path}/folder.db is a directory"
+    (tmp_path / "notes.db").write_text("these are my notes, not a database\n" * 100)
+    config = write_config(tmp_path / "b.toml", f"sqlite:///{tmp_path}/notes.db")
+    assert one_error_line(run_cli("add", "x", config=config), code=1) == (
+        f"database {tmp_path}/notes.db is not an SQLite database, or it is damaged: file is not a database"
+    )
+    assert (tmp_path / "notes.db").read_text() == "these are my notes, not a database\n" * 100
 
 
 # -- smm add stays light ------------------------------------------------------------------------------------------
