@@ -8,25 +8,36 @@ from typing import Any
 
 import click
 
-from adapters.errors import PublishError
+from adapters import Adapter
+from adapters.errors import PublishError, RateLimited
 from scheduler import repository as repo
 from scheduler.channels import AdapterFactory
-from scheduler.config import ChannelConfig, Config
+from scheduler.config import ChannelConfig, Config, RetryConfig
 from scheduler.db import Database
 from scheduler.errors import SmmError
 from scheduler.log import redact
 
 log = logging.getLogger("smm.doctor")
+#: Attempts per check when the network says "too many requests" (several channels on one token or bot).
+RATE_LIMITED_ATTEMPTS = 3
 
 
-async def check_channel(factory: AdapterFactory, channel: ChannelConfig) -> tuple[bool, str]:
-    """Whether the channel can publish, and a line saying what was checked or what to fix."""
+async def check_channel(adapter: Adapter, retry: RetryConfig) -> tuple[bool, str]:
+    """Whether the channel can publish, and a line saying what was checked or what to fix.
+
+    A rate limit with a short ``retry_after`` (at most ``in_call_max_wait``) is waited out and the check repeated.
+    """
+    attempt = 1
     try:
-        adapter = factory.build(channel)
-    except SmmError as exc:
-        return False, str(exc)
-    try:
-        return True, await adapter.check()
+        while True:
+            try:
+                return True, await adapter.check()
+            except RateLimited as exc:
+                wait = exc.retry_after or 1.0
+                if attempt >= RATE_LIMITED_ATTEMPTS or wait > retry.in_call_max_wait:
+                    raise
+            attempt += 1
+            await asyncio.sleep(wait)
     except PublishError as exc:
         return False, str(exc)
     except Exception as exc:  # doctor reports; it must not crash on one channel
@@ -35,16 +46,31 @@ async def check_channel(factory: AdapterFactory, channel: ChannelConfig) -> tupl
         try:
             await adapter.aclose()
         except Exception as exc:
-            log.debug("closing %s: %s", channel.name, exc)
+            log.debug("closing %s adapter: %s", adapter.network, exc)
 
 
 async def _check_all(config: Config) -> list[tuple[ChannelConfig, bool, str]]:
+    """Check every channel; channels sharing a rate limit (one VK user token, one bot) one after another."""
     factory = AdapterFactory()
+    results: dict[str, tuple[bool, str]] = {}
+    groups: dict[str, list[tuple[ChannelConfig, Adapter]]] = {}
+
+    async def check_group(members: list[tuple[ChannelConfig, Adapter]]) -> None:
+        for channel, adapter in members:
+            results[channel.name] = await check_channel(adapter, config.retry)
+
     try:
-        results = await asyncio.gather(*(check_channel(factory, c) for c in config.channels))
+        for channel in config.channels:
+            try:
+                adapter = factory.build(channel)
+            except SmmError as exc:
+                results[channel.name] = (False, str(exc))
+                continue
+            groups.setdefault(adapter.lease_group, []).append((channel, adapter))
+        await asyncio.gather(*(check_group(members) for members in groups.values()))
     finally:
         await factory.aclose()
-    return [(c, ok, detail) for c, (ok, detail) in zip(config.channels, results, strict=True)]
+    return [(c, *results[c.name]) for c in config.channels]
 
 
 def run_doctor(config: Config, db: Database) -> int:

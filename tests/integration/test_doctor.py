@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import write_config
 from tests.fakes.ok import FakeOk
 from tests.fakes.telegram import FakeTelegram
-from tests.fakes.vk import COMMUNITY_TOKEN, GROUP_ID, USER_ID, FakeVk
+from tests.fakes.vk import COMMUNITY_TOKEN, GROUP_ID, USER_ID, USER_TOKEN, FakeGroup, FakeVk
 from tests.integration.test_networks import NETWORKS, Net, add, channel_table, run_once, start
 from tests.support import smm
 
@@ -234,6 +234,24 @@ def test_a_channel_flagged_by_a_failed_publish_shows_its_last_error(tmp_path: Pa
     finally:
         tg.fake.stop()
     tg.assert_no_secret_printed()
+
+
+def test_communities_sharing_one_vk_token_stay_under_its_rate_limit(tmp_path: Path, sqlite_url: str) -> None:
+    """One admin's user token for three communities: VK allows 3 requests/s per token, the fake enforces it."""
+    vk = FakeVk(groups=[FakeGroup(45), FakeGroup(46), FakeGroup(47)], limits=True).start()
+    try:
+        body = "".join(
+            f'[[channels]]\nname = "vk{g}"\nnetwork = "vk"\ngroup_id = {g}\ntoken_env = "SMM_VK_TOKEN"\n'
+            f'api_url = "{vk.url}"\n\n'
+            for g in (45, 46, 47)
+        )
+        config = write_config(tmp_path / "config.toml", sqlite_url, body)
+        result = doctor(config, {"SMM_VK_TOKEN": USER_TOKEN}, [USER_TOKEN])
+    finally:
+        vk.stop()
+    assert result.code == 0, result.printed
+    for group in (45, 46, 47):
+        assert result.line(f"vk{group}").endswith(f"vk: user {USER_ID} is an editor of club{group} and can post")
 
 
 @pytest.mark.xfail(
