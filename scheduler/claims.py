@@ -69,6 +69,18 @@ def due_channels(session: Session, now: datetime, limit: int = 10_000) -> list[s
     return [row[0] for row in rows]
 
 
+def has_due(session: Session, channel: str, now: datetime) -> bool:
+    """Whether ``channel`` has a queued delivery due at ``now``."""
+    return (
+        session.scalar(
+            select(Delivery.id)
+            .where(Delivery.channel == channel, Delivery.status == Status.QUEUED, Delivery.next_attempt_at <= now)
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def overdue(session: Session, cutoff: datetime, limit: int = 1000) -> list[Delivery]:
     """Queued deliveries that were due before ``cutoff``, oldest first."""
     return list(

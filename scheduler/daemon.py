@@ -27,7 +27,7 @@ from scheduler import claims
 from scheduler import repository as repo
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
-from scheduler.db import Database
+from scheduler.db import SCHEMA_HEAD, Database
 from scheduler.errors import ConfigError, DatabaseError, SmmError
 from scheduler.lock import DaemonLock, wake_address
 from scheduler.log import redact
@@ -148,9 +148,11 @@ class Daemon:
     async def startup(self) -> None:
         if self.lock is not None:
             self.lock.acquire()
-        from scheduler.migrate import upgrade
+        before = after = await self.db_read(_schema_revision)
+        if before != SCHEMA_HEAD:
+            from scheduler.migrate import upgrade
 
-        before, after = await asyncio.get_running_loop().run_in_executor(self.executor, upgrade, self.db)
+            before, after = await asyncio.get_running_loop().run_in_executor(self.executor, upgrade, self.db)
         if before != after:
             log.info("database schema upgraded from %s to %s", before or "none", after, extra={"action": "migrated"})
         for warning in self.config.warnings:
@@ -408,6 +410,8 @@ class Daemon:
                 if adapter is None or name not in self.config.channel_names:
                     return
                 channel = self.config.channel(name)
+                if not await self.db_read(claims.has_due, name, self.clock()):
+                    return
                 wait = self.limiter.reserve(adapter.rate_limits(), self.monotonic())
                 if wait > 0:
                     await asyncio.sleep(wait)
@@ -429,6 +433,8 @@ class Daemon:
                     self.inflight.discard(claim.delivery_id)
         except DatabaseError as exc:
             log.error("channel %s: database unavailable: %s", name, exc, extra={"channel": name})
+        except Exception:  # a bug must not silently stop a channel; the next cycle starts a new worker
+            log.exception("channel %s: unexpected error in its worker", name, extra={"channel": name})
         finally:
             self.workers.pop(name, None)
             self.poke()
@@ -515,6 +521,15 @@ def _expire_leases(session: Any, ids: list[int], now: datetime) -> None:
             .values(lease_until=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def _schema_revision(session: Any) -> str | None:
+    from sqlalchemy import text
+
+    conn = session.connection()
+    if not conn.dialect.has_table(conn, "alembic_version"):
+        return None
+    return session.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _next_wake(session: Any) -> datetime | None:

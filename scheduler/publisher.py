@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,10 +44,19 @@ READ_BACK_SLACK = timedelta(minutes=2)
 
 
 def crash_point(name: str) -> None:
-    """Die here with SIGKILL when ``$SMM_CRASH_AT`` names this point (fault-injection tests)."""
+    """Die here with SIGKILL when ``$SMM_CRASH_AT`` names this point (fault-injection tests).
+
+    ``SMM_CRASH_AT`` is a comma-separated list of points, each optionally with a probability:
+    ``after_claim,after_accept:0.3``. The points: ``after_claim`` (the claim and its attempt row are committed,
+    nothing sent), ``after_accept`` (the network accepted the post, nothing recorded), ``after_record``.
+    """
     wanted = os.environ.get("SMM_CRASH_AT")
-    if wanted and name in wanted.split(","):
-        os.kill(os.getpid(), signal.SIGKILL)
+    if not wanted:
+        return
+    for item in wanted.split(","):
+        point, _, chance = item.partition(":")
+        if point.strip() == name and random.random() < (float(chance) if chance else 1.0):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _extra(claim: Claim, **more: Any) -> dict[str, Any]:

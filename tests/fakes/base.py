@@ -93,6 +93,16 @@ class Fault:
 Handler = Callable[[FakeRequest], FakeResponse]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up (killed daemons, timeouts) are normal here, not errors to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+
 def parse_body(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], dict[str, UploadedFile]]:
     """Form fields and uploaded files of a urlencoded or multipart body."""
     ctype = headers.get("content-type", "")
@@ -191,7 +201,7 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
+        server = _QuietServer(("127.0.0.1", 0), RequestHandler)
         server.daemon_threads = True
         self._server = server
         # A short poll interval: shutdown() waits for the serving loop to notice, up to one interval (0.5 s default).
