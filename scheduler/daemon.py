@@ -27,7 +27,7 @@ from scheduler import claims
 from scheduler import repository as repo
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
-from scheduler.db import SCHEMA_HEAD, Database
+from scheduler.db import SCHEMA_HEAD, Database, schema_revision
 from scheduler.errors import ConfigError, DatabaseError, SmmError
 from scheduler.lock import DaemonLock, wake_address
 from scheduler.log import redact
@@ -148,7 +148,7 @@ class Daemon:
     async def startup(self) -> None:
         if self.lock is not None:
             self.lock.acquire()
-        before = after = await self.db_read(_schema_revision)
+        before = after = await self.db_read(schema_revision)
         if before != SCHEMA_HEAD:
             from scheduler.migrate import upgrade
 
@@ -521,15 +521,6 @@ def _expire_leases(session: Any, ids: list[int], now: datetime) -> None:
             .values(lease_until=now)
             .execution_options(synchronize_session=False)
         )
-
-
-def _schema_revision(session: Any) -> str | None:
-    from sqlalchemy import text
-
-    conn = session.connection()
-    if not conn.dialect.has_table(conn, "alembic_version"):
-        return None
-    return session.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _next_wake(session: Any) -> datetime | None:

@@ -57,6 +57,15 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def schema_revision(session: Session) -> str | None:
+    """The Alembic revision the database is at, or None when it has no schema yet."""
+    conn = session.connection()
+    if not conn.dialect.has_table(conn, "alembic_version"):
+        return None
+    revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return str(revision) if revision is not None else None
+
+
 class Database:
     """The database: a write engine, a read engine, and sessions scoped to one short transaction each."""
 
@@ -140,10 +149,7 @@ class Database:
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at, or None when it has no schema yet."""
         with self.read() as session:
-            conn = session.connection()
-            if not conn.dialect.has_table(conn, "alembic_version"):
-                return None
-            return session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            return schema_revision(session)
 
     def check_schema(self, *, create: bool = True) -> None:
         """Make sure the schema is the one this code expects; create it in a new, empty database if allowed."""
