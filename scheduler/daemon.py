@@ -10,6 +10,7 @@ attempt before the network is called) and records the outcome. This is the only 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -175,12 +176,29 @@ class Daemon:
 
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
-        try:
-            await self.startup()
-        except SmmError as exc:
-            log.error("%s", exc, extra={"action": "startup_failed"})
-            return exc.exit_code if isinstance(exc, ConfigError) else 1
         self._install_signals(loop)
+        delay = 1.0
+        while True:
+            try:
+                await self.startup()
+                break
+            except DatabaseError as exc:
+                if self.once or self.stopping:
+                    log.error("%s", exc, extra={"action": "startup_failed"})
+                    self._release()
+                    return 1
+                log.error(
+                    "database unavailable at start: %s; retrying in %.0fs", exc, delay, extra={"action": "db_down"}
+                )
+                self.notifier.status(f"waiting for the database: {exc}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), delay)
+                self.wake.clear()
+                delay = min(30.0, delay * 2)
+            except SmmError as exc:
+                log.error("%s", exc, extra={"action": "startup_failed"})
+                self._release()
+                return exc.exit_code if isinstance(exc, ConfigError) else 1
         wake_sock = self._listen_for_pokes(loop)
         listener = asyncio.create_task(self._listen_postgres()) if not self.db.is_sqlite else None
         self._start_scheduler()
@@ -207,6 +225,12 @@ class Daemon:
                 loop.remove_reader(wake_sock.fileno())
                 wake_sock.close()
         return 0
+
+    def _release(self) -> None:
+        self.executor.shutdown(wait=False)
+        self.db.dispose()
+        if self.lock is not None:
+            self.lock.release()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")

@@ -30,6 +30,7 @@ from scheduler import claims
 from scheduler import repository as repo
 from scheduler.claims import Claim
 from scheduler.config import ChannelConfig, Config
+from scheduler.errors import DatabaseError
 from scheduler.log import redact
 from scheduler.models import Outcome
 from scheduler.ratelimit import Limiter
@@ -72,6 +73,22 @@ class Publisher:
     limiter: Limiter
     clock: Callable[[], datetime]
     monotonic: Callable[[], float]
+
+    async def record(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Write an outcome; while the database is down, keep trying for as long as the lease lasts, because the
+        network's answer exists only in this process (after that, the lease expires and reconciliation takes over).
+        """
+        deadline = self.monotonic() + self.config.daemon.lease
+        delay = 0.5
+        while True:
+            try:
+                return await self.db_call(fn, *args)
+            except DatabaseError as exc:
+                if self.monotonic() + delay > deadline:
+                    raise
+                log.warning("cannot record an outcome yet (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(10.0, delay * 2)
 
     def outgoing(self, claim: Claim, channel: ChannelConfig) -> OutgoingPost:
         return render(claim.content, channel, self.config.media_dir, key=claim.key)
@@ -160,7 +177,7 @@ class Publisher:
                 extra_units = adapter.requests_for(self.outgoing(claim, self._channel(claim))) - 1
                 if extra_units > 0:
                     self.limiter.reserve((limit,), self.monotonic(), {limit.scope: extra_units})
-        recorded = await self.db_call(claims.record_published, claim, now, result.remote_id, result.remote_url, note)
+        recorded = await self.record(claims.record_published, claim, now, result.remote_id, result.remote_url, note)
         if not recorded:
             log.error(
                 "post %d to %s was published (%s) but its attempt had already been settled elsewhere",
@@ -187,7 +204,7 @@ class Publisher:
     async def _failed(self, claim: Claim, exc: PermanentError) -> None:
         now = self.clock()
         message = redact(f"{exc}")
-        if not await self.db_call(claims.record_failed, claim, now, message):
+        if not await self.record(claims.record_failed, claim, now, message):
             return
         if exc.needs_attention:
             await self.db_call(repo.set_attention, claim.channel, message, now)
@@ -206,7 +223,7 @@ class Publisher:
         decision = decide(claim.attempt_number, claim.due_at, now, self.config.retry, exc.retry_after)
         if decision.retry_at is None:
             error = f"{message}; {decision.reason}. Check the network and the channel, then: smm retry {claim.post_id}"
-            if await self.db_call(claims.record_failed, claim, now, error, Outcome.TRANSIENT):
+            if await self.record(claims.record_failed, claim, now, error, Outcome.TRANSIENT):
                 log.error(
                     "post %d to %s failed: %s",
                     claim.post_id,
@@ -215,7 +232,7 @@ class Publisher:
                     extra=_extra(claim, action="failed"),
                 )
             return
-        if await self.db_call(claims.record_retry, claim, now, message, decision.retry_at):
+        if await self.record(claims.record_retry, claim, now, message, decision.retry_at):
             kind = "rate limited" if isinstance(exc, RateLimited) else "temporary failure"
             log.warning(
                 "post %d to %s: %s (%s); retry scheduled at %s (%s)",
@@ -231,7 +248,7 @@ class Publisher:
     async def _in_doubt(self, claim: Claim, adapter: Adapter, message: str) -> None:
         now = self.clock()
         delay = 0.0 if adapter.idempotent_window else self.config.daemon.reconcile_delay
-        await self.db_call(claims.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=delay))
+        await self.record(claims.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=delay))
         log.warning(
             "post %d to %s: %s; checking the channel %s",
             claim.post_id,
@@ -300,11 +317,11 @@ class Publisher:
             f"around {local}, then run `smm resolve {claim.post_id} --published [--url URL]` or "
             f"`smm resolve {claim.post_id} --retry`"
         )
-        if await self.db_call(claims.record_unknown, claim, now, message):
+        if await self.record(claims.record_unknown, claim, now, message):
             log.error("post %d to %s: %s", claim.post_id, claim.channel, message, extra=_extra(claim, action="unknown"))
 
     async def _resend(self, claim: Claim, now: datetime, note: str) -> None:
-        if await self.db_call(claims.record_retry, claim, now, note, now, Outcome.NOT_FOUND):
+        if await self.record(claims.record_retry, claim, now, note, now, Outcome.NOT_FOUND):
             log.warning("post %d to %s: %s", claim.post_id, claim.channel, note, extra=_extra(claim, action="resend"))
 
     async def _check_later(self, claim: Claim, now: datetime, since: datetime, message: str) -> None:
@@ -313,11 +330,11 @@ class Publisher:
                 f"{message}; gave up checking after {self.config.retry.max_age}: check {claim.channel} by hand, "
                 f"then `smm resolve {claim.post_id} --published` or `--retry`"
             )
-            if await self.db_call(claims.record_unknown, claim, now, redact(text)):
+            if await self.record(claims.record_unknown, claim, now, redact(text)):
                 log.error("post %d to %s: %s", claim.post_id, claim.channel, redact(text), extra=_extra(claim))
             return
         retry_in = min(self.config.retry.backoff_cap, max(self.config.daemon.reconcile_delay, 30.0))
-        await self.db_call(claims.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=retry_in))
+        await self.record(claims.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=retry_in))
         log.warning(
             "post %d to %s: %s; trying again in %.0fs",
             claim.post_id,
