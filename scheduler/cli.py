@@ -19,7 +19,7 @@ import click
 
 from scheduler import __version__
 from scheduler.config import CATEGORIES, Config, load_config
-from scheduler.errors import SmmError
+from scheduler.errors import NoDatabaseYet, SmmError
 from scheduler.log import configure_logging, redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,11 +45,39 @@ class Context:
 
     @property
     def db(self) -> Any:
+        """The database, for commands that write: created (with a note on stderr) when it does not exist yet."""
         if self._db is None:
-            from scheduler.db import Database
+            from scheduler.db import Database, sqlite_path
 
-            self._db = Database(self.config.database_url)
-            self._db.check_schema(create=True)
+            path = sqlite_path(self.config.database_url)
+            if path is not None and not path.exists():
+                self._db = Database(self.config.database_url, before_first_write=self._create_schema)
+            else:
+                self._db = Database(self.config.database_url)
+                self._db.check_schema(create=True)
+        return self._db
+
+    @staticmethod
+    def _create_schema(database: Any) -> None:
+        database.check_schema(create=True)
+        click.echo(f"smm: created a new database at {database.where}", err=True)
+
+    @property
+    def existing_db(self) -> Any:
+        """The database, for commands that only read: never created by them."""
+        if self._db is None:
+            from scheduler.db import Database, sqlite_path
+            from scheduler.errors import NoDatabaseYet
+
+            path = sqlite_path(self.config.database_url)
+            if path is not None and not path.exists():
+                raise NoDatabaseYet(
+                    f"no database at {path} yet: nothing was queued with this config ({self.config.path}); "
+                    "`smm add` creates it"
+                )
+            database = Database(self.config.database_url)
+            database.check_schema(create=False)
+            self._db = database
         return self._db
 
 
@@ -63,14 +91,14 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(redact(json.dumps(data, ensure_ascii=False, indent=2)))
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def local_time(iso: str | None, channel: str, config: Config) -> str:
     if iso is None:
         return "-"
     when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    zone = config.channel(channel).timezone if channel in config.channel_names else UTC
+    zone = config.channel(channel).timezone if channel in config.channel_names else config.timezone
     return when.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
@@ -79,17 +107,23 @@ def one_line(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def when_of(delivery: dict[str, Any]) -> str | None:
+    """The time that matters for a delivery: when it went out, or when it will be tried next."""
+    if delivery["status"] == "published":
+        return delivery["published_at"]  # type: ignore[no-any-return]
+    return delivery.get("next_attempt_at") or delivery["due_at"]  # type: ignore[no-any-return]
+
+
 def print_post(view: dict[str, Any], config: Config, heading: str) -> None:
     click.echo(f"{heading} post {view['id']}")
     width = max((len(d["channel"]) for d in view["deliveries"]), default=0)
     for d in view["deliveries"]:
-        when = d["published_at"] if d["status"] == "published" else d["due_at"]
-        line = f"  {d['channel']:<{width}}  {d['status']:<10}  {local_time(when, d['channel'], config)}"
+        line = f"  {d['channel']:<{width}}  {d['status']:<10}  {local_time(when_of(d), d['channel'], config)}"
         if d["remote_url"]:
             line += f"  {d['remote_url']}"
         if d["last_error"] and d["status"] != "published":
-            line += f"  ({one_line(d['last_error'], 200)})"
-        click.echo(redact(line))
+            line += f"  ({redact(one_line(d['last_error'], 200))})"
+        click.echo(line)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -162,12 +196,16 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, as_j
     """List upcoming deliveries by time."""
     from scheduler.service import list_queue, queue_notes
 
-    posts, total = list_queue(obj.config, obj.db, channel=channel, include_all=include_all, limit=limit)
+    try:
+        db = obj.existing_db
+    except NoDatabaseYet as exc:
+        click.echo("[]" if as_json else f"the queue is empty ({exc})")
+        return
+    posts, total = list_queue(obj.config, db, channel=channel, include_all=include_all, limit=limit)
     if as_json:
         emit_json(posts)
         return
-    notes = queue_notes(obj.config, obj.db)
-    for note in notes:
+    for note in queue_notes(obj.config, db):
         click.echo(redact(f"! {note}"))
     if not posts:
         click.echo("the queue is empty" if not include_all else "no posts")
@@ -175,21 +213,20 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, as_j
     rows = [("POST", "CHANNEL", "STATUS", "WHEN", "TRIES", "TEXT")]
     for view in posts:
         for d in view["deliveries"]:
-            when = d["published_at"] if d["status"] == "published" else d["due_at"]
             text = view["text"] or (view["link"] or "") or f"[{len(view['media'])} media]"
             rows.append(
                 (
                     str(view["id"]),
                     d["channel"],
                     d["status"],
-                    local_time(when, d["channel"], obj.config),
+                    local_time(when_of(d), d["channel"], obj.config),
                     str(d["attempts"]),
                     one_line(text, 50),
                 )
             )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        click.echo(redact("  ".join(f"{c:<{widths[i]}}" for i, c in enumerate(r[:5])) + "  " + r[5]))
+        click.echo("  ".join(f"{c:<{widths[i]}}" for i, c in enumerate(r[:5])) + "  " + r[5])
     if limit and total > len(posts):
         click.echo(f"... {total - len(posts)} more posts (use --limit 0 to list all)")
 
@@ -202,26 +239,25 @@ def show(obj: Context, post_id: int, as_json: bool) -> None:
     """Show a post, its deliveries and their attempts."""
     from scheduler.service import show_post
 
-    view = show_post(obj.db, post_id)
+    view = show_post(obj.existing_db, post_id)
     if as_json:
         emit_json(view)
         return
-    click.echo(f"post {view['id']} ({view['category']}), created {view['created_at']}")
+    created = local_time(view["created_at"], "", obj.config)
+    click.echo(f"post {view['id']} ({view['category']}), created {created}")
     if view["text"]:
-        click.echo(redact("  text: " + view["text"].replace("\n", "\n        ")))
+        click.echo("  text: " + view["text"].replace("\n", "\n        "))
     if view["link"]:
         click.echo(f"  link: {view['link']}")
     for m in view["media"]:
         size = f" {m['width']}x{m['height']}" if m.get("width") else ""
         click.echo(f"  media: {m['name']} ({m['mime']}{size}, {m['size']} bytes)")
     print_post(view, obj.config, "deliveries of")
-    for a in view["attempts"]:
-        click.echo(
-            redact(
-                f"  attempt {a['number']} on {a['channel']}: {a['started_at']} -> {a['outcome'] or 'open'}"
-                + (f": {one_line(a['error'], 300)}" if a["error"] else "")
-            )
-        )
+    for d in view["deliveries"]:
+        for a in d["history"]:
+            started = local_time(a["started_at"], d["channel"], obj.config)
+            line = f"  {d['channel']} attempt {a['attempt']}: {started} -> {a['outcome'] or 'open'}"
+            click.echo(line + (f": {redact(one_line(a['error'], 300))}" if a["error"] else ""))
 
 
 @cli.command()
@@ -315,7 +351,7 @@ def doctor(obj: Context) -> None:
     """Check the config and every channel's credentials and rights."""
     from scheduler.doctor import run_doctor
 
-    sys.exit(run_doctor(obj.config, obj.db))
+    sys.exit(run_doctor(obj.config, lambda: obj.existing_db))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -326,12 +362,18 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(exc), exc.exit_code)
     except click.exceptions.Abort:
         fail("aborted", 1)
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        fail(" ".join(exc.format_message().split()) + hint, 2)
+    except click.ClickException as exc:
+        fail(" ".join(exc.format_message().split()), exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except Exception as exc:  # a bug: one line, and the traceback only when asked for
         if "-v" in (argv or sys.argv) or "--verbose" in (argv or sys.argv):
             raise
-        fail(f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)", 1)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        fail(f"unexpected {type(exc).__name__}: {first} (run with -v for the traceback)", 1)

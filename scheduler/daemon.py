@@ -76,6 +76,7 @@ class Daemon:
         self.host_slots: dict[str, asyncio.Semaphore] = {}
         self.stopping = False
         self.wake = asyncio.Event()
+        self.stopped = asyncio.Event()
         self.executor = ThreadPoolExecutor(max_workers=1 if self.db.is_sqlite else 4, thread_name_prefix="smm-db")
         self.alive_since = self.clock()
         self.late_cutoff: datetime | None = None
@@ -243,7 +244,13 @@ class Daemon:
             log.info("%s: stopping; letting in-flight posts finish", why, extra={"action": "stopping"})
             self.notifier.stopping("stopping: finishing in-flight posts")
         self.stopping = True
+        self.stopped.set()
         self.poke()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when a stop is requested."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopped.wait(), seconds)
 
     def _listen_for_pokes(self, loop: asyncio.AbstractEventLoop) -> socket.socket | None:
         if self.db.path is None:
@@ -339,7 +346,7 @@ class Daemon:
             if not pending or self.clock() > deadline:
                 return
             wait = max(0.05, min(1.0, (min(pending) - self.clock()).total_seconds()))
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
 
     async def _shutdown(self) -> None:
         self.stopping = True
@@ -436,9 +443,18 @@ class Daemon:
                 channel = self.config.channel(name)
                 if not await self.db_read(claims.has_due, name, self.clock()):
                     return
+                paused = self.limiter.paused_until(adapter.rate_limits()) - self.monotonic()
+                if self.once and paused > self.config.retry.in_call_max_wait:
+                    log.info(
+                        "channel %s: the network asked for a %.0fs pause; its due posts wait for the next run",
+                        name,
+                        paused,
+                        extra={"channel": name, "action": "paused"},
+                    )
+                    return
                 wait = self.limiter.reserve(adapter.rate_limits(), self.monotonic())
                 if wait > 0:
-                    await asyncio.sleep(wait)
+                    await self._sleep(wait)
                     if self.stopping:
                         return
                 lease = timedelta(seconds=self.config.daemon.lease)
@@ -451,8 +467,8 @@ class Daemon:
                         channel.api_root or name, asyncio.Semaphore(MAX_CONCURRENT_PER_HOST)
                     )
                     async with slot:
-                        await self.publisher.publish(claim, adapter, channel)
-                    self.published_count += 1
+                        if await self.publisher.publish(claim, adapter, channel):
+                            self.published_count += 1
                 finally:
                     self.inflight.discard(claim.delivery_id)
         except DatabaseError as exc:

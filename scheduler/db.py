@@ -9,7 +9,7 @@ plain ``BEGIN`` so that they never wait for a writer. PostgreSQL needs none of t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from scheduler.errors import DatabaseError, SchemaMismatch
+from scheduler.errors import DatabaseError, NoDatabaseYet, SchemaMismatch
 
 SCHEMA_HEAD = "0001"
 """The Alembic revision this version of the code expects (a test checks it is the migrations' head)."""
@@ -69,12 +69,23 @@ def schema_revision(session: Session) -> str | None:
 class Database:
     """The database: a write engine, a read engine, and sessions scoped to one short transaction each."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 30_000,
+        pool_size: int = 5,
+        before_first_write: Callable[[Database], None] | None = None,
+    ) -> None:
+        """``before_first_write`` runs once, before the first write transaction (the CLI creates the schema there,
+        so that input refused before anything is written leaves no new database behind). Without it, a missing
+        SQLite file is created now, owner-only."""
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self.path = sqlite_path(url)
+        self._before_first_write = before_first_write
         if self.is_sqlite:
-            if self.path is not None:
+            if self.path is not None and before_first_write is None:
                 self._create_file(self.path)
             self.write_engine = create_engine(url, poolclass=NullPool if self.path is None else None)
             _sqlite_listeners(self.write_engine, immediate=True, busy_timeout_ms=busy_timeout_ms)
@@ -91,6 +102,11 @@ class Database:
             self.read_engine = self.write_engine
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def create_file(self) -> None:
+        """Create the SQLite file, readable by its owner only, if it does not exist."""
+        if self.path is not None:
+            self._create_file(self.path)
 
     @staticmethod
     def _create_file(path: Path) -> None:
@@ -111,6 +127,9 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session in one write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        if self._before_first_write is not None:
+            hook, self._before_first_write = self._before_first_write, None
+            hook(self)
         with self._errors(), self._write() as session, session.begin():
             yield session
 
@@ -153,6 +172,8 @@ class Database:
 
     def check_schema(self, *, create: bool = True) -> None:
         """Make sure the schema is the one this code expects; create it in a new, empty database if allowed."""
+        if create:
+            self.create_file()
         revision = self.schema_revision()
         if revision == SCHEMA_HEAD:
             return
@@ -162,7 +183,7 @@ class Database:
             upgrade(self)
             return
         if revision is None:
-            raise SchemaMismatch(f"database {self.where} has no schema yet: run `smm db upgrade`")
+            raise NoDatabaseYet(f"database {self.where} has no schema yet: `smm add` or `smm db upgrade` creates it")
         raise SchemaMismatch(
             f"database {self.where} is at schema {revision}, this smm needs {SCHEMA_HEAD}: run `smm db upgrade`"
             " (or upgrade smm if the database is newer)"

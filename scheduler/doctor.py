@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -14,7 +15,7 @@ from scheduler import repository as repo
 from scheduler.channels import AdapterFactory
 from scheduler.config import ChannelConfig, Config, RetryConfig
 from scheduler.db import Database
-from scheduler.errors import SmmError
+from scheduler.errors import NoDatabaseYet, SmmError
 from scheduler.log import redact
 
 log = logging.getLogger("smm.doctor")
@@ -73,16 +74,25 @@ async def _check_all(config: Config) -> list[tuple[ChannelConfig, bool, str]]:
     return [(c, *results[c.name]) for c in config.channels]
 
 
-def run_doctor(config: Config, db: Database) -> int:
-    """Print one line per channel and return 0 only when every channel is ready."""
+def run_doctor(config: Config, open_db: Callable[[], Database]) -> int:
+    """Print one line for the database and one per channel; return 0 only when everything is ready."""
     for warning in config.warnings:
         click.echo(f"warn  config: {warning}")
     if not config.channels:
         click.echo(f"FAIL  config: no channels in {config.path}")
         return 1
-    with db.read() as session:
-        attention: dict[str, Any] = repo.attention(session)
     all_ok = True
+    attention: dict[str, Any] = {}
+    try:
+        db = open_db()
+        with db.read() as session:
+            attention = repo.attention(session)
+        click.echo(f"ok    database: {db.where} (schema current)")
+    except NoDatabaseYet as exc:
+        click.echo(f"--    database: {exc}")
+    except SmmError as exc:
+        all_ok = False
+        click.echo(redact(f"FAIL  database: {exc}"))
     width = max(len(c.name) for c in config.channels)
     for channel, ok, detail in asyncio.run(_check_all(config)):
         all_ok &= ok

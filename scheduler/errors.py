@@ -51,5 +51,9 @@ class DatabaseError(SmmError):
     exit_code = 1
 
 
+class NoDatabaseYet(DatabaseError):
+    """Nothing was queued with this config yet, so there is no database to read."""
+
+
 class SchemaMismatch(DatabaseError):
     """The database schema is not the one this version of smm expects."""

@@ -95,8 +95,8 @@ class Publisher:
 
     # -- publish ------------------------------------------------------------------------------------------------
 
-    async def publish(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> None:
-        """Publish a freshly claimed delivery and record what happened."""
+    async def publish(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> bool:
+        """Publish a freshly claimed delivery and record what happened; True when it was published."""
         post = self.outgoing(claim, channel)
         log.info(
             "publishing post %d to %s (attempt %d)",
@@ -157,8 +157,10 @@ class Publisher:
             await self._in_doubt(claim, adapter, f"outcome unknown after an unexpected error: {exc!r}")
         else:
             crash_point("after_accept")
-            await self._published(claim, adapter, result)
+            published = await self._published(claim, adapter, result)
             crash_point("after_record")
+            return published
+        return False
 
     def _pause_for(self, adapter: Adapter, exc: BaseException) -> None:
         if isinstance(exc, PublishError) and exc.retry_after:
@@ -167,7 +169,7 @@ class Publisher:
             if scope is not None:
                 self.limiter.pause(scope, self.monotonic() + float(exc.retry_after))
 
-    async def _published(self, claim: Claim, adapter: Adapter, result: PublishResult, note: str | None = None) -> None:
+    async def _published(self, claim: Claim, adapter: Adapter, result: PublishResult, note: str | None = None) -> bool:
         now = self.clock()
         if result.backoff:
             for limit in adapter.rate_limits():
@@ -186,7 +188,7 @@ class Publisher:
                 result.remote_url or result.remote_id,
                 extra=_extra(claim, action="fence"),
             )
-            return
+            return False
         await self.db_call(repo.set_attention, claim.channel, None, now)
         log.info(
             "published post %d to %s: %s",
@@ -197,6 +199,7 @@ class Publisher:
         )
         for warning in result.warnings:
             log.warning("%s: %s", claim.channel, warning, extra=_extra(claim, action="adapter_warning"))
+        return True
 
     def _channel(self, claim: Claim) -> ChannelConfig:
         return self.config.channel(claim.channel)

@@ -25,6 +25,7 @@ class Limiter:
 
     def __init__(self, burst: float = 1.0) -> None:
         self._buckets: dict[str, _Bucket] = {}
+        self._pauses: dict[str, float] = {}
         self._burst = burst
 
     def _bucket(self, limit: RateLimit) -> _Bucket:
@@ -51,6 +52,11 @@ class Limiter:
         if bucket is None:
             bucket = self._buckets[scope] = _Bucket(interval=0.0, tolerance=0.0)
         bucket.tat = max(bucket.tat, until)
+        self._pauses[scope] = max(self._pauses.get(scope, 0.0), until)
+
+    def paused_until(self, limits: Sequence[RateLimit]) -> float:
+        """Until when the network asked any of these scopes to pause (0 when none did)."""
+        return max((self._pauses.get(limit.scope, 0.0) for limit in limits), default=0.0)
 
     def not_before(self, scope: str) -> float:
         bucket = self._buckets.get(scope)

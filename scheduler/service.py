@@ -22,8 +22,9 @@ from scheduler.errors import InputError, NotFound, StateConflict
 from scheduler.media import MediaStore, StoredMedia, inspect
 from scheduler.models import Delivery, Post, Status
 from scheduler.render import PostContent, problems
-from scheduler.slots import local_to_utc, next_free_slots, push_back, queue_slot
+from scheduler.slots import local_to_utc, push_back, queue_slot
 
+MAX_LINK = 2048
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -65,6 +66,8 @@ def check_link(link: str | None) -> str | None:
     if link is None:
         return None
     link = link.strip()
+    if len(link) > MAX_LINK:
+        raise InputError(f"--link is {len(link)} characters long; at most {MAX_LINK}")
     parts = urlsplit(link)
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in link):
         raise InputError(f"--link {link!r} is not an http(s) URL")
@@ -140,9 +143,11 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> d
     store = MediaStore(config.media_dir)
     stored = [store.add(path).as_dict() for path in request.media]
     with db.write() as session:
+        # Always in the same order, so two adds naming the same channels in another order cannot deadlock.
+        for name in sorted(c.name for c in channels):
+            repo.lock_channel(session, name)
         plan: list[tuple[str, str, datetime, bool]] = []
         for channel in channels:
-            repo.lock_channel(session, channel.name)
             if request.now:
                 plan.append((channel.name, channel.network, now, False))
             elif request.at is not None:
@@ -193,7 +198,17 @@ def show_post(db: Database, post_id: int) -> dict[str, Any]:
     with db.read() as session:
         post = _get(session, post_id)
         view = post_view(post, post.deliveries)
-        view["attempts"] = _attempts(session, post)
+        for delivery, data in zip(post.deliveries, view["deliveries"], strict=True):
+            data["history"] = [
+                {
+                    "attempt": a.number,
+                    "started_at": iso(a.started_at),
+                    "finished_at": iso(a.finished_at),
+                    "outcome": a.outcome,
+                    "error": a.error,
+                }
+                for a in delivery.attempt_rows
+            ]
         return view
 
 
@@ -331,28 +346,6 @@ def post_view(post: Post, deliveries: Sequence[Delivery]) -> dict[str, Any]:
         "created_at": iso(post.created_at),
         "deliveries": [delivery_view(d) for d in deliveries],
     }
-
-
-def _attempts(session: Any, post: Post) -> list[dict[str, Any]]:
-    out = []
-    for delivery in post.deliveries:
-        for a in delivery.attempt_rows:
-            out.append(
-                {
-                    "channel": delivery.channel,
-                    "number": a.number,
-                    "started_at": iso(a.started_at),
-                    "finished_at": iso(a.finished_at),
-                    "outcome": a.outcome,
-                    "error": a.error,
-                }
-            )
-    return out
-
-
-def next_slots_preview(channel: ChannelConfig, now: datetime, count: int = 3) -> list[datetime]:
-    """The channel's next few slot times (for messages)."""
-    return next_free_slots(channel.slots, channel.timezone, now, (), count)
 
 
 def queue_notes(config: Config, db: Database) -> list[str]:

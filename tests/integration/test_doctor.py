@@ -258,13 +258,6 @@ def test_communities_sharing_one_vk_token_stay_under_its_rate_limit(tmp_path: Pa
         assert result.line(f"vk{group}").endswith(f"vk: user {USER_ID} is an editor of club{group} and can post")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `smm doctor` evaluates Context.db (connect + check_schema) before run_doctor, so with the database "
-    "down it prints one 'smm: error: database ... is unavailable' line and checks no channel; fix: cli.doctor passes "
-    "the database lazily (run_doctor(obj.config, lambda: obj.db)) and run_doctor prints 'FAIL  database: <why>', "
-    "skips the attention notes and still checks every channel",
-)
 def test_doctor_checks_the_channels_even_with_the_database_down(tmp_path: Path) -> None:
     config = write_config(tmp_path / "config.toml", "postgresql+psycopg://smm@127.0.0.1:1/smm")
     result = doctor(config, {}, [])
