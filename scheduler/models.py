@@ -155,6 +155,8 @@ class Delivery(Base):
     remote_id: Mapped[str | None] = mapped_column(String(128))
     remote_url: Mapped[str | None] = mapped_column(String(1024))
     last_error: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    """Why the daemon moved this delivery without an error (e.g. deferred by a network's daily quota)."""
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None]
     updated_at: Mapped[datetime]
@@ -203,3 +205,25 @@ class ChannelState(Base):
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+class Instance(Base):
+    """A running daemon, seen by the others through its heartbeat (PostgreSQL, several daemons)."""
+
+    __tablename__ = "instances"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
+class LeaseGroup(Base):
+    """Channels that share rate limits (one bot, one token, one Page) are published by one daemon at a time."""
+
+    __tablename__ = "lease_groups"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    lease_until: Mapped[datetime]

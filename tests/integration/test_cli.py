@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, inspect, text
 
 import scheduler
 from scheduler.config import load_config
+from scheduler.db import SCHEMA_HEAD
 from tests.conftest import CliResult, make_png, run_cli, utc, write_config
 
 NOW = utc(2026, 11, 23, 12, 0)
@@ -486,8 +487,8 @@ def test_unknown_post_id(env: Env, args: tuple[str, ...]) -> None:
 
 def test_db_upgrade_is_idempotent(env: Env) -> None:
     where = str(env.tmp / "smm.db") if env.db_url.startswith("sqlite") else env.db_url
-    assert env.ok("db", "upgrade").out == f"database {where} upgraded from schema none to 0001\n"
-    assert env.ok("db", "upgrade").out == f"database {where} is up to date (schema 0001)\n"
+    assert env.ok("db", "upgrade").out == f"database {where} upgraded from schema none to {SCHEMA_HEAD}\n"
+    assert env.ok("db", "upgrade").out == f"database {where} is up to date (schema {SCHEMA_HEAD})\n"
     env.ok("add", "works")
 
 
@@ -497,7 +498,7 @@ def test_a_database_from_a_newer_smm(env: Env) -> None:
     where = str(env.tmp / "smm.db") if env.db_url.startswith("sqlite") else env.db_url
     before = env.snapshot()
     assert one_error_line(env("add", "x"), code=1) == (
-        f"database {where} is at schema 0099, this smm needs 0001: run `smm db upgrade` "
+        f"database {where} is at schema 0099, this smm needs {SCHEMA_HEAD}: run `smm db upgrade` "
         "(or upgrade smm if the database is newer)"
     )
     assert one_error_line(env("db", "upgrade"), code=1) == (

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from scheduler.db import SCHEMA_HEAD
 from scheduler.models import Delivery, Post
 from scheduler.slots import DEFAULT_SLOTS, parse_slots, slot_times
 from tests.conftest import PG_URL, run_cli, write_config
@@ -150,7 +151,7 @@ def test_concurrent_first_adds_on_an_empty_database(tmp_path: Path, db_url: str)
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [SCHEMA_HEAD]
     finally:
         engine.dispose()
 
