@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 from adapters import Adapter
-from scheduler import claims
+from scheduler import claims, cluster
 from scheduler import repository as repo
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
@@ -38,6 +38,8 @@ from scheduler.sdnotify import Notifier
 
 log = logging.getLogger("smm.daemon")
 MAX_CONCURRENT_PER_HOST = 10
+TAKEOVER_DELAY = 2.0
+"""Seconds a daemon leaves a due lease group to its preferred owner before taking it itself."""
 SUMMARY_INTERVAL = 86400.0
 
 
@@ -85,6 +87,11 @@ class Daemon:
         self.scheduler: Any = None
         self.publisher = Publisher(self.config, self.db_call, self.limiter, self.clock, self.monotonic)
         self.published_count = 0
+        # Several daemons on one PostgreSQL share the work by lease group (see scheduler.cluster).
+        self.clustered = not self.db.is_sqlite
+        self.owned: set[str] = set()
+        self.live: list[str] = [self.owner]
+        self.waiting_since: dict[str, float] = {}
 
     # -- plumbing -----------------------------------------------------------------------------------------------
 
@@ -161,6 +168,9 @@ class Daemon:
             log.warning("%s", warning)
         self.adapters, self.broken = self.build_adapters(self.config)
         now = self.clock()
+        if self.clustered:
+            await self.db_call(cluster.register, self.owner, socket.gethostname(), os.getpid(), now)
+            self.live = await self.db_read(cluster.live_instances, now, self._lease())
         self.alive_since = now
         self.late_cutoff = now - self.config.daemon.late_grace
         if self.db.is_sqlite:
@@ -364,6 +374,11 @@ class Daemon:
                 await asyncio.wait(pending, timeout=5)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
+        if self.clustered:
+            try:
+                await self.db_call(cluster.leave, self.owner)
+            except DatabaseError as exc:
+                log.warning("could not hand back lease groups (they free themselves when their lease ends): %s", exc)
         for adapter in self.adapters.values():
             await _close_quietly(adapter)
         await self.factory.aclose()
@@ -387,7 +402,8 @@ class Daemon:
                 self.late_cutoff = None
         due = await self.db_read(claims.due_channels, min(now, until) if until else now)
         for name in due:
-            self._start_worker(name)
+            if await self._may_publish(name):
+                self._start_worker(name)
         await self.recover_expired(now)
         next_due = await self.db_read(_next_wake)
         self._wake_at(next_due if next_due is None or next_due > now else None)
@@ -413,6 +429,44 @@ class Daemon:
     def _status_line(self) -> str:
         busy = len(self.inflight)
         return f"{self.published_count} published, {busy} publishing, {len(self.workers)} channels active"
+
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.config.daemon.lease)
+
+    def group_of(self, name: str) -> str | None:
+        adapter = self.adapters.get(name)
+        return adapter.lease_group if adapter is not None else None
+
+    def owns(self, name: str) -> bool:
+        """Whether this daemon may publish on channel ``name`` now (always, with one daemon on SQLite)."""
+        return not self.clustered or self.group_of(name) in self.owned
+
+    async def _may_publish(self, name: str) -> bool:
+        """Own the channel's lease group, taking it when this daemon is its preferred owner or nobody took it."""
+        group = self.group_of(name)
+        if not self.clustered or group is None or group in self.owned:
+            return True
+        if cluster.preferred(group, self.live) != self.owner:
+            first = self.waiting_since.setdefault(group, self.monotonic())
+            if self.monotonic() - first < TAKEOVER_DELAY:
+                self._wake_later(TAKEOVER_DELAY)
+                return False
+        if await self.db_call(cluster.acquire, group, self.owner, self.clock(), self._lease()):
+            self.owned.add(group)
+            self.waiting_since.pop(group, None)
+            log.info("now publishing lease group %s", group, extra={"action": "acquired", "group": group})
+            return True
+        return False
+
+    def _wake_later(self, seconds: float) -> None:
+        if self.scheduler is not None:
+            self.scheduler.add_job(
+                self.poke,
+                "date",
+                run_date=self.clock() + timedelta(seconds=seconds),
+                id="retake",
+                replace_existing=True,
+            )
 
     def _start_worker(self, name: str) -> None:
         if self.stopping or name in self.workers:
@@ -457,8 +511,9 @@ class Daemon:
                     await self._sleep(wait)
                     if self.stopping:
                         return
-                lease = timedelta(seconds=self.config.daemon.lease)
-                claim = await self.db_call(claims.claim, name, self.clock(), self.owner, lease)
+                if not self.owns(name):
+                    return
+                claim = await self.db_call(claims.claim, name, self.clock(), self.owner, self._lease())
                 if claim is None:
                     return
                 self.inflight.add(claim.delivery_id)
@@ -522,13 +577,30 @@ class Daemon:
             self.poke()
 
     async def _heartbeat(self) -> None:
-        if not self.inflight:
-            return
-        until = self.clock() + timedelta(seconds=self.config.daemon.lease)
+        """Keep in-flight deliveries leased; in a cluster, stay alive, keep the groups, hand back idle strays."""
+        now = self.clock()
         try:
-            await self.db_call(claims.extend_lease, sorted(self.inflight), self.owner, until)
+            if self.inflight:
+                await self.db_call(claims.extend_lease, sorted(self.inflight), self.owner, now + self._lease())
+            if self.clustered:
+                await self._cluster_heartbeat(now)
         except DatabaseError as exc:
             log.warning("could not renew leases: %s", exc)
+
+    async def _cluster_heartbeat(self, now: datetime) -> None:
+        kept = await self.db_call(cluster.heartbeat, self.owner, sorted(self.owned), now, self._lease())
+        for group in self.owned - kept:
+            log.warning("lost lease group %s to another daemon", group, extra={"action": "lost", "group": group})
+        self.owned = kept
+        self.live = await self.db_read(cluster.live_instances, now, self._lease())
+        if self.owner not in self.live:
+            self.live.append(self.owner)
+        busy = {self.group_of(name) for name in self.workers}
+        strays = {g for g in self.owned if g not in busy and cluster.preferred(g, self.live) != self.owner}
+        if strays:
+            await self.db_call(cluster.release, sorted(strays), self.owner)
+            self.owned -= strays
+        await self.db_call(cluster.forget_dead, now, timedelta(days=1))
 
     async def log_summary(self) -> None:
         """At start, daily and on SIGUSR1: what each channel publishes next, and queues about to run dry."""

@@ -1,0 +1,86 @@
+"""Several daemons on one PostgreSQL: who is alive, and which daemon publishes which lease group.
+
+A lease group is the widest rate-limit scope of a channel (a Telegram bot, a VK or OK token, a Facebook Page):
+the channels in it share their limits, so exactly one daemon at a time publishes them and paces them in memory.
+That keeps every limit honest across daemons without a shared counter in the database, and keeps each
+channel's order. Each group has a preferred daemon by rendezvous hashing over the live daemons, so groups spread
+evenly and move as little as possible when a daemon joins or leaves. A daemon takes a group it does not prefer
+only when nobody holds it for a while (work-conserving), and gives such groups back when it is idle.
+
+A group's lease is renewed by its owner's heartbeat; when a daemon dies, its groups are free once their lease
+expires, and its in-flight deliveries go through reconciliation (never a blind resend), like after a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from scheduler.models import Instance, LeaseGroup
+from scheduler.repository import rowcount
+
+
+def preferred(group: str, live: Iterable[str]) -> str | None:
+    """The daemon that should own ``group`` among ``live`` ones (highest random weight)."""
+    return max(live, key=lambda owner: hashlib.sha256(f"{group}|{owner}".encode()).digest(), default=None)
+
+
+def register(session: Session, owner: str, host: str, pid: int, now: datetime) -> None:
+    session.add(Instance(owner=owner, host=host, pid=pid, started_at=now, heartbeat_at=now))
+
+
+def heartbeat(session: Session, owner: str, groups: Iterable[str], now: datetime, lease: timedelta) -> set[str]:
+    """Renew this daemon's liveness and its groups' leases; returns the groups it still owns."""
+    session.execute(update(Instance).where(Instance.owner == owner).values(heartbeat_at=now))
+    names = list(groups)
+    if not names:
+        return set()
+    session.execute(
+        update(LeaseGroup)
+        .where(LeaseGroup.name.in_(names), LeaseGroup.owner == owner)
+        .values(lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return set(session.scalars(select(LeaseGroup.name).where(LeaseGroup.name.in_(names), LeaseGroup.owner == owner)))
+
+
+def live_instances(session: Session, now: datetime, lease: timedelta) -> list[str]:
+    """Daemons whose heartbeat is younger than ``lease``."""
+    return list(session.scalars(select(Instance.owner).where(Instance.heartbeat_at > now - lease)))
+
+
+def acquire(session: Session, group: str, owner: str, now: datetime, lease: timedelta) -> bool:
+    """Take ``group`` if it is free (never held, or its lease expired) or already ours."""
+    statement = pg_insert(LeaseGroup).values(name=group, owner=owner, lease_until=now + lease)
+    statement = statement.on_conflict_do_update(
+        index_elements=[LeaseGroup.name],
+        set_={"owner": owner, "lease_until": now + lease},
+        where=(LeaseGroup.lease_until < now) | (LeaseGroup.owner == owner),
+    )
+    return bool(rowcount(session.execute(statement)))
+
+
+def release(session: Session, groups: Iterable[str], owner: str) -> None:
+    names = list(groups)
+    if names:
+        session.execute(
+            delete(LeaseGroup)
+            .where(LeaseGroup.name.in_(names), LeaseGroup.owner == owner)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def leave(session: Session, owner: str) -> None:
+    """A clean stop: free every group at once and drop out of the live set."""
+    session.execute(delete(LeaseGroup).where(LeaseGroup.owner == owner))
+    session.execute(delete(Instance).where(Instance.owner == owner))
+
+
+def forget_dead(session: Session, now: datetime, keep: timedelta) -> int:
+    """Remove instance rows silent for longer than ``keep`` (their groups expired long ago)."""
+    return rowcount(session.execute(delete(Instance).where(Instance.heartbeat_at < now - keep)))
