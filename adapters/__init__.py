@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from adapters.base import Adapter, Capabilities, MediaFile, OutgoingPost, Problem, PublishResult, RateLimit
+from adapters.base import Adapter, Capabilities, MediaFile, OutgoingPost, Problem, PublishResult, Quota, RateLimit
 
 ADAPTERS: dict[str, str] = {
     "vk": "adapters.vk:VkAdapter",
@@ -26,6 +26,7 @@ __all__ = [
     "OutgoingPost",
     "Problem",
     "PublishResult",
+    "Quota",
     "RateLimit",
     "UnknownNetwork",
     "adapter_class",

@@ -92,6 +92,19 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class Quota:
+    """At most ``limit`` posts in any ``per`` seconds in ``scope`` (a VK community's daily wall posts).
+
+    Unlike a rate limit, a quota is known ahead: the scheduler defers the posts that would exceed it instead of
+    letting the network reject them.
+    """
+
+    scope: str
+    limit: int
+    per: float
+
+
+@dataclass(frozen=True)
 class Problem:
     """A reason a post cannot be published on a channel."""
 
@@ -221,6 +234,10 @@ class Adapter(ABC):
 
     def rate_limits(self) -> tuple[RateLimit, ...]:
         """The rate limits this channel's publishes must respect, from the tightest scope to the widest."""
+        return ()
+
+    def quotas(self) -> tuple[Quota, ...]:
+        """The post quotas of this channel (posts per window), which the scheduler plans around."""
         return ()
 
     def requests_for(self, post: OutgoingPost) -> int:
