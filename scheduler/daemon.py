@@ -25,6 +25,7 @@ from typing import Any
 
 from adapters import Adapter
 from scheduler import claims, cluster
+from scheduler import quota as quota_mod
 from scheduler import repository as repo
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
@@ -495,6 +496,7 @@ class Daemon:
                 if adapter is None or name not in self.config.channel_names:
                     return
                 channel = self.config.channel(name)
+                await self._plan_quotas(name, adapter)
                 if not await self.db_read(claims.has_due, name, self.clock()):
                     return
                 paused = self.limiter.paused_until(adapter.rate_limits()) - self.monotonic()
@@ -533,6 +535,13 @@ class Daemon:
         finally:
             self.workers.pop(name, None)
             self.poke()
+
+    async def _plan_quotas(self, name: str, adapter: Adapter) -> None:
+        """Defer what would exceed the channel's quotas, before the network has to refuse it."""
+        for quota in adapter.quotas():
+            lines = await self.db_call(quota_mod.defer_over_quota, name, quota, self.clock(), f"{name} ({quota.scope})")
+            for line in lines:
+                log.warning("%s", line, extra={"channel": name, "action": "deferred"})
 
     async def recover_expired(self, now: datetime, *, wait: bool = False) -> None:
         """Reconcile deliveries whose lease ran out (crash leftovers, ambiguous outcomes)."""
@@ -605,6 +614,8 @@ class Daemon:
     async def log_summary(self) -> None:
         """At start, daily and on SIGUSR1: what each channel publishes next, and queues about to run dry."""
         try:
+            for name, adapter in list(self.adapters.items()):
+                await self._plan_quotas(name, adapter)
             lines = await self.db_read(partial(_summary, self.config, self.clock()))
         except DatabaseError as exc:
             log.error("cannot read the queue summary: %s", exc)

@@ -1,0 +1,97 @@
+"""Quotas known ahead (a VK community's 50 wall posts a day): defer the excess before the network rejects it.
+
+:func:`plan` is pure; :func:`defer_over_quota` reads a channel's recent and upcoming deliveries and moves those that
+would exceed the quota to the first moment the rolling window has room again, with a note saying why.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from adapters.base import Quota
+from scheduler.models import Attempt, Delivery, Status
+
+MARGIN = timedelta(seconds=1)
+
+
+def plan(
+    used: Iterable[datetime], upcoming: Sequence[tuple[int, datetime]], limit: int, window: timedelta
+) -> list[tuple[int, datetime]]:
+    """Moves ``(id, new time)`` so that no ``window`` holds more than ``limit`` posts.
+
+    ``used`` are the times of posts already out (or on their way); ``upcoming`` are ``(id, time)`` of queued posts
+    in the order they would go out. Posts keep their order and are never moved earlier.
+    """
+    times = sorted(used)
+    moves: list[tuple[int, datetime]] = []
+    last = None
+    for delivery_id, wanted in upcoming:
+        when = max(wanted, last) if last is not None else wanted
+        while True:
+            inside = len(times) - bisect_right(times, when - window)
+            if inside < limit:
+                break
+            when = times[len(times) - limit] + window + MARGIN
+        times.append(when)
+        times.sort()
+        last = when
+        if when != wanted:
+            moves.append((delivery_id, when))
+    return moves
+
+
+def defer_over_quota(session: Session, channel: str, quota: Quota, now: datetime, label: str) -> list[str]:
+    """Apply :func:`plan` to ``channel``'s deliveries; returns log lines for the deferred ones."""
+    window = timedelta(seconds=quota.per)
+    used_published = session.scalars(
+        select(Delivery.published_at).where(
+            Delivery.channel == channel, Delivery.status == Status.PUBLISHED, Delivery.published_at > now - window
+        )
+    ).all()
+    used_inflight = session.scalars(
+        select(Attempt.started_at)
+        .join(Delivery, Delivery.id == Attempt.delivery_id)
+        .where(Delivery.channel == channel, Delivery.status == Status.PUBLISHING, Attempt.outcome.is_(None))
+    ).all()
+    used = [t for t in (*used_published, *used_inflight) if t is not None]
+    horizon = now + window
+    rows = session.execute(
+        select(Delivery.id, Delivery.next_attempt_at, Delivery.due_at, Delivery.post_id)
+        .where(
+            Delivery.channel == channel,
+            Delivery.status == Status.QUEUED,
+            or_(Delivery.due_at <= horizon, Delivery.next_attempt_at <= horizon),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+    ).all()
+    if len(used) + len(rows) <= quota.limit:
+        return []
+    upcoming = [(row.id, max(row.next_attempt_at or row.due_at, now)) for row in rows]
+    info = {row.id: row for row in rows}
+    lines = []
+    for delivery_id, when in plan(used, upcoming, quota.limit, window):
+        row = info[delivery_id]
+        if row.next_attempt_at is not None and when <= row.next_attempt_at:
+            continue
+        note = (
+            f"deferred: {label} takes {quota.limit} posts per {_span(window)}; due {row.due_at:%Y-%m-%d %H:%M} UTC, "
+            f"goes out at {when:%Y-%m-%d %H:%M} UTC when the window has room"
+        )
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status == Status.QUEUED)
+            .values(next_attempt_at=when, note=note, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        lines.append(f"post {row.post_id} to {channel}: {note}")
+    return lines
+
+
+def _span(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return "day" if hours == 24 else f"{hours:g} hours"
