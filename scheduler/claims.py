@@ -348,3 +348,13 @@ def release(session: Session, claim: Claim, now: datetime, note: str) -> bool:
         lease_owner=None,
         lease_until=None,
     )
+
+
+def queued_per_channel(session: Session) -> dict[str, tuple[int, datetime | None, datetime | None]]:
+    """Per channel: how many deliveries are queued, the first and the last due time (one grouped query)."""
+    rows = session.execute(
+        select(Delivery.channel, func.count(), func.min(Delivery.due_at), func.max(Delivery.due_at))
+        .where(Delivery.status == Status.QUEUED)
+        .group_by(Delivery.channel)
+    )
+    return {channel: (count, first, last) for channel, count, first, last in rows}

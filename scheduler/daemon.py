@@ -80,7 +80,10 @@ class Daemon:
         self.stopping = False
         self.wake = asyncio.Event()
         self.stopped = asyncio.Event()
+        # SQLite takes one writer at a time; reads (WAL) go on beside it, so a slow summary never delays a claim.
         self.executor = ThreadPoolExecutor(max_workers=1 if self.db.is_sqlite else 4, thread_name_prefix="smm-db")
+        self.read_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smm-db-read")
+        self.summary_task: asyncio.Task[None] | None = None
         self.alive_since = self.clock()
         self.late_cutoff: datetime | None = None
         self.last_cycle_wall = self.clock()
@@ -111,7 +114,7 @@ class Daemon:
             with self.db.read() as session:
                 return fn(session, *args)
 
-        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        return await asyncio.get_running_loop().run_in_executor(self.read_executor, work)
 
     def poke(self) -> None:
         """Wake the main loop (from APScheduler jobs, the CLI's datagram, a finished worker)."""
@@ -214,7 +217,7 @@ class Daemon:
         wake_sock = self._listen_for_pokes(loop)
         listener = asyncio.create_task(self._listen_postgres()) if not self.db.is_sqlite else None
         self._start_scheduler()
-        await self.log_summary()
+        self.summary_task = asyncio.create_task(self.log_summary())
         status = f"ready: {len(self.adapters)} channels"
         self.notifier.ready(status)
         log.info(
@@ -240,6 +243,7 @@ class Daemon:
 
     def _release(self) -> None:
         self.executor.shutdown(wait=False)
+        self.read_executor.shutdown(wait=False)
         self.db.dispose()
         if self.lock is not None:
             self.lock.release()
@@ -373,6 +377,8 @@ class Daemon:
                     extra={"action": "shutdown_timeout"},
                 )
                 await asyncio.wait(pending, timeout=5)
+        if self.summary_task is not None and not self.summary_task.done():
+            await asyncio.wait([self.summary_task], timeout=5)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         if self.clustered:
@@ -384,6 +390,7 @@ class Daemon:
             await _close_quietly(adapter)
         await self.factory.aclose()
         self.executor.shutdown(wait=True)
+        self.read_executor.shutdown(wait=True)
         self.db.dispose()
         if self.lock is not None:
             self.lock.release()
@@ -665,14 +672,10 @@ def _owned_in_doubt(session: Any, owner: str) -> list[datetime]:
 
 def _summary(config: Config, now: datetime, session: Any) -> list[tuple[int, str]]:
     lines: list[tuple[int, str]] = []
-    names = config.channel_names
-    nexts = repo.next_due_per_channel(session, names)
-    lasts = repo.last_due_per_channel(session, names)
-    counts = repo.channel_summary(session)
+    queues = claims.queued_per_channel(session)
     horizon = now + timedelta(days=config.daemon.queue_warning_days)
     for channel in config.channels:
-        queued = counts.get(channel.name, {}).get("queued", 0)
-        nxt, last = nexts[channel.name], lasts[channel.name]
+        queued, nxt, last = queues.get(channel.name, (0, None, None))
         if nxt is None:
             lines.append((logging.WARNING, f"channel {channel.name}: nothing queued; the cadence has stopped"))
             continue
