@@ -28,6 +28,7 @@ from adapters.errors import (
     RateLimited,
     TransientError,
 )
+from adapters.http import transport_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -287,23 +288,12 @@ class FacebookAdapter(Adapter):
     @contextmanager
     def _translated(self, publishing: bool) -> Iterator[None]:
         """Every failure of a Graph request becomes an :mod:`adapters.errors` class here, and only here."""
-        import httpx
-
+        may_exist = f"the post may exist on page {self.page_id}; check before resending"
         try:
-            yield
+            with transport_errors("Facebook", publishing=publishing, may_exist=may_exist, redact=self._redact):
+                yield
         except _BadResponse as exc:
             raise self._api_error(exc, publishing) from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(self._redact(f"could not reach Facebook ({type(exc).__name__}: {exc})")) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise PermanentError(f"the Facebook api_url is not an http(s) URL: {exc}") from exc
-        except httpx.HTTPError as exc:
-            what = self._redact(f"the connection to Facebook failed mid-request ({type(exc).__name__}: {exc})")
-            if publishing:
-                raise AmbiguousError(
-                    f"{what}: the post may exist on page {self.page_id}; check before resending"
-                ) from exc
-            raise TransientError(what) from exc
 
     def _api_error(self, exc: _BadResponse, publishing: bool) -> PublishError:
         body = exc.body if isinstance(exc.body, dict) else {}

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from adapters.errors import AmbiguousError, PermanentError, TransientError
 
 if TYPE_CHECKING:
     import ssl
@@ -48,3 +52,25 @@ def build_client(
         verify=kwargs.pop("verify", None) or ssl_context(),
         **kwargs,
     )
+
+
+@contextmanager
+def transport_errors(
+    network: str, *, publishing: bool, may_exist: str, redact: Callable[[str], str] = str
+) -> Iterator[None]:
+    """httpx's transport failures as publish errors: a connection never made is transient; one that failed after
+    the request went out is ambiguous when the request was the one that publishes (``may_exist`` says where to
+    look), transient otherwise."""
+    import httpx
+
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise TransientError(redact(f"could not reach {network} ({type(exc).__name__}: {exc})")) from exc
+    except httpx.UnsupportedProtocol as exc:
+        raise PermanentError(f"the {network} api_url is not an http(s) URL: {exc}") from exc
+    except httpx.HTTPError as exc:
+        what = redact(f"the connection to {network} failed mid-request ({type(exc).__name__}: {exc})")
+        if publishing:
+            raise AmbiguousError(f"{what}: {may_exist}") from exc
+        raise TransientError(what) from exc

@@ -27,6 +27,7 @@ from adapters.errors import (
     RateLimited,
     TransientError,
 )
+from adapters.http import transport_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -211,21 +212,12 @@ class OkAdapter(Adapter):
     @contextmanager
     def _translated(self, publishing: bool) -> Iterator[None]:
         """Every failure of an OK request becomes an :mod:`adapters.errors` class here, and only here."""
-        import httpx
-
+        may_exist = f"the topic may exist in group {self.group_id}; check first"
         try:
-            yield
+            with transport_errors("OK", publishing=publishing, may_exist=may_exist, redact=self._redact):
+                yield
         except _OkFailure as exc:
             raise self._api_error(exc, publishing) from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(self._redact(f"could not reach OK ({type(exc).__name__}: {exc})")) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise PermanentError(f"the OK api_url is not an http(s) URL: {exc}") from exc
-        except httpx.HTTPError as exc:
-            what = self._redact(f"the connection to OK failed mid-request ({type(exc).__name__}: {exc})")
-            if publishing:
-                raise AmbiguousError(f"{what}: the topic may exist in group {self.group_id}; check first") from exc
-            raise TransientError(what) from exc
 
     def _api_error(self, exc: _OkFailure, publishing: bool) -> PublishError:
         body = exc.body if isinstance(exc.body, dict) else {}

@@ -248,24 +248,34 @@ def _set_delivery(session: Session, claim: Claim, now: datetime, **values: Any) 
     )
 
 
+def _settle(session: Session, claim: Claim, outcome: Outcome, now: datetime, error: str | None, **values: Any) -> bool:
+    """Close the open attempt with ``outcome`` and, if it was still open, move the delivery on and free its lease.
+
+    False when the attempt was already settled elsewhere: then nothing changes."""
+    attempt_values: dict[str, Any] = {"error": error}
+    if "remote_id" in values:
+        attempt_values["remote_id"] = values["remote_id"]
+    if not _close_attempt(session, claim, outcome, now, **attempt_values):
+        return False
+    return _set_delivery(session, claim, now, lease_owner=None, lease_until=None, **values)
+
+
 def record_published(
     session: Session, claim: Claim, now: datetime, remote_id: str, remote_url: str | None, note: str | None = None
 ) -> bool:
-    """The network has the post. False when the attempt was already settled elsewhere (nothing changed)."""
-    if not _close_attempt(session, claim, Outcome.PUBLISHED, now, remote_id=remote_id, error=note):
-        return False
-    return _set_delivery(
+    """The network has the post."""
+    return _settle(
         session,
         claim,
+        Outcome.PUBLISHED,
         now,
+        note,
         status=Status.PUBLISHED.value,
         published_at=now,
         remote_id=remote_id,
         remote_url=remote_url,
         last_error=None,
         next_attempt_at=None,
-        lease_owner=None,
-        lease_until=None,
     )
 
 
@@ -273,17 +283,8 @@ def record_retry(
     session: Session, claim: Claim, now: datetime, error: str, retry_at: datetime, outcome: Outcome = Outcome.TRANSIENT
 ) -> bool:
     """Surely not published: queue again for ``retry_at``."""
-    if not _close_attempt(session, claim, outcome, now, error=error):
-        return False
-    return _set_delivery(
-        session,
-        claim,
-        now,
-        status=Status.QUEUED.value,
-        next_attempt_at=retry_at,
-        last_error=error,
-        lease_owner=None,
-        lease_until=None,
+    return _settle(
+        session, claim, outcome, now, error, status=Status.QUEUED.value, next_attempt_at=retry_at, last_error=error
     )
 
 
@@ -291,33 +292,15 @@ def record_failed(
     session: Session, claim: Claim, now: datetime, error: str, outcome: Outcome = Outcome.PERMANENT
 ) -> bool:
     """Give up: the delivery failed (a person may ``smm retry`` it)."""
-    if not _close_attempt(session, claim, outcome, now, error=error):
-        return False
-    return _set_delivery(
-        session,
-        claim,
-        now,
-        status=Status.FAILED.value,
-        next_attempt_at=None,
-        last_error=error,
-        lease_owner=None,
-        lease_until=None,
+    return _settle(
+        session, claim, outcome, now, error, status=Status.FAILED.value, next_attempt_at=None, last_error=error
     )
 
 
 def record_unknown(session: Session, claim: Claim, now: datetime, error: str) -> bool:
     """The outcome cannot be settled automatically: a person must check the channel."""
-    if not _close_attempt(session, claim, Outcome.UNKNOWN, now, error=error):
-        return False
-    return _set_delivery(
-        session,
-        claim,
-        now,
-        status=Status.UNKNOWN.value,
-        next_attempt_at=None,
-        last_error=error,
-        lease_owner=None,
-        lease_until=None,
+    return _settle(
+        session, claim, Outcome.UNKNOWN, now, error, status=Status.UNKNOWN.value, next_attempt_at=None, last_error=error
     )
 
 
@@ -337,16 +320,8 @@ def record_in_doubt(session: Session, claim: Claim, now: datetime, error: str, c
 
 def release(session: Session, claim: Claim, now: datetime, note: str) -> bool:
     """Hand a claimed delivery back untouched (it was never sent): the attempt is abandoned, the delivery queued."""
-    if not _close_attempt(session, claim, Outcome.ABANDONED, now, error=note):
-        return False
-    return _set_delivery(
-        session,
-        claim,
-        now,
-        status=Status.QUEUED.value,
-        attempts=Delivery.attempts - 1,
-        lease_owner=None,
-        lease_until=None,
+    return _settle(
+        session, claim, Outcome.ABANDONED, now, note, status=Status.QUEUED.value, attempts=Delivery.attempts - 1
     )
 
 
