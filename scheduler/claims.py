@@ -333,3 +333,13 @@ def queued_per_channel(session: Session) -> dict[str, tuple[int, datetime | None
         .group_by(Delivery.channel)
     )
     return {channel: (count, first, last) for channel, count, first, last in rows}
+
+
+def newest_id(session: Session) -> int:
+    return int(session.scalar(select(func.max(Delivery.id))) or 0)
+
+
+def queued_since(session: Session, after_id: int, limit: int = 20) -> tuple[list[Delivery], int]:
+    """Deliveries created after ``after_id`` (the first ``limit``), and the newest id."""
+    rows = list(session.scalars(select(Delivery).where(Delivery.id > after_id).order_by(Delivery.id).limit(limit)))
+    return rows, newest_id(session) if rows else after_id

@@ -96,6 +96,7 @@ class Daemon:
         self.owned: set[str] = set()
         self.live: list[str] = [self.owner]
         self.waiting_since: dict[str, float] = {}
+        self.last_seen_id = 0
 
     # -- plumbing -----------------------------------------------------------------------------------------------
 
@@ -177,6 +178,7 @@ class Daemon:
             self.live = await self.db_read(cluster.live_instances, now, self._lease())
         self.alive_since = now
         self.late_cutoff = now - self.config.daemon.late_grace
+        self.last_seen_id = await self.db_read(claims.newest_id)
         if self.db.is_sqlite:
             # One daemon per SQLite file: everything still publishing was left by a crash.
             await self.db_call(_expire_leases, await self.db_call(claims.all_publishing), now)
@@ -408,6 +410,7 @@ class Daemon:
                 log.warning("%s", line, extra={"action": "late"})
             if not lines:
                 self.late_cutoff = None
+        await self._log_new_posts()
         due = await self.db_read(claims.due_channels, min(now, until) if until else now)
         for name in due:
             if await self._may_publish(name):
@@ -416,6 +419,27 @@ class Daemon:
         next_due = await self.db_read(_next_wake)
         self._wake_at(next_due if next_due is None or next_due > now else None)
         self.notifier.status(self._status_line())
+
+    async def _log_new_posts(self) -> None:
+        """One line per delivery queued since the last look (the CLI writes them; the operator reads this log)."""
+        rows, newest = await self.db_read(claims.queued_since, self.last_seen_id)
+        for d in rows:
+            if d.status != "queued":
+                continue
+            channel = self.config.channel(d.channel) if d.channel in self.config.channel_names else None
+            zone = channel.timezone if channel else UTC
+            when = (d.next_attempt_at or d.due_at).astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+            log.info(
+                "queued post %d on %s for %s",
+                d.post_id,
+                d.channel,
+                when,
+                extra={"post_id": d.post_id, "channel": d.channel, "action": "queued"},
+            )
+        skipped = newest - (rows[-1].id if rows else newest)
+        if skipped > 0:
+            log.info("... and %d more deliveries queued", skipped, extra={"action": "queued"})
+        self.last_seen_id = newest
 
     def _detect_gap(self, now: datetime) -> None:
         wall = (now - self.last_cycle_wall).total_seconds()

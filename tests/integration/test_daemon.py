@@ -60,6 +60,7 @@ def test_now_post_is_published_within_two_seconds(config: Path, tmp_path: Path) 
         elapsed = time.monotonic() - queued_at
         assert elapsed < 2.0
         daemon.wait_log(rf"published post {post_id} to outbox")
+        assert f"queued post {post_id} on outbox for " in daemon.log
         assert daemon.stop() == 0
     assert show(config, post_id)["deliveries"][0]["status"] == "published"  # type: ignore[index]
     assert outbox_posts(tmp_path)[0]["text"] == "hello right now"
@@ -264,3 +265,32 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     copy.write_text(text.replace("/opt/smm-scheduler/bin/smm", str(Path(sys.executable).parent / "smm")))
     verify = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
+
+
+def test_sigterm_during_a_publish_lets_it_finish_and_records_it(tmp_path: Path, sqlite_url: str) -> None:
+    from tests.fakes.base import Fault
+    from tests.fakes.telegram import DEFAULT_TOKEN, FakeTelegram
+
+    fake = FakeTelegram().start()
+    try:
+        body = (
+            f'[[channels]]\nname = "tg"\nnetwork = "telegram"\nchat_id = "@testchannel"\ntoken_env = "TG"\n'
+            f'api_url = "{fake.url}"\n'
+        )
+        config = write_config(tmp_path / "config.toml", sqlite_url, body, outbox=False, extra_top=FAST)
+        post_id = add(config, "slow network", "--now")
+        fake.inject("sendMessage", Fault.delay(2.0))
+        with DaemonProcess(config, env={"TG": DEFAULT_TOKEN}) as daemon:
+            daemon.wait_log(r"publishing post \d+ to tg")
+            wait_for(lambda: fake.calls("sendMessage"), timeout=5, what="the request in flight")
+            daemon.signal(signal.SIGTERM)
+            assert daemon.proc.wait(20) == 0
+            log = daemon.log
+        assert "stopping; letting in-flight posts finish" in log
+        assert f"published post {post_id} to tg" in log
+        assert "stopped (1 posts published this run)" in log
+        delivery = show(config, post_id)["deliveries"][0]  # type: ignore[index]
+        assert delivery["status"] == "published"
+        assert len(fake.published) == 1
+    finally:
+        fake.stop()
