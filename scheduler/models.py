@@ -105,6 +105,11 @@ class Post(Base):
     media: Mapped[list[Any]] = mapped_column(default=list)
     """Items ``{"sha256", "name", "mime", "size", "width", "height", "ext"}`` in the media store."""
     created_at: Mapped[datetime]
+    campaign: Mapped[str | None] = mapped_column(String(128))
+    """``utm_campaign`` for the post's links (else the channel's)."""
+    utm_content: Mapped[str | None] = mapped_column(String(128))
+    variants: Mapped[dict[str, Any] | None]
+    """Per-network texts ``{"telegram": "..."}`` used instead of ``text`` on that network's channels."""
 
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="post", order_by="Delivery.id", cascade="all, delete-orphan"
@@ -227,3 +232,32 @@ class LeaseGroup(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128))
     lease_until: Mapped[datetime]
+
+
+class FeedEntry(Base):
+    """An entry of a feed that was seen once, and the post it became (remembered so it is queued only once)."""
+
+    __tablename__ = "feed_entries"
+
+    feed: Mapped[str] = mapped_column(String(255), primary_key=True)
+    """The feed's name in the config, else the URL or file it was read from (hashed when longer than 255)."""
+    entry_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the entry's id (ids are URLs or long strings)."""
+    entry_id: Mapped[str] = mapped_column(Text)
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="SET NULL"), index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    seen_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(Text)
+    """Why the entry was not queued (it could not be published on a channel), for the operator."""
+
+
+class FeedState(Base):
+    """When a configured feed was last polled, its HTTP validators and its last error."""
+
+    __tablename__ = "feed_states"
+
+    feed: Mapped[str] = mapped_column(String(255), primary_key=True)
+    polled_at: Mapped[datetime | None]
+    etag: Mapped[str | None] = mapped_column(String(1024))
+    modified: Mapped[str | None] = mapped_column(String(255))
+    last_error: Mapped[str | None] = mapped_column(Text)
