@@ -152,6 +152,10 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 @click.option("--now", "now_", is_flag=True, help="Publish as soon as possible.")
 @click.option("--next", "next_", is_flag=True, help="Take the next slot, pushing the queue back one slot.")
 @click.option("--category", type=click.Choice(CATEGORIES), default="educational", show_default=True)
+@click.option("--campaign", metavar="NAME", help="utm_campaign of the post's links (default: the channel's).")
+@click.option("--utm-content", metavar="VALUE", help="utm_content of the post's links.")
+@click.option("--text-for", "text_for", multiple=True, metavar="NETWORK=TEXT", help="The text for one network.")
+@click.option("--force", is_flag=True, help="Place the post even where it breaks the content mix rule.")
 @click.option("--json", "as_json", is_flag=True, help="Print the post as JSON.")
 @click.pass_obj
 def add(
@@ -164,10 +168,14 @@ def add(
     now_: bool,
     next_: bool,
     category: str,
+    campaign: str | None,
+    utm_content: str | None,
+    text_for: tuple[str, ...],
+    force: bool,
     as_json: bool,
 ) -> None:
     """Queue a post: into each channel's next free slot, or at a given time."""
-    from scheduler.service import NewPost, add_post
+    from scheduler.service import NewPost, add_post, parse_variants
 
     request = NewPost(
         text=text,
@@ -178,6 +186,10 @@ def add(
         now=now_,
         next=next_,
         category=category,
+        campaign=campaign,
+        utm_content=utm_content,
+        variants=parse_variants(text_for),
+        force=force,
     )
     view = add_post(obj.config, obj.db, request, now())
     if as_json:
@@ -190,11 +202,12 @@ def add(
 @click.option("--all", "include_all", is_flag=True, help="Include published, failed and cancelled deliveries.")
 @click.option("--channel", metavar="NAME", help="Only this channel.")
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="At most N posts (0: all).")
+@click.option("--mix", "every_mix", is_flag=True, help="Show every channel's content mix (default: those with offers).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of posts.")
 @click.pass_obj
-def queue(obj: Context, include_all: bool, channel: str | None, limit: int, as_json: bool) -> None:
-    """List upcoming deliveries by time."""
-    from scheduler.service import list_queue, queue_notes
+def queue(obj: Context, include_all: bool, channel: str | None, limit: int, every_mix: bool, as_json: bool) -> None:
+    """List upcoming deliveries by time, and the content mix of channels with commercial posts."""
+    from scheduler.service import list_queue, mix_lines, queue_notes
 
     try:
         db = obj.existing_db
@@ -207,6 +220,7 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, as_j
         return
     for note in queue_notes(obj.config, db):
         click.echo(redact(f"! {note}"))
+    mixes = mix_lines(obj.config, db, now(), channel=channel, every=every_mix)
     if not posts:
         click.echo("the queue is empty" if not include_all else "no posts")
         return
@@ -229,6 +243,10 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, as_j
         click.echo("  ".join(f"{c:<{widths[i]}}" for i, c in enumerate(r[:5])) + "  " + r[5])
     if limit and total > len(posts):
         click.echo(f"... {total - len(posts)} more posts (use --limit 0 to list all)")
+    if mixes:
+        click.echo("content mix of the upcoming queue:")
+        for line in mixes:
+            click.echo(f"  {line}")
 
 
 @cli.command()
@@ -237,18 +255,24 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, as_j
 @click.pass_obj
 def show(obj: Context, post_id: int, as_json: bool) -> None:
     """Show a post, its deliveries and their attempts."""
-    from scheduler.service import show_post
+    from scheduler.service import post_extras, show_post
 
     view = show_post(obj.existing_db, post_id)
     if as_json:
         emit_json(view)
         return
+    extras = post_extras(obj.existing_db, post_id)
     created = local_time(view["created_at"], "", obj.config)
     click.echo(f"post {view['id']} ({view['category']}), created {created}")
     if view["text"]:
         click.echo("  text: " + view["text"].replace("\n", "\n        "))
+    for network, variant in sorted(extras["variants"].items()):
+        click.echo(f"  text for {network}: " + variant.replace("\n", "\n        "))
     if view["link"]:
         click.echo(f"  link: {view['link']}")
+    for key in ("campaign", "utm_content"):
+        if extras[key]:
+            click.echo(f"  {key}: {extras[key]}")
     for m in view["media"]:
         size = f" {m['width']}x{m['height']}" if m.get("width") else ""
         click.echo(f"  media: {m['name']} ({m['mime']}{size}, {m['size']} bytes)")
@@ -266,21 +290,26 @@ def show(obj: Context, post_id: int, as_json: bool) -> None:
 @click.pass_obj
 def cancel(obj: Context, post_id: int, channel: str | None) -> None:
     """Cancel a post's deliveries that have not gone out."""
-    from scheduler.service import cancel_post
+    from scheduler.service import cancel_with_notes
 
-    print_post(cancel_post(obj.db, post_id, now(), channel), obj.config, "cancelled")
+    view, notes = cancel_with_notes(obj.config, obj.db, post_id, now(), channel)
+    print_post(view, obj.config, "cancelled")
+    for note in notes:
+        click.echo(f"! {note}")
 
 
 @cli.command()
 @click.argument("post_id", type=int)
 @click.option("--at", "at", metavar="WHEN", help="ISO 8601 time; without an offset, in each channel's time zone.")
 @click.option("--now", "now_", is_flag=True, help="Publish as soon as possible.")
+@click.option("--force", is_flag=True, help="Move it even where it breaks the content mix rule.")
 @click.pass_obj
-def reschedule(obj: Context, post_id: int, at: str | None, now_: bool) -> None:
+def reschedule(obj: Context, post_id: int, at: str | None, now_: bool, force: bool) -> None:
     """Move a post's queued deliveries to another time."""
     from scheduler.service import reschedule_post
 
-    print_post(reschedule_post(obj.config, obj.db, post_id, at, now(), to_now=now_), obj.config, "rescheduled")
+    view = reschedule_post(obj.config, obj.db, post_id, at, now(), to_now=now_, force=force)
+    print_post(view, obj.config, "rescheduled")
 
 
 @cli.command()

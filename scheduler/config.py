@@ -21,7 +21,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduler.errors import ConfigError
+from scheduler.mix import MixRule
 from scheduler.slots import DEFAULT_SLOTS, Slot, parse_slots
+from scheduler.utm import UtmConfig
 
 NETWORKS = ("vk", "telegram", "facebook", "ok", "outbox")
 CATEGORIES = ("entertaining", "educational", "commercial", "ugc", "news")
@@ -34,6 +36,9 @@ DEFAULT_API_ROOTS = {
     "ok": "https://api.ok.ru",
 }
 
+DEFAULT_FEED_TEMPLATE = "{title}\n\n{summary}"
+FEED_FIELDS = ("title", "summary", "link", "author", "published", "feed")
+_HASHTAG = re.compile(r"#?(\w+)")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -90,6 +95,18 @@ class ChannelConfig:
     on_uncertain: str = "hold"
     late_policy: str | None = None
     timeout: float = 30.0
+    mix: MixRule = field(default_factory=MixRule)
+    """The content mix rule (``[mix]``, overridden by ``mix``, ``mix_share``, ``mix_window``)."""
+    utm: UtmConfig = field(default_factory=UtmConfig)
+    """UTM tagging (``[utm]``, overridden by ``utm``, ``utm_source``, ``utm_medium``, ``utm_campaign``)."""
+    hashtags: tuple[str, ...] = ()
+    """Branded hashtags appended at render time, as far as the text limit allows (with their ``#``)."""
+
+    @property
+    def parse_mode(self) -> str | None:
+        """The Telegram parse mode of the channel's texts (None for other networks and plain text)."""
+        mode = self.options.get("parse_mode") if self.network == "telegram" else None
+        return str(mode) if mode else None
 
     @property
     def api_root(self) -> str:
@@ -118,6 +135,30 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class FeedConfig:
+    """An RSS or Atom feed whose new entries are queued as posts (``[[feeds]]``)."""
+
+    name: str
+    url: str
+    """An http(s) URL, or an absolute path to a file."""
+    template: str = DEFAULT_FEED_TEMPLATE
+    """The post's text; placeholders {title}, {summary}, {link}, {author}, {published}, {feed}."""
+    channels: tuple[str, ...] = ()
+    """Target channels; empty: every channel."""
+    category: str = "educational"
+    campaign: str | None = None
+    interval: float = 3600.0
+    """Seconds between two polls by the daemon."""
+    max_summary: int = 600
+    """Longest {summary}, in characters (cut at a word, with an ellipsis)."""
+    timeout: float = 30.0
+
+    @property
+    def is_url(self) -> bool:
+        return self.url.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, validated."""
 
@@ -130,11 +171,20 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
     warnings: tuple[str, ...] = ()
+    mix: MixRule = field(default_factory=MixRule)
+    utm: UtmConfig = field(default_factory=UtmConfig)
+    feeds: tuple[FeedConfig, ...] = ()
 
     def channel(self, name: str) -> ChannelConfig:
         for channel in self.channels:
             if channel.name == name:
                 return channel
+        raise KeyError(name)
+
+    def feed(self, name: str) -> FeedConfig:
+        for feed in self.feeds:
+            if feed.name == name:
+                return feed
         raise KeyError(name)
 
     @property
@@ -229,6 +279,22 @@ class _Table:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.error(key, f"must be a whole number >= {minimum}, not {_show(value)}")
         return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, not {_show(value)}")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.error(key, f"must be a list of non-empty strings, not {_show(value)}")
+        return tuple(v.strip() for v in value)
 
     def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
         value = self.get(key)
@@ -353,6 +419,8 @@ def _channel(
     schedule_slots: tuple[Slot, ...],
     base: Path,
     config_dir: Path,
+    mix: MixRule,
+    utm: UtmConfig,
 ) -> ChannelConfig:
     t = _Table(label, f"channels[{index}].", entry)
     name = t.string("name", required=True)
@@ -416,6 +484,10 @@ def _channel(
         path = t.string("path", "outbox")
         assert path is not None
         options["path"] = str((base / path).resolve()) if not Path(path).is_absolute() else path
+    # Marketing keys are read only when present, so that the "known here" hint of an unknown key stays short.
+    channel_mix = _mix(t, mix, ("mix", "mix_share", "mix_window"), quiet=True)
+    channel_utm = _utm(t, utm, ("utm", "utm_source", "utm_medium", "utm_campaign"), quiet=True)
+    hashtags = _hashtags(t, "hashtags") if t.has("hashtags") else ()
     t.finish()
     return ChannelConfig(
         name=name,
@@ -428,7 +500,119 @@ def _channel(
         on_uncertain=on_uncertain or "hold",
         late_policy=late_policy,
         timeout=timeout,
+        mix=channel_mix,
+        utm=channel_utm,
+        hashtags=hashtags,
     )
+
+
+def _mix(t: _Table, base: MixRule, keys: tuple[str, str, str], *, quiet: bool = False) -> MixRule:
+    """A mix rule from ``enabled``/``share``/``window`` keys, each defaulting to ``base``."""
+    enabled_key, share_key, window_key = keys
+    enabled = t.boolean(enabled_key, base.enabled) if not quiet or t.has(enabled_key) else base.enabled
+    share = t.number(share_key, base.share) if not quiet or t.has(share_key) else base.share
+    if share > 1:
+        raise t.error(share_key, f"{_show(t.data[share_key])} is not a share between 0 and 1 (0.5 is half)")
+    window = t.whole(window_key, base.window, minimum=1) if not quiet or t.has(window_key) else base.window
+    rule = MixRule(share=share, window=window, enabled=enabled)
+    if enabled and share > 0 and rule.limit == 0:
+        raise t.error(
+            share_key if t.has(share_key) else window_key,
+            f"{share:g} of {window} deliveries rounds down to no commercial post at all: raise the share or the "
+            "window (or set the share to 0 to allow no commercial post)",
+        )
+    return rule
+
+
+def _utm(t: _Table, base: UtmConfig, keys: tuple[str, ...], *, quiet: bool = False) -> UtmConfig:
+    """UTM settings from ``enabled``/``source``/``medium``/``campaign`` keys, each defaulting to ``base``."""
+    enabled_key, source_key, medium_key, campaign_key = keys
+
+    def value(key: str, default: str | None) -> str | None:
+        if quiet and not t.has(key):
+            return default
+        text = t.string(key, default)
+        if text is not None and (len(text) > 128 or re.search(r"[\x00-\x1f\x7f]", text)):
+            raise t.error(key, f"{_show(text)} must be at most 128 characters without control characters")
+        return text
+
+    enabled = t.boolean(enabled_key, base.enabled) if not quiet or t.has(enabled_key) else base.enabled
+    medium = value(medium_key, base.medium)
+    return UtmConfig(
+        enabled=enabled,
+        source=value(source_key, base.source),
+        medium=medium or "social",
+        campaign=value(campaign_key, base.campaign),
+        domains=base.domains,
+    )
+
+
+def _hashtags(t: _Table, key: str) -> tuple[str, ...]:
+    tags: list[str] = []
+    for raw in t.strings(key):
+        match = _HASHTAG.fullmatch(raw)
+        if not match:
+            raise t.error(key, f"{_show(raw)} is not a hashtag: letters, digits and _ after an optional #")
+        tag = f"#{match.group(1)}"
+        if tag.lower() not in (existing.lower() for existing in tags):
+            tags.append(tag)
+    return tuple(tags)
+
+
+def _feed(entry: Any, index: int, label: str, channel_names: tuple[str, ...], config_dir: Path) -> FeedConfig:
+    t = _Table(label, f"feeds[{index}].", entry)
+    name = t.string("name", required=True)
+    assert name is not None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise t.error("name", f"{_show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
+    url = t.string("url", required=True)
+    assert url is not None
+    if re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
+        if not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
+            raise t.error("url", f"{_show(url)} is not an http(s) URL or a file path")
+    elif not Path(url).is_absolute():
+        url = str((config_dir / url).resolve())
+    template = t.string("template", DEFAULT_FEED_TEMPLATE)
+    assert template is not None
+    _check_template(t, template)
+    channels = t.strings("channels")
+    for channel in channels:
+        if channel not in channel_names:
+            raise t.error("channels", f"{_show(channel)} is not a channel; configured: {', '.join(channel_names)}")
+    category = t.choice("category", CATEGORIES, "educational") or "educational"
+    campaign = t.string("campaign")
+    interval = t.duration("interval", 3600)
+    if interval < 60:
+        raise t.error("interval", f"{interval:g} seconds is too often to poll a feed; at least 60 seconds")
+    max_summary = t.whole("max_summary", 600, minimum=1)
+    timeout = t.duration("timeout", 30)
+    t.finish()
+    return FeedConfig(
+        name=name,
+        url=url,
+        template=template,
+        channels=tuple(dict.fromkeys(channels)),
+        category=category,
+        campaign=campaign,
+        interval=interval,
+        max_summary=max_summary,
+        timeout=timeout,
+    )
+
+
+def _check_template(t: _Table, template: str) -> None:
+    import string
+
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise t.error(
+            "template", f"{_show(template)} is not a template: {exc} (write {{{{ and }}}} for braces)"
+        ) from None
+    for name in fields:
+        if name not in FEED_FIELDS:
+            allowed = ", ".join(f"{{{f}}}" for f in FEED_FIELDS)
+            raise t.error("template", f"{{{name}}} is not a placeholder; use {allowed}")
 
 
 def _positive_id(t: _Table, key: str) -> int:
@@ -488,13 +672,25 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     )
     r.finish()
 
+    mix = MixRule()
+    if root.has("mix"):
+        m = _Table(label, "mix.", _section(root, "mix"))
+        mix = _mix(m, mix, ("enabled", "share", "window"))
+        m.finish()
+    utm = UtmConfig()
+    if root.has("utm"):
+        u = _Table(label, "utm.", _section(root, "utm"))
+        domains = tuple(d.lower().lstrip(".") for d in u.strings("domains"))
+        utm = _utm(u, UtmConfig(domains=domains), ("enabled", "source", "medium", "campaign"))
+        u.finish()
+
     raw_channels = root.get("channels")
     if raw_channels is None:
         raw_channels = []
     if not isinstance(raw_channels, list):
         raise root.error("channels", "must be an array of tables: [[channels]]")
     channels = tuple(
-        _channel(entry, i, label, timezone, slots, base, path.parent) for i, entry in enumerate(raw_channels)
+        _channel(entry, i, label, timezone, slots, base, path.parent, mix, utm) for i, entry in enumerate(raw_channels)
     )
     seen: dict[str, int] = {}
     for i, channel in enumerate(channels):
@@ -504,6 +700,17 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
                 f"{label}: channels[{i}].name: {_show(channel.name)} is already the name of channels[{first}]"
             )
         seen[channel.name] = i
+    feeds: list[FeedConfig] = []
+    if root.has("feeds"):
+        raw_feeds = root.get("feeds")
+        if not isinstance(raw_feeds, list):
+            raise root.error("feeds", "must be an array of tables: [[feeds]]")
+        names = tuple(c.name for c in channels)
+        for i, entry in enumerate(raw_feeds):
+            feed = _feed(entry, i, label, names, path.parent)
+            if any(f.name == feed.name for f in feeds):
+                raise ConfigError(f"{label}: feeds[{i}].name: {_show(feed.name)} is already the name of another feed")
+            feeds.append(feed)
     root.finish()
 
     return Config(
@@ -516,6 +723,9 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         daemon=daemon,
         retry=retry,
         warnings=_permission_warnings(path, label, channels),
+        mix=mix,
+        utm=utm,
+        feeds=tuple(feeds),
     )
 
 

@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from scheduler.models import ACTIVE, Attempt, ChannelState, Delivery, Outcome, Post, Status
 
+IN_SEQUENCE = (Status.QUEUED, Status.PUBLISHING, Status.PUBLISHED, Status.UNKNOWN)
+"""Statuses of the deliveries that make a channel's sequence for the content mix (sent, or to be sent)."""
+
 
 def rowcount(result: Result[Any]) -> int:
     """How many rows an UPDATE or DELETE changed."""
@@ -94,6 +97,64 @@ def explicit_times(session: Session, channel: str, since: datetime) -> list[date
     )
 
 
+@dataclass(frozen=True)
+class MixEntry:
+    """A delivery as the content mix sees it: when, which (for ties), and whether its post is commercial."""
+
+    due_at: datetime
+    id: int
+    commercial: bool
+
+
+def _mix_select(channel: str) -> Any:
+    return (
+        select(Delivery.due_at, Delivery.id, (Post.category == "commercial").label("commercial"))
+        .join(Post, Post.id == Delivery.post_id)
+        .where(Delivery.channel == channel, Delivery.status.in_(IN_SEQUENCE))
+    )
+
+
+def mix_before(session: Session, channel: str, at: datetime, count: int, *, inclusive: bool = False) -> list[MixEntry]:
+    """The last ``count`` deliveries of ``channel`` before ``at`` (or at it, with ``inclusive``), in order."""
+    if count <= 0:
+        return []
+    bound = Delivery.due_at <= at if inclusive else Delivery.due_at < at
+    rows = session.execute(
+        _mix_select(channel).where(bound).order_by(Delivery.due_at.desc(), Delivery.id.desc()).limit(count)
+    ).all()
+    return [MixEntry(r.due_at, r.id, bool(r.commercial)) for r in reversed(rows)]
+
+
+def mix_from(
+    session: Session,
+    channel: str,
+    at: datetime,
+    count: int | None = None,
+    *,
+    inclusive: bool = True,
+    until: datetime | None = None,
+) -> list[MixEntry]:
+    """The deliveries of ``channel`` from ``at`` (or after it, without ``inclusive``) on, at most ``count``."""
+    query = _mix_select(channel).where(Delivery.due_at >= at if inclusive else Delivery.due_at > at)
+    if until is not None:
+        query = query.where(Delivery.due_at <= until)
+    query = query.order_by(Delivery.due_at, Delivery.id)
+    if count is not None:
+        query = query.limit(count)
+    return [MixEntry(r.due_at, r.id, bool(r.commercial)) for r in session.execute(query)]
+
+
+def category_counts(session: Session, channel: str, statuses: Sequence[str]) -> dict[str, int]:
+    """How many of ``channel``'s deliveries in ``statuses`` each category has."""
+    rows = session.execute(
+        select(Post.category, func.count())
+        .join(Delivery, Delivery.post_id == Post.id)
+        .where(Delivery.channel == channel, Delivery.status.in_(statuses))
+        .group_by(Post.category)
+    )
+    return {category: count for category, count in rows}
+
+
 def add_post(
     session: Session,
     *,
@@ -103,9 +164,21 @@ def add_post(
     media: list[dict[str, object]],
     now: datetime,
     deliveries: Iterable[tuple[str, str, datetime, bool]],
+    campaign: str | None = None,
+    utm_content: str | None = None,
+    variants: dict[str, str] | None = None,
 ) -> Post:
     """Insert a post and its deliveries ``(channel, network, due_at, slotted)``."""
-    post = Post(text=text, link=link, category=category, media=media, created_at=now)
+    post = Post(
+        text=text,
+        link=link,
+        category=category,
+        media=media,
+        created_at=now,
+        campaign=campaign,
+        utm_content=utm_content,
+        variants=variants or None,
+    )
     for channel, network, due_at, slotted in deliveries:
         post.deliveries.append(
             Delivery(

@@ -8,23 +8,25 @@ database and the media store as they were.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from scheduler import mix, placement
 from scheduler import repository as repo
-from scheduler.config import CATEGORIES, ChannelConfig, Config
+from scheduler.config import CATEGORIES, NETWORKS, ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError, NotFound, StateConflict
 from scheduler.media import MediaStore, StoredMedia, inspect
-from scheduler.models import Delivery, Post, Status
+from scheduler.models import ACTIVE, Delivery, Post, Status
 from scheduler.render import PostContent, problems
-from scheduler.slots import local_to_utc, push_back, queue_slot
+from scheduler.slots import local_to_utc
 
 MAX_LINK = 2048
+MAX_TAG = 128
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -41,6 +43,13 @@ class NewPost:
     next: bool = False
     category: str = "educational"
     extra: dict[str, Any] = field(default_factory=dict)
+    campaign: str | None = None
+    """``utm_campaign`` of the post's links (else the channel's)."""
+    utm_content: str | None = None
+    variants: Mapping[str, str] = field(default_factory=dict)
+    """Per-network texts: ``{"telegram": "..."}`` (``--text-for``)."""
+    force: bool = False
+    """Place the post even where it breaks the content mix rule."""
 
 
 # -- input checks -------------------------------------------------------------------------------------------------
@@ -78,6 +87,52 @@ def check_category(category: str) -> str:
     if category not in CATEGORIES:
         raise InputError(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
     return category
+
+
+def check_tag(value: str | None, what: str) -> str | None:
+    """A campaign or utm_content value: non-empty, one line, at most 128 characters (None stays None)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise InputError(f"{what} is empty")
+    if _CONTROL.search(value) or "\n" in value or "\r" in value or "\t" in value:
+        raise InputError(f"{what} {value!r} must be one line without control characters")
+    if len(value) > MAX_TAG:
+        raise InputError(f"{what} is {len(value)} characters long; at most {MAX_TAG}")
+    return value
+
+
+def check_variants(variants: Mapping[str, str], channels: Sequence[ChannelConfig]) -> dict[str, str]:
+    """Per-network texts: a known network among the post's channels, with text that passes :func:`check_text`."""
+    networks = {c.network for c in channels}
+    checked: dict[str, str] = {}
+    for network, text in variants.items():
+        if network not in NETWORKS:
+            raise InputError(f"--text-for {network!r}: not a network; use one of {', '.join(NETWORKS)}")
+        if network not in networks:
+            raise InputError(f"--text-for {network}: the post goes to no {network} channel")
+        if not text.strip():
+            raise InputError(f"--text-for {network}: the text is empty")
+        try:
+            checked[network] = check_text(text)
+        except InputError as exc:
+            raise InputError(f"--text-for {network}: {exc}") from None
+    return checked
+
+
+def parse_variants(values: Sequence[str]) -> dict[str, str]:
+    """``["telegram=Hi", ...]`` (``--text-for NETWORK=TEXT``) as a dict; a network given twice is an error."""
+    variants: dict[str, str] = {}
+    for value in values:
+        network, sep, text = value.partition("=")
+        network = network.strip().lower()
+        if not sep or not network:
+            raise InputError(f"--text-for {value[:40]!r}: write NETWORK=TEXT, e.g. --text-for telegram='Hello'")
+        if network in variants:
+            raise InputError(f"--text-for {network} is given twice")
+        variants[network] = text
+    return variants
 
 
 def parse_when(value: str, zone: Any, now: datetime) -> datetime:
@@ -127,12 +182,24 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> d
     text = check_text(request.text)
     link = check_link(request.link)
     category = check_category(request.category)
+    campaign = check_tag(request.campaign, "--campaign")
+    utm_content = check_tag(request.utm_content, "--utm-content")
     channels = pick_channels(config, request.channels)
+    variants = check_variants(request.variants, channels)
     inspected = []
     for path in request.media:
         info, size = inspect(path)
         inspected.append(StoredMedia("0" * 64, path.name, info.mime, size, info.width, info.height))
-    content = PostContent(text=text, link=link, media=tuple(inspected), category=category, extra=request.extra)
+    content = PostContent(
+        text=text,
+        link=link,
+        media=tuple(inspected),
+        category=category,
+        extra=request.extra,
+        campaign=campaign,
+        utm_content=utm_content,
+        variants=variants,
+    )
     found = [p for channel in channels for p in problems(content, channel, config.media_dir)]
     if found:
         raise InputError("; ".join(found))
@@ -140,38 +207,60 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> d
     if request.at is not None:
         explicit = {c.name: parse_when(request.at, c.timezone, now) for c in channels}
 
-    store = MediaStore(config.media_dir)
-    stored = [store.add(path).as_dict() for path in request.media]
     with db.write() as session:
         # Always in the same order, so two adds naming the same channels in another order cannot deadlock.
         for name in sorted(c.name for c in channels):
             repo.lock_channel(session, name)
-        plan: list[tuple[str, str, datetime, bool]] = []
-        for channel in channels:
-            if request.now:
-                plan.append((channel.name, channel.network, now, False))
-            elif request.at is not None:
-                plan.append((channel.name, channel.network, explicit[channel.name], False))
-            elif request.next:
-                plan.append((channel.name, channel.network, _push_back(session, channel, now), True))
-            else:
-                times = repo.channel_times(session, channel.name, now)
-                due = queue_slot(channel.slots, channel.timezone, now, times.last_slotted, times.occupied)
-                plan.append((channel.name, channel.network, due, True))
-        post = repo.add_post(session, text=text, link=link, category=category, media=stored, now=now, deliveries=plan)
+        plan = _plan(session, channels, request, category, explicit, now)
+        store = MediaStore(config.media_dir)
+        stored = [store.add(path).as_dict() for path in request.media]
+        post = repo.add_post(
+            session,
+            text=text,
+            link=link,
+            category=category,
+            media=stored,
+            now=now,
+            deliveries=plan,
+            campaign=campaign,
+            utm_content=utm_content,
+            variants=variants,
+        )
         view = post_view(post, post.deliveries)
     db.wake_daemon()
     return view
 
 
-def _push_back(session: Any, channel: ChannelConfig, now: datetime) -> datetime:
-    queued = repo.slotted_queue(session, channel.name, now)
-    taken = repo.explicit_times(session, channel.name, now)
-    first, moved = push_back(channel.slots, channel.timezone, now, [d.due_at for d in queued], taken)
-    for delivery, when in zip(queued, moved, strict=True):
-        if when != delivery.due_at:
-            repo.move_delivery(session, delivery, when, now, slotted=True)
-    return first
+def _plan(
+    session: Any,
+    channels: Sequence[ChannelConfig],
+    request: NewPost,
+    category: str,
+    explicit: Mapping[str, datetime],
+    now: datetime,
+) -> list[tuple[str, str, datetime, bool]]:
+    """Each channel's delivery ``(channel, network, due_at, slotted)``; every mix refusal in one InputError."""
+    plan: list[tuple[str, str, datetime, bool]] = []
+    refused: list[str] = []
+    check = category == mix.COMMERCIAL and not request.force
+    for channel in channels:
+        try:
+            if request.now or request.at is not None:
+                when = now if request.now else explicit[channel.name]
+                if check:
+                    placement.check_explicit(session, channel, when, category, now)
+                plan.append((channel.name, channel.network, when, False))
+            elif request.next:
+                when = placement.next_slot(session, channel, now, category, force=request.force)
+                plan.append((channel.name, channel.network, when, True))
+            else:
+                when = placement.slot_for(session, channel, now, "" if request.force else category)
+                plan.append((channel.name, channel.network, when, True))
+        except InputError as exc:
+            refused.append(str(exc))
+    if refused:
+        raise InputError("; ".join(refused))
+    return plan
 
 
 def list_queue(
@@ -214,22 +303,43 @@ def show_post(db: Database, post_id: int) -> dict[str, Any]:
 
 def cancel_post(db: Database, post_id: int, now: datetime, channel: str | None = None) -> dict[str, Any]:
     """Cancel the post's deliveries that have not gone out."""
+    return cancel_with_notes(None, db, post_id, now, channel)[0]
+
+
+def cancel_with_notes(
+    config: Config | None, db: Database, post_id: int, now: datetime, channel: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """:func:`cancel_post`, and what the cancel does to the channels' content mix (a cancel is never refused)."""
+    notes: list[str] = []
     with db.write() as session:
         post = _get(session, post_id)
         targets = [d for d in post.deliveries if channel is None or d.channel == channel]
         if channel is not None and not targets:
             raise InputError(f"post {post_id} has no delivery on channel {channel!r}")
+        for delivery in targets:
+            if config is not None and delivery.channel in config.channel_names and delivery.status in ACTIVE:
+                notes += placement.cancel_notes(session, config.channel(delivery.channel), delivery, post_id)
         if not repo.cancel_deliveries(session, post_id, now, channel):
             raise StateConflict(f"post {post_id} has nothing to cancel: {_states(targets)}")
         session.expire_all()
         post = _get(session, post_id)
-        return post_view(post, post.deliveries)
+        return post_view(post, post.deliveries), notes
 
 
 def reschedule_post(
-    config: Config, db: Database, post_id: int, at: str | None, now: datetime, *, to_now: bool = False
+    config: Config,
+    db: Database,
+    post_id: int,
+    at: str | None,
+    now: datetime,
+    *,
+    to_now: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Move the post's queued deliveries to an explicit time (``--at``) or to now."""
+    """Move the post's queued deliveries to an explicit time (``--at``) or to now.
+
+    A move that breaks a channel's content mix rule is refused unless ``force``.
+    """
     if (at is None) == (not to_now):
         raise InputError("give exactly one of --at and --now")
     with db.write() as session:
@@ -242,6 +352,8 @@ def reschedule_post(
             if at is not None:
                 zone = config.channel(delivery.channel).timezone if delivery.channel in config.channel_names else UTC
                 when = parse_when(at, zone, now)
+            if not force and delivery.channel in config.channel_names:
+                placement.check_move(session, config.channel(delivery.channel), delivery, when, post_id)
             repo.move_delivery(session, delivery, when, now, slotted=False)
         session.expire_all()
         post = _get(session, post_id)
@@ -346,6 +458,44 @@ def post_view(post: Post, deliveries: Sequence[Delivery]) -> dict[str, Any]:
         "created_at": iso(post.created_at),
         "deliveries": [delivery_view(d) for d in deliveries],
     }
+
+
+def post_extras(db: Database, post_id: int) -> dict[str, Any]:
+    """A post's marketing fields (not part of the post JSON contract): campaign, utm_content, variants."""
+    with db.read() as session:
+        post = _get(session, post_id)
+        return {"campaign": post.campaign, "utm_content": post.utm_content, "variants": dict(post.variants or {})}
+
+
+def mix_lines(
+    config: Config, db: Database, now: datetime, *, channel: str | None = None, every: bool = False
+) -> list[str]:
+    """The content mix of each channel's upcoming queue: those with commercial posts (``every``: all channels).
+
+    ``"vk-news: 3 educational, 1 commercial (25%), rule: at most 50% of any 4"``, and where the rule is broken.
+    """
+    lines: list[str] = []
+    statuses = [s.value for s in ACTIVE]
+    with db.read() as session:
+        for conf in config.channels:
+            if channel is not None and conf.name != channel:
+                continue
+            counts = repo.category_counts(session, conf.name, statuses)
+            if not counts or not (every or counts.get(mix.COMMERCIAL)):
+                continue
+            line = f"{conf.name}: {mix.summary(counts, conf.mix, CATEGORIES)}"
+            if conf.mix.enabled:
+                entries = repo.mix_before(session, conf.name, now, conf.mix.window - 1)
+                entries += repo.mix_from(session, conf.name, now)
+                broken = mix.first_break([e.commercial for e in entries], conf.mix)
+                if broken is not None:
+                    start, end, count = broken
+                    line += (
+                        f"; BROKEN: {count} commercial in {end - start + 1} consecutive deliveries up to "
+                        f"{placement.local(entries[end].due_at, conf)}"
+                    )
+            lines.append(line)
+    return lines
 
 
 def queue_notes(config: Config, db: Database) -> list[str]:
