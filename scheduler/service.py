@@ -206,6 +206,13 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> d
     explicit: dict[str, datetime] = {}
     if request.at is not None:
         explicit = {c.name: parse_when(request.at, c.timezone, now) for c in channels}
+    if category == mix.COMMERCIAL and not request.force:
+        closed = [c.name for c in channels if c.mix.enabled and c.mix.limit == 0]
+        if closed:
+            raise InputError(
+                f"the content mix rule of {', '.join(map(repr, closed))} allows no commercial post (share 0); "
+                "give --force to queue it anyway"
+            )
 
     with db.write() as session:
         # Always in the same order, so two adds naming the same channels in another order cannot deadlock.
