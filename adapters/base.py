@@ -198,6 +198,23 @@ class Adapter(ABC):
         """Network-specific checks beyond :class:`Capabilities` (markup that does not parse, say)."""
         return []
 
+    @classmethod
+    def preview(cls, post: OutgoingPost, options: Mapping[str, Any] | None = None) -> list[str]:
+        """The requests publishing ``post`` would make, one line each, for a person (``smm plan``); sends nothing.
+
+        The default describes one post; adapters whose posts take several visible steps (an album, then the text)
+        say so.
+        """
+        options = options or {}
+        parts = []
+        if post.text.strip():
+            parts.append(f"text of {cls.visible_length(post.text, options)} characters")
+        if post.link:
+            parts.append(f"link {post.link}")
+        if post.media:
+            parts.append(f"{len(post.media)} media ({', '.join(item.path.name for item in post.media)})")
+        return [f"one {cls.network} post: {', '.join(parts) or 'empty'}"]
+
     @abstractmethod
     async def publish(self, post: OutgoingPost) -> PublishResult:
         """Publish ``post`` and return what the network created.

@@ -125,6 +125,35 @@ class TelegramAdapter(Adapter):
             return [Problem(str(exc))]
         return [Problem(message) for message in markup_problems(post.text, post.link, mode, cls.capabilities.max_text)]
 
+    @classmethod
+    def preview(cls, post: OutgoingPost, options: Mapping[str, Any] | None = None) -> list[str]:
+        """The Bot API calls :meth:`publish` makes for ``post``: a photo or an album (with the text as its caption
+        when it fits), then a text message when there are no photos or the text is too long for a caption."""
+        options = options or {}
+        try:
+            mode = normalize_parse_mode(options.get("parse_mode"))
+        except ValueError:
+            mode = None
+        chat = options.get("chat_id", "the chat")
+        text = compose(post.text, post.link, mode)
+        length = markup_length(text, mode)
+        long_text = length > (cls.capabilities.max_caption or 0)
+        caption = None if long_text or not text.strip() else text
+        style = f", parse_mode {mode}" if mode else ""
+        linked = ", with the link on its own line at the end" if text != post.text else ""
+        calls: list[str] = []
+        names = ", ".join(item.path.name for item in post.media)
+        about = f"caption of {length} characters{linked}{style}" if caption else "no caption"
+        if len(post.media) == 1:
+            calls.append(f"sendPhoto to {chat}: {names}, {about}")
+        elif post.media:
+            on_first = f"{about} on the first photo" if caption else about
+            calls.append(f"sendMediaGroup to {chat}: album of {len(post.media)} photos ({names}), {on_first}")
+        if not post.media or long_text:
+            preview = f", link preview of {post.link}" if post.link else ""
+            calls.append(f"sendMessage to {chat}: text of {length} characters{linked}{style}{preview}")
+        return calls
+
     # -- publishing ------------------------------------------------------------------------------------------
 
     async def publish(self, post: OutgoingPost) -> PublishResult:

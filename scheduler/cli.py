@@ -342,6 +342,30 @@ def resolve(obj: Context, post_id: int, published: bool, url: str | None, again:
     print_post(view, obj.config, "resolved")
 
 
+@cli.command()
+@click.option("--channel", metavar="NAME", help="Only this channel.")
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=20, show_default=True, help="At most N deliveries (0: all)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of deliveries.")
+@click.pass_obj
+def plan(obj: Context, channel: str | None, limit: int, as_json: bool) -> None:
+    """Show the next deliveries exactly as each channel will receive them; sends nothing."""
+    from scheduler.plan import format_plan
+    from scheduler.plan import plan as make_plan
+
+    try:
+        db = obj.existing_db
+    except NoDatabaseYet as exc:
+        click.echo("[]" if as_json else f"nothing is queued ({exc})")
+        return
+    items = make_plan(obj.config, db, channel=channel, limit=limit or None)
+    if as_json:
+        emit_json(items)
+    else:
+        click.echo("\n".join(format_plan(items, obj.config)))
+
+
 @cli.group()
 def db() -> None:
     """Database schema."""

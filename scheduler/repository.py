@@ -252,6 +252,22 @@ def list_posts(
     return [(posts[i], deliveries[i]) for i in ids], total
 
 
+def upcoming(session: Session, channel: str | None, limit: int | None) -> list[Delivery]:
+    """Queued deliveries in the order they will be tried, with their posts loaded."""
+    when = func.coalesce(Delivery.next_attempt_at, Delivery.due_at)
+    query = (
+        select(Delivery)
+        .where(Delivery.status == Status.QUEUED)
+        .options(selectinload(Delivery.post))
+        .order_by(when, Delivery.id)
+    )
+    if channel is not None:
+        query = query.where(Delivery.channel == channel)
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
 def channel_summary(session: Session) -> dict[str, dict[str, int]]:
     """Per channel, how many deliveries are in each status."""
     summary: dict[str, dict[str, int]] = {}

@@ -1,0 +1,90 @@
+"""``smm plan``: the next deliveries exactly as the channels would receive them, sending nothing.
+
+Each queued delivery is rendered as the daemon will render it (:func:`scheduler.render.render`: the text variant,
+UTM-tagged links, hashtags, escaping left as written for the channel's parse mode) and described by its adapter's
+:meth:`~adapters.base.Adapter.preview` (which requests, in which order: a Telegram album, then a text message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters import adapter_class
+from scheduler import repository as repo
+from scheduler.config import Config
+from scheduler.db import Database
+from scheduler.errors import InputError
+from scheduler.render import PostContent, render
+
+
+def plan(config: Config, db: Database, *, channel: str | None = None, limit: int | None = 20) -> list[dict[str, Any]]:
+    """The next ``limit`` queued deliveries (of ``channel``), rendered, with the requests each would make."""
+    if channel is not None and channel not in config.channel_names:
+        raise InputError(f"unknown channel {channel!r}; configured: {', '.join(config.channel_names)}")
+    with db.read() as session:
+        deliveries = repo.upcoming(session, channel, limit)
+        items: list[dict[str, Any]] = []
+        for d in deliveries:
+            item: dict[str, Any] = {
+                "post_id": d.post_id,
+                "channel": d.channel,
+                "network": d.network,
+                "category": d.post.category,
+                "due_at": _iso(d.next_attempt_at or d.due_at),
+            }
+            if d.channel not in config.channel_names:
+                item |= {"text": None, "link": None, "media": [], "requests": [], "problems": [_unknown(d.channel)]}
+                items.append(item)
+                continue
+            conf = config.channel(d.channel)
+            content = PostContent.from_post(d.post)
+            out = render(content, conf, config.media_dir, key=d.key)
+            cls = adapter_class(conf.network)
+            # The preview names each file as it was added, not by its name in the media store.
+            names = [Path(s.name) for s in content.media]
+            named = replace(out, media=tuple(replace(m, path=n) for m, n in zip(out.media, names, strict=True)))
+            item |= {
+                "text": out.text,
+                "link": out.link,
+                "media": [
+                    {"name": s.name, "mime": s.mime, "width": s.width, "height": s.height} for s in content.media
+                ],
+                "requests": cls.preview(named, conf.options),
+                "problems": [p.message for p in cls.validate(out, conf.options)],
+            }
+            items.append(item)
+        return items
+
+
+def _unknown(channel: str) -> str:
+    return f"channel {channel!r} is not in the config: the daemon will not publish it"
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def format_plan(items: list[dict[str, Any]], config: Config) -> list[str]:
+    """``smm plan`` for people: per delivery a heading, the text as sent, the link, and the numbered requests."""
+    if not items:
+        return ["nothing is queued"]
+    lines: list[str] = []
+    for item in items:
+        zone = config.channel(item["channel"]).timezone if item["channel"] in config.channel_names else UTC
+        when = datetime.fromisoformat(item["due_at"].replace("Z", "+00:00")).astimezone(zone)
+        lines.append(
+            f"post {item['post_id']} -> {item['channel']} ({item['network']}, {item['category']}) "
+            f"at {when:%a %Y-%m-%d %H:%M %Z}"
+        )
+        if item["text"]:
+            lines.extend("  | " + line for line in item["text"].split("\n"))
+        if item["link"]:
+            lines.append(f"  link: {item['link']}")
+        for number, request in enumerate(item["requests"], start=1):
+            lines.append(f"  {number}. {request}")
+        lines.extend(f"  ! {problem}" for problem in item["problems"])
+        lines.append("")
+    return lines[:-1]
