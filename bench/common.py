@@ -554,6 +554,8 @@ class Daemon:
     env: dict[str, str]
     log_path: Path
     args: Sequence[str] = ()
+    runner: Sequence[str] = ("-m", "scheduler")
+    extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] = field(init=False)
     started: float = field(init=False)
 
@@ -563,8 +565,8 @@ class Daemon:
         self._log = self.log_path.open("wb")
         self.started = time.time()
         self.proc = subprocess.Popen(
-            [PY, "-m", "scheduler", "--config", str(self.config), "run", *self.args],
-            env=smm_env(self.env),
+            [PY, *self.runner, "--config", str(self.config), "run", *self.args],
+            env=smm_env(self.env) | self.extra_env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self.config.parent,

@@ -1,0 +1,142 @@
+"""B7 idle: 1,000,000 posts queued, nothing due for an hour; watch the daemon for a 10-minute window.
+
+Goal: <= 0.1 % of one core, <= 1 wake-up a minute, RSS <= 80 MB. CPU from /proc/<pid>/stat; wake-ups counted two
+ways: blocking system calls that returned (``strace -f -c -e trace=...``, when strace is installed) and context
+switches of all the daemon's threads (/proc/<pid>/task/*/status), which count every time any thread woke.
+The daemon runs with the default [daemon] settings (tick 60 s, lease 5 min).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from bench.common import (
+    BenchTelegram,
+    Daemon,
+    Row,
+    channels_toml,
+    context_switches,
+    cpu_seconds,
+    env_for,
+    fresh_folder,
+    instrument,
+    parser,
+    report,
+    rss_mb,
+    seeded_sqlite,
+    tg_token,
+    write_config,
+)
+
+SYSCALLS = "epoll_wait,epoll_pwait,select,pselect6,poll,ppoll,futex,nanosleep,clock_nanosleep"
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--window", type=float, default=None, help="seconds watched (default 600; --quick 60)")
+    p.add_argument("--settle", type=float, default=30.0, help="seconds after start before watching")
+    args = p.parse_args()
+    window = args.window or (60.0 if args.quick else 600.0)
+    n_future = 1_000_000
+    folder = fresh_folder("b7")
+    db_url = seeded_sqlite(folder / "smm.db", n_future)
+    tg = instrument(BenchTelegram([tg_token(b) for b in range(4)]))
+    tg.start()
+    config = write_config(folder, db_url, channels_toml(tg.url, "http://127.0.0.1:9", lambda i: i % 4, lambda i: 0))
+    daemon = Daemon(config, env_for(4, 1), folder / "daemon.log")
+    strace_out = folder / "strace.txt"
+    try:
+        daemon.wait_log("daemon started", timeout=300)
+        time.sleep(args.settle)
+        pid = daemon.pid
+        tracer = None
+        if shutil.which("strace"):
+            tracer = subprocess.Popen(
+                ["strace", "-f", "-c", "-e", f"trace={SYSCALLS}", "-o", str(strace_out)]
+                + [
+                    arg
+                    for task in __import__("pathlib").Path(f"/proc/{pid}/task").iterdir()
+                    for arg in ("-p", task.name)
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1)
+        cpu0, ctx0, t0 = cpu_seconds(pid), context_switches(pid), time.monotonic()
+        rss_max = 0.0
+        while time.monotonic() - t0 < window:
+            time.sleep(min(5.0, window - (time.monotonic() - t0)) if window > time.monotonic() - t0 else 0)
+            rss_max = max(rss_max, rss_mb(pid)[0])
+        cpu1, ctx1, t1 = cpu_seconds(pid), context_switches(pid), time.monotonic()
+        rss, hwm = rss_mb(pid)
+        threads = len(list(__import__("pathlib").Path(f"/proc/{pid}/task").iterdir()))
+        if tracer is not None:
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait(30)
+    finally:
+        daemon.stop()
+        tg.stop()
+    minutes = (t1 - t0) / 60
+    cpu_pct = 100 * (cpu1 - cpu0) / (t1 - t0)
+    ctx_per_min = (ctx1 - ctx0) / minutes
+    calls: dict[str, int] = {}
+    traced = strace_out.exists() and "attached" in strace_out.read_text()
+    if traced:
+        for line in strace_out.read_text().splitlines():
+            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$", line)
+            if m:
+                calls[m.group(2)] = int(m.group(1))
+    loop_wakes = sum(v for k, v in calls.items() if k in ("epoll_wait", "epoll_pwait", "select", "poll", "ppoll"))
+    all_wakes = sum(calls.values())
+    rows = [
+        Row(
+            "CPU while idle",
+            f"{cpu_pct:.3f}% of one core ({cpu1 - cpu0:.2f} s in {t1 - t0:.0f} s)",
+            "<= 0.1%",
+            cpu_pct <= 0.1,
+            "" if cpu_pct <= 0.1 else f"{cpu_pct / 0.1:.1f}x the goal",
+        ),
+        Row(
+            "event-loop wake-ups (epoll_wait/select/poll returns)",
+            f"{loop_wakes / minutes:.1f} a minute" if traced else "strace unavailable",
+            "<= 1 a minute",
+            (loop_wakes / minutes <= 1) if traced else None,
+        ),
+        Row(
+            "all blocking syscalls that returned (incl. futex, sleeps; all threads)",
+            f"{all_wakes / minutes:.1f} a minute ({', '.join(f'{k} {v}' for k, v in sorted(calls.items()))})"
+            if traced
+            else "n/a",
+        ),
+        Row(
+            "context switches, all threads",
+            f"{ctx_per_min:.1f} a minute ({threads} threads)",
+            "<= 1 a minute",
+            ctx_per_min <= 1,
+            "" if ctx_per_min <= 1 else f"{ctx_per_min:.0f}x the goal",
+        ),
+        Row(
+            "RSS",
+            f"{rss:.1f} MiB now, {rss_max:.1f} MiB max in the window, {hwm:.1f} MiB peak since start",
+            "<= 80 MB",
+            hwm <= 80 * 1.048576,
+            "" if hwm <= 80 * 1.048576 else f"peak {hwm * 1.048576:.0f} MB",
+        ),
+    ]
+    notes = [
+        f"{n_future:,} posts queued on 2,000 Telegram channels (+50 VK channels configured), the first due 6 h ahead; "
+        f"watched for {window:.0f} s after {args.settle:.0f} s of settling.",
+        f"strace output: {strace_out}; daemon log: {folder / 'daemon.log'}",
+    ]
+    if not args.no_results:
+        report("B7", "idle with 1M queued", rows, notes, quick=args.quick)
+    else:
+        print(rows)
+
+
+if __name__ == "__main__":
+    main()
