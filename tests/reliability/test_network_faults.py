@@ -212,3 +212,50 @@ def test_an_http_429_from_any_network_is_a_rate_limit_not_a_failure(tmp_path: Pa
     assert {channel: status for channel, (status, _) in outcome.items()} == dict.fromkeys(
         ("vk0", "fb0", "ok0"), "queued"
     ), outcome
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: when reading back an in-doubt post fails with an AuthError (the token was revoked after the "
+    "network took the post), Publisher._check_later only logs a warning and looks again every 30 s for up to "
+    "retry.max_age (24 h); the channel is never marked as needing attention, so `smm queue` and `smm doctor` stay "
+    "silent about the token. fix: in scheduler/publisher.py reconcile, on `except PublishError as exc` with "
+    "exc.needs_attention, call repo.set_attention(claim.channel, redact(str(exc)), now) and log at error level "
+    "(keeping the delivery in doubt, since the post may exist)",
+)
+def test_a_token_revoked_while_a_post_is_in_doubt_flags_the_channel(tmp_path: Path, sqlite_url: str) -> None:
+    from tests.fakes.base import Fault
+    from tests.support import smm
+
+    networks = Networks(per_network=1)
+    fake = networks.facebook
+    try:
+        config = write_config(
+            tmp_path / "config.toml",
+            sqlite_url,
+            networks.config_body(),
+            outbox=False,
+            extra_top=SETTINGS.replace('reconcile_delay = "2.5s"', 'reconcile_delay = "0.3s"'),
+        )
+        networks.channels = [("fb0", "facebook")]
+        queue_posts(config, networks, 0, per_channel=1)
+        handle = fake.handle
+
+        def taken_then_revoked(request: FakeRequest) -> FakeResponse:
+            response = handle(request)
+            if request.method == "POST" and fake.fault_key(request) == "feed":
+                fake.revoke_token(networks.env["FB_TOKEN_0"])
+            return response
+
+        setattr(fake, "handle", taken_then_revoked)  # noqa: B010 - an instance hook
+        fake.inject("feed", Fault.drop_after())
+        result = smm("run", "--once", config=config, env=networks.env)
+        assert result.returncode == 0, result.stderr
+        assert "could not read fb0 back: the Facebook Page token for page 5000000000 must be renewed" in result.stderr
+        assert len(fake.published) == 1
+    finally:
+        networks.stop()
+    ((_, channel, status, _),) = deliveries(config)
+    assert (channel, status) == ("fb0", "publishing")  # still in doubt: right, the post may exist
+    queue = run_cli("queue", config=config)
+    assert "! channel 'fb0' needs attention: the Facebook Page token for page 5000000000 must be renewed" in queue.out
