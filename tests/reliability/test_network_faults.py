@@ -23,7 +23,7 @@ from tests.conftest import run_cli, write_config
 from tests.fakes.base import FakeRequest, FakeResponse
 from tests.reliability.chaos import Chaos, target_of
 from tests.reliability.harness import TERMINAL, Networks, queue_posts
-from tests.support import DaemonProcess
+from tests.support import DaemonProcess, smm
 
 pytestmark = pytest.mark.slow
 
@@ -108,6 +108,7 @@ def test_random_network_faults_lose_nothing_and_publish_nothing_twice(tmp_path: 
             assert daemon.stop() == 0
         log = daemon.log
         took = time.monotonic() - started
+        doctor = smm("doctor", config=config, env=networks.env)
     finally:
         networks.stop()
 
@@ -143,11 +144,16 @@ def test_random_network_faults_lose_nothing_and_publish_nothing_twice(tmp_path: 
     flagged = [line for line in queue.out.splitlines() if line.startswith(f"! channel '{REVOKED}' needs attention")]
     assert len(flagged) == 1 and "the VK token is invalid or expired" in flagged[0], queue.out
     assert [line for line in queue.out.splitlines() if "needs attention" in line] == flagged
+    # doctor fails the revoked channel only, with the network's reason and the last publish error.
+    assert doctor.returncode == 1
+    failing = [line.split()[1] for line in doctor.stdout.splitlines() if line.startswith("FAIL")]
+    assert failing == [REVOKED], doctor.stdout
+    assert "last publish error: the VK token is invalid or expired" in doctor.stdout
 
     # No bug surfaced: no traceback, no worker died, no adapter raised outside its error mapping.
     for sign in ("Traceback", "unexpected error in its worker", "unexpected error; treating"):
         assert sign not in log, log[-5000:]
-    printed = log + queue.out + queue.err + json.dumps(rows)
+    printed = log + queue.out + queue.err + doctor.stdout + doctor.stderr + json.dumps(rows)
     assert [name for name, secret in networks.env.items() if secret in printed] == []
 
 
@@ -191,7 +197,6 @@ def test_chaos_spares_what_it_is_told_to(tmp_path: Path) -> None:
 )
 def test_an_http_429_from_any_network_is_a_rate_limit_not_a_failure(tmp_path: Path, sqlite_url: str) -> None:
     from tests.fakes.base import Fault
-    from tests.support import smm
 
     networks = Networks(per_network=1)
     try:
@@ -225,7 +230,6 @@ def test_an_http_429_from_any_network_is_a_rate_limit_not_a_failure(tmp_path: Pa
 )
 def test_a_token_revoked_while_a_post_is_in_doubt_flags_the_channel(tmp_path: Path, sqlite_url: str) -> None:
     from tests.fakes.base import Fault
-    from tests.support import smm
 
     networks = Networks(per_network=1)
     fake = networks.facebook
