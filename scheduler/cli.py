@@ -366,6 +366,52 @@ def plan(obj: Context, channel: str | None, limit: int, as_json: bool) -> None:
         click.echo("\n".join(format_plan(items, obj.config)))
 
 
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and show what would be queued; write nothing.")
+@click.option("--force", is_flag=True, help="Import commercial rows even where they break the content mix rule.")
+@click.pass_obj
+def import_csv(obj: Context, file: Path, dry_run: bool, force: bool) -> None:
+    """Queue every row of a CSV file (all rows valid, or nothing is written)."""
+    from contextlib import nullcontext
+
+    from scheduler.importer import MAX_REPORTED, ImportRejected, count_rows
+    from scheduler.importer import import_csv as run_import
+
+    database = None
+    if dry_run:
+        try:
+            database = obj.existing_db
+        except NoDatabaseYet:
+            database = None
+    rows = count_rows(file)
+    shown = rows > 0 and (sys.stderr.isatty() or rows >= 10_000)
+    bar: Any = (
+        click.progressbar(length=rows * (1 if dry_run else 2), label=f"importing {file.name}", file=sys.stderr)
+        if shown
+        else nullcontext()
+    )
+    try:
+        with bar as progress:
+            result = run_import(
+                obj.config,
+                database if dry_run else obj.db,
+                file,
+                now(),
+                dry_run=dry_run,
+                force=force,
+                progress=progress.update if progress is not None else None,
+            )
+    except ImportRejected as exc:
+        for line in exc.errors[:MAX_REPORTED]:
+            click.echo(f"smm: error: {redact(line)}", err=True)
+        if len(exc.errors) > MAX_REPORTED:
+            more = len(exc.errors) - MAX_REPORTED
+            click.echo(f"smm: error: ... and {more} more invalid rows; nothing was imported", err=True)
+        sys.exit(2)
+    click.echo("\n".join(result.lines(file.name, detail=dry_run)))
+
+
 @cli.group()
 def db() -> None:
     """Database schema."""

@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapters import Adapter, MediaFile, OutgoingPost, adapter_class
+from adapters import Adapter, MediaFile, OutgoingPost
+from adapters import adapter_class as _lookup
 from adapters.telegram_markup import compose, escape
 from scheduler.config import ChannelConfig
 from scheduler.media import StoredMedia
@@ -27,6 +29,12 @@ from scheduler.utm import tag_text, tag_url, utm_params
 
 if TYPE_CHECKING:
     from scheduler.models import Post
+
+
+@cache
+def adapter_class(network: str) -> type[Adapter]:
+    """The adapter class of ``network``, looked up once (a bulk import renders every row)."""
+    return _lookup(network)
 
 
 @dataclass(frozen=True)
@@ -92,15 +100,19 @@ def render(
     publish_at: datetime | None = None,
 ) -> OutgoingPost:
     """What ``channel`` receives for ``content``."""
-    media = tuple(
-        MediaFile(
-            path=media_root / m.sha256[:2] / f"{m.sha256}{m.ext}",
-            mime=m.mime,
-            size=m.size,
-            width=m.width,
-            height=m.height,
+    media = (
+        tuple(
+            MediaFile(
+                path=media_root / m.sha256[:2] / f"{m.sha256}{m.ext}",
+                mime=m.mime,
+                size=m.size,
+                width=m.width,
+                height=m.height,
+            )
+            for m in content.media
         )
-        for m in content.media
+        if content.media
+        else ()
     )
     text, link = content.text_for(channel.network), content.link
     if channel.utm.enabled:

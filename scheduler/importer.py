@@ -1,0 +1,517 @@
+"""``smm import FILE.csv``: many posts at once, all validated before anything is written, in one transaction.
+
+Columns (a header row names them, in any order; only ``text``, ``media`` or ``link`` is needed): ``text``,
+``channels`` (names separated by ``;`` or ``,``; empty: every channel), ``at`` (as ``smm add --at``; empty: the
+cadence), ``media`` (paths separated by ``;``, relative to the CSV's folder), ``link``, ``category``, ``campaign``,
+``utm_content`` and ``text_for_<network>``. The delimiter is ``,``, ``;`` or a tab, read from the header line.
+
+Every row is checked as ``smm add`` checks a post; every bad row is reported with its line number and nothing is
+written unless all rows are good. Rows without ``at`` take slots in file order, after each channel's queue and
+around the times the file and the queue already take, computed in memory; then posts and deliveries go in with
+bulk inserts in one transaction. Commercial rows that break a channel's content mix rule are errors too (reorder
+the file, give them an ``at``, or ``--force``).
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scheduler import mix
+from scheduler import repository as repo
+from scheduler.config import NETWORKS, ChannelConfig, Config
+from scheduler.db import Database
+from scheduler.errors import InputError
+from scheduler.media import MediaStore, StoredMedia, inspect
+from scheduler.models import Delivery, Post, Status
+from scheduler.placement import local
+from scheduler.render import PostContent, problems
+from scheduler.service import check_category, check_link, check_tag, check_text, check_variants, parse_when
+from scheduler.slots import slot_times
+
+COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content")
+VARIANT_PREFIX = "text_for_"
+MAX_REPORTED = 50
+_LAST = 2**62
+
+
+class ImportRejected(InputError):
+    """Some rows are invalid; nothing was written. ``errors`` has one line per bad row."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} invalid rows; nothing was imported")
+
+
+@dataclass
+class Row:
+    """A valid row: its line, content, channels, explicit times (per channel) and media files."""
+
+    line: int
+    content: PostContent
+    channels: list[ChannelConfig]
+    at: dict[str, datetime] | None
+    media: list[Path]
+    due: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass
+class ImportResult:
+    """What was (or, with ``dry_run``, would be) imported."""
+
+    rows: list[Row]
+    dry_run: bool
+
+    @property
+    def deliveries(self) -> int:
+        return sum(len(r.channels) for r in self.rows)
+
+    def lines(self, name: str, *, detail: bool) -> list[str]:
+        """The report: each delivery (``detail``), then a summary per channel and in all."""
+        out: list[str] = []
+        if detail:
+            for row in self.rows:
+                text = " ".join(row.content.text.split())
+                text = text if len(text) <= 50 else text[:49] + "…"
+                for channel in row.channels:
+                    out.append(f"line {row.line}: {channel.name}  {local(row.due[channel.name], channel)}  {text}")
+        spans: dict[str, list[datetime]] = {}
+        zones: dict[str, ChannelConfig] = {}
+        for row in self.rows:
+            for channel in row.channels:
+                spans.setdefault(channel.name, []).append(row.due[channel.name])
+                zones[channel.name] = channel
+        verb = "would import" if self.dry_run else "imported"
+        out.append(f"{verb} {len(self.rows)} posts ({self.deliveries} deliveries) from {name}")
+        for channel_name, times in sorted(spans.items()):
+            first, last = local(min(times), zones[channel_name]), local(max(times), zones[channel_name])
+            out.append(f"  {channel_name}: {len(times)} deliveries, {first} to {last}")
+        if self.dry_run:
+            out.append("nothing was written (--dry-run)")
+        return out
+
+
+def count_rows(path: Path) -> int:
+    """Roughly how many rows ``path`` has (its lines less the header), for a progress bar."""
+    try:
+        with path.open("rb") as f:
+            return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1)
+    except OSError:
+        return 0
+
+
+def import_csv(
+    config: Config,
+    db: Database | None,
+    path: Path,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Validate every row of ``path``, place them, and (unless ``dry_run``) write them in one transaction.
+
+    ``db`` may be None for a dry run on a database that does not exist yet. Raises :class:`ImportRejected` with
+    one message per bad row, or InputError when the file itself cannot be read.
+    """
+    # Hundreds of thousands of small objects that live until the end: the cyclic collector would walk them again
+    # and again (a third of the validation time) and find nothing to free.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _import(config, db, path, now, dry_run=dry_run, force=force, tick=progress or (lambda n: None))
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _import(
+    config: Config,
+    db: Database | None,
+    path: Path,
+    now: datetime,
+    *,
+    dry_run: bool,
+    force: bool,
+    tick: Callable[[int], None],
+) -> ImportResult:
+    rows = _validate(config, path, now, tick)
+    if not rows:
+        raise InputError(f"{path}: no rows to import")
+    if dry_run or db is None:
+        if db is None:
+            _place(config, None, rows, now, force, path.name)
+        else:
+            with db.read() as session:
+                _place(config, session, rows, now, force, path.name)
+        return ImportResult(rows, dry_run=True)
+    store = MediaStore(config.media_dir)
+    with db.write() as session:
+        names = sorted({c.name for row in rows for c in row.channels})
+        for name in names:
+            repo.lock_channel(session, name)
+        _place(config, session, rows, now, force, path.name)
+        stored: dict[Path, dict[str, Any]] = {}
+        for row in rows:
+            for media_path in row.media:
+                if media_path not in stored:
+                    stored[media_path] = store.add(media_path).as_dict()
+        _insert(session, rows, stored, now, tick)
+    db.wake_daemon()
+    return ImportResult(rows, dry_run=False)
+
+
+# -- reading and validating ---------------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a CSV file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: not UTF-8 text (save the file as UTF-8)") from None
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Each CSV record with the line it starts on."""
+    first = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    line = 1
+    for record in reader:
+        yield line, record
+        line = reader.line_num + 1
+
+
+def _header(path: Path, record: list[str]) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for index, raw in enumerate(record):
+        name = raw.strip().lower()
+        known = name in COLUMNS or (name.startswith(VARIANT_PREFIX) and name[len(VARIANT_PREFIX) :] in NETWORKS)
+        if not known:
+            allowed = ", ".join((*COLUMNS, f"{VARIANT_PREFIX}<{'|'.join(NETWORKS)}>"))
+            raise InputError(f"{path}:1: unknown column {raw!r}; the columns are {allowed}")
+        if name in columns:
+            raise InputError(f"{path}:1: the column {name!r} is given twice")
+        columns[name] = index
+    if not {"text", "media", "link"} & set(columns):
+        raise InputError(f"{path}:1: the header names no text, media or link column")
+    return columns
+
+
+class _Fields:
+    """Reads the known columns of a record by position (missing trailing fields are empty)."""
+
+    def __init__(self, columns: dict[str, int]) -> None:
+        self.positions = [columns.get(name, -1) for name in COLUMNS]
+
+    def read(self, record: list[str]) -> dict[str, str]:
+        n = len(record)
+        return {name: record[i] if 0 <= i < n else "" for name, i in zip(COLUMNS, self.positions, strict=True)}
+
+
+class _Checker:
+    """Checks one row at a time, caching what repeats from row to row (channel lists, times, media files)."""
+
+    def __init__(self, config: Config, folder: Path) -> None:
+        self.config = config
+        self.folder = folder
+        self.by_name = {c.name: c for c in config.channels}
+        self._channels: dict[str, list[ChannelConfig]] = {}
+        self._times: dict[tuple[str, str], datetime] = {}
+        self._media: dict[str, tuple[Path, StoredMedia]] = {}
+
+    def channels(self, value: str) -> list[ChannelConfig]:
+        if value not in self._channels:
+            names = [n.strip() for n in value.replace(",", ";").split(";") if n.strip()]
+            if not self.config.channels:
+                raise InputError(f"no channels are configured in {self.config.path}: add a [[channels]] table")
+            picked: list[ChannelConfig] = []
+            for name in names:
+                if name not in self.by_name:
+                    known = ", ".join(self.by_name)
+                    raise InputError(f"unknown channel {name!r}; configured: {known}")
+                if self.by_name[name] not in picked:
+                    picked.append(self.by_name[name])
+            self._channels[value] = picked or list(self.config.channels)
+        return self._channels[value]
+
+    def when(self, value: str, channel: ChannelConfig, now: datetime) -> datetime:
+        key = (value, channel.name)
+        if key not in self._times:
+            try:
+                self._times[key] = parse_when(value, channel.timezone, now)
+            except InputError as exc:
+                raise InputError(str(exc).replace("--at", "at", 1)) from None
+        return self._times[key]
+
+    def media(self, value: str) -> tuple[Path, StoredMedia]:
+        if value not in self._media:
+            path = Path(value)
+            path = path if path.is_absolute() else self.folder / path
+            info, size = inspect(path)
+            self._media[value] = (path, StoredMedia("0" * 64, path.name, info.mime, size, info.width, info.height))
+        return self._media[value]
+
+
+def _validate(config: Config, path: Path, now: datetime, tick: Callable[[int], None]) -> list[Row]:
+    text = _read(path)
+    records = _records(text)
+    try:
+        _, header = next(records)
+    except StopIteration:
+        raise InputError(f"{path}: the file is empty; the first line names the columns") from None
+    columns = _header(path, header)
+    variants = [(name[len(VARIANT_PREFIX) :], index) for name, index in columns.items() if name.startswith("text_for_")]
+    checker = _Checker(config, path.parent)
+    rows: list[Row] = []
+    errors: list[str] = []
+    done = 0
+    fields = _Fields(columns)
+    for line, record in records:
+        done += 1
+        if done % 1000 == 0:
+            tick(1000)
+        if not any(v.strip() for v in record):
+            continue
+        if len(record) > len(header):
+            errors.append(f"{path}:{line}: {len(record)} fields, but the header names {len(header)} columns")
+            continue
+        try:
+            rows.append(_row(checker, line, fields.read(record), variants, record, now))
+        except InputError as exc:
+            errors.append(f"{path}:{line}: {exc}")
+    tick(done % 1000)
+    if errors:
+        raise ImportRejected(errors)
+    return rows
+
+
+def _row(
+    checker: _Checker,
+    line: int,
+    get: dict[str, str],
+    variant_columns: list[tuple[str, int]],
+    record: list[str],
+    now: datetime,
+) -> Row:
+    text = check_text(get["text"])
+    channels = checker.channels(get["channels"])
+    link = check_link(get["link"].strip() or None)
+    category = check_category(get["category"].strip() or "educational")
+    campaign = check_tag(get["campaign"].strip() or None, "campaign")
+    utm_content = check_tag(get["utm_content"].strip() or None, "utm_content")
+    raw_variants = {n: record[i] for n, i in variant_columns if i < len(record) and record[i].strip()}
+    variants = check_variants(raw_variants, channels) if raw_variants else {}
+    media = [checker.media(m.strip()) for m in get["media"].split(";") if m.strip()] if get["media"] else []
+    at_value = get["at"].strip()
+    at = {c.name: checker.when(at_value, c, now) for c in channels} if at_value else None
+    content = PostContent(
+        text=text,
+        link=link,
+        media=tuple(m for _, m in media),
+        category=category,
+        campaign=campaign,
+        utm_content=utm_content,
+        variants=variants,
+    )
+    found = [p for channel in channels for p in problems(content, channel, checker.config.media_dir)]
+    if found:
+        raise InputError("; ".join(found))
+    return Row(line, content, channels, at, [p for p, _ in media])
+
+
+# -- placing and writing ------------------------------------------------------------------------------------------
+
+
+def _place(config: Config, session: Any, rows: list[Row], now: datetime, force: bool, name: str) -> None:
+    """Give every row its time on each channel: its ``at``, or the channel's next free slot in file order."""
+    used: dict[str, set[datetime]] = {}
+    for row in rows:
+        if row.at is not None:
+            for channel in row.channels:
+                row.due[channel.name] = row.at[channel.name]
+                used.setdefault(channel.name, set()).add(row.at[channel.name])
+    free: dict[str, Iterator[datetime]] = {}
+    for channel in {c.name: c for row in rows for c in row.channels}.values():
+        last, occupied = None, set[datetime]()
+        if session is not None:
+            times = repo.channel_times(session, channel.name, now)
+            last, occupied = times.last_slotted, set(times.occupied)
+        occupied |= used.get(channel.name, set())
+        after = max(now, last) if last is not None else now
+        free[channel.name] = _free(channel, after, occupied)
+    for row in rows:
+        if row.at is None:
+            for channel in row.channels:
+                row.due[channel.name] = next(free[channel.name])
+    if not force:
+        errors = _mix_errors(session, rows, name)
+        if errors:
+            raise ImportRejected(errors)
+
+
+def _free(channel: ChannelConfig, after: datetime, occupied: set[datetime]) -> Iterator[datetime]:
+    return (t for t in slot_times(channel.slots, channel.timezone, after) if t not in occupied)
+
+
+def _mix_errors(session: Any, rows: list[Row], name: str) -> list[str]:
+    """Rows whose commercial post completes a window over its channel's limit."""
+    new: dict[str, list[tuple[datetime, int, bool, int]]] = {}
+    channels: dict[str, ChannelConfig] = {}
+    for row in rows:
+        commercial = row.content.category == mix.COMMERCIAL
+        for channel in row.channels:
+            if channel.mix.enabled:
+                new.setdefault(channel.name, []).append((row.due[channel.name], _LAST + row.line, commercial, row.line))
+                channels[channel.name] = channel
+    errors: list[tuple[int, str]] = []
+    for channel_name, entries in new.items():
+        if not any(commercial for _, _, commercial, _ in entries):
+            continue
+        channel = channels[channel_name]
+        start = min(e[0] for e in entries)
+        existing = []
+        if session is not None:
+            existing = repo.mix_before(session, channel_name, start, channel.mix.span)
+            existing += repo.mix_from(session, channel_name, start)
+        merged = sorted([(e.due_at, e.id, e.commercial, 0) for e in existing] + entries, key=lambda e: (e[0], e[1]))
+        after = [e[2] for e in merged]
+        if not mix.worsens([e.commercial for e in existing], after, channel.mix):
+            continue
+        counts = mix.window_counts(after, channel.mix.window)
+        blamed: set[int] = set()
+        for end, count in enumerate(counts):
+            if count <= channel.mix.limit:
+                continue
+            window = merged[max(0, end - channel.mix.window + 1) : end + 1]
+            culprits = [e for e in window if e[2] and e[3]]
+            if culprits and culprits[-1][3] not in blamed:
+                line = culprits[-1][3]
+                blamed.add(line)
+                errors.append(
+                    (
+                        line,
+                        f"{name}:{line}: channel {channel_name!r}: a commercial post at "
+                        f"{local(culprits[-1][0], channel)} makes {count} of {channel.mix.window} consecutive "
+                        f"deliveries commercial (rule: {channel.mix.describe()}); move the row, give it an 'at', "
+                        "or import with --force",
+                    )
+                )
+    return [message for _, message in sorted(errors)]
+
+
+def _sqlite_time(value: datetime) -> str:
+    """An aware datetime as SQLAlchemy stores it in SQLite (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+_POST_COLUMNS = ("text", "link", "category", "media", "created_at", "campaign", "utm_content", "variants")
+_DELIVERY_COLUMNS = (
+    "post_id",
+    "channel",
+    "network",
+    "status",
+    "due_at",
+    "slotted",
+    "next_attempt_at",
+    "attempts",
+    "key",
+    "updated_at",
+)
+
+
+def _insert(
+    session: Any, rows: list[Row], stored: dict[Path, dict[str, Any]], now: datetime, tick: Callable[[int], None]
+) -> None:
+    """Bulk-insert the rows' posts and deliveries, in batches.
+
+    On SQLite the rows go straight to the driver's ``executemany``, converted by the columns' own SQLAlchemy bind
+    processors, with post ids counted on from the largest (safe: the transaction is ``BEGIN IMMEDIATE``); that is
+    several times faster than SQLAlchemy's per-row machinery. Elsewhere SQLAlchemy Core inserts them.
+    """
+    from sqlalchemy import Table, func, insert, select
+
+    posts, deliveries = Post.__table__, Delivery.__table__
+    assert isinstance(posts, Table) and isinstance(deliveries, Table)
+    conn = session.connection()
+    dialect = conn.dialect
+    sqlite = dialect.name == "sqlite"
+
+    def converter(table: Table, name: str) -> Callable[[Any], Any]:
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect) if sqlite else None
+        return process or (lambda value: value)
+
+    to_json, to_time, to_flag = (
+        converter(posts, "media"),
+        converter(deliveries, "due_at"),
+        converter(deliveries, "slotted"),
+    )
+    created = to_time(now)
+    queued = Status.QUEUED.value
+    no_media, no_variants = to_json([]), to_json(None)
+    # Keys in order (a random prefix per import, then a counter) go into the unique index faster than random ones.
+    prefix = os.urandom(12).hex()
+    counter = iter(range(1 << 32))
+    cursor = conn.connection.driver_connection.cursor() if sqlite else None
+    next_id = (conn.execute(select(func.max(posts.c.id))).scalar() or 0) + 1
+    post_sql = (
+        f"INSERT INTO posts (id, {', '.join(_POST_COLUMNS)}) VALUES ({', '.join('?' * (len(_POST_COLUMNS) + 1))})"
+    )
+    delivery_sql = (
+        f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) VALUES ({', '.join('?' * len(_DELIVERY_COLUMNS))})"
+    )
+    batch = 5000
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        post_values = [
+            (
+                row.content.text,
+                row.content.link,
+                row.content.category,
+                to_json([stored[p] for p in row.media]) if row.media else no_media,
+                created,
+                row.content.campaign,
+                row.content.utm_content,
+                to_json(dict(row.content.variants)) if row.content.variants else no_variants,
+            )
+            for row in chunk
+        ]
+        if cursor is not None:
+            ids = list(range(next_id, next_id + len(chunk)))
+            next_id += len(chunk)
+            cursor.executemany(post_sql, [(i, *values) for i, values in zip(ids, post_values, strict=True)])
+        else:
+            statement = insert(posts).returning(posts.c.id, sort_by_parameter_order=True)
+            result = conn.execute(statement, [dict(zip(_POST_COLUMNS, v, strict=True)) for v in post_values])
+            ids = [r[0] for r in result]
+        delivery_values = []
+        for row, post_id in zip(chunk, ids, strict=True):
+            slotted = to_flag(row.at is None)
+            for channel in row.channels:
+                due = to_time(row.due[channel.name])
+                key = f"{prefix}{next(counter):08x}"
+                delivery_values.append(
+                    (post_id, channel.name, channel.network, queued, due, slotted, due, 0, key, created)
+                )
+        if cursor is not None:
+            cursor.executemany(delivery_sql, delivery_values)
+        else:
+            conn.execute(insert(deliveries), [dict(zip(_DELIVERY_COLUMNS, v, strict=True)) for v in delivery_values])
+        tick(len(chunk))
