@@ -30,7 +30,7 @@ from tests.fakes.base import FakeRequest, FakeResponse, Fault
 from tests.fakes.telegram import error_body as telegram_error
 from tests.fakes.vk import error_body as vk_error
 from tests.reliability.harness import Networks, queue_posts
-from tests.support import smm, smm_env
+from tests.support import smm, smm_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -376,8 +376,6 @@ def test_the_database_its_journal_the_lock_and_the_media_store_are_owner_only(tm
     )
     try:
         # While the daemon runs, its -wal and -shm files and its lock file exist.
-        from tests.support import wait_for
-
         wait_for(lambda: (tmp_path / "outbox").is_dir() and (state / "smm.db-wal").exists(), timeout=20)
         created = {p.name: mode(p) for p in state.iterdir()}
     finally:
