@@ -65,6 +65,40 @@ def _token_fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
+def default_request(timeout: float = 30.0) -> BaseRequest:
+    """PTB's httpx request with explicit timeouts and the shared TLS context."""
+    from telegram.request import HTTPXRequest
+
+    from adapters.http import ssl_context
+
+    return HTTPXRequest(
+        connection_pool_size=8,
+        connect_timeout=min(timeout, 10.0),
+        read_timeout=timeout,
+        write_timeout=timeout,
+        media_write_timeout=max(timeout, 60.0),
+        pool_timeout=min(timeout, 5.0),
+        httpx_kwargs={"verify": ssl_context()},
+    )
+
+
+def build_bot(
+    token: str, *, api_url: str | None = None, timeout: float = 30.0, request: BaseRequest | None = None
+) -> Bot:
+    """A ``telegram.Bot`` pointed at ``api_url`` (a self-hosted Bot API server, tests), not yet initialized."""
+    from telegram import Bot
+
+    root = (api_url or DEFAULT_API_URL).rstrip("/")
+    recording = _recording_status(request or default_request(timeout), owned=request is None)
+    return Bot(
+        token,
+        base_url=f"{root}/bot",
+        base_file_url=f"{root}/file/bot",
+        request=recording,
+        get_updates_request=recording,
+    )
+
+
 class TelegramAdapter(Adapter):
     """Posts to one Telegram channel (or group) as a bot that is an admin there with the right to post."""
 
@@ -90,7 +124,10 @@ class TelegramAdapter(Adapter):
         parse_mode: str | None = None,
         timeout: float = 30.0,
         request: BaseRequest | None = None,
+        bot: Bot | None = None,
     ) -> None:
+        """``request`` (a PTB request object) or ``bot`` (from :func:`build_bot`, shared by the channels of one bot:
+        one connection pool and one getMe) may be passed in; the adapter then leaves them open on :meth:`aclose`."""
         if not token:
             raise ValueError("the Telegram bot token is empty")
         self._token = token
@@ -99,7 +136,8 @@ class TelegramAdapter(Adapter):
         self.parse_mode = normalize_parse_mode(parse_mode)
         self._timeout = timeout
         self._request = request
-        self._bot: Bot | None = None
+        self._bot: Bot | None = bot
+        self._owns_bot = bot is None
         self._ready_lock = asyncio.Lock()
 
     @property
@@ -252,7 +290,7 @@ class TelegramAdapter(Adapter):
         )
 
     async def aclose(self) -> None:
-        if self._bot is not None:
+        if self._bot is not None and self._owns_bot:
             bot, self._bot = self._bot, None
             await bot.shutdown()
 
@@ -262,32 +300,10 @@ class TelegramAdapter(Adapter):
         """The bot, built and initialized (getMe) on first use."""
         async with self._ready_lock:
             if self._bot is None:
-                from telegram import Bot
-
-                request = _recording_status(self._request or self._default_request(), owned=self._request is None)
-                self._bot = Bot(
-                    self._token,
-                    base_url=f"{self._api_url}/bot",
-                    base_file_url=f"{self._api_url}/file/bot",
-                    request=request,
-                    get_updates_request=request,
-                )
+                self._bot = build_bot(self._token, api_url=self._api_url, timeout=self._timeout, request=self._request)
             with self._errors(sending=False):
                 await self._bot.initialize()
             return self._bot
-
-    def _default_request(self) -> BaseRequest:
-        from telegram.request import HTTPXRequest
-
-        timeout = self._timeout
-        return HTTPXRequest(
-            connection_pool_size=8,
-            connect_timeout=min(timeout, 10.0),
-            read_timeout=timeout,
-            write_timeout=timeout,
-            media_write_timeout=max(timeout, 60.0),
-            pool_timeout=min(timeout, 5.0),
-        )
 
     @contextmanager
     def _errors(self, *, sending: bool) -> Iterator[None]:

@@ -20,6 +20,8 @@ class AdapterFactory:
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self._env = os.environ if env is None else env
         self._clients: dict[tuple[str, float], httpx.AsyncClient] = {}
+        self._bots: dict[tuple[str, str, float], Any] = {}
+        self._vk_sessions: dict[tuple[str | None, float], Any] = {}
 
     def secrets(self, channel: ChannelConfig) -> dict[str, str]:
         """The channel's secrets, read now (a ConfigError names the channel when one is missing)."""
@@ -41,19 +43,31 @@ class AdapterFactory:
         secrets = self.secrets(channel)
         opts: Mapping[str, Any] = channel.options
         if channel.network == "telegram":
-            from adapters.telegram import TelegramAdapter
+            from adapters.telegram import TelegramAdapter, build_bot
 
+            # The channels of one bot share its Bot object: one connection pool, one getMe.
+            key = (secrets["token"], channel.api_root, channel.timeout)
+            bot = self._bots.get(key)
+            if bot is None:
+                bot = self._bots[key] = build_bot(secrets["token"], api_url=channel.api_root, timeout=channel.timeout)
             return TelegramAdapter(
                 secrets["token"],
                 opts["chat_id"],
                 api_url=channel.api_url,
                 parse_mode=opts.get("parse_mode"),
                 timeout=channel.timeout,
+                bot=bot,
             )
         if channel.network == "vk":
-            from adapters.vk import VkAdapter
+            from adapters.vk import VkAdapter, build_session
 
-            return VkAdapter(secrets["token"], opts["group_id"], api_url=channel.api_url, timeout=channel.timeout)
+            session_key = (channel.api_url, channel.timeout)
+            session = self._vk_sessions.get(session_key)
+            if session is None:
+                session = self._vk_sessions[session_key] = build_session(channel.api_url, channel.timeout)
+            return VkAdapter(
+                secrets["token"], opts["group_id"], api_url=channel.api_url, timeout=channel.timeout, session=session
+            )
         if channel.network == "facebook":
             from adapters.facebook import FacebookAdapter
 
@@ -80,3 +94,9 @@ class AdapterFactory:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        for bot in self._bots.values():
+            await bot.shutdown()
+        self._bots.clear()
+        for session in self._vk_sessions.values():
+            session.close()
+        self._vk_sessions.clear()
