@@ -412,6 +412,21 @@ def import_csv(obj: Context, file: Path, dry_run: bool, force: bool) -> None:
     click.echo("\n".join(result.lines(file.name, detail=dry_run)))
 
 
+@cli.command("import-feed")
+@click.argument("source", required=False, metavar="URL|FILE")
+@click.option("--feed", "feed_name", metavar="NAME", help="A [[feeds]] entry of the config (its URL by default).")
+@click.option("--mark-seen", is_flag=True, help="Remember the feed's current entries without queueing them.")
+@click.pass_obj
+def import_feed(obj: Context, source: str | None, feed_name: str | None, mark_seen: bool) -> None:
+    """Queue each new entry of an RSS or Atom feed, once."""
+    from scheduler.feeds import import_feed as run_import
+    from scheduler.feeds import resolve
+
+    resolve(obj.config, source, feed_name)  # bad arguments fail before a database is created
+    result = run_import(obj.config, obj.db, source, now(), name=feed_name, mark_seen=mark_seen)
+    click.echo("\n".join(result.lines()))
+
+
 @cli.group()
 def db() -> None:
     """Database schema."""

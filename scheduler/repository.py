@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, Result, and_, func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
-from scheduler.models import ACTIVE, Attempt, ChannelState, Delivery, Outcome, Post, Status
+from scheduler.models import ACTIVE, Attempt, ChannelState, Delivery, FeedEntry, FeedState, Outcome, Post, Status
 
 IN_SEQUENCE = (Status.QUEUED, Status.PUBLISHING, Status.PUBLISHED, Status.UNKNOWN)
 """Statuses of the deliveries that make a channel's sequence for the content mix (sent, or to be sent)."""
@@ -317,6 +317,39 @@ def set_attention(session: Session, channel: str, reason: str | None, now: datet
     state.needs_attention = reason is not None
     state.reason = reason
     state.updated_at = now
+
+
+# -- feeds --------------------------------------------------------------------------------------------------------
+
+
+def feed_entry_keys(session: Session, feed: str, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` (entry keys) ``feed`` has seen before."""
+    if not keys:
+        return set()
+    return set(
+        session.scalars(select(FeedEntry.entry_key).where(FeedEntry.feed == feed, FeedEntry.entry_key.in_(keys)))
+    )
+
+
+def remember_entry(
+    session: Session,
+    feed: str,
+    key: str,
+    entry_id: str,
+    title: str | None,
+    post_id: int | None,
+    now: datetime,
+    note: str | None,
+) -> None:
+    """Record that ``feed``'s entry was seen (and the post it became, or why it did not become one)."""
+    session.add(
+        FeedEntry(feed=feed, entry_key=key, entry_id=entry_id, title=title, post_id=post_id, seen_at=now, note=note)
+    )
+
+
+def feed_polls(session: Session) -> dict[str, datetime | None]:
+    """When each configured feed was last polled."""
+    return {row.feed: row.polled_at for row in session.scalars(select(FeedState))}
 
 
 # -- operator actions ---------------------------------------------------------------------------------------------
