@@ -144,15 +144,18 @@ def mix_from(
     return [MixEntry(r.due_at, r.id, bool(r.commercial)) for r in session.execute(query)]
 
 
-def category_counts(session: Session, channel: str, statuses: Sequence[str]) -> dict[str, int]:
-    """How many of ``channel``'s deliveries in ``statuses`` each category has."""
+def upcoming_categories(
+    session: Session, channel: str, statuses: Sequence[str], limit: int
+) -> list[tuple[datetime, str]]:
+    """The first ``limit`` deliveries of ``channel`` in ``statuses`` by time: their time and category."""
     rows = session.execute(
-        select(Post.category, func.count())
-        .join(Delivery, Delivery.post_id == Post.id)
+        select(Delivery.due_at, Post.category)
+        .join(Post, Post.id == Delivery.post_id)
         .where(Delivery.channel == channel, Delivery.status.in_(statuses))
-        .group_by(Post.category)
+        .order_by(Delivery.due_at, Delivery.id)
+        .limit(limit)
     )
-    return {category: count for category, count in rows}
+    return [(due, category) for due, category in rows]
 
 
 def add_post(

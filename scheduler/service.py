@@ -27,6 +27,8 @@ from scheduler.slots import local_to_utc
 
 MAX_LINK = 2048
 MAX_TAG = 128
+MIX_HORIZON = 1000
+"""``smm queue`` shows the content mix of at most this many upcoming deliveries per channel."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINK = re.compile(r"https?://[^/?#\s]+\S*", re.IGNORECASE)
 """An http(s) URL with a host and no whitespace (what ``urlsplit`` accepted, without its cost in bulk imports)."""
@@ -485,7 +487,8 @@ def mix_lines(
 ) -> list[str]:
     """The content mix of each channel's upcoming queue: those with commercial posts (``every``: all channels).
 
-    ``"vk-news: 3 educational, 1 commercial (25%), rule: at most 50% of any 4"``, and where the rule is broken.
+    ``"vk-news: 3 educational, 1 commercial (25%), rule: at most 50% of any 4"``, and where the rule is broken;
+    over the next :data:`MIX_HORIZON` deliveries at most, so that a huge queue is never loaded.
     """
     lines: list[str] = []
     statuses = [s.value for s in ACTIVE]
@@ -493,19 +496,25 @@ def mix_lines(
         for conf in config.channels:
             if channel is not None and conf.name != channel:
                 continue
-            counts = repo.category_counts(session, conf.name, statuses)
+            upcoming = repo.upcoming_categories(session, conf.name, statuses, MIX_HORIZON + 1)
+            scope = f" (the next {MIX_HORIZON})" if len(upcoming) > MIX_HORIZON else ""
+            upcoming = upcoming[:MIX_HORIZON]
+            counts: dict[str, int] = {}
+            for _, category in upcoming:
+                counts[category] = counts.get(category, 0) + 1
             if not counts or not (every or counts.get(mix.COMMERCIAL)):
                 continue
-            line = f"{conf.name}: {mix.summary(counts, conf.mix, CATEGORIES)}"
+            line = f"{conf.name}{scope}: {mix.summary(counts, conf.mix, CATEGORIES)}"
             if conf.mix.enabled:
-                entries = repo.mix_before(session, conf.name, now, conf.mix.window - 1)
-                entries += repo.mix_from(session, conf.name, now)
-                broken = mix.first_break([e.commercial for e in entries], conf.mix)
+                history = repo.mix_before(session, conf.name, upcoming[0][0], conf.mix.window - 1)
+                times = [e.due_at for e in history] + [due for due, _ in upcoming]
+                flags = [e.commercial for e in history] + [c == mix.COMMERCIAL for _, c in upcoming]
+                broken = mix.first_break(flags, conf.mix)
                 if broken is not None:
                     start, end, count = broken
                     line += (
                         f"; BROKEN: {count} commercial in {end - start + 1} consecutive deliveries up to "
-                        f"{placement.local(entries[end].due_at, conf)}"
+                        f"{placement.local(times[end], conf)}"
                     )
             lines.append(line)
     return lines

@@ -244,3 +244,14 @@ def test_share_zero_allows_no_commercial_post(tmp_path: Path, db_url: str, monke
     assert not (tmp_path / "smm.db").exists() or "sqlite" not in db_url
     env.add("tip")
     assert due(env.add("x", "--category", "commercial", "--force")) == {"berlin": SLOTS[1]}
+
+
+def test_queue_mix_looks_at_the_next_deliveries_only(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("scheduler.service.MIX_HORIZON", 3)
+    offer(env)
+    env.add("tip")
+    env.add("tip")
+    offer(env)  # the fourth: beyond the horizon
+    assert env.ok("queue").out.splitlines()[-1] == (
+        "  berlin (the next 3): 2 educational, 1 commercial (33%), rule: at most 50% of any 4"
+    )
