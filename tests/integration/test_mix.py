@@ -253,5 +253,5 @@ def test_queue_mix_looks_at_the_next_deliveries_only(env: Env, monkeypatch: pyte
     env.add("tip")
     offer(env)  # the fourth: beyond the horizon
     assert env.ok("queue").out.splitlines()[-1] == (
-        "  berlin (the next 3): 2 educational, 1 commercial (33%), rule: at most 50% of any 4"
+        "  berlin (the next 3): 2 educational, 1 commercial (33.3%), rule: at most 50% of any 4"
     )
