@@ -28,7 +28,7 @@ from adapters.errors import (
     RateLimited,
     TransientError,
 )
-from adapters.http import transport_errors
+from adapters.http import parse_retry_after, transport_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -306,6 +306,9 @@ class FacebookAdapter(Adapter):
         page = self.page_id
         if not error:
             said = f"HTTP {exc.status} without a Graph error body"
+            if exc.status == 429:
+                after = parse_retry_after(exc.headers.get("retry-after")) or wait or 60.0
+                return RateLimited(f"Facebook asked to slow down ({said})", retry_after=after, code=429)
             if 400 <= exc.status < 500:
                 return PermanentError(f"Facebook refused the request for page {page} ({said}): check api_url")
             if publishing:

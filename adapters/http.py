@@ -17,6 +17,24 @@ if TYPE_CHECKING:
 USER_AGENT = "smm-scheduler (+https://github.com/smm-scheduler)"
 
 
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from an HTTP ``Retry-After`` header (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    import time
+
+    return max(0.0, when.timestamp() - time.time())
+
+
 @functools.cache
 def ssl_context() -> ssl.SSLContext:
     """One TLS context for every client: loading the CA bundle costs about 30 ms each time it is done."""

@@ -27,7 +27,7 @@ from adapters.errors import (
     RateLimited,
     TransientError,
 )
-from adapters.http import transport_errors
+from adapters.http import parse_retry_after, transport_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -62,9 +62,9 @@ def sign(params: Mapping[str, str], access_token: str, application_secret: str) 
 class _OkFailure(Exception):
     """A response that is not an OK success: translated by :meth:`OkAdapter._translated`."""
 
-    def __init__(self, status: int, body: Any) -> None:
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(status)
-        self.status, self.body = status, body
+        self.status, self.body, self.headers = status, body, headers or {}
 
 
 class OkAdapter(Adapter):
@@ -226,6 +226,9 @@ class OkAdapter(Adapter):
         group = self.group_id
         if code is None:
             said = f"HTTP {exc.status} without an OK error body"
+            if exc.status == 429:
+                after = parse_retry_after(exc.headers.get("retry-after")) or FLOOD_BACKOFF
+                return RateLimited(f"OK asked to slow down ({said})", retry_after=after, code=429)
             if publishing and (exc.status >= 500 or exc.status < 400):
                 return AmbiguousError(f"OK failed while posting in group {group} ({said}); the topic may exist")
             if exc.status >= 500:
@@ -275,7 +278,7 @@ def _parse(response: httpx.Response) -> Any:
     except ValueError:
         body = None
     if response.status_code != 200 or body is None or (isinstance(body, dict) and "error_code" in body):
-        raise _OkFailure(response.status_code, body)
+        raise _OkFailure(response.status_code, body, response.headers)
     return body
 
 

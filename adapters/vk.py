@@ -28,6 +28,7 @@ from adapters.errors import (
     RateLimited,
     TransientError,
 )
+from adapters.http import parse_retry_after
 
 if TYPE_CHECKING:
     import requests
@@ -298,6 +299,9 @@ class VkAdapter(Adapter):
             )
         if isinstance(exc, ApiHttpError):
             status = exc.response.status_code
+            if status == 429:
+                wait = parse_retry_after(exc.response.headers.get("Retry-After")) or 1.0
+                return RateLimited(f"VK answered HTTP 429 to {action}; slowing down", retry_after=wait, code=status)
             if status >= 500:
                 return TransientError(f"VK answered HTTP {status} to {action}; retry later", code=status)
             return PermanentError(f"VK answered HTTP {status} to {action}: check api_url", code=status)

@@ -90,13 +90,15 @@ class Daemon:
         self.last_cycle_mono = self.monotonic()
         self.scheduler: Any = None
         self.publisher = Publisher(self.config, self.db_call, self.limiter, self.clock, self.monotonic)
-        self.published_count = 0
         # Several daemons on one PostgreSQL share the work by lease group (see scheduler.cluster).
         self.clustered = not self.db.is_sqlite
         self.owned: set[str] = set()
         self.live: list[str] = [self.owner]
         self.waiting_since: dict[str, float] = {}
         self.last_seen_id = 0
+        self.db_down_since: float | None = None
+        self.db_down_logged = 0.0
+        self.db_failures = 0
 
     # -- plumbing -----------------------------------------------------------------------------------------------
 
@@ -182,6 +184,7 @@ class Daemon:
         if self.db.is_sqlite:
             # One daemon per SQLite file: everything still publishing was left by a crash.
             await self.db_call(_expire_leases, await self.db_call(claims.all_publishing), now)
+        await self.db_call(_probe_write)
         stale = await self.db_read(claims.expired_leases, now, set())
         if stale:
             log.warning(
@@ -200,7 +203,10 @@ class Daemon:
                 await self.startup()
                 break
             except DatabaseError as exc:
-                if self.once or self.stopping:
+                # A SQLite file that is read-only, damaged or not a database will not heal by waiting; a server
+                # that does not answer (or a file locked for a while) may.
+                lasting = self.db.is_sqlite and "locked" not in str(exc)
+                if self.once or self.stopping or lasting:
                     log.error("%s", exc, extra={"action": "startup_failed"})
                     self._release()
                     return 1
@@ -233,6 +239,8 @@ class Daemon:
                 await self._run_once()
             else:
                 await self._loop()
+            if self.once and self.db_failures:
+                return 1
         finally:
             self.notifier.stopping()
             await self._shutdown()
@@ -308,7 +316,8 @@ class Daemon:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database went away: keep trying, the tick still runs
-                log.warning("LISTEN connection lost (%s); reconnecting in %.0fs", redact(str(exc)), delay)
+                reason = " ".join(redact(str(exc)).split())
+                log.warning("LISTEN connection lost (%s); reconnecting in %.0fs", reason, delay)
                 await asyncio.sleep(delay)
                 delay = min(60.0, delay * 2)
 
@@ -346,15 +355,44 @@ class Daemon:
             try:
                 await self.cycle()
             except DatabaseError as exc:
-                log.error("database unavailable: %s; retrying at the next tick", exc, extra={"action": "db_down"})
+                self._database_down(exc)
                 self._wake_at(self.clock() + timedelta(seconds=min(30.0, self.config.daemon.tick)))
+            else:
+                self._database_up()
             self.notifier.watchdog()
+
+    def _database_down(self, exc: DatabaseError) -> None:
+        """Log an outage once when it starts, then once a minute, not on every attempt."""
+        self.db_failures += 1
+        now = self.monotonic()
+        if self.db_down_since is None:
+            self.db_down_since = now
+            log.error("database unavailable: %s; retrying", exc, extra={"action": "db_down"})
+        elif now - self.db_down_logged >= 60:
+            log.error(
+                "database still unavailable after %.0fs: %s", now - self.db_down_since, exc, extra={"action": "db_down"}
+            )
+        else:
+            return
+        self.db_down_logged = now
+        self.notifier.status(f"waiting for the database: {exc}")
+
+    def _database_up(self) -> None:
+        if self.db_down_since is not None:
+            log.info(
+                "database available again after %.0fs", self.monotonic() - self.db_down_since, extra={"action": "db_up"}
+            )
+            self.db_down_since = None
 
     async def _run_once(self) -> None:
         deadline = self.clock() + timedelta(seconds=self.config.daemon.reconcile_delay + 5)
         cutoff = self.clock()
         while not self.stopping:
-            await self.cycle(until=cutoff)
+            try:
+                await self.cycle(until=cutoff)
+            except DatabaseError as exc:
+                self._database_down(exc)
+                return
             tasks = [*self.workers.values(), *self.reconciling.values()]
             if tasks:
                 await asyncio.wait(tasks)
@@ -396,7 +434,7 @@ class Daemon:
         self.db.dispose()
         if self.lock is not None:
             self.lock.release()
-        log.info("stopped (%d posts published this run)", self.published_count, extra={"action": "stopped"})
+        log.info("stopped (%d posts published this run)", self.publisher.published_count, extra={"action": "stopped"})
 
     # -- the cycle ----------------------------------------------------------------------------------------------
 
@@ -460,7 +498,7 @@ class Daemon:
 
     def _status_line(self) -> str:
         busy = len(self.inflight)
-        return f"{self.published_count} published, {busy} publishing, {len(self.workers)} channels active"
+        return f"{self.publisher.published_count} published, {busy} publishing, {len(self.workers)} channels active"
 
     def _lease(self) -> timedelta:
         return timedelta(seconds=self.config.daemon.lease)
@@ -555,12 +593,11 @@ class Daemon:
                         channel.api_root or name, asyncio.Semaphore(MAX_CONCURRENT_PER_HOST)
                     )
                     async with slot:
-                        if await self.publisher.publish(claim, adapter, channel):
-                            self.published_count += 1
+                        await self.publisher.publish(claim, adapter, channel)
                 finally:
                     self.inflight.discard(claim.delivery_id)
         except DatabaseError as exc:
-            log.error("channel %s: database unavailable: %s", name, exc, extra={"channel": name})
+            self._database_down(exc)
         except Exception:  # a bug must not silently stop a channel; the next cycle starts a new worker
             log.exception("channel %s: unexpected error in its worker", name, extra={"channel": name})
         finally:
@@ -675,6 +712,13 @@ def _expire_leases(session: Any, ids: list[int], now: datetime) -> None:
             .values(lease_until=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def _probe_write(session: Any) -> None:
+    """Fail now, with the reason, if the database cannot be written (a read-only file, a read-only replica)."""
+    from sqlalchemy import text
+
+    session.execute(text("UPDATE alembic_version SET version_num = version_num"))
 
 
 def _next_wake(session: Any) -> datetime | None:

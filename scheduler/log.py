@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 _secrets: set[str] = set()
+_secret_pattern: re.Pattern[str] | None = None
 _lock = threading.Lock()
 _PATTERNS = (
     (re.compile(r"bot\d{3,}:[A-Za-z0-9_-]{20,}"), "bot[REDACTED]"),
@@ -37,19 +38,22 @@ _RECORD_FIELDS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"
 
 def register_secret(value: str) -> None:
     """Never print ``value`` (a token, a password) in any log line or error message from now on."""
+    global _secret_pattern
     value = value.strip()
     if len(value) >= 6:
         with _lock:
             _secrets.add(value)
+            alternatives = "|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True))
+            _secret_pattern = re.compile(alternatives, re.IGNORECASE)
 
 
 def redact(text: str) -> str:
     """``text`` with every registered secret and every token-shaped string replaced."""
     with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "[REDACTED]")
+        pattern = _secret_pattern
+    if pattern is not None:
+        # Case-insensitive: some APIs quote a token back with its case changed (PTB capitalises descriptions).
+        text = pattern.sub("[REDACTED]", text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

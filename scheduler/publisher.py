@@ -73,6 +73,7 @@ class Publisher:
     limiter: Limiter
     clock: Callable[[], datetime]
     monotonic: Callable[[], float]
+    published_count: int = 0
 
     async def record(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Write an outcome; while the database is down, keep trying for as long as the lease lasts, because the
@@ -189,6 +190,7 @@ class Publisher:
                 extra=_extra(claim, action="fence"),
             )
             return False
+        self.published_count += 1
         await self.db_call(repo.set_attention, claim.channel, None, now)
         log.info(
             "published post %d to %s: %s",
@@ -278,6 +280,15 @@ class Publisher:
             except ReadBackUnsupported:
                 pass
             except PublishError as exc:
+                if exc.needs_attention:
+                    await self.db_call(repo.set_attention, claim.channel, redact(str(exc)), now)
+                    log.error(
+                        "channel %s needs attention: %s (post %d stays in doubt until it can be checked)",
+                        claim.channel,
+                        redact(str(exc)),
+                        claim.post_id,
+                        extra=_extra(claim, action="needs_attention"),
+                    )
                 await self._check_later(claim, now, since, f"could not read {claim.channel} back: {exc}")
                 return
             else:

@@ -386,15 +386,6 @@ def test_a_database_in_a_read_only_folder_is_one_line_for_every_command(sqlite_e
     assert env.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `smm run --once` on a read-only database logs 'database unavailable' once per try (4 to 10 "
-    "identical lines), publishes nothing and exits 0, so a cron job or a script sees success. fix: in "
-    "scheduler/daemon.py, remember a DatabaseError raised in a worker or a cycle (self.db_failed = True in "
-    "Daemon._worker's `except DatabaseError`) and make main() return 1 in once mode when it is set, and stop "
-    "_run_once from starting the same channel again after it failed that way; better still, prove the database "
-    "writable in startup() (a write that changes a row, e.g. the instance heartbeat) so this is one line at start",
-)
 def test_the_daemon_on_a_read_only_database_fails_with_one_line(sqlite_env: Env) -> None:
     env = sqlite_env
     database = env.tmp / "state" / "smm.db"
@@ -661,12 +652,6 @@ def test_postgresql_going_away_between_the_network_and_the_record_publishes_once
     assert "Traceback" not in daemon.log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: 'LISTEN connection lost (...)' logs psycopg's multi-line message as is ('server closed the "
-    "connection unexpectedly\\n\\tThis probably means ...'), so one event spans three lines of a text log. fix: in "
-    "scheduler/daemon.py _listen_postgres, log ' '.join(redact(str(exc)).split()) (or its first line)",
-)
 def test_every_log_line_of_a_postgresql_outage_is_one_line(outage: Outage) -> None:
     outage.proxy.up()
     with DaemonProcess(outage.config) as daemon:

@@ -187,14 +187,6 @@ def test_chaos_spares_what_it_is_told_to(tmp_path: Path) -> None:
         networks.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an HTTP 429 without the network's own error body (a front proxy's 'Too Many Requests', with "
-    "Retry-After) fails the delivery at once as a PermanentError 'check api_url' on VK, Facebook and OK. fix: in "
-    "adapters/vk.py _translate (ApiHttpError), adapters/facebook.py _api_error and adapters/ok.py _api_error (the "
-    "`not error` / `code is None` branches), map status 429 to RateLimited(retry_after=<Retry-After seconds, else "
-    "None>) before the generic 4xx branch",
-)
 def test_an_http_429_from_any_network_is_a_rate_limit_not_a_failure(tmp_path: Path, sqlite_url: str) -> None:
     from tests.fakes.base import Fault
 
@@ -219,15 +211,6 @@ def test_an_http_429_from_any_network_is_a_rate_limit_not_a_failure(tmp_path: Pa
     ), outcome
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when reading back an in-doubt post fails with an AuthError (the token was revoked after the "
-    "network took the post), Publisher._check_later only logs a warning and looks again every 30 s for up to "
-    "retry.max_age (24 h); the channel is never marked as needing attention, so `smm queue` and `smm doctor` stay "
-    "silent about the token. fix: in scheduler/publisher.py reconcile, on `except PublishError as exc` with "
-    "exc.needs_attention, call repo.set_attention(claim.channel, redact(str(exc)), now) and log at error level "
-    "(keeping the delivery in doubt, since the post may exist)",
-)
 def test_a_token_revoked_while_a_post_is_in_doubt_flags_the_channel(tmp_path: Path, sqlite_url: str) -> None:
     from tests.fakes.base import Fault
 

@@ -305,15 +305,6 @@ def test_no_secret_appears_in_any_output_log_column_or_file(world: World) -> Non
     assert found == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: python-telegram-bot capitalizes an error description (str.capitalize() lowercases the rest), so a "
-    "Telegram error that quotes the bot token shows it lowercased ('Can't parse entities for bot123456:test-token-"
-    "not-real'); the adapter's _redact and log.redact match secrets case-sensitively and miss it (the bot-token "
-    "pattern saves real tokens only because it wants 20+ characters after the colon). fix: in scheduler/log.py "
-    "redact (and each adapter's _redact) replace every registered secret case-insensitively "
-    "(re.sub(re.escape(secret), '[REDACTED]', text, flags=re.IGNORECASE))",
-)
 def test_no_secret_appears_in_any_letter_case(world: World) -> None:
     places = world.outputs + stored(world)
     found = {
