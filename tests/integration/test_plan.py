@@ -304,3 +304,19 @@ def test_telegram_preview_matches_what_publish_sends(tmp_path: Path, text: str, 
     finally:
         fake.stop()
     assert [line.split(" ", 1)[0] for line in preview] == sent
+
+
+def test_preview_loads_no_client_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from adapters import adapter_class\n"
+        "from adapters.base import OutgoingPost\n"
+        "for network in ('telegram', 'vk', 'facebook', 'ok', 'outbox'):\n"
+        "    assert adapter_class(network).preview(OutgoingPost('hi', 'https://x.org'), {})\n"
+        "print([m for m in sys.modules if m.split('.')[0] in ('telegram', 'vk_api', 'httpx', 'requests')])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
