@@ -440,78 +440,167 @@ _DELIVERY_COLUMNS = (
 def _insert(
     session: Any, rows: list[Row], stored: dict[Path, dict[str, Any]], now: datetime, tick: Callable[[int], None]
 ) -> None:
-    """Bulk-insert the rows' posts and deliveries, in batches.
+    """Bulk-insert the rows' posts and deliveries, in batches, through the database driver.
 
-    On SQLite the rows go straight to the driver's ``executemany``, converted by the columns' own SQLAlchemy bind
-    processors, with post ids counted on from the largest (safe: the transaction is ``BEGIN IMMEDIATE``); that is
-    several times faster than SQLAlchemy's per-row machinery. Elsewhere SQLAlchemy Core inserts them.
+    SQLAlchemy's per-row machinery would take most of the time, so the rows go straight to the driver: on SQLite
+    ``executemany``, with the columns' own SQLAlchemy conversions and post ids counted on from the largest (safe:
+    the transaction is ``BEGIN IMMEDIATE``); on PostgreSQL ``COPY``, with ids taken from the posts' sequence.
     """
-    from sqlalchemy import Table, func, insert, select
-
-    posts, deliveries = Post.__table__, Delivery.__table__
-    assert isinstance(posts, Table) and isinstance(deliveries, Table)
     conn = session.connection()
-    dialect = conn.dialect
-    sqlite = dialect.name == "sqlite"
-
-    def converter(table: Table, name: str) -> Callable[[Any], Any]:
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect) if sqlite else None
-        return process or (lambda value: value)
-
-    to_json, to_time, to_flag = (
-        converter(posts, "media"),
-        converter(deliveries, "due_at"),
-        converter(deliveries, "slotted"),
-    )
-    created = to_time(now)
-    queued = Status.QUEUED.value
-    no_media, no_variants = to_json([]), to_json(None)
-    # Keys in order (a random prefix per import, then a counter) go into the unique index faster than random ones.
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        writer: _Writer = _SqliteWriter(conn, driver, now)
+    elif conn.dialect.name == "postgresql":
+        writer = _PostgresWriter(driver, now)
+    else:  # pragma: no cover - smm supports SQLite and PostgreSQL
+        raise NotImplementedError(conn.dialect.name)
     prefix = os.urandom(12).hex()
     counter = iter(range(1 << 32))
-    cursor = conn.connection.driver_connection.cursor() if sqlite else None
-    next_id = (conn.execute(select(func.max(posts.c.id))).scalar() or 0) + 1
-    post_sql = (
-        f"INSERT INTO posts (id, {', '.join(_POST_COLUMNS)}) VALUES ({', '.join('?' * (len(_POST_COLUMNS) + 1))})"
-    )
-    delivery_sql = (
-        f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) VALUES ({', '.join('?' * len(_DELIVERY_COLUMNS))})"
-    )
     batch = 5000
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
-        post_values = [
-            (
-                row.content.text,
-                row.content.link,
-                row.content.category,
-                to_json([stored[p] for p in row.media]) if row.media else no_media,
-                created,
-                row.content.campaign,
-                row.content.utm_content,
-                to_json(dict(row.content.variants)) if row.content.variants else no_variants,
-            )
-            for row in chunk
-        ]
-        if cursor is not None:
-            ids = list(range(next_id, next_id + len(chunk)))
-            next_id += len(chunk)
-            cursor.executemany(post_sql, [(i, *values) for i, values in zip(ids, post_values, strict=True)])
-        else:
-            statement = insert(posts).returning(posts.c.id, sort_by_parameter_order=True)
-            result = conn.execute(statement, [dict(zip(_POST_COLUMNS, v, strict=True)) for v in post_values])
-            ids = [r[0] for r in result]
-        delivery_values = []
-        for row, post_id in zip(chunk, ids, strict=True):
-            slotted = to_flag(row.at is None)
-            for channel in row.channels:
-                due = to_time(row.due[channel.name])
-                key = f"{prefix}{next(counter):08x}"
-                delivery_values.append(
-                    (post_id, channel.name, channel.network, queued, due, slotted, due, 0, key, created)
+        ids = writer.posts(
+            [
+                (
+                    row.content.text,
+                    row.content.link,
+                    row.content.category,
+                    [stored[p] for p in row.media],
+                    row.content.campaign,
+                    row.content.utm_content,
+                    dict(row.content.variants) or None,
                 )
-        if cursor is not None:
-            cursor.executemany(delivery_sql, delivery_values)
-        else:
-            conn.execute(insert(deliveries), [dict(zip(_DELIVERY_COLUMNS, v, strict=True)) for v in delivery_values])
+                for row in chunk
+            ]
+        )
+        # Keys in order (a random prefix per import, then a counter) go into the unique index faster than random.
+        writer.deliveries(
+            [
+                (
+                    post_id,
+                    channel.name,
+                    channel.network,
+                    row.due[channel.name],
+                    row.at is None,
+                    f"{prefix}{next(counter):08x}",
+                )
+                for row, post_id in zip(chunk, ids, strict=True)
+                for channel in row.channels
+            ]
+        )
         tick(len(chunk))
+
+
+_PostRow = tuple[str, str | None, str, list[dict[str, Any]], str | None, str | None, dict[str, str] | None]
+_DeliveryRow = tuple[int, str, str, datetime, bool, str]
+
+
+class _Writer:
+    def posts(self, values: list[_PostRow]) -> list[int]:
+        raise NotImplementedError
+
+    def deliveries(self, values: list[_DeliveryRow]) -> None:
+        raise NotImplementedError
+
+
+class _SqliteWriter(_Writer):
+    def __init__(self, conn: Any, driver: Any, now: datetime) -> None:
+        from sqlalchemy import Table, func, select
+
+        posts, deliveries = Post.__table__, Delivery.__table__
+        assert isinstance(posts, Table) and isinstance(deliveries, Table)
+
+        def converter(table: Table, name: str) -> Callable[[Any], Any]:
+            process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            return process or (lambda value: value)
+
+        self.json, self.time, self.flag = (
+            converter(posts, "media"),
+            converter(deliveries, "due_at"),
+            converter(deliveries, "slotted"),
+        )
+        if self.time(now) == _sqlite_time(now):
+            self.time = _sqlite_time  # the same text, several times faster
+        self.created = self.time(now)
+        self.empty_media, self.no_variants = self.json([]), self.json(None)
+        self.cursor = driver.cursor()
+        self.next_id = (conn.execute(select(func.max(posts.c.id))).scalar() or 0) + 1
+
+    def posts(self, values: list[_PostRow]) -> list[int]:
+        ids = list(range(self.next_id, self.next_id + len(values)))
+        self.next_id += len(values)
+        marks = ", ".join("?" * (len(_POST_COLUMNS) + 1))
+        self.cursor.executemany(
+            f"INSERT INTO posts (id, {', '.join(_POST_COLUMNS)}) VALUES ({marks})",
+            [
+                (
+                    post_id,
+                    text,
+                    link,
+                    category,
+                    self.json(media) if media else self.empty_media,
+                    self.created,
+                    campaign,
+                    utm_content,
+                    self.json(variants) if variants else self.no_variants,
+                )
+                for post_id, (text, link, category, media, campaign, utm_content, variants) in zip(
+                    ids, values, strict=True
+                )
+            ],
+        )
+        return ids
+
+    def deliveries(self, values: list[_DeliveryRow]) -> None:
+        queued, created = Status.QUEUED.value, self.created
+        slotted, explicit = self.flag(True), self.flag(False)
+        rows = []
+        for post_id, channel, network, due_at, is_slotted, key in values:
+            due = self.time(due_at)
+            rows.append(
+                (post_id, channel, network, queued, due, slotted if is_slotted else explicit, due, 0, key, created)
+            )
+        marks = ", ".join("?" * len(_DELIVERY_COLUMNS))
+        self.cursor.executemany(f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) VALUES ({marks})", rows)
+
+
+class _PostgresWriter(_Writer):
+    def __init__(self, driver: Any, now: datetime) -> None:
+        self.driver = driver
+        self.now = now
+
+    def posts(self, values: list[_PostRow]) -> list[int]:
+        import json
+
+        with self.driver.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('posts', 'id')) FROM generate_series(1, %s)", (len(values),)
+            )
+            ids = [int(r[0]) for r in cursor.fetchall()]
+            with cursor.copy(f"COPY posts (id, {', '.join(_POST_COLUMNS)}) FROM STDIN") as copy:
+                for post_id, (text, link, category, media, campaign, utm_content, variants) in zip(
+                    ids, values, strict=True
+                ):
+                    copy.write_row(
+                        (
+                            post_id,
+                            text,
+                            link,
+                            category,
+                            json.dumps(media),
+                            self.now,
+                            campaign,
+                            utm_content,
+                            json.dumps(variants) if variants else None,
+                        )
+                    )
+        return ids
+
+    def deliveries(self, values: list[_DeliveryRow]) -> None:
+        queued, now = Status.QUEUED.value, self.now
+        with (
+            self.driver.cursor() as cursor,
+            cursor.copy(f"COPY deliveries ({', '.join(_DELIVERY_COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for post_id, channel, network, due_at, slotted, key in values:
+                copy.write_row((post_id, channel, network, queued, due_at, slotted, due_at, 0, key, now))
