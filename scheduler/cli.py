@@ -154,7 +154,13 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 @click.option("--category", type=click.Choice(CATEGORIES), default="educational", show_default=True)
 @click.option("--campaign", metavar="NAME", help="utm_campaign of the post's links (default: the channel's).")
 @click.option("--utm-content", metavar="VALUE", help="utm_content of the post's links.")
-@click.option("--text-for", "text_for", multiple=True, metavar="NETWORK=TEXT", help="The text for one network.")
+@click.option(
+    "--text-for",
+    "text_for",
+    multiple=True,
+    metavar="NETWORK=TEXT",
+    help="The text on one network's channels (repeatable).",
+)
 @click.option("--force", is_flag=True, help="Place the post even where it breaks the content mix rule.")
 @click.option("--json", "as_json", is_flag=True, help="Print the post as JSON.")
 @click.pass_obj
@@ -372,7 +378,11 @@ def plan(obj: Context, channel: str | None, limit: int, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Import commercial rows even where they break the content mix rule.")
 @click.pass_obj
 def import_csv(obj: Context, file: Path, dry_run: bool, force: bool) -> None:
-    """Queue every row of a CSV file (all rows valid, or nothing is written)."""
+    """Queue every row of a CSV file (all rows valid, or nothing is written).
+
+    Columns: text, channels (";" or "," between names), at, media (";" between paths), link, category, campaign,
+    utm_content, text_for_<network>.
+    """
     from contextlib import nullcontext
 
     from scheduler.importer import MAX_REPORTED, ImportRejected, count_rows
@@ -418,7 +428,7 @@ def import_csv(obj: Context, file: Path, dry_run: bool, force: bool) -> None:
 @click.option("--mark-seen", is_flag=True, help="Remember the feed's current entries without queueing them.")
 @click.pass_obj
 def import_feed(obj: Context, source: str | None, feed_name: str | None, mark_seen: bool) -> None:
-    """Queue each new entry of an RSS or Atom feed, once."""
+    """Queue each new entry of an RSS or Atom feed, once (as the feed's template and link)."""
     from scheduler.feeds import import_feed as run_import
     from scheduler.feeds import resolve
 
