@@ -66,12 +66,19 @@ def _search(
         if index in tried:
             continue
         tried.add(index)
-        if not mix.worsens(flags, mix.insert(flags, len(history) + index), channel.mix):
+        if _fits(flags, len(history) + index, channel.mix):
             return first, when
         if index == len(future):
             break
     assert first is not None
     return first, None
+
+
+def _fits(flags: list[bool], position: int, rule: mix.MixRule) -> bool:
+    """Whether a commercial delivery inserted at ``position`` keeps the mix (judged on the rule's span around it)."""
+    low = max(0, position - rule.span)
+    local = flags[low : position + rule.span]
+    return not mix.worsens(local, mix.insert(local, position - low), rule)
 
 
 def slot_for(session: Session, channel: ChannelConfig, now: datetime, category: str) -> datetime:
@@ -105,7 +112,7 @@ def _suggestion(
     fillers: list[MixEntry] = []
     taken = set(occupied)
     last = after
-    for count in range(1, channel.mix.window + len(future) + 2):
+    for count in range(1, 2 * channel.mix.window + 1):
         last = next(_free_slots(channel, last, taken))
         taken.add(last)
         fillers.append(MixEntry(last, _LAST, False))
