@@ -320,3 +320,45 @@ def test_preview_loads_no_client_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
+
+
+# -- what the daemon sends ----------------------------------------------------------------------------------------
+
+DAEMON_CONFIG = """
+[utm]
+enabled = true
+
+[[channels]]
+name = "site"
+network = "outbox"
+path = "outbox"
+hashtags = ["#acme"]
+"""
+
+
+def _published(tmp_path: Path, sqlite_url: str, *args: str) -> str:
+    from tests.support import smm
+
+    config = write_config(tmp_path / "config.toml", sqlite_url, DAEMON_CONFIG, outbox=False)
+    assert smm("add", *args, "--now", config=config).returncode == 0
+    result = smm("run", "--once", config=config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (folder,) = (tmp_path / "outbox").iterdir()
+    return (folder / "post.txt").read_text(encoding="utf-8")
+
+
+def test_the_daemon_sends_channel_tagging_and_hashtags(tmp_path: Path, sqlite_url: str) -> None:
+    text = _published(tmp_path, sqlite_url, "Read https://acme.example/a")
+    assert text == "Read https://acme.example/a?utm_source=outbox&utm_medium=social\n\n#acme\n"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="scheduler/claims.py builds PostContent.from_row(text, link, media, category): it must use "
+    "PostContent.from_post(post) for the daemon to send text variants, --campaign and --utm-content",
+)
+def test_the_daemon_sends_the_variant_and_the_posts_campaign(tmp_path: Path, sqlite_url: str) -> None:
+    text = _published(
+        tmp_path, sqlite_url, "main text", "--text-for", "outbox=Read https://acme.example/a", "--campaign", "spring"
+    )
+    assert text == "Read https://acme.example/a?utm_source=outbox&utm_medium=social&utm_campaign=spring\n\n#acme\n"
