@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from scheduler.models import Attempt, Delivery, Outcome, Post, Status
+from scheduler.models import Attempt, Delivery, Outcome, Status
 from scheduler.render import PostContent
 from scheduler.repository import rowcount
 
@@ -42,10 +42,6 @@ class Claim:
     content: PostContent
     #: When the open attempt being reconciled started (None for a fresh claim).
     open_since: datetime | None = None
-
-
-def _content(post: Post) -> PostContent:
-    return PostContent.from_row(post.text, post.link, post.media, post.category)
 
 
 def next_due(session: Session) -> datetime | None:
@@ -138,7 +134,7 @@ def _open_attempt(session: Session, delivery_id: int, number: int, now: datetime
         due_at=delivery.due_at,
         attempt_number=number,
         started_at=now,
-        content=_content(delivery.post),
+        content=PostContent.from_post(delivery.post),
     )
 
 
@@ -196,7 +192,7 @@ def take_over(session: Session, delivery_id: int, now: datetime, owner: str, lea
         due_at=delivery.due_at,
         attempt_number=attempt.number,
         started_at=attempt.started_at,
-        content=_content(delivery.post),
+        content=PostContent.from_post(delivery.post),
         open_since=open_since,
     )
 

@@ -352,11 +352,6 @@ def test_the_daemon_sends_channel_tagging_and_hashtags(tmp_path: Path, sqlite_ur
     assert text == "Read https://acme.example/a?utm_source=outbox&utm_medium=social\n\n#acme\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scheduler/claims.py builds PostContent.from_row(text, link, media, category): it must use "
-    "PostContent.from_post(post) for the daemon to send text variants, --campaign and --utm-content",
-)
 def test_the_daemon_sends_the_variant_and_the_posts_campaign(tmp_path: Path, sqlite_url: str) -> None:
     text = _published(
         tmp_path, sqlite_url, "main text", "--text-for", "outbox=Read https://acme.example/a", "--campaign", "spring"
