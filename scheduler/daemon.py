@@ -226,6 +226,11 @@ class Daemon:
         listener = asyncio.create_task(self._listen_postgres()) if not self.db.is_sqlite else None
         self._start_scheduler()
         self.summary_task = asyncio.create_task(self.log_summary())
+        if self.config.feeds:
+            if self.once:
+                await self.poll_feeds()
+            else:
+                self.scheduler.add_job(self.poll_feeds, "date", run_date=self.clock(), id="feeds")
         status = f"ready: {len(self.adapters)} channels"
         self.notifier.ready(status)
         log.info(
@@ -603,6 +608,26 @@ class Daemon:
         finally:
             self.workers.pop(name, None)
             self.poke()
+
+    async def poll_feeds(self) -> None:
+        """Read the ``[[feeds]]`` whose interval has passed, queue their new entries, plan the next read."""
+        if self.stopping or not self.config.feeds:
+            return
+        from scheduler.feeds import next_poll, poll_feeds
+
+        try:
+            lines = await asyncio.to_thread(poll_feeds, self.config, self.db, self.clock())
+            upcoming = await asyncio.to_thread(next_poll, self.config, self.db, self.clock())
+        except SmmError as exc:
+            log.error("reading the feeds failed: %s", exc, extra={"action": "feed"})
+            upcoming = self.clock() + timedelta(minutes=5)
+            lines = []
+        for line in lines:
+            level = logging.WARNING if ("rejected" in line or "waiting" in line or "cannot" in line) else logging.INFO
+            log.log(level, "%s", line, extra={"action": "feed"})
+        if upcoming is not None and self.scheduler is not None and not self.once:
+            self.scheduler.add_job(self.poll_feeds, "date", run_date=upcoming, id="feeds", replace_existing=True)
+        self.poke()
 
     async def _plan_quotas(self, name: str, adapter: Adapter) -> None:
         """Defer what would exceed the channel's quotas, before the network has to refuse it."""

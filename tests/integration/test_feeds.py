@@ -6,6 +6,7 @@ Monday 23 November 2026, 12:00 UTC; ``berlin`` is an outbox on Tuesday/Friday 10
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
@@ -327,3 +328,22 @@ def test_the_marketing_modules_load_no_network_client() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
+
+
+def test_the_daemon_polls_its_feeds_and_logs_what_it_queued(tmp_path: Path, sqlite_url: str) -> None:
+    from tests.support import smm
+
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss(SECOND, FIRST))
+    body = BERLIN_CHANNEL + f'\n[[feeds]]\nname = "blog"\nurl = "{feed}"\nchannels = ["berlin"]\n'
+    config = write_config(tmp_path / "config.toml", sqlite_url, body, outbox=False)
+    first = smm("run", "--once", config=config)
+    assert first.returncode == 0, first.stderr
+    assert "feed 'blog': 2 new entries queued (posts 1, 2)" in first.stderr
+    queued = smm("queue", "--json", config=config)
+    assert [post["link"] for post in json.loads(queued.stdout)] == [
+        "https://acme.example/a-1",
+        "https://acme.example/a-2",
+    ]
+    again = smm("run", "--once", config=config)
+    assert "feed 'blog'" not in again.stderr  # read at most once per interval
