@@ -407,8 +407,30 @@ def _database_url(table: _Table, base: Path) -> str:
             url = "postgresql+psycopg://" + url[len("postgres://") :]
         elif url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        _check_postgresql_url(table, url)
         return url
     raise table.error("url", f"{_show(url)} is not a sqlite:/// or postgresql+psycopg:// URL")
+
+
+def _check_postgresql_url(table: _Table, url: str) -> None:
+    """Refuse a PostgreSQL URL that cannot work (a port that is not a number, an option libpq does not know)
+    now, naming it without its password, rather than as an unexpected error at the first query."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 - parsing the port is the check
+    except (ArgumentError, ValueError) as exc:
+        raise table.error("url", f"{shown} is not a valid URL: {exc}") from None
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(parsed.set(drivername="postgresql").render_as_string(hide_password=False))
+    except psycopg.Error as exc:
+        raise table.error("url", f"{shown}: {' '.join(str(exc).split())}") from None
 
 
 def _channel(
@@ -756,6 +778,12 @@ def _permission_warnings(path: Path, label: str, channels: tuple[ChannelConfig, 
             mode = path.stat().st_mode
         except OSError:
             mode = 0
+        names_files = any(ref.source == "file" for channel in channels for ref in channel.secrets.values())
+        if names_files and mode & stat.S_IROTH:
+            warnings.append(
+                f"{label} is readable by other users (mode {stat.S_IMODE(mode):o}) and names the files that hold "
+                "the secrets: chmod o-r it (640 with the service's group, or 600)"
+            )
         if mode & (stat.S_IWGRP | stat.S_IWOTH):
             warnings.append(
                 f"{label} is writable by other users (mode {stat.S_IMODE(mode):o}), who could send the channels' "

@@ -224,13 +224,6 @@ def test_a_config_writable_by_others_is_warned_about_by_the_cli_the_daemon_and_d
     assert "hostile-file-token" not in printed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spec gap: issue 6 asks for a warning when the config is readable by others while it names secret "
-    "files; smm warns only when the config is writable by others or a secret file itself is readable. fix: in "
-    "scheduler/config.py _permission_warnings, also warn when mode & (S_IRGRP | S_IROTH) and a channel takes a "
-    "*_file secret ('chmod 600 it (or 640 for a service group)')",
-)
 def test_a_config_readable_by_others_that_names_secret_files_is_warned_about(tmp_path: Path, sqlite_url: str) -> None:
     config, _ = secret_config(tmp_path, sqlite_url, 0o644)
     result = run_cli("queue", config=config)
@@ -238,16 +231,6 @@ def test_a_config_readable_by_others_that_names_secret_files_is_warned_about(tmp
     assert f"{config} is readable by other users" in result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a database.url that cannot work is not checked when the config is loaded: a port that is not a "
-    "number ends as 'unexpected ValueError: invalid literal for int()' and an unknown connection option as "
-    "'unexpected ProgrammingError', exit 1, with 'run with -v for the traceback'. fix: in scheduler/config.py "
-    "_database_url, parse the URL with sqlalchemy.engine.make_url and read .port inside try/except ValueError, and "
-    "check the options with psycopg.conninfo.conninfo_to_dict(<url without the +psycopg driver>) inside "
-    "try/except psycopg.ProgrammingError; raise table.error('url', ...) naming the problem and the URL without "
-    "its password (describe_url)",
-)
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
