@@ -343,9 +343,15 @@ def test_secret_files_others_can_read_are_warned_about(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("t")
     config_path = write(tmp_path / "etc", VK.replace('token_env = "SMM_VK_TOKEN"', f'token_file = "{token}"'))
-    config_path.chmod(0o644)
+    config_path.chmod(0o640)
     token.chmod(0o600)
     assert load(config_path).warnings == ()
+    config_path.chmod(0o644)  # issue 6: a config readable by others while it names secret files
+    assert load(config_path).warnings == (
+        f"{config_path} is readable by other users (mode 644) and names the files that hold the secrets: "
+        "chmod o-r it (640 with the service's group, or 600)",
+    )
+    config_path.chmod(0o640)
     token.chmod(0o640)
     assert load(config_path).warnings == (
         f"{config_path}: channels[0].token_file: {token} is readable or writable by other users (mode 640): "
