@@ -132,6 +132,8 @@ class Adapter(ABC):
     #: Seconds during which publishing the same :attr:`OutgoingPost.key` again cannot create a second post
     #: (VK's ``guid``); ``None`` when the network has no idempotency key.
     idempotent_window: ClassVar[float | None] = None
+    #: How far ahead (seconds: at least, at most) the network takes a post to publish by itself.
+    native_lead: ClassVar[tuple[float, float]] = (600.0, 30 * 86400.0)
     #: Whether :attr:`OutgoingPost.publish_at` is honoured (the network schedules the post itself).
     supports_native_schedule: ClassVar[bool] = False
 
@@ -242,6 +244,15 @@ class Adapter(ABC):
         from adapters.errors import ReadBackUnsupported
 
         raise ReadBackUnsupported(f"{self.network} cannot be read back")
+
+    async def scheduled_status(
+        self, remote_id: str, post: OutgoingPost
+    ) -> tuple[Literal["published", "scheduled", "missing"], PublishResult | None]:
+        """Where a post handed over with :attr:`OutgoingPost.publish_at` stands: live (with its result), still
+        waiting on the network, or gone (deleted there, or the network dropped it)."""
+        from adapters.errors import PermanentError
+
+        raise PermanentError(f"{self.network} does not support native scheduling")
 
     async def cancel_scheduled(self, remote_id: str) -> None:
         """Delete a post handed to the network for native scheduling (see :attr:`OutgoingPost.publish_at`)."""

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from adapters.base import MB, Adapter, Capabilities, MediaFile, OutgoingPost, PublishResult, RateLimit
 from adapters.errors import (
@@ -175,6 +175,17 @@ class FacebookAdapter(Adapter):
                 post_id = str(found["id"])
                 return PublishResult(post_id, found.get("permalink_url") or _fallback_url(post_id))
         return None
+
+    async def scheduled_status(
+        self, remote_id: str, post: OutgoingPost
+    ) -> tuple[Literal["published", "scheduled", "missing"], PublishResult | None]:
+        try:
+            reply = await self._call("GET", remote_id, params={"fields": "is_published,permalink_url"})
+        except ContentRejected:  # error 100/33: the object does not exist any more
+            return "missing", None
+        if reply.body.get("is_published"):
+            return "published", PublishResult(remote_id, reply.body.get("permalink_url") or _fallback_url(remote_id))
+        return "scheduled", None
 
     async def cancel_scheduled(self, remote_id: str) -> None:
         await self._call("DELETE", remote_id)

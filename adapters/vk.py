@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from adapters.base import MB, Adapter, Capabilities, MediaFile, OutgoingPost, PublishResult, Quota, RateLimit
 from adapters.errors import (
@@ -137,6 +137,26 @@ class VkAdapter(Adapter):
 
     async def find_published(self, post: OutgoingPost, since: datetime) -> PublishResult | None:
         return await asyncio.to_thread(self._find, post, since)
+
+    async def scheduled_status(
+        self, remote_id: str, post: OutgoingPost
+    ) -> tuple[Literal["published", "scheduled", "missing"], PublishResult | None]:
+        return await asyncio.to_thread(self._scheduled_status, int(remote_id), post)
+
+    def _scheduled_status(
+        self, remote_id: int, post: OutgoingPost
+    ) -> tuple[Literal["published", "scheduled", "missing"], PublishResult | None]:
+        # A postponed post that goes live may get a new id that carries ``postponed_id`` (the old one).
+        message = self._message(post)[0]
+        at = post.publish_at.timestamp() if post.publish_at is not None else 0
+        for wall_filter, state in (("owner", "published"), ("postponed", "scheduled")):
+            values = {"owner_id": -self.group_id, "count": 50, "filter": wall_filter}
+            for item in self._call("wall.get", values)["items"]:
+                ident = int(item["id"])
+                same = remote_id in (ident, item.get("postponed_id"))
+                if same or (item.get("text") == message and item.get("date", 0) >= at - 120):
+                    return ("published" if state == "published" else "scheduled"), self._result(ident)
+        return "missing", None
 
     async def cancel_scheduled(self, remote_id: str) -> None:
         values = {"owner_id": -self.group_id, "post_id": int(remote_id)}

@@ -42,6 +42,22 @@ class Claim:
     content: PostContent
     #: When the open attempt being reconciled started (None for a fresh claim).
     open_since: datetime | None = None
+    #: When the delivery was to go out when claimed (its due time, or a later retry or deferral).
+    publish_at: datetime | None = None
+    #: The network's id of the post handed to it ahead of time, and the time it was handed over for
+    #: (None when the delivery was moved since: the handed-over post must be deleted first).
+    native_id: str | None = None
+    native_at: datetime | None = None
+
+    @property
+    def arming(self) -> bool:
+        """Whether the (open) attempt hands the post to the network ahead of its time rather than publishing it."""
+        started = self.open_since or self.started_at
+        return self.native_id is None and self.publish_at is not None and self.publish_at - started > ARM_MARGIN
+
+
+ARM_MARGIN = timedelta(minutes=5)
+"""An attempt started this long before its delivery's time was an arming, not a publish."""
 
 
 def next_due(session: Session) -> datetime | None:
@@ -119,11 +135,12 @@ def claim(session: Session, channel: str, now: datetime, owner: str, lease: time
 
 
 def _open_attempt(session: Session, delivery_id: int, number: int, now: datetime, owner: str) -> Claim:
+    delivery = session.get(Delivery, delivery_id)
+    assert delivery is not None
+    publish_at = delivery.next_attempt_at
     attempt = Attempt(delivery_id=delivery_id, number=number, owner=owner, started_at=now)
     session.add(attempt)
     session.flush()
-    delivery = session.get(Delivery, delivery_id)
-    assert delivery is not None
     return Claim(
         delivery_id=delivery.id,
         attempt_id=attempt.id,
@@ -135,6 +152,9 @@ def _open_attempt(session: Session, delivery_id: int, number: int, now: datetime
         attempt_number=number,
         started_at=now,
         content=PostContent.from_post(delivery.post),
+        publish_at=publish_at,
+        native_id=delivery.native_id,
+        native_at=delivery.native_at,
     )
 
 
@@ -194,6 +214,9 @@ def take_over(session: Session, delivery_id: int, now: datetime, owner: str, lea
         started_at=attempt.started_at,
         content=PostContent.from_post(delivery.post),
         open_since=open_since,
+        publish_at=delivery.due_at if delivery.native_id is None else delivery.native_at,
+        native_id=delivery.native_id,
+        native_at=delivery.native_at,
     )
 
 
@@ -272,6 +295,8 @@ def record_published(
         remote_url=remote_url,
         last_error=None,
         next_attempt_at=None,
+        native_id=None,
+        native_at=None,
     )
 
 
@@ -339,3 +364,137 @@ def queued_since(session: Session, after_id: int, limit: int = 20) -> tuple[list
     """Deliveries created after ``after_id`` (the first ``limit``), and the newest id."""
     rows = list(session.scalars(select(Delivery).where(Delivery.id > after_id).order_by(Delivery.id).limit(limit)))
     return rows, newest_id(session) if rows else after_id
+
+
+# -- native pre-scheduling ----------------------------------------------------------------------------------------
+
+
+def arm_candidates(
+    session: Session, channels: list[str], earliest: datetime, latest: datetime, limit: int
+) -> list[int]:
+    """Queued deliveries on ``channels`` to hand to their network now: due between ``earliest`` and ``latest``."""
+    if not channels:
+        return []
+    return list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.status == Status.QUEUED,
+                Delivery.next_attempt_at >= earliest,
+                Delivery.next_attempt_at <= latest,
+                Delivery.channel.in_(channels),
+                Delivery.native_id.is_(None),
+            )
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+        )
+    )
+
+
+def claim_for_arming(session: Session, delivery_id: int, now: datetime, owner: str, lease: timedelta) -> Claim | None:
+    """Claim one queued delivery to hand it to its network ahead of time (its attempt records the hand-over)."""
+    row = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == Status.QUEUED, Delivery.native_id.is_(None))
+        .values(status=Status.PUBLISHING.value, lease_owner=owner, lease_until=now + lease, updated_at=now)
+        .returning(Delivery.id, Delivery.attempts)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    # Hand-overs do not count against the publish attempts, but each gets its own attempt number (and key).
+    number = session.scalar(select(func.count()).where(Attempt.delivery_id == delivery_id)) or 0
+    return _open_attempt(session, row[0], number + 1, now, owner)
+
+
+def record_armed(
+    session: Session, claim: Claim, now: datetime, remote_id: str, at: datetime, check_at: datetime, note: str
+) -> bool:
+    """The network took the post to publish at ``at``: queued again, to be checked at ``check_at``."""
+    return _settle(
+        session,
+        claim,
+        Outcome.SCHEDULED,
+        now,
+        note,
+        status=Status.QUEUED.value,
+        native_id=remote_id,
+        native_at=at,
+        next_attempt_at=check_at,
+        note=note,
+        last_error=None,
+    )
+
+
+def record_disarmed(session: Session, claim: Claim, now: datetime, note: str, retry_at: datetime) -> bool:
+    """The post handed to the network is gone (deleted, or never taken): queued again to publish at ``retry_at``."""
+    return _settle(
+        session,
+        claim,
+        Outcome.NOT_FOUND,
+        now,
+        note,
+        status=Status.QUEUED.value,
+        native_id=None,
+        native_at=None,
+        next_attempt_at=retry_at,
+        note=note,
+    )
+
+
+def record_native_gone(session: Session, claim: Claim, now: datetime, error: str) -> bool:
+    """The handed-over post disappeared from the network before its time: failed, for a person to decide."""
+    return _settle(
+        session,
+        claim,
+        Outcome.NOT_FOUND,
+        now,
+        error,
+        status=Status.FAILED.value,
+        native_id=None,
+        native_at=None,
+        next_attempt_at=None,
+        last_error=error,
+    )
+
+
+def stale_native(session: Session, limit: int = 50) -> list[tuple[int, str, str, str]]:
+    """Posts handed to a network that must be deleted there: their delivery was cancelled, failed or moved.
+
+    Returns ``(delivery id, channel, native id, status)``."""
+    rows = session.execute(
+        select(Delivery.id, Delivery.channel, Delivery.native_id, Delivery.status)
+        .where(
+            Delivery.native_id.is_not(None),
+            (Delivery.status.in_((Status.CANCELLED, Status.FAILED))) | (Delivery.native_at.is_(None)),
+            Delivery.status != Status.PUBLISHING,
+        )
+        .limit(limit)
+    )
+    return [(r[0], r[1], str(r[2]), r[3]) for r in rows]
+
+
+def clear_native(session: Session, delivery_id: int) -> None:
+    """The handed-over post was deleted on the network by the worker that holds the delivery."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(native_id=None, native_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def forget_native(session: Session, delivery_id: int, native_id: str, now: datetime, note: str) -> bool:
+    """The network deleted the handed-over post: the delivery no longer refers to it."""
+    return bool(
+        rowcount(
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id == delivery_id, Delivery.native_id == native_id, Delivery.status != Status.PUBLISHING
+                )
+                .values(native_id=None, native_at=None, note=note, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    )

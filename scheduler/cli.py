@@ -111,6 +111,8 @@ def when_of(delivery: dict[str, Any]) -> str | None:
     """The time that matters for a delivery: when it went out, or when it will be tried next."""
     if delivery["status"] == "published":
         return delivery["published_at"]  # type: ignore[no-any-return]
+    if delivery.get("network_scheduled_at"):
+        return delivery["network_scheduled_at"]  # type: ignore[no-any-return]
     return delivery.get("next_attempt_at") or delivery["due_at"]  # type: ignore[no-any-return]
 
 
@@ -123,6 +125,8 @@ def print_post(view: dict[str, Any], config: Config, heading: str) -> None:
             line += f"  {d['remote_url']}"
         if d["last_error"] and d["status"] != "published":
             line += f"  ({redact(one_line(d['last_error'], 200))})"
+        elif d.get("note") and d["status"] == "queued":
+            line += f"  ({one_line(d['note'], 200)})"
         click.echo(line)
 
 
@@ -231,6 +235,7 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, ever
         click.echo("the queue is empty" if not include_all else "no posts")
         return
     rows = [("POST", "CHANNEL", "STATUS", "WHEN", "TRIES", "TEXT")]
+    notes: dict[int, str] = {}
     for view in posts:
         for d in view["deliveries"]:
             text = view["text"] or (view["link"] or "") or f"[{len(view['media'])} media]"
@@ -244,9 +249,13 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, ever
                     one_line(text, 50),
                 )
             )
+            if d.get("note") and d["status"] == "queued":
+                notes[len(rows) - 1] = d["note"]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for r in rows:
-        click.echo("  ".join(f"{c:<{widths[i]}}" for i, c in enumerate(r[:5])) + "  " + r[5])
+    for i, r in enumerate(rows):
+        click.echo("  ".join(f"{c:<{widths[j]}}" for j, c in enumerate(r[:5])) + "  " + r[5])
+        if i in notes:
+            click.echo(f"{'':<{widths[0]}}  -> {one_line(notes[i], 160)}")
     if limit and total > len(posts):
         click.echo(f"... {total - len(posts)} more posts (use --limit 0 to list all)")
     if mixes:

@@ -27,6 +27,7 @@ from scheduler.utm import UtmConfig
 
 NETWORKS = ("vk", "telegram", "facebook", "ok", "outbox")
 CATEGORIES = ("entertaining", "educational", "commercial", "ugc", "news")
+NATIVE_SCHEDULE_NETWORKS = ("vk", "facebook")
 LATE_POLICIES = ("publish", "reslot", "skip")
 DEFAULT_CONFIG_LOCATIONS = (Path("config.toml"), Path("/etc/smm-scheduler/config.toml"))
 DEFAULT_API_ROOTS = {
@@ -101,6 +102,9 @@ class ChannelConfig:
     """UTM tagging (``[utm]``, overridden by ``utm``, ``utm_source``, ``utm_medium``, ``utm_campaign``)."""
     hashtags: tuple[str, ...] = ()
     """Branded hashtags appended at render time, as far as the text limit allows (with their ``#``)."""
+    native_schedule: bool = False
+    """Hand each post to the network ahead of its time (VK ``publish_date``, Facebook ``scheduled_publish_time``),
+    so that the network publishes it even if the daemon is down then."""
 
     @property
     def parse_mode(self) -> str | None:
@@ -510,6 +514,12 @@ def _channel(
     channel_mix = _mix(t, mix, ("mix", "mix_share", "mix_window"), quiet=True)
     channel_utm = _utm(t, utm, ("utm", "utm_source", "utm_medium", "utm_campaign"), quiet=True)
     hashtags = _hashtags(t, "hashtags") if t.has("hashtags") else ()
+    native_schedule = t.boolean("native_schedule", False) if t.has("native_schedule") else False
+    if native_schedule and network not in NATIVE_SCHEDULE_NETWORKS:
+        raise t.error(
+            "native_schedule",
+            f"{network} cannot schedule posts itself; only {' and '.join(NATIVE_SCHEDULE_NETWORKS)} can",
+        )
     t.finish()
     return ChannelConfig(
         name=name,
@@ -525,6 +535,7 @@ def _channel(
         mix=channel_mix,
         utm=channel_utm,
         hashtags=hashtags,
+        native_schedule=native_schedule,
     )
 
 

@@ -28,7 +28,7 @@ from scheduler import claims, cluster
 from scheduler import quota as quota_mod
 from scheduler import repository as repo
 from scheduler.channels import AdapterFactory
-from scheduler.config import Config, load_config
+from scheduler.config import ChannelConfig, Config, load_config
 from scheduler.db import SCHEMA_HEAD, Database, schema_revision
 from scheduler.errors import ConfigError, DatabaseError, SmmError
 from scheduler.lock import DaemonLock, wake_address
@@ -39,6 +39,8 @@ from scheduler.sdnotify import Notifier
 
 log = logging.getLogger("smm.daemon")
 MAX_CONCURRENT_PER_HOST = 10
+NATIVE_INTERVAL = 30.0
+"""Seconds between two looks for posts to hand to (or delete on) networks that schedule posts themselves."""
 TAKEOVER_DELAY = 2.0
 """Seconds a daemon leaves a due lease group to its preferred owner before taking it itself."""
 SUMMARY_INTERVAL = 86400.0
@@ -96,6 +98,8 @@ class Daemon:
         self.live: list[str] = [self.owner]
         self.waiting_since: dict[str, float] = {}
         self.last_seen_id = 0
+        self.native_task: asyncio.Task[None] | None = None
+        self.native_last = -1e9
         self.db_down_since: float | None = None
         self.db_down_logged = 0.0
         self.db_failures = 0
@@ -399,6 +403,8 @@ class Daemon:
                 self._database_down(exc)
                 return
             tasks = [*self.workers.values(), *self.reconciling.values()]
+            if self.native_task is not None and not self.native_task.done():
+                tasks.append(self.native_task)
             if tasks:
                 await asyncio.wait(tasks)
                 continue
@@ -411,6 +417,8 @@ class Daemon:
     async def _shutdown(self) -> None:
         self.stopping = True
         tasks = [*self.workers.values(), *self.reconciling.values()]
+        if self.native_task is not None and not self.native_task.done():
+            tasks.append(self.native_task)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=self.config.daemon.shutdown_grace)
             for task in pending:
@@ -459,6 +467,7 @@ class Daemon:
             if await self._may_publish(name):
                 self._start_worker(name)
         await self.recover_expired(now)
+        self._native_maintenance(now)
         next_due = await self.db_read(_next_wake)
         self._wake_at(next_due if next_due is None or next_due > now else None)
         self.notifier.status(self._status_line())
@@ -608,6 +617,49 @@ class Daemon:
         finally:
             self.workers.pop(name, None)
             self.poke()
+
+    def _native_maintenance(self, now: datetime) -> None:
+        """Every so often: hand upcoming posts of native-scheduling channels to their networks, and delete there
+        the ones since cancelled or moved (in the background; never more than one run at a time)."""
+        if self.stopping or (self.native_task is not None and not self.native_task.done()):
+            return
+        channels = [c for c in self.config.channels if c.native_schedule and c.name in self.adapters]
+        if not channels or self.monotonic() - self.native_last < NATIVE_INTERVAL:
+            return
+        self.native_last = self.monotonic()
+        self.native_task = asyncio.create_task(self._native_run(channels, now))
+
+    async def _native_run(self, channels: list[ChannelConfig], now: datetime) -> None:
+        from scheduler import native
+
+        try:
+            await native.delete_stale(self.publisher, self.adapters)
+            for channel in channels:
+                adapter = self.adapters.get(channel.name)
+                if adapter is None or not self.owns(channel.name):
+                    continue
+                least, most = adapter.native_lead
+                earliest = now + timedelta(seconds=least) + claims.ARM_MARGIN
+                latest = now + timedelta(seconds=most) - timedelta(hours=1)
+                for delivery_id in await self.db_read(claims.arm_candidates, [channel.name], earliest, latest, 20):
+                    if self.stopping:
+                        return
+                    wait = self.limiter.reserve(adapter.rate_limits(), self.monotonic())
+                    if wait > 0:
+                        await self._sleep(wait)
+                    lease = self._lease()
+                    claim = await self.db_call(claims.claim_for_arming, delivery_id, self.clock(), self.owner, lease)
+                    if claim is None:
+                        continue
+                    self.inflight.add(claim.delivery_id)
+                    try:
+                        await native.arm(self.publisher, claim, adapter, channel)
+                    finally:
+                        self.inflight.discard(claim.delivery_id)
+        except DatabaseError as exc:
+            self._database_down(exc)
+        except Exception:  # never let a bug here stop publishing
+            log.exception("native scheduling failed; trying again later")
 
     async def poll_feeds(self) -> None:
         """Read the ``[[feeds]]`` whose interval has passed, queue their new entries, plan the next read."""

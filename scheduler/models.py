@@ -60,6 +60,7 @@ class Outcome(StrEnum):
     NOT_FOUND = "not_found"  # ambiguous, then reconciled: the network has no such post
     UNKNOWN = "unknown"  # ambiguous and could not be settled: a person decides
     ABANDONED = "abandoned"  # settled by a person or a cancel while open
+    SCHEDULED = "scheduled"  # handed to the network ahead of time (native pre-scheduling)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -133,6 +134,13 @@ class Delivery(Base):
         Index("ix_deliveries_channel_status_due_at", "channel", "status", "due_at"),
         # Listing by time (smm queue).
         Index("ix_deliveries_status_due_at", "status", "due_at"),
+        # Deliveries handed to a network ahead of time (verified, cancelled or moved by the daemon).
+        Index(
+            "ix_deliveries_native",
+            "status",
+            sqlite_where=text("native_id IS NOT NULL"),
+            postgresql_where=text("native_id IS NOT NULL"),
+        ),
         # Expired leases of in-flight deliveries.
         Index(
             "ix_deliveries_lease",
@@ -160,6 +168,10 @@ class Delivery(Base):
     remote_id: Mapped[str | None] = mapped_column(String(128))
     remote_url: Mapped[str | None] = mapped_column(String(1024))
     last_error: Mapped[str | None] = mapped_column(Text)
+    native_id: Mapped[str | None] = mapped_column(String(128))
+    """The network's id of the post handed to it ahead of time (native pre-scheduling), until it is settled."""
+    native_at: Mapped[datetime | None]
+    """The time the network was asked to publish it at."""
     note: Mapped[str | None] = mapped_column(Text)
     """Why the daemon moved this delivery without an error (e.g. deferred by a network's daily quota)."""
     lease_owner: Mapped[str | None] = mapped_column(String(128))

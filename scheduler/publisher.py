@@ -26,7 +26,7 @@ from adapters.errors import (
     ReadBackUnsupported,
     TransientError,
 )
-from scheduler import claims
+from scheduler import claims, native
 from scheduler import repository as repo
 from scheduler.claims import Claim
 from scheduler.config import ChannelConfig, Config
@@ -98,6 +98,19 @@ class Publisher:
 
     async def publish(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> bool:
         """Publish a freshly claimed delivery and record what happened; True when it was published."""
+        if claim.native_id is not None and claim.native_at is not None:
+            return await native.verify(self, claim, adapter, channel)
+        if claim.native_id is not None:
+            # Moved after it was handed to the network: delete it there before publishing it here.
+            try:
+                await adapter.cancel_scheduled(claim.native_id)
+            except PublishError as exc:
+                retry = self.clock() + native.CHECK_AFTER
+                await self.record(
+                    claims.record_retry, claim, self.clock(), f"deleting the old scheduled post: {exc}", retry
+                )
+                return False
+            await self.record(claims.clear_native, claim.delivery_id)
         post = self.outgoing(claim, channel)
         log.info(
             "publishing post %d to %s (attempt %d)",
@@ -158,7 +171,7 @@ class Publisher:
             await self._in_doubt(claim, adapter, f"outcome unknown after an unexpected error: {exc!r}")
         else:
             crash_point("after_accept")
-            published = await self._published(claim, adapter, result)
+            published = await self.published(claim, adapter, result)
             crash_point("after_record")
             return published
         return False
@@ -170,7 +183,7 @@ class Publisher:
             if scope is not None:
                 self.limiter.pause(scope, self.monotonic() + float(exc.retry_after))
 
-    async def _published(self, claim: Claim, adapter: Adapter, result: PublishResult, note: str | None = None) -> bool:
+    async def published(self, claim: Claim, adapter: Adapter, result: PublishResult, note: str | None = None) -> bool:
         now = self.clock()
         if result.backoff:
             for limit in adapter.rate_limits():
@@ -267,6 +280,9 @@ class Publisher:
 
     async def reconcile(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> None:
         """Settle a delivery whose attempt may or may not have reached the network."""
+        if claim.arming:
+            await native.reconcile_arm(self, claim, adapter, channel)
+            return
         now = self.clock()
         if claim.open_since is None:
             await self.db_call(claims.release, claim, now, "claimed but never sent")
@@ -293,7 +309,7 @@ class Publisher:
                 return
             else:
                 if found is not None:
-                    await self._published(claim, adapter, found, note="found on the network after an unclear outcome")
+                    await self.published(claim, adapter, found, note="found on the network after an unclear outcome")
                     return
                 window = adapter.idempotent_window or 0.0
                 if age >= self.config.daemon.reconcile_delay or age < window:
@@ -374,6 +390,8 @@ def apply_late_policy(session: Any, config: Config, cutoff: datetime, now: datet
         if delivery.id in seen:
             continue
         seen.add(delivery.id)
+        if delivery.native_id is not None and delivery.native_at is not None:
+            continue  # handed to the network, which publishes it by itself: the worker checks it
         late_by = now - (delivery.next_attempt_at or delivery.due_at)
         where = f"post {delivery.post_id} to {delivery.channel} (due {delivery.due_at:%Y-%m-%d %H:%M} UTC)"
         if delivery.channel not in config.channel_names:

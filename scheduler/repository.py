@@ -206,7 +206,8 @@ def move_delivery(session: Session, delivery: Delivery, due_at: datetime, now: d
     result = session.execute(
         update(Delivery)
         .where(Delivery.id == delivery.id, Delivery.status == Status.QUEUED)
-        .values(due_at=due_at, next_attempt_at=due_at, slotted=slotted, updated_at=now)
+        # A post already handed to its network for the old time must be deleted there first (native_at cleared).
+        .values(due_at=due_at, next_attempt_at=due_at, slotted=slotted, native_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return bool(rowcount(result))

@@ -459,6 +459,8 @@ def delivery_view(d: Delivery) -> dict[str, Any]:
         "remote_url": d.remote_url,
         "last_error": d.last_error,
         "next_attempt_at": iso(d.next_attempt_at) if d.status == Status.QUEUED else None,
+        "note": d.note,
+        "network_scheduled_at": iso(d.native_at) if d.native_id and d.native_at else None,
     }
 
 

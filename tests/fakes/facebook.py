@@ -220,8 +220,8 @@ class FakeFacebook(FakeServer):
             for p in self.published
             if p["page"] == page
             and not p["deleted"]
-            and (p["scheduled_publish_time"] is not None) == scheduled
-            and (scheduled or p["published"])
+            and self._waiting(p) == scheduled
+            and (scheduled or p["published"] or p["scheduled_publish_time"] is not None)
             and p["time"] >= since
         ]
         rows.sort(key=lambda p: p["time"], reverse=True)
@@ -284,7 +284,7 @@ class FakeFacebook(FakeServer):
     def _duplicate(self, page: str, message: str) -> bool:
         now = time.time()
         return any(
-            p["page"] == page and p["message"] == message and now - p["time"] < self.duplicate_window
+            p["page"] == page and p["message"] == message and not p["deleted"] and now - p["time"] < self.duplicate_window
             for p in self.published
         )
 
@@ -292,7 +292,12 @@ class FakeFacebook(FakeServer):
         return next((p for p in self.published if p["id"] == post_id and not p["deleted"]), None)
 
     @staticmethod
-    def _post_json(post: dict[str, Any]) -> dict[str, Any]:
+    def _waiting(post: dict[str, Any]) -> bool:
+        """A scheduled post not yet due; Facebook publishes it by itself at its time."""
+        return post["scheduled_publish_time"] is not None and post["scheduled_publish_time"] > time.time()
+
+    @classmethod
+    def _post_json(cls, post: dict[str, Any]) -> dict[str, Any]:
         page, number = post["id"].split("_", 1)
         data: dict[str, Any] = {
             "id": post["id"],
@@ -303,6 +308,9 @@ class FakeFacebook(FakeServer):
             data["message"] = post["message"]
         if post["scheduled_publish_time"] is not None:
             data["scheduled_publish_time"] = post["scheduled_publish_time"]
+        data["is_published"] = bool(post["published"]) or (
+            post["scheduled_publish_time"] is not None and not cls._waiting(post)
+        )
         return data
 
     def _over_budget(self, page: str) -> int | None:

@@ -62,6 +62,8 @@ DELIVERY_KEYS = {
     "remote_url",
     "last_error",
     "next_attempt_at",
+    "note",
+    "network_scheduled_at",
 }
 MEDIA_KEYS = {"name", "sha256", "mime", "size", "width", "height"}
 
@@ -281,7 +283,7 @@ def test_json_values_and_time_format(env: Env) -> None:
         "media": [],
         "created_at": "2026-11-23T12:00:00Z",
     }
-    assert view["deliveries"][0] | {"next_attempt_at": None} == {
+    assert view["deliveries"][0] | {"next_attempt_at": None, "note": None, "network_scheduled_at": None} == {
         "channel": "berlin",
         "network": "outbox",
         "status": "queued",
@@ -292,6 +294,8 @@ def test_json_values_and_time_format(env: Env) -> None:
         "remote_url": None,
         "last_error": None,
         "next_attempt_at": None,
+        "note": None,
+        "network_scheduled_at": None,
     }
     for key in ("created_at",):
         assert datetime.fromisoformat(view[key].replace("Z", "+00:00")).utcoffset() is not None
