@@ -18,9 +18,9 @@ import csv
 import gc
 import io
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from scheduler.models import Delivery, Post, Status
 from scheduler.placement import local
 from scheduler.render import PostContent, problems
 from scheduler.service import check_category, check_link, check_tag, check_text, check_variants, parse_when
-from scheduler.slots import Slot, local_to_utc
+from scheduler.slots import slot_times
 
 COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content")
 VARIANT_PREFIX = "text_for_"
@@ -368,29 +368,7 @@ def _place(config: Config, session: Any, rows: list[Row], now: datetime, force: 
 
 
 def _free(channel: ChannelConfig, after: datetime, occupied: set[datetime]) -> Iterator[datetime]:
-    return (t for t in slot_stream(channel.slots, channel.timezone, after) if t not in occupied)
-
-
-def slot_stream(slots: Sequence[Slot], zone: tzinfo, after: datetime) -> Iterator[datetime]:
-    """:func:`scheduler.slots.slot_times`, visiting only the weekdays that have slots (a bulk import asks for
-    a hundred thousand slots; the calendar walk of ``slot_times`` spent most of its time on empty days)."""
-    by_day: dict[int, list[time]] = {}
-    for slot in slots:
-        by_day.setdefault(slot.weekday, []).append(slot.at)
-    weekdays = sorted(by_day)
-    start = after.astimezone(zone).date() - timedelta(days=1)
-    week = start - timedelta(days=start.weekday())
-    last: datetime | None = None
-    while weekdays:
-        for weekday in weekdays:
-            day = week + timedelta(days=weekday)
-            if day < start:
-                continue
-            for instant in sorted({local_to_utc(datetime.combine(day, at), zone) for at in by_day[weekday]}):
-                if instant > after and (last is None or instant > last):
-                    last = instant
-                    yield instant
-        week += timedelta(days=7)
+    return (t for t in slot_times(channel.slots, channel.timezone, after) if t not in occupied)
 
 
 def _mix_errors(session: Any, rows: list[Row], name: str) -> list[str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -91,21 +91,27 @@ def local_to_utc(local: datetime, zone: tzinfo, *, strict: bool = False) -> date
 
 
 def slot_times(slots: Iterable[Slot], zone: tzinfo, after: datetime) -> Iterator[datetime]:
-    """Every slot instant strictly after ``after`` (aware), in UTC, in order, without repeats; endless."""
+    """Every slot instant strictly after ``after`` (aware), in UTC, in order, without repeats; endless.
+
+    Walks week by week over the weekdays that have slots only (a bulk import asks for a hundred thousand slots).
+    """
     by_day: dict[int, list[time]] = {}
     for slot in slots:
         by_day.setdefault(slot.weekday, []).append(slot.at)
-    if not by_day:
-        return
-    day: date = after.astimezone(zone).date() - timedelta(days=1)
+    weekdays = sorted(by_day)
+    start = after.astimezone(zone).date() - timedelta(days=1)
+    week = start - timedelta(days=start.weekday())
     last: datetime | None = None
-    while True:
-        instants = sorted({local_to_utc(datetime.combine(day, at), zone) for at in by_day.get(day.weekday(), ())})
-        for instant in instants:
-            if instant > after and (last is None or instant > last):
-                last = instant
-                yield instant
-        day += timedelta(days=1)
+    while weekdays:
+        for weekday in weekdays:
+            day = week + timedelta(days=weekday)
+            if day < start:
+                continue
+            for instant in sorted({local_to_utc(datetime.combine(day, at), zone) for at in by_day[weekday]}):
+                if instant > after and (last is None or instant > last):
+                    last = instant
+                    yield instant
+        week += timedelta(days=7)
 
 
 def next_free_slots(
