@@ -1,4 +1,7 @@
-"""``python -m bench [--quick] [B1 B2 ...]``: run the benchmarks one after another (each appends to bench/RESULTS.md)."""
+"""``python -m bench [--quick] [B1 B2 ...]``: run the benchmarks one after another.
+
+Each appends its figures to bench/RESULTS.md.
+"""
 
 from __future__ import annotations
 

@@ -22,9 +22,8 @@ from bench.common import (
     Daemon,
     Item,
     Row,
-    Sampler,
-    create_schema,
     cpu_seconds,
+    create_schema,
     fresh_folder,
     insert_items,
     parser,
@@ -189,7 +188,8 @@ def main() -> None:
         )
     rows.append(Row("SQL claim path alone (claim + record, 4 threads, no daemon)", f"{raw:.0f}/s"))
     notes = [
-        f"{n_future:,} future posts seeded with COPY in {seeded:.0f} s (then ANALYZE); {due_n:,} due posts per run over "
+        f"{n_future:,} future posts seeded with COPY in {seeded:.0f} s (then ANALYZE); "
+        f"{due_n:,} due posts per run over "
         f"{CHANNELS} outbox channels on /dev/shm; 2 cores shared by the daemons and PostgreSQL.",
         f"Logs: {folder}",
     ]

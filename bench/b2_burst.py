@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from bench.common import (
     N_VK,
@@ -171,7 +171,8 @@ def main() -> None:
     notes = [
         f"{n_future:,} future posts queued besides the burst; one bot for 2,000 Telegram channels, one VK user token "
         f"for {N_VK} communities ({n_vk // N_VK} posts each, under the 50-a-day quota).",
-        "Rates count successful publishes between the first and the last; VK counts every API request (uploads none here).",
+        "Rates count successful publishes between the first and the last; "
+        "VK counts every API request (no uploads here).",
         f"Daemon log: {folder / 'daemon.log'}",
     ]
     if not args.no_results:

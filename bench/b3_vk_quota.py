@@ -127,7 +127,8 @@ def main() -> None:
         ),
     ]
     notes = [
-        f"`smm queue --channel vk00` before the daemon started: {sum(1 for x in queue_before.splitlines() if 'defer' in x.lower())} "
+        f"`smm queue --channel vk00` before the daemon started: "
+        f"{sum(1 for x in queue_before.splitlines() if 'defer' in x.lower())} "
         "lines mention a deferral (deferral is the daemon's job here, so none is expected before it runs).",
         "Sample of the log: " + (" / ".join(line[20:200] for line in log_lines[:2]) or "none"),
         "Sample of `smm queue` after the run: " + (" / ".join(x[:200] for x in in_queue[:2]) or "none"),

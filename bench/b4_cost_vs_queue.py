@@ -17,6 +17,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bench.common import (
@@ -115,7 +116,7 @@ def probe_cpu(q: int) -> dict[str, float]:
 
 def scans(trace_path: str, db_path: str) -> list[tuple[str, str, int, float]]:
     """(statement, plan, calls, worst seconds) for statements that touch every queued row."""
-    stats = json.loads(open(trace_path).read())
+    stats = json.loads(Path(trace_path).read_text())
     conn = sqlite3.connect(db_path)
     found = []
     for statement, entry in stats.items():

@@ -8,7 +8,6 @@ bulk add of 100,000 <= 5 s (``smm import FILE.csv`` when it exists).
 from __future__ import annotations
 
 import csv
-import os
 import re
 import statistics
 import subprocess
@@ -163,7 +162,7 @@ def main() -> None:
             f"{bulk * add / 3600:.1f} h for {bulk:,}."
         )
     rows = [
-        Row("python -c pass (median of %d)" % n, f"{1000 * base:.0f} ms"),
+        Row(f"python -c pass (median of {n})", f"{1000 * base:.0f} ms"),
         Row('python -c "import sqlalchemy"', f"{1000 * sa:.0f} ms"),
         Row(
             f"smm add on the {big:,}-row database, 2,050-channel config",

@@ -20,11 +20,11 @@ from typing import Any
 from bench.common import (
     N_TG,
     N_VK,
+    BenchTelegram,
+    BenchVk,
     Daemon,
     Item,
     Sampler,
-    BenchTelegram,
-    BenchVk,
     channels_toml,
     env_for,
     fresh_folder,
@@ -312,4 +312,4 @@ def per_network(result: StreamResult) -> dict[str, dict[str, float]]:
     }
 
 
-__all__ = ["STREAM_TG", "N_TG", "Faults", "StreamResult", "per_network", "run_stream", "scope_of", "summary"]
+__all__ = ["N_TG", "STREAM_TG", "Faults", "StreamResult", "per_network", "run_stream", "scope_of", "summary"]
