@@ -70,9 +70,7 @@ async def arm(publisher: Publisher, claim: Claim, adapter: Adapter, channel: Cha
         # Not handed over: it stays queued for its time and is published the ordinary way (or handed over later).
         await publisher.record(claims.record_retry, claim, now, redact(f"not handed to {claim.network}: {exc}"), at)
         if exc.needs_attention:
-            from scheduler import repository as repo
-
-            await publisher.db_call(repo.set_attention, claim.channel, redact(str(exc)), now)
+            await publisher.flag(claim.channel, redact(str(exc)))
         log.warning(
             "post %d to %s: could not hand it to %s ahead of time (%s); it will be published at its time",
             claim.post_id,
@@ -133,9 +131,7 @@ async def verify(publisher: Publisher, claim: Claim, adapter: Adapter, channel: 
         state, result = await adapter.scheduled_status(claim.native_id, post)
     except PublishError as exc:
         if isinstance(exc, PermanentError) and exc.needs_attention:
-            from scheduler import repository as repo
-
-            await publisher.db_call(repo.set_attention, claim.channel, redact(str(exc)), now)
+            await publisher.flag(claim.channel, redact(str(exc)))
         await publisher.record(
             claims.record_retry, claim, now, redact(f"checking the scheduled post: {exc}"), now + CHECK_AFTER
         )

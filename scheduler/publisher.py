@@ -74,6 +74,21 @@ class Publisher:
     clock: Callable[[], datetime]
     monotonic: Callable[[], float]
     published_count: int = 0
+    _flagged: set[str] | None = None
+
+    async def flag(self, channel: str, reason: str) -> None:
+        """Mark ``channel`` as needing a person (shown by smm queue, smm doctor and the daily summary)."""
+        await self.db_call(repo.set_attention, channel, reason, self.clock())
+        if self._flagged is not None:
+            self._flagged.add(channel)
+
+    async def unflag(self, channel: str) -> None:
+        """Clear the mark after a success; a write only when the channel was marked (not on every publish)."""
+        if self._flagged is None:
+            self._flagged = set(await self.db_call(repo.attention))
+        if channel in self._flagged:
+            await self.db_call(repo.set_attention, channel, None, self.clock())
+            self._flagged.discard(channel)
 
     async def record(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Write an outcome; while the database is down, keep trying for as long as the lease lasts, because the
@@ -204,7 +219,7 @@ class Publisher:
             )
             return False
         self.published_count += 1
-        await self.db_call(repo.set_attention, claim.channel, None, now)
+        await self.unflag(claim.channel)
         log.info(
             "published post %d to %s: %s",
             claim.post_id,
@@ -225,7 +240,7 @@ class Publisher:
         if not await self.record(claims.record_failed, claim, now, message):
             return
         if exc.needs_attention:
-            await self.db_call(repo.set_attention, claim.channel, message, now)
+            await self.flag(claim.channel, message)
         log.error(
             "post %d to %s failed: %s (after fixing it: smm retry %d)",
             claim.post_id,
@@ -297,7 +312,7 @@ class Publisher:
                 pass
             except PublishError as exc:
                 if exc.needs_attention:
-                    await self.db_call(repo.set_attention, claim.channel, redact(str(exc)), now)
+                    await self.flag(claim.channel, redact(str(exc)))
                     log.error(
                         "channel %s needs attention: %s (post %d stays in doubt until it can be checked)",
                         claim.channel,
