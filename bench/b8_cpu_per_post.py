@@ -13,9 +13,10 @@ from bench.stream import run_stream, summary
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--duration", type=float, default=None, help="seconds of load (default 120; --quick 20)")
+    p.add_argument("--queued", type=int, default=None, help="future posts queued (default 1,000,000; --quick 20,000)")
     args = p.parse_args()
     duration = args.duration or (20.0 if args.quick else 120.0)
-    n_future = 20_000 if args.quick else 1_000_000
+    n_future = args.queued or (20_000 if args.quick else 1_000_000)
     result = run_stream("b8", rate=50.0, duration=duration, n_future=n_future)
     s = summary(result)
     pct = 100 * result.cpu_seconds / result.window

@@ -17,9 +17,10 @@ from bench.stream import Faults, run_stream, scope_of, summary
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--duration", type=float, default=None, help="seconds of load per run (default 100; --quick 70)")
+    p.add_argument("--queued", type=int, default=None, help="future posts queued (default 1,000,000; --quick 20,000)")
     args = p.parse_args()
     duration = args.duration or (70.0 if args.quick else 100.0)
-    n_future = 20_000 if args.quick else 1_000_000
+    n_future = args.queued or (20_000 if args.quick else 1_000_000)
     faults = Faults()
     base = run_stream("b9-base", rate=50.0, duration=duration, n_future=n_future, faults=None)
     hit = run_stream("b9-fault", rate=50.0, duration=duration, n_future=n_future, faults=faults)
