@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from scheduler.models import Attempt, Delivery, Outcome, Status
+from scheduler.models import Attempt, Delivery, Outcome, Post, Status
 from scheduler.render import PostContent
 from scheduler.repository import rowcount
 
@@ -48,6 +48,8 @@ class Claim:
     #: (None when the delivery was moved since: the handed-over post must be deleted first).
     native_id: str | None = None
     native_at: datetime | None = None
+    #: Whether the channel had another delivery due when this one was claimed (the worker goes on without asking).
+    more_due: bool = False
 
     @property
     def arming(self) -> bool:
@@ -81,18 +83,6 @@ def due_channels(session: Session, now: datetime, limit: int = 10_000) -> list[s
     return [row[0] for row in rows]
 
 
-def has_due(session: Session, channel: str, now: datetime) -> bool:
-    """Whether ``channel`` has a queued delivery due at ``now``."""
-    return (
-        session.scalar(
-            select(Delivery.id)
-            .where(Delivery.channel == channel, Delivery.status == Status.QUEUED, Delivery.next_attempt_at <= now)
-            .limit(1)
-        )
-        is not None
-    )
-
-
 def overdue(session: Session, cutoff: datetime, limit: int = 1000) -> list[Delivery]:
     """Queued deliveries that were due before ``cutoff``, oldest first."""
     return list(
@@ -105,20 +95,38 @@ def overdue(session: Session, cutoff: datetime, limit: int = 1000) -> list[Deliv
     )
 
 
+_CLAIMED = (
+    Delivery.id,
+    Delivery.attempts,
+    Delivery.post_id,
+    Delivery.channel,
+    Delivery.network,
+    Delivery.key,
+    Delivery.due_at,
+    Delivery.next_attempt_at,
+    Delivery.native_id,
+    Delivery.native_at,
+)
+
+
 def claim(session: Session, channel: str, now: datetime, owner: str, lease: timedelta) -> Claim | None:
-    """Take the channel's oldest due delivery and open an attempt on it, or None when nothing is due."""
+    """Take the channel's oldest due delivery and open an attempt on it, or None when nothing is due.
+
+    The claimed row is found by a primary-key equality on a scalar subquery (locked with ``FOR UPDATE SKIP
+    LOCKED`` on PostgreSQL): a plain ``IN`` let SQLite's planner walk every queued row instead.
+    """
+    due = (Delivery.channel == channel, Delivery.status == Status.QUEUED, Delivery.next_attempt_at <= now)
     pick = (
         select(Delivery.id)
-        .where(Delivery.channel == channel, Delivery.status == Status.QUEUED, Delivery.next_attempt_at <= now)
+        .where(*due)
         .order_by(Delivery.due_at, Delivery.id)
         .limit(1)
         .with_for_update(skip_locked=True)
-        .cte("pick")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
+        .scalar_subquery()
     )
     row = session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(select(pick.c.id)), Delivery.status == Status.QUEUED)
+        .where(Delivery.id == pick, Delivery.status == Status.QUEUED)
         .values(
             status=Status.PUBLISHING.value,
             attempts=Delivery.attempts + 1,
@@ -126,35 +134,37 @@ def claim(session: Session, channel: str, now: datetime, owner: str, lease: time
             lease_until=now + lease,
             updated_at=now,
         )
-        .returning(Delivery.id, Delivery.attempts)
+        .returning(*_CLAIMED)
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         return None
-    return _open_attempt(session, row[0], row[1], now, owner)
+    more = session.scalar(select(Delivery.id).where(*due, Delivery.id != row.id).limit(1)) is not None
+    return _claim_of(session, row, row.attempts, now, owner, more_due=more)
 
 
-def _open_attempt(session: Session, delivery_id: int, number: int, now: datetime, owner: str) -> Claim:
-    delivery = session.get(Delivery, delivery_id)
-    assert delivery is not None
-    publish_at = delivery.next_attempt_at
-    attempt = Attempt(delivery_id=delivery_id, number=number, owner=owner, started_at=now)
+def _claim_of(session: Session, row: Any, number: int, now: datetime, owner: str, *, more_due: bool = False) -> Claim:
+    """Open the attempt on a claimed delivery (``row`` has the columns of ``_CLAIMED``)."""
+    attempt = Attempt(delivery_id=row.id, number=number, owner=owner, started_at=now)
     session.add(attempt)
+    post = session.get(Post, row.post_id)
+    assert post is not None
     session.flush()
     return Claim(
-        delivery_id=delivery.id,
+        delivery_id=row.id,
         attempt_id=attempt.id,
-        post_id=delivery.post_id,
-        channel=delivery.channel,
-        network=delivery.network,
-        key=delivery.key,
-        due_at=delivery.due_at,
+        post_id=row.post_id,
+        channel=row.channel,
+        network=row.network,
+        key=row.key,
+        due_at=row.due_at,
         attempt_number=number,
         started_at=now,
-        content=PostContent.from_post(delivery.post),
-        publish_at=publish_at,
-        native_id=delivery.native_id,
-        native_at=delivery.native_at,
+        content=PostContent.from_post(post),
+        publish_at=row.next_attempt_at,
+        native_id=row.native_id,
+        native_at=row.native_at,
+        more_due=more_due,
     )
 
 
@@ -397,14 +407,14 @@ def claim_for_arming(session: Session, delivery_id: int, now: datetime, owner: s
         update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.status == Status.QUEUED, Delivery.native_id.is_(None))
         .values(status=Status.PUBLISHING.value, lease_owner=owner, lease_until=now + lease, updated_at=now)
-        .returning(Delivery.id, Delivery.attempts)
+        .returning(*_CLAIMED)
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         return None
     # Hand-overs do not count against the publish attempts, but each gets its own attempt number (and key).
     number = session.scalar(select(func.count()).where(Attempt.delivery_id == delivery_id)) or 0
-    return _open_attempt(session, row[0], number + 1, now, owner)
+    return _claim_of(session, row, number + 1, now, owner)
 
 
 def record_armed(

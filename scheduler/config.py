@@ -131,7 +131,7 @@ class RetryConfig:
 class DaemonConfig:
     late_grace: timedelta = timedelta(minutes=15)
     late_policy: str = "reslot"
-    tick: float = 60.0
+    tick: float = 120.0
     shutdown_grace: float = 30.0
     lease: float = 300.0
     queue_warning_days: int = 7
@@ -686,7 +686,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     daemon = DaemonConfig(
         late_grace=timedelta(seconds=d.duration("late_grace", 900)),
         late_policy=d.choice("late_policy", LATE_POLICIES, "reslot") or "reslot",
-        tick=max(0.05, d.duration("tick", 60)),
+        tick=max(0.05, d.duration("tick", 120)),
         shutdown_grace=d.duration("shutdown_grace", 30),
         lease=max(1.0, d.duration("lease", 300)),
         queue_warning_days=d.whole("queue_warning_days", 7),

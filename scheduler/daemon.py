@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -75,6 +76,8 @@ class Daemon:
         self.adapters: dict[str, Adapter] = {}
         self.broken: dict[str, str] = {}
         self.workers: dict[str, asyncio.Task[None]] = {}
+        self.rerun: set[str] = set()
+        self.left_for_next_run: set[str] = set()  # run --once: channels paused by their network
         self.reconciling: dict[int, asyncio.Task[None]] = {}
         self.inflight: set[int] = set()
         self.late_seen: set[int] = set()
@@ -200,6 +203,9 @@ class Daemon:
 
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
+        # VK's client is synchronous (run in threads) and asyncio resolves host names in the same default pool:
+        # a few slow VK calls must not hold up every other network's connections.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="smm-io"))
         self._install_signals(loop)
         delay = 1.0
         while True:
@@ -340,7 +346,10 @@ class Daemon:
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         )
         self.scheduler.add_job(self.poke, "interval", seconds=tick, id="tick")
-        self.scheduler.add_job(self._heartbeat, "interval", seconds=max(1.0, self.config.daemon.lease / 3), id="lease")
+        if self.clustered:  # with one daemon per SQLite file, leases only matter to the next start
+            self.scheduler.add_job(
+                self._heartbeat, "interval", seconds=max(1.0, self.config.daemon.lease / 3), id="lease"
+            )
         if not self.once:
             self.scheduler.add_job(self.log_summary, "interval", seconds=SUMMARY_INTERVAL, id="summary")
         self.scheduler.start()
@@ -461,20 +470,20 @@ class Daemon:
                 log.warning("%s", line, extra={"action": "late"})
             if not lines:
                 self.late_cutoff = None
-        await self._log_new_posts()
-        due = await self.db_read(claims.due_channels, min(now, until) if until else now)
-        for name in due:
+        # Everything the cycle needs to read, in one round trip (an idle daemon wakes as rarely as it can).
+        exclude = self.inflight | set(self.reconciling)
+        look = await self.db_read(_look, self.last_seen_id, min(now, until) if until else now, now, exclude)
+        self._log_new_posts(look.new, look.newest)
+        for name in look.due:
             if await self._may_publish(name):
                 self._start_worker(name)
-        await self.recover_expired(now)
+        self._reconcile_all(look.expired)
         self._native_maintenance(now)
-        next_due = await self.db_read(_next_wake)
-        self._wake_at(next_due if next_due is None or next_due > now else None)
+        self._wake_at(look.next_wake if look.next_wake is None or look.next_wake > now else None)
         self.notifier.status(self._status_line())
 
-    async def _log_new_posts(self) -> None:
+    def _log_new_posts(self, rows: list[Any], newest: int) -> None:
         """One line per delivery queued since the last look (the CLI writes them; the operator reads this log)."""
-        rows, newest = await self.db_read(claims.queued_since, self.last_seen_id)
         for d in rows:
             if d.status != "queued":
                 continue
@@ -553,7 +562,10 @@ class Daemon:
             )
 
     def _start_worker(self, name: str) -> None:
-        if self.stopping or name in self.workers:
+        if self.stopping or name in self.left_for_next_run:
+            return
+        if name in self.workers:
+            self.rerun.add(name)
             return
         if name not in self.adapters:
             if name not in self.config.channel_names:
@@ -573,17 +585,20 @@ class Daemon:
         self.workers[name] = asyncio.create_task(self._worker(name), name=f"channel:{name}")
 
     async def _worker(self, name: str) -> None:
+        """Publish the channel's due deliveries one at a time, paced; it was started because one was due, and each
+        claim says whether another one is (no extra query)."""
+        more = True
         try:
-            while not self.stopping:
+            while more and not self.stopping:
                 adapter = self.adapters.get(name)
                 if adapter is None or name not in self.config.channel_names:
                     return
                 channel = self.config.channel(name)
-                await self._plan_quotas(name, adapter)
-                if not await self.db_read(claims.has_due, name, self.clock()):
-                    return
+                if adapter.quotas():
+                    await self._plan_quotas(name, adapter)
                 paused = self.limiter.paused_until(adapter.rate_limits()) - self.monotonic()
                 if self.once and paused > self.config.retry.in_call_max_wait:
+                    self.left_for_next_run.add(name)
                     log.info(
                         "channel %s: the network asked for a %.0fs pause; its due posts wait for the next run",
                         name,
@@ -601,6 +616,7 @@ class Daemon:
                 claim = await self.db_call(claims.claim, name, self.clock(), self.owner, self._lease())
                 if claim is None:
                     return
+                more = claim.more_due
                 self.inflight.add(claim.delivery_id)
                 try:
                     slot = self.host_slots.setdefault(
@@ -616,7 +632,10 @@ class Daemon:
             log.exception("channel %s: unexpected error in its worker", name, extra={"channel": name})
         finally:
             self.workers.pop(name, None)
-            self.poke()
+            if name in self.rerun:
+                # Something came due on the channel while this worker was busy: look again at once.
+                self.rerun.discard(name)
+                self._start_worker(name)
 
     def _native_maintenance(self, now: datetime) -> None:
         """Every so often: hand upcoming posts of native-scheduling channels to their networks, and delete there
@@ -691,13 +710,14 @@ class Daemon:
     async def recover_expired(self, now: datetime, *, wait: bool = False) -> None:
         """Reconcile deliveries whose lease ran out (crash leftovers, ambiguous outcomes)."""
         exclude = self.inflight | set(self.reconciling)
-        for delivery_id in await self.db_read(claims.expired_leases, now, exclude):
-            if delivery_id in self.reconciling:
-                continue
-            task = asyncio.create_task(self._reconcile(delivery_id))
-            self.reconciling[delivery_id] = task
+        self._reconcile_all(await self.db_read(claims.expired_leases, now, exclude))
         if wait and self.reconciling:
             await asyncio.wait(list(self.reconciling.values()))
+
+    def _reconcile_all(self, delivery_ids: list[int]) -> None:
+        for delivery_id in delivery_ids:
+            if delivery_id not in self.reconciling:
+                self.reconciling[delivery_id] = asyncio.create_task(self._reconcile(delivery_id))
 
     async def _reconcile(self, delivery_id: int) -> None:
         try:
@@ -796,6 +816,27 @@ def _probe_write(session: Any) -> None:
     from sqlalchemy import text
 
     session.execute(text("UPDATE alembic_version SET version_num = version_num"))
+
+
+@dataclass(frozen=True)
+class _Look:
+    new: list[Any]
+    newest: int
+    due: list[str]
+    expired: list[int]
+    next_wake: datetime | None
+
+
+def _look(session: Any, seen_id: int, due_at: datetime, now: datetime, exclude: set[int]) -> _Look:
+    """One cycle's reads: new deliveries, channels with something due, expired leases, the next wake-up."""
+    new, newest = claims.queued_since(session, seen_id)
+    return _Look(
+        new=new,
+        newest=newest,
+        due=claims.due_channels(session, due_at),
+        expired=claims.expired_leases(session, now, exclude),
+        next_wake=_next_wake(session),
+    )
 
 
 def _next_wake(session: Any) -> datetime | None:

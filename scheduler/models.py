@@ -123,13 +123,9 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         CheckConstraint(f"status IN ({_STATUSES})", name="status"),
-        # "What is due next": the daemon's next-wake probe and its claims read only this index.
-        Index(
-            "ix_deliveries_due",
-            "next_attempt_at",
-            sqlite_where=text("status = 'queued'"),
-            postgresql_where=text("status = 'queued'"),
-        ),
+        # "What is due next": the daemon's next-wake probe, due channels and late deliveries. (Not a partial
+        # index: queries bind the status as a parameter, and SQLite then cannot use an index WHERE status='queued'.)
+        Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         # "What is queued on this channel", slot occupancy, and per-channel claims in order.
         Index("ix_deliveries_channel_status_due_at", "channel", "status", "due_at"),
         # Listing by time (smm queue).
@@ -142,12 +138,7 @@ class Delivery(Base):
             postgresql_where=text("native_id IS NOT NULL"),
         ),
         # Expired leases of in-flight deliveries.
-        Index(
-            "ix_deliveries_lease",
-            "lease_until",
-            sqlite_where=text("status = 'publishing'"),
-            postgresql_where=text("status = 'publishing'"),
-        ),
+        Index("ix_deliveries_status_lease_until", "status", "lease_until"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -23,13 +23,16 @@ class _Bucket:
 class Limiter:
     """Rate limits per scope, on a monotonic clock in seconds. Not thread-safe: use from one event loop."""
 
-    def __init__(self, burst: float = 1.0) -> None:
+    def __init__(self, burst: float = 1.0, headroom: float = 0.95) -> None:
+        """``headroom``: pace at this share of each declared rate, so that the network's own sliding windows
+        (which do not see our clock) are never quite reached."""
         self._buckets: dict[str, _Bucket] = {}
         self._pauses: dict[str, float] = {}
         self._burst = burst
+        self._headroom = headroom
 
     def _bucket(self, limit: RateLimit) -> _Bucket:
-        interval = limit.per / limit.rate
+        interval = limit.per / (limit.rate * self._headroom)
         bucket = self._buckets.get(limit.scope)
         if bucket is None or bucket.interval != interval:
             bucket = _Bucket(interval=interval, tolerance=interval * (self._burst - 1), tat=bucket.tat if bucket else 0)

@@ -45,7 +45,12 @@ def decide(
     """After ``attempts`` failed transiently: when to try again, within ``max_attempts`` and ``max_age``."""
     if attempts >= policy.max_attempts:
         return Decision(None, f"gave up after {attempts} attempts")
-    delay = max(backoff(attempts, policy, rng), retry_after or 0.0)
+    if retry_after and retry_after >= policy.backoff_base:
+        # The network's own long wait, exactly: the channel's scope is paused that long, and a jittered retry
+        # would let the channel's next post overtake this one when the pause ends.
+        delay = retry_after
+    else:
+        delay = max(backoff(attempts, policy, rng), retry_after or 0.0)
     retry_at = now + timedelta(seconds=delay)
     if retry_at - due_at > policy.max_age:
         age = now - due_at
