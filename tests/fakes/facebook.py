@@ -284,7 +284,10 @@ class FakeFacebook(FakeServer):
     def _duplicate(self, page: str, message: str) -> bool:
         now = time.time()
         return any(
-            p["page"] == page and p["message"] == message and not p["deleted"] and now - p["time"] < self.duplicate_window
+            p["page"] == page
+            and p["message"] == message
+            and not p["deleted"]
+            and now - p["time"] < self.duplicate_window
             for p in self.published
         )
 
