@@ -349,7 +349,8 @@ def _place(config: Config, session: Any, rows: list[Row], now: datetime, force: 
                 row.due[channel.name] = row.at[channel.name]
                 used.setdefault(channel.name, set()).add(row.at[channel.name])
     free: dict[str, Iterator[datetime]] = {}
-    for channel in {c.name: c for row in rows for c in row.channels}.values():
+    # Only channels that have rows to place in slots need their queue read (rows with `at` keep their time).
+    for channel in {c.name: c for row in rows if row.at is None for c in row.channels}.values():
         last, occupied = None, set[datetime]()
         if session is not None:
             times = repo.channel_times(session, channel.name, now)
