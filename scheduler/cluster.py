@@ -84,3 +84,41 @@ def leave(session: Session, owner: str) -> None:
 def forget_dead(session: Session, now: datetime, keep: timedelta) -> int:
     """Remove instance rows silent for longer than ``keep`` (their groups expired long ago)."""
     return rowcount(session.execute(delete(Instance).where(Instance.heartbeat_at < now - keep)))
+
+
+class Membership:
+    """One daemon's view of the others: who is alive, and which lease groups it holds (in memory; the lease
+    rows in the database are the truth, renewed by :func:`heartbeat`)."""
+
+    def __init__(self, owner: str, takeover_delay: float) -> None:
+        self.owner = owner
+        self.takeover_delay = takeover_delay
+        self.owned: set[str] = set()
+        self.live: list[str] = [owner]
+        self._waiting_since: dict[str, float] = {}
+
+    def holds(self, group: str | None) -> bool:
+        return group is not None and group in self.owned
+
+    def should_take(self, group: str, monotonic: float) -> bool:
+        """Whether to try to take ``group`` now: at once when this daemon is its preferred owner, else only after
+        leaving it to the preferred one for ``takeover_delay`` seconds."""
+        if preferred(group, self.live) == self.owner:
+            return True
+        first = self._waiting_since.setdefault(group, monotonic)
+        return monotonic - first >= self.takeover_delay
+
+    def took(self, group: str) -> None:
+        self.owned.add(group)
+        self._waiting_since.pop(group, None)
+
+    def refresh(self, kept: set[str], live: list[str]) -> set[str]:
+        """After a heartbeat: the groups still held and the live daemons; returns the groups lost meanwhile."""
+        lost = self.owned - kept
+        self.owned = kept
+        self.live = live if self.owner in live else [*live, self.owner]
+        return lost
+
+    def strays(self, busy: set[str | None]) -> set[str]:
+        """Held groups another live daemon should have, and that nothing here is publishing: to hand back."""
+        return {g for g in self.owned if g not in busy and preferred(g, self.live) != self.owner}

@@ -19,15 +19,13 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from adapters import Adapter
-from scheduler import claims, cluster
+from scheduler import claims, cluster, watch
 from scheduler import quota as quota_mod
-from scheduler import repository as repo
 from scheduler.channels import AdapterFactory
 from scheduler.config import ChannelConfig, Config, load_config
 from scheduler.db import SCHEMA_HEAD, Database, schema_revision
@@ -97,9 +95,7 @@ class Daemon:
         self.publisher = Publisher(self.config, self.db_call, self.limiter, self.clock, self.monotonic)
         # Several daemons on one PostgreSQL share the work by lease group (see scheduler.cluster).
         self.clustered = not self.db.is_sqlite
-        self.owned: set[str] = set()
-        self.live: list[str] = [self.owner]
-        self.waiting_since: dict[str, float] = {}
+        self.members = cluster.Membership(self.owner, TAKEOVER_DELAY)
         self.last_seen_id = 0
         self.native_task: asyncio.Task[None] | None = None
         self.native_last = -1e9
@@ -184,14 +180,14 @@ class Daemon:
         now = self.clock()
         if self.clustered:
             await self.db_call(cluster.register, self.owner, socket.gethostname(), os.getpid(), now)
-            self.live = await self.db_read(cluster.live_instances, now, self._lease())
+            self.members.refresh(set(), await self.db_read(cluster.live_instances, now, self._lease()))
         self.alive_since = now
         self.late_cutoff = now - self.config.daemon.late_grace
         self.last_seen_id = await self.db_read(claims.newest_id)
         if self.db.is_sqlite:
             # One daemon per SQLite file: everything still publishing was left by a crash.
-            await self.db_call(_expire_leases, await self.db_call(claims.all_publishing), now)
-        await self.db_call(_probe_write)
+            await self.db_call(watch.expire_leases, await self.db_call(claims.all_publishing), now)
+        await self.db_call(watch.probe_write)
         stale = await self.db_read(claims.expired_leases, now, set())
         if stale:
             log.warning(
@@ -417,7 +413,7 @@ class Daemon:
             if tasks:
                 await asyncio.wait(tasks)
                 continue
-            pending = await self.db_read(_owned_in_doubt, self.owner)
+            pending = await self.db_read(watch.owned_in_doubt, self.owner)
             if not pending or self.clock() > deadline:
                 return
             wait = max(0.05, min(1.0, (min(pending) - self.clock()).total_seconds()))
@@ -472,7 +468,7 @@ class Daemon:
                 self.late_cutoff = None
         # Everything the cycle needs to read, in one round trip (an idle daemon wakes as rarely as it can).
         exclude = self.inflight | set(self.reconciling)
-        look = await self.db_read(_look, self.last_seen_id, min(now, until) if until else now, now, exclude)
+        look = await self.db_read(watch.look, self.last_seen_id, min(now, until) if until else now, now, exclude)
         self._log_new_posts(look.new, look.newest)
         for name in look.due:
             if await self._may_publish(name):
@@ -532,21 +528,18 @@ class Daemon:
 
     def owns(self, name: str) -> bool:
         """Whether this daemon may publish on channel ``name`` now (always, with one daemon on SQLite)."""
-        return not self.clustered or self.group_of(name) in self.owned
+        return not self.clustered or self.members.holds(self.group_of(name))
 
     async def _may_publish(self, name: str) -> bool:
         """Own the channel's lease group, taking it when this daemon is its preferred owner or nobody took it."""
         group = self.group_of(name)
-        if not self.clustered or group is None or group in self.owned:
+        if not self.clustered or group is None or self.members.holds(group):
             return True
-        if cluster.preferred(group, self.live) != self.owner:
-            first = self.waiting_since.setdefault(group, self.monotonic())
-            if self.monotonic() - first < TAKEOVER_DELAY:
-                self._wake_later(TAKEOVER_DELAY)
-                return False
+        if not self.members.should_take(group, self.monotonic()):
+            self._wake_later(TAKEOVER_DELAY)
+            return False
         if await self.db_call(cluster.acquire, group, self.owner, self.clock(), self._lease()):
-            self.owned.add(group)
-            self.waiting_since.pop(group, None)
+            self.members.took(group)
             log.info("now publishing lease group %s", group, extra={"action": "acquired", "group": group})
             return True
         return False
@@ -762,18 +755,14 @@ class Daemon:
             log.warning("could not renew leases: %s", exc)
 
     async def _cluster_heartbeat(self, now: datetime) -> None:
-        kept = await self.db_call(cluster.heartbeat, self.owner, sorted(self.owned), now, self._lease())
-        for group in self.owned - kept:
+        kept = await self.db_call(cluster.heartbeat, self.owner, sorted(self.members.owned), now, self._lease())
+        live = await self.db_read(cluster.live_instances, now, self._lease())
+        for group in self.members.refresh(kept, live):
             log.warning("lost lease group %s to another daemon", group, extra={"action": "lost", "group": group})
-        self.owned = kept
-        self.live = await self.db_read(cluster.live_instances, now, self._lease())
-        if self.owner not in self.live:
-            self.live.append(self.owner)
-        busy = {self.group_of(name) for name in self.workers}
-        strays = {g for g in self.owned if g not in busy and cluster.preferred(g, self.live) != self.owner}
+        strays = self.members.strays({self.group_of(name) for name in self.workers})
         if strays:
             await self.db_call(cluster.release, sorted(strays), self.owner)
-            self.owned -= strays
+            self.members.owned -= strays
         await self.db_call(cluster.forget_dead, now, timedelta(days=1))
 
     async def log_summary(self) -> None:
@@ -781,7 +770,7 @@ class Daemon:
         try:
             for name, adapter in list(self.adapters.items()):
                 await self._plan_quotas(name, adapter)
-            lines = await self.db_read(partial(_summary, self.config, self.clock()))
+            lines = await self.db_read(partial(watch.summary, self.config, self.clock()))
         except DatabaseError as exc:
             log.error("cannot read the queue summary: %s", exc)
             return
@@ -795,90 +784,6 @@ def _warn_once(daemon: Daemon, key: str, message: str) -> None:
     if now - seen.get(key, -1e9) >= 3600:
         seen[key] = now
         log.warning("%s", message, extra={"action": "waiting"})
-
-
-def _expire_leases(session: Any, ids: list[int], now: datetime) -> None:
-    from sqlalchemy import update
-
-    from scheduler.models import Delivery
-
-    if ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(lease_until=now)
-            .execution_options(synchronize_session=False)
-        )
-
-
-def _probe_write(session: Any) -> None:
-    """Fail now, with the reason, if the database cannot be written (a read-only file, a read-only replica)."""
-    from sqlalchemy import text
-
-    session.execute(text("UPDATE alembic_version SET version_num = version_num"))
-
-
-@dataclass(frozen=True)
-class _Look:
-    new: list[Any]
-    newest: int
-    due: list[str]
-    expired: list[int]
-    next_wake: datetime | None
-
-
-def _look(session: Any, seen_id: int, due_at: datetime, now: datetime, exclude: set[int]) -> _Look:
-    """One cycle's reads: new deliveries, channels with something due, expired leases, the next wake-up."""
-    new, newest = claims.queued_since(session, seen_id)
-    return _Look(
-        new=new,
-        newest=newest,
-        due=claims.due_channels(session, due_at),
-        expired=claims.expired_leases(session, now, exclude),
-        next_wake=_next_wake(session),
-    )
-
-
-def _next_wake(session: Any) -> datetime | None:
-    times = [t for t in (claims.next_due(session), claims.next_lease_expiry(session)) if t is not None]
-    return min(times) if times else None
-
-
-def _owned_in_doubt(session: Any, owner: str) -> list[datetime]:
-    from sqlalchemy import select
-
-    from scheduler.models import Delivery, Status
-
-    return list(
-        session.scalars(
-            select(Delivery.lease_until).where(Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner)
-        )
-    )
-
-
-def _summary(config: Config, now: datetime, session: Any) -> list[tuple[int, str]]:
-    lines: list[tuple[int, str]] = []
-    queues = claims.queued_per_channel(session)
-    horizon = now + timedelta(days=config.daemon.queue_warning_days)
-    for channel in config.channels:
-        queued, nxt, last = queues.get(channel.name, (0, None, None))
-        if nxt is None:
-            lines.append((logging.WARNING, f"channel {channel.name}: nothing queued; the cadence has stopped"))
-            continue
-        local = nxt.astimezone(channel.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
-        lines.append((logging.INFO, f"channel {channel.name}: {queued} queued, next {local}"))
-        if last is not None and last < horizon:
-            until = last.astimezone(channel.timezone).strftime("%a %Y-%m-%d")
-            lines.append(
-                (
-                    logging.WARNING,
-                    f"channel {channel.name}: the queue runs dry after {until}, within "
-                    f"{config.daemon.queue_warning_days} days; queue more posts to keep the cadence",
-                )
-            )
-    for name, reason in sorted(repo.attention(session).items()):
-        lines.append((logging.ERROR, f"channel {name} needs attention: {reason}"))
-    return lines
 
 
 async def _close_quietly(adapter: Adapter) -> None:

@@ -1,0 +1,91 @@
+"""What the daemon reads from the database: each cycle's look at the queue, and the summary for operators."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text, update
+
+from scheduler import claims
+from scheduler import repository as repo
+from scheduler.config import Config
+from scheduler.models import Delivery, Status
+
+
+def expire_leases(session: Any, ids: list[int], now: datetime) -> None:
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(lease_until=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def probe_write(session: Any) -> None:
+    """Fail now, with the reason, if the database cannot be written (a read-only file, a read-only replica)."""
+    session.execute(text("UPDATE alembic_version SET version_num = version_num"))
+
+
+@dataclass(frozen=True)
+class Look:
+    """One cycle's reads."""
+
+    new: list[Any]
+    newest: int
+    due: list[str]
+    expired: list[int]
+    next_wake: datetime | None
+
+
+def look(session: Any, seen_id: int, due_at: datetime, now: datetime, exclude: set[int]) -> Look:
+    """One cycle's reads: new deliveries, channels with something due, expired leases, the next wake-up."""
+    new, newest = claims.queued_since(session, seen_id)
+    return Look(
+        new=new,
+        newest=newest,
+        due=claims.due_channels(session, due_at),
+        expired=claims.expired_leases(session, now, exclude),
+        next_wake=next_wake(session),
+    )
+
+
+def next_wake(session: Any) -> datetime | None:
+    times = [t for t in (claims.next_due(session), claims.next_lease_expiry(session)) if t is not None]
+    return min(times) if times else None
+
+
+def owned_in_doubt(session: Any, owner: str) -> list[datetime]:
+    return list(
+        session.scalars(
+            select(Delivery.lease_until).where(Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner)
+        )
+    )
+
+
+def summary(config: Config, now: datetime, session: Any) -> list[tuple[int, str]]:
+    lines: list[tuple[int, str]] = []
+    queues = claims.queued_per_channel(session)
+    horizon = now + timedelta(days=config.daemon.queue_warning_days)
+    for channel in config.channels:
+        queued, nxt, last = queues.get(channel.name, (0, None, None))
+        if nxt is None:
+            lines.append((logging.WARNING, f"channel {channel.name}: nothing queued; the cadence has stopped"))
+            continue
+        local = nxt.astimezone(channel.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
+        lines.append((logging.INFO, f"channel {channel.name}: {queued} queued, next {local}"))
+        if last is not None and last < horizon:
+            until = last.astimezone(channel.timezone).strftime("%a %Y-%m-%d")
+            lines.append(
+                (
+                    logging.WARNING,
+                    f"channel {channel.name}: the queue runs dry after {until}, within "
+                    f"{config.daemon.queue_warning_days} days; queue more posts to keep the cadence",
+                )
+            )
+    for name, reason in sorted(repo.attention(session).items()):
+        lines.append((logging.ERROR, f"channel {name} needs attention: {reason}"))
+    return lines
