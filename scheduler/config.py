@@ -8,7 +8,6 @@ a systemd credential, read only when an adapter is built (:meth:`SecretRef.read`
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -18,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from scheduler.errors import ConfigError
 from scheduler.mix import MixRule
-from scheduler.slots import DEFAULT_SLOTS, Slot, parse_slots
+from scheduler.slots import DEFAULT_SLOTS, Slot
+from scheduler.toml_table import SecretRef, Table, show
 from scheduler.utm import UtmConfig
 
 NETWORKS = ("vk", "telegram", "facebook", "ok", "outbox")
@@ -40,44 +40,6 @@ DEFAULT_API_ROOTS = {
 DEFAULT_FEED_TEMPLATE = "{title}\n\n{summary}"
 FEED_FIELDS = ("title", "summary", "link", "author", "published", "feed")
 _HASHTAG = re.compile(r"#?(\w+)")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-@dataclass(frozen=True)
-class SecretRef:
-    """Where a secret comes from: an environment variable, a file, or a systemd credential."""
-
-    source: str  # "env" | "file" | "credential"
-    name: str
-    key: str  # the config key that named it, for messages
-    owner: str  # "channels[1] (vk-news)", for messages
-
-    def read(self, env: Mapping[str, str] | None = None) -> str:
-        """The secret's value, or a ConfigError naming the channel and where the secret was looked for."""
-        env = os.environ if env is None else env
-        if self.source == "env":
-            value = env.get(self.name, "")
-            if not value.strip():
-                raise ConfigError(f"{self.owner}: {self.key}: environment variable {self.name} is not set")
-            return value.strip()
-        if self.source == "credential":
-            directory = env.get("CREDENTIALS_DIRECTORY")
-            if not directory:
-                raise ConfigError(
-                    f"{self.owner}: {self.key}: credential {self.name!r} needs $CREDENTIALS_DIRECTORY "
-                    "(set by systemd's LoadCredential=)"
-                )
-            path = Path(directory) / self.name
-        else:
-            path = Path(self.name)
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"{self.owner}: {self.key}: cannot read {path}: {exc.strerror or exc}") from None
-        if not value:
-            raise ConfigError(f"{self.owner}: {self.key}: {path} is empty")
-        return value
 
 
 @dataclass(frozen=True)
@@ -237,153 +199,6 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
 # -- validation ---------------------------------------------------------------------------------------------------
 
 
-class _Table:
-    """A TOML table being validated: typed getters that raise ConfigError naming the key, and unknown-key checks."""
-
-    def __init__(self, label: str, prefix: str, data: Any) -> None:
-        self.label = label
-        self.prefix = prefix
-        if not isinstance(data, dict):
-            raise ConfigError(f"{label}: {prefix.rstrip('.')}: must be a table")
-        self.data: dict[str, Any] = data
-        self.used: set[str] = set()
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.label}: {self.prefix}{key}: {message}")
-
-    def get(self, key: str) -> Any:
-        self.used.add(key)
-        return self.data.get(key)
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def string(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
-        value = self.get(key)
-        if value is None:
-            if required:
-                raise self.error(key, "is required")
-            return default
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(key, f"must be a non-empty string, not {_show(value)}")
-        return value.strip()
-
-    def choice(self, key: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
-        value = self.get(key)
-        if value is None:
-            return default
-        if value not in allowed:
-            raise self.error(key, f"{_show(value)} is not one of {', '.join(allowed)}")
-        return str(value)
-
-    def whole(self, key: str, default: int, *, minimum: int = 0) -> int:
-        value = self.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.error(key, f"must be a whole number >= {minimum}, not {_show(value)}")
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self.error(key, f"must be true or false, not {_show(value)}")
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise self.error(key, f"must be a list of non-empty strings, not {_show(value)}")
-        return tuple(v.strip() for v in value)
-
-    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
-        value = self.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            raise self.error(key, f"must be a number >= {minimum:g}, not {_show(value)}")
-        return float(value)
-
-    def duration(self, key: str, default: float) -> float:
-        value = self.get(key)
-        if value is None:
-            return default
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            return float(value)
-        if isinstance(value, str):
-            match = _DURATION.match(value)
-            if match:
-                return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        raise self.error(key, f'{_show(value)} is not a duration such as 90, "30s", "15m", "2h" or "1d"')
-
-    def timezone(self, key: str, default: ZoneInfo) -> ZoneInfo:
-        name = self.string(key)
-        if name is None:
-            return default
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise self.error(key, f'{_show(name)} is not an IANA time zone such as "Europe/Moscow"') from None
-
-    def slots(self, key: str, default: tuple[Slot, ...]) -> tuple[Slot, ...]:
-        value = self.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.error(key, 'must be a list of slots such as ["tue 10:00", "fri 10:00"]')
-        try:
-            return parse_slots(value)
-        except ValueError as exc:
-            raise self.error(key, str(exc)) from None
-
-    def secret(self, base: str, owner: str, folder: Path, *, required: bool = True) -> SecretRef | None:
-        """``<base>_env``, ``<base>_file`` or ``<base>_credential``: exactly one of them.
-
-        A relative ``<base>_file`` is read from ``folder`` (the config file's), not from wherever smm was started.
-        """
-        if self.has(base):
-            raise self.error(base, f"secrets never go in the config: use {base}_env, {base}_file or {base}_credential")
-        given = [(s, self.string(f"{base}_{s}")) for s in ("env", "file", "credential")]
-        present = [(s, v) for s, v in given if v is not None]
-        if len(present) > 1:
-            keys = " and ".join(f"{base}_{s}" for s, _ in present)
-            raise self.error(f"{base}_*", f"{keys} both given; use one")
-        if not present:
-            if required:
-                raise self.error(f"{base}_env", f"is required (or {base}_file, or {base}_credential)")
-            return None
-        source, name = present[0]
-        assert name is not None
-        if source == "file" and not Path(name).is_absolute():
-            name = str(folder / name)
-        return SecretRef(source=source, name=name, key=f"{self.prefix}{base}_{source}", owner=owner)
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            known = ", ".join(sorted(self.used))
-            raise self.error(_key(unknown[0]), f"unknown key (known here: {known})")
-
-
-def _show(value: Any) -> str:
-    """A value as TOML would spell it, on one line (a string with a newline must not break the message)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return " ".join(str(value).split())
-
-
-def _key(key: str) -> str:
-    """A key as TOML would spell it: bare when it can be, else quoted (and on one line)."""
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
-
-
 def _base_dir(config_dir: Path, env: Mapping[str, str]) -> Path:
     state = env.get("STATE_DIRECTORY")
     if state:
@@ -392,16 +207,16 @@ def _base_dir(config_dir: Path, env: Mapping[str, str]) -> Path:
     return config_dir
 
 
-def _database_url(table: _Table, base: Path) -> str:
+def _database_url(table: Table, base: Path) -> str:
     url = table.string("url", "sqlite:///smm.db")
     assert url is not None
     if url.startswith("sqlite"):
         scheme, sep, rest = url.partition(":///")
         if not sep:
-            raise table.error("url", f'{_show(url)} is not a SQLite URL such as "sqlite:///smm.db"')
+            raise table.error("url", f'{show(url)} is not a SQLite URL such as "sqlite:///smm.db"')
         if not rest or rest.split("?")[0] == ":memory:":
             raise table.error(
-                "url", f'{_show(url)} names no database file (the queue would be lost); use e.g. "sqlite:///smm.db"'
+                "url", f'{show(url)} names no database file (the queue would be lost); use e.g. "sqlite:///smm.db"'
             )
         if not rest.startswith("/"):
             url = f"{scheme}:///{(base / rest).resolve()}"
@@ -413,10 +228,10 @@ def _database_url(table: _Table, base: Path) -> str:
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         _check_postgresql_url(table, url)
         return url
-    raise table.error("url", f"{_show(url)} is not a sqlite:/// or postgresql+psycopg:// URL")
+    raise table.error("url", f"{show(url)} is not a sqlite:/// or postgresql+psycopg:// URL")
 
 
-def _check_postgresql_url(table: _Table, url: str) -> None:
+def _check_postgresql_url(table: Table, url: str) -> None:
     """Refuse a PostgreSQL URL that cannot work (a port that is not a number, an option libpq does not know)
     now, naming it without its password, rather than as an unexpected error at the first query."""
     from sqlalchemy.engine import make_url
@@ -448,22 +263,22 @@ def _channel(
     mix: MixRule,
     utm: UtmConfig,
 ) -> ChannelConfig:
-    t = _Table(label, f"channels[{index}].", entry)
+    t = Table(label, f"channels[{index}].", entry)
     name = t.string("name", required=True)
     assert name is not None
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-        raise t.error("name", f"{_show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
+        raise t.error("name", f"{show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
     network = t.get("network")
     if network is None:
         raise t.error("network", f"is required: one of {', '.join(NETWORKS)}")
     if network not in NETWORKS:
-        raise t.error("network", f"{_show(network)} is not one of {', '.join(NETWORKS)}")
+        raise t.error("network", f"{show(network)} is not one of {', '.join(NETWORKS)}")
     owner = f"channel {name!r}"
     timezone = t.timezone("timezone", schedule_tz)
     slots = t.slots("slots", schedule_slots)
     api_url = t.string("api_url")
     if api_url is not None and not re.match(r"^https?://[^\s/]+", api_url):
-        raise t.error("api_url", f"{_show(api_url)} is not an http(s) URL")
+        raise t.error("api_url", f"{show(api_url)} is not an http(s) URL")
     on_uncertain = t.choice("on_uncertain", ("hold", "retry"), "hold")
     late_policy = t.choice("late_policy", LATE_POLICIES)
     timeout = t.duration("timeout", 30.0)
@@ -488,7 +303,7 @@ def _channel(
         elif chat is None:
             raise t.error("chat_id", 'is required: "@channelname" or a numeric id such as -1001234567890')
         else:
-            raise t.error("chat_id", f'{_show(chat)} is not "@channelname" or a numeric id')
+            raise t.error("chat_id", f'{show(chat)} is not "@channelname" or a numeric id')
         options["parse_mode"] = t.choice("parse_mode", ("none", "HTML", "MarkdownV2"), "none")
         if options["parse_mode"] == "none":
             options["parse_mode"] = None
@@ -498,7 +313,7 @@ def _channel(
         version = t.string("api_version", "v25.0")
         assert version is not None
         if not re.fullmatch(r"v\d+\.\d+", version):
-            raise t.error("api_version", f'{_show(version)} is not a Graph API version such as "v25.0"')
+            raise t.error("api_version", f'{show(version)} is not a Graph API version such as "v25.0"')
         options["api_version"] = version
         need_secret("token")
     elif network == "ok":
@@ -539,13 +354,13 @@ def _channel(
     )
 
 
-def _mix(t: _Table, base: MixRule, keys: tuple[str, str, str], *, quiet: bool = False) -> MixRule:
+def _mix(t: Table, base: MixRule, keys: tuple[str, str, str], *, quiet: bool = False) -> MixRule:
     """A mix rule from ``enabled``/``share``/``window`` keys, each defaulting to ``base``."""
     enabled_key, share_key, window_key = keys
     enabled = t.boolean(enabled_key, base.enabled) if not quiet or t.has(enabled_key) else base.enabled
     share = t.number(share_key, base.share) if not quiet or t.has(share_key) else base.share
     if share > 1:
-        raise t.error(share_key, f"{_show(t.data[share_key])} is not a share between 0 and 1 (0.5 is half)")
+        raise t.error(share_key, f"{show(t.data[share_key])} is not a share between 0 and 1 (0.5 is half)")
     window = t.whole(window_key, base.window, minimum=1) if not quiet or t.has(window_key) else base.window
     rule = MixRule(share=share, window=window, enabled=enabled)
     if enabled and share > 0 and rule.limit == 0:
@@ -557,7 +372,7 @@ def _mix(t: _Table, base: MixRule, keys: tuple[str, str, str], *, quiet: bool = 
     return rule
 
 
-def _utm(t: _Table, base: UtmConfig, keys: tuple[str, ...], *, quiet: bool = False) -> UtmConfig:
+def _utm(t: Table, base: UtmConfig, keys: tuple[str, ...], *, quiet: bool = False) -> UtmConfig:
     """UTM settings from ``enabled``/``source``/``medium``/``campaign`` keys, each defaulting to ``base``."""
     enabled_key, source_key, medium_key, campaign_key = keys
 
@@ -566,7 +381,7 @@ def _utm(t: _Table, base: UtmConfig, keys: tuple[str, ...], *, quiet: bool = Fal
             return default
         text = t.string(key, default)
         if text is not None and (len(text) > 128 or re.search(r"[\x00-\x1f\x7f]", text)):
-            raise t.error(key, f"{_show(text)} must be at most 128 characters without control characters")
+            raise t.error(key, f"{show(text)} must be at most 128 characters without control characters")
         return text
 
     enabled = t.boolean(enabled_key, base.enabled) if not quiet or t.has(enabled_key) else base.enabled
@@ -580,12 +395,12 @@ def _utm(t: _Table, base: UtmConfig, keys: tuple[str, ...], *, quiet: bool = Fal
     )
 
 
-def _hashtags(t: _Table, key: str) -> tuple[str, ...]:
+def _hashtags(t: Table, key: str) -> tuple[str, ...]:
     tags: list[str] = []
     for raw in t.strings(key):
         match = _HASHTAG.fullmatch(raw)
         if not match:
-            raise t.error(key, f"{_show(raw)} is not a hashtag: letters, digits and _ after an optional #")
+            raise t.error(key, f"{show(raw)} is not a hashtag: letters, digits and _ after an optional #")
         tag = f"#{match.group(1)}"
         if tag.lower() not in (existing.lower() for existing in tags):
             tags.append(tag)
@@ -593,16 +408,16 @@ def _hashtags(t: _Table, key: str) -> tuple[str, ...]:
 
 
 def _feed(entry: Any, index: int, label: str, channel_names: tuple[str, ...], config_dir: Path) -> FeedConfig:
-    t = _Table(label, f"feeds[{index}].", entry)
+    t = Table(label, f"feeds[{index}].", entry)
     name = t.string("name", required=True)
     assert name is not None
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-        raise t.error("name", f"{_show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
+        raise t.error("name", f"{show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
     url = t.string("url", required=True)
     assert url is not None
     if re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
         if not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
-            raise t.error("url", f"{_show(url)} is not an http(s) URL or a file path")
+            raise t.error("url", f"{show(url)} is not an http(s) URL or a file path")
     elif not Path(url).is_absolute():
         url = str((config_dir / url).resolve())
     template = t.string("template", DEFAULT_FEED_TEMPLATE)
@@ -611,7 +426,7 @@ def _feed(entry: Any, index: int, label: str, channel_names: tuple[str, ...], co
     channels = t.strings("channels")
     for channel in channels:
         if channel not in channel_names:
-            raise t.error("channels", f"{_show(channel)} is not a channel; configured: {', '.join(channel_names)}")
+            raise t.error("channels", f"{show(channel)} is not a channel; configured: {', '.join(channel_names)}")
     category = t.choice("category", CATEGORIES, "educational") or "educational"
     campaign = t.string("campaign")
     interval = t.duration("interval", 3600)
@@ -633,14 +448,14 @@ def _feed(entry: Any, index: int, label: str, channel_names: tuple[str, ...], co
     )
 
 
-def _check_template(t: _Table, template: str) -> None:
+def _check_template(t: Table, template: str) -> None:
     import string
 
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
     except ValueError as exc:
         raise t.error(
-            "template", f"{_show(template)} is not a template: {exc} (write {{{{ and }}}} for braces)"
+            "template", f"{show(template)} is not a template: {exc} (write {{{{ and }}}} for braces)"
         ) from None
     for name in fields:
         if name not in FEED_FIELDS:
@@ -648,26 +463,26 @@ def _check_template(t: _Table, template: str) -> None:
             raise t.error("template", f"{{{name}}} is not a placeholder; use {allowed}")
 
 
-def _positive_id(t: _Table, key: str) -> int:
+def _positive_id(t: Table, key: str) -> int:
     value = t.get(key)
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if value is None:
         raise t.error(key, "is required: the numeric id")
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise t.error(key, f"{_show(value)} is not a positive numeric id (without a minus sign)")
+        raise t.error(key, f"{show(value)} is not a positive numeric id (without a minus sign)")
     return value
 
 
 def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str]) -> Config:
-    root = _Table(label, "", data)
+    root = Table(label, "", data)
     base = _base_dir(path.parent, env)
 
-    db = _Table(label, "database.", _section(root, "database"))
+    db = Table(label, "database.", _section(root, "database"))
     database_url = _database_url(db, base)
     db.finish()
 
-    media = _Table(label, "media.", _section(root, "media"))
+    media = Table(label, "media.", _section(root, "media"))
     media_path = media.string("path")
     media.finish()
     if media_path is not None:
@@ -677,12 +492,12 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     else:
         media_dir = (base / "media").resolve()
 
-    schedule = _Table(label, "schedule.", _section(root, "schedule"))
+    schedule = Table(label, "schedule.", _section(root, "schedule"))
     timezone = schedule.timezone("timezone", ZoneInfo("UTC"))
     slots = schedule.slots("slots", DEFAULT_SLOTS)
     schedule.finish()
 
-    d = _Table(label, "daemon.", _section(root, "daemon"))
+    d = Table(label, "daemon.", _section(root, "daemon"))
     daemon = DaemonConfig(
         late_grace=timedelta(seconds=d.duration("late_grace", 900)),
         late_policy=d.choice("late_policy", LATE_POLICIES, "reslot") or "reslot",
@@ -694,7 +509,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     )
     d.finish()
 
-    r = _Table(label, "retry.", _section(root, "retry"))
+    r = Table(label, "retry.", _section(root, "retry"))
     retry = RetryConfig(
         max_attempts=r.whole("max_attempts", 8, minimum=1),
         max_age=timedelta(seconds=r.duration("max_age", 86400)),
@@ -707,12 +522,12 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
 
     mix = MixRule()
     if root.has("mix"):
-        m = _Table(label, "mix.", _section(root, "mix"))
+        m = Table(label, "mix.", _section(root, "mix"))
         mix = _mix(m, mix, ("enabled", "share", "window"))
         m.finish()
     utm = UtmConfig()
     if root.has("utm"):
-        u = _Table(label, "utm.", _section(root, "utm"))
+        u = Table(label, "utm.", _section(root, "utm"))
         domains = tuple(d.lower().lstrip(".") for d in u.strings("domains"))
         utm = _utm(u, UtmConfig(domains=domains), ("enabled", "source", "medium", "campaign"))
         u.finish()
@@ -730,7 +545,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         if channel.name in seen:
             first = seen[channel.name]
             raise ConfigError(
-                f"{label}: channels[{i}].name: {_show(channel.name)} is already the name of channels[{first}]"
+                f"{label}: channels[{i}].name: {show(channel.name)} is already the name of channels[{first}]"
             )
         seen[channel.name] = i
     feeds: list[FeedConfig] = []
@@ -742,7 +557,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         for i, entry in enumerate(raw_feeds):
             feed = _feed(entry, i, label, names, path.parent)
             if any(f.name == feed.name for f in feeds):
-                raise ConfigError(f"{label}: feeds[{i}].name: {_show(feed.name)} is already the name of another feed")
+                raise ConfigError(f"{label}: feeds[{i}].name: {show(feed.name)} is already the name of another feed")
             feeds.append(feed)
     root.finish()
 
@@ -762,7 +577,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     )
 
 
-def _section(root: _Table, name: str) -> Any:
+def _section(root: Table, name: str) -> Any:
     """A top-level table; absent means empty (a present non-table, even ``""`` or ``[]``, is an error)."""
     value = root.get(name)
     return {} if value is None else value
