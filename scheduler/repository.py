@@ -282,26 +282,6 @@ def channel_summary(session: Session) -> dict[str, dict[str, int]]:
     return summary
 
 
-def next_due_per_channel(session: Session, channels: Iterable[str]) -> dict[str, datetime | None]:
-    """Each channel's next queued delivery time (one indexed lookup per channel)."""
-    return {
-        c: session.scalar(
-            select(func.min(Delivery.due_at)).where(Delivery.channel == c, Delivery.status == Status.QUEUED)
-        )
-        for c in channels
-    }
-
-
-def last_due_per_channel(session: Session, channels: Iterable[str]) -> dict[str, datetime | None]:
-    """Each channel's last queued delivery time: when its queue runs dry."""
-    return {
-        c: session.scalar(
-            select(func.max(Delivery.due_at)).where(Delivery.channel == c, Delivery.status == Status.QUEUED)
-        )
-        for c in channels
-    }
-
-
 def attention(session: Session) -> dict[str, str]:
     """Channels that need a person, with the reason."""
     return {
