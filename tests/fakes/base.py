@@ -139,6 +139,8 @@ class FakeServer:
         self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.RLock()
         self.requests: list[FakeRequest] = []
+        #: TCP connections accepted so far (tests of connection reuse).
+        self.connections = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -202,6 +204,14 @@ class FakeServer:
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
         server = _QuietServer(("127.0.0.1", 0), RequestHandler)
+        accept = server.process_request
+
+        def counting(request: Any, address: Any) -> None:
+            with self._lock:
+                self.connections += 1
+            accept(request, address)
+
+        server.process_request = counting  # type: ignore[method-assign]
         server.daemon_threads = True
         self._server = server
         # A short poll interval: shutdown() waits for the serving loop to notice, up to one interval (0.5 s default).

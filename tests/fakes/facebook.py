@@ -57,7 +57,6 @@ class FakeFacebook(FakeServer):
         #: Percentages reported in the usage headers (``call_count``, ``total_time``, ``total_cputime``).
         self.usage: dict[str, int] = {"call_count": 1, "total_time": 1, "total_cputime": 1}
         self.regain_minutes = 0
-        self.connections = 0
         self._calls: dict[str, deque[float]] = {}
         self._ids = itertools.count(1)
         self._state = threading.Lock()
@@ -84,19 +83,6 @@ class FakeFacebook(FakeServer):
         """Report ``percent`` for every usage metric, and a regain time in the business-use-case header."""
         self.usage = dict.fromkeys(self.usage, percent)
         self.regain_minutes = regain_minutes
-
-    def start(self) -> FakeFacebook:
-        super().start()
-        assert self._server is not None
-        accept = self._server.process_request
-
-        def counting(request: Any, address: Any) -> None:
-            with self._state:
-                self.connections += 1
-            accept(request, address)
-
-        setattr(self._server, "process_request", counting)  # noqa: B010 - wraps the bound method
-        return self
 
     def __enter__(self) -> FakeFacebook:
         return self.start()

@@ -67,7 +67,6 @@ class FakeOk(FakeServer):
         self.flood_limit = flood_limit
         self.flood_window = flood_window
         self.text_limit = text_limit
-        self.connections = 0
         self._uploads: dict[str, dict[str, Any]] = {}
         self._photo_tokens: dict[str, dict[str, Any]] = {}
         self._topics: list[dict[str, Any]] = []
@@ -102,19 +101,6 @@ class FakeOk(FakeServer):
     def revoke_token(self, token: str | None = None, *, code: int = 102) -> None:
         """Make ``token`` (default: the first one) fail with ``code`` (102 expired session, 103 invalid key)."""
         self.users[token or self.token]["error"] = code
-
-    def start(self) -> FakeOk:
-        super().start()
-        assert self._server is not None
-        accept = self._server.process_request
-
-        def counting(request: Any, address: Any) -> None:
-            with self._state:
-                self.connections += 1
-            accept(request, address)
-
-        setattr(self._server, "process_request", counting)  # noqa: B010 - wraps the bound method
-        return self
 
     def __enter__(self) -> FakeOk:
         return self.start()
