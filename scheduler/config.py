@@ -95,7 +95,7 @@ class DaemonConfig:
     late_policy: str = "reslot"
     tick: float = 120.0
     shutdown_grace: float = 30.0
-    lease: float = 300.0
+    lease: float = 60.0
     queue_warning_days: int = 7
     reconcile_delay: float = 60.0
 
@@ -503,7 +503,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         late_policy=d.choice("late_policy", LATE_POLICIES, "reslot") or "reslot",
         tick=max(0.05, d.duration("tick", 120)),
         shutdown_grace=d.duration("shutdown_grace", 30),
-        lease=max(1.0, d.duration("lease", 300)),
+        lease=max(1.0, d.duration("lease", 60)),
         queue_warning_days=d.whole("queue_warning_days", 7),
         reconcile_delay=d.duration("reconcile_delay", 60),
     )
