@@ -18,6 +18,7 @@ import csv
 import gc
 import io
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -453,8 +454,8 @@ def _insert(
         writer: _Writer = _SqliteWriter(conn, driver, now)
     elif conn.dialect.name == "postgresql":
         writer = _PostgresWriter(driver, now)
-    else:  # pragma: no cover - smm supports SQLite and PostgreSQL
-        raise NotImplementedError(conn.dialect.name)
+    else:  # pragma: no cover - the config accepts only SQLite and PostgreSQL URLs
+        raise InputError(f"bulk import supports SQLite and PostgreSQL, not {conn.dialect.name}")
     prefix = os.urandom(12).hex()
     counter = iter(range(1 << 32))
     batch = 5000
@@ -496,12 +497,16 @@ _PostRow = tuple[str, str | None, str, list[dict[str, Any]], str | None, str | N
 _DeliveryRow = tuple[int, str, str, datetime, bool, str]
 
 
-class _Writer:
-    def posts(self, values: list[_PostRow]) -> list[int]:
-        raise NotImplementedError
+class _Writer(ABC):
+    """Bulk inserts through the database driver (SQLite executemany, PostgreSQL COPY)."""
 
+    @abstractmethod
+    def posts(self, values: list[_PostRow]) -> list[int]:
+        """Insert posts; returns their ids in order."""
+
+    @abstractmethod
     def deliveries(self, values: list[_DeliveryRow]) -> None:
-        raise NotImplementedError
+        """Insert deliveries."""
 
 
 class _SqliteWriter(_Writer):

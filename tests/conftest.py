@@ -66,6 +66,18 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'smm.db'}"
         return
+    yield from _postgres_schema()
+
+
+@pytest.fixture
+def postgres_url(pytestconfig: pytest.Config) -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema, for tests of what only PostgreSQL does (several daemons, its locks)."""
+    if pytestconfig.getoption("--db") == "sqlite":
+        pytest.skip("--db sqlite")
+    yield from _postgres_schema()
+
+
+def _postgres_schema() -> Iterator[str]:
     error = postgres_available()
     if error is not None:
         if os.environ.get("SMM_REQUIRE_POSTGRES") == "1":

@@ -29,7 +29,7 @@ from tests.fakes.base import FakeRequest, FakeResponse, FakeServer
 from tests.fakes.telegram import image_info
 
 USER_TOKEN = "vk1.a.USER-TOKEN-not-real"
-COMMUNITY_TOKEN = "vk1.a.COMMUNITY-TOKEN-not-real"
+COMMUNITY_TOKEN = "vk1.a.GROUP-TOKEN-fake"
 USER_ID = 1001
 GROUP_ID = 45
 USER_ONLY = ("wall.post", "photos.getWallUploadServer", "photos.saveWallPhoto")

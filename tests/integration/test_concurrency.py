@@ -156,9 +156,8 @@ def test_concurrent_first_adds_on_an_empty_database(tmp_path: Path, db_url: str)
         engine.dispose()
 
 
-def test_a_failed_migration_releases_the_postgresql_migration_lock(tmp_path: Path, db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's session-level advisory lock")
+def test_a_failed_migration_releases_the_postgresql_migration_lock(tmp_path: Path, postgres_url: str) -> None:
+    db_url = postgres_url
     import psycopg
 
     from scheduler.db import Database
@@ -180,10 +179,9 @@ def test_a_failed_migration_releases_the_postgresql_migration_lock(tmp_path: Pat
         db.dispose()
 
 
-def test_channels_named_in_any_order_do_not_deadlock(tmp_path: Path, db_url: str) -> None:
+def test_channels_named_in_any_order_do_not_deadlock(tmp_path: Path, postgres_url: str) -> None:
     """Deterministic: B waits for b, A takes a and waits for b behind B; when b frees, B takes it and wants a."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite serialises every write; advisory locks are PostgreSQL's")
+    db_url = postgres_url  # SQLite serialises every write; the advisory locks are PostgreSQL's
     import uuid
 
     import psycopg

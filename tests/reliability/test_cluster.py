@@ -43,9 +43,8 @@ def counts(db: Database) -> Counter[str]:
         return Counter(dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()))
 
 
-def test_three_daemons_share_the_work_and_survive_a_kill(tmp_path: Path, db_url: str, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("several daemons share one PostgreSQL; SQLite allows one daemon per file")
+def test_three_daemons_share_the_work_and_survive_a_kill(tmp_path: Path, postgres_url: str) -> None:
+    db_url = postgres_url  # several daemons share one PostgreSQL; SQLite allows one daemon per file
     tokens = {f"vk1.a.cluster-{i}-not-real": 3000 + i for i in range(VK_CHANNELS)}
     fake = FakeVk(
         user_tokens=tokens,

@@ -128,10 +128,8 @@ def test_no_post_lost_or_doubled_under_200_kills(zygote: Zygote, tmp_path: Path)
     assert total >= 200
 
 
-def test_postgresql_survives_kills_too(zygote: Zygote, tmp_path: Path, db_url: str, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("the SQLite runs are the parametrized test above")
-    result, stats, _ = crash_loop(zygote, tmp_path, db_url, "random", 15, seed=7)
+def test_postgresql_survives_kills_too(zygote: Zygote, tmp_path: Path, postgres_url: str) -> None:
+    result, stats, _ = crash_loop(zygote, tmp_path, postgres_url, "random", 15, seed=7)
     assert stats.kills >= 15
     assert result.lost == [] and result.duplicates == [] and result.published_without_copy == []
     assert set(result.unknown_by_network) <= {"telegram"}

@@ -201,7 +201,7 @@ def test_media_too_big_for_each_network_is_refused_with_each_limit(tmp_path: Pat
 def secret_config(tmp_path: Path, db_url: str, mode: int) -> tuple[Path, Path]:
     """A config in ``mode`` whose VK channel reads its token from a file (mode 600) on an unreachable API."""
     token = tmp_path / "vk.token"
-    token.write_text("vk1.a.hostile-file-token-not-real\n")
+    token.write_text("vk1.a.hostile-file-fake\n")
     token.chmod(0o600)
     body = f'[[channels]]\nname = "vk"\nnetwork = "vk"\ngroup_id = 1\ntoken_file = "{token}"\napi_url = "http://127.0.0.1:1"\n'
     config = write_config(tmp_path / "config.toml", db_url, body, extra_top=FAST)
@@ -502,9 +502,8 @@ PG_PASSWORD = "pg-hostile-password-not-real"
 
 
 @pytest.fixture
-def outage(tmp_path: Path, db_url: str, backend: str) -> Iterator[Outage]:
-    if backend != "postgresql":
-        pytest.skip("the PostgreSQL outage runs against PostgreSQL")
+def outage(tmp_path: Path, postgres_url: str) -> Iterator[Outage]:
+    db_url = postgres_url
     host, port = "127.0.0.1", 5432
     assert f"@{host}:{port}/" in db_url, db_url
     proxy = TcpProxy((host, port))

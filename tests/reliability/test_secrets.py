@@ -413,9 +413,7 @@ def test_the_password_of_an_unreachable_database_is_never_printed(tmp_path: Path
     password_never_printed(write_config(tmp_path / "config.toml", url, extra_top=SETTINGS), unreachable=True)
 
 
-def test_the_password_of_a_working_database_is_never_printed(tmp_path: Path, db_url: str, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("a SQLite database has no password")
-    url = db_url.replace("://postgres@", f"://postgres:{PG_PASSWORD}@")  # the test server trusts local users
+def test_the_password_of_a_working_database_is_never_printed(tmp_path: Path, postgres_url: str) -> None:
+    url = postgres_url.replace("://postgres@", f"://postgres:{PG_PASSWORD}@")  # the test server trusts local users
     assert PG_PASSWORD in url and "search_path" in url  # a fresh schema of its own, never the shared one
     password_never_printed(write_config(tmp_path / "config.toml", url, extra_top=SETTINGS), unreachable=False)
