@@ -28,6 +28,9 @@ def _configure(connection) -> None:  # type: ignore[no-untyped-def]
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        # SQLite does run DDL in transactions: one transaction for the whole upgrade, so that another process
+        # never sees a half-migrated database (Alembic would otherwise commit after each revision there).
+        transactional_ddl=True,
     )
 
 

@@ -61,18 +61,27 @@ def _run(db: Database, direction: str, revision: str) -> tuple[str | None, str |
                 "a newer smm has upgraded it; upgrade smm"
             ) from None
     with db.write_engine.connect() as conn:
-        if not db.is_sqlite:
+        if db.is_sqlite:
+            # SQLite rebuilds a table to alter it: with foreign keys on, dropping the old table would delete the
+            # rows that reference it (ON DELETE CASCADE). The pragma only takes effect outside a transaction.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        else:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             conn.commit()
         try:
             cfg.attributes["connection"] = conn
             getattr(command, direction)(cfg, revision)
+            if db.is_sqlite and conn.execute(text("PRAGMA foreign_key_check")).fetchall():
+                conn.rollback()
+                raise DatabaseError(f"database {db.where}: {direction} to schema {revision} would break references")
             conn.commit()
         except DBAPIError as exc:
             detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
             raise DatabaseError(f"database {db.where}: {direction} to schema {revision} failed: {detail}") from exc
         finally:
-            if not db.is_sqlite:
+            if db.is_sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+            else:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
                 conn.commit()
     return before, db.schema_revision()

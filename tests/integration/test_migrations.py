@@ -26,3 +26,40 @@ def test_upgrade_matches_models_then_downgrades(db_url: str) -> None:
     with db.write_engine.connect() as conn:
         assert [t for t in conn.dialect.get_table_names(conn) if t != "alembic_version"] == []
     db.dispose()
+
+
+def test_upgrading_a_database_with_posts_keeps_every_row(db_url: str) -> None:
+    """Batch migrations on SQLite rebuild tables; with foreign keys on, dropping the old deliveries table would
+    cascade-delete every attempt. The history must survive every upgrade."""
+    from sqlalchemy import text
+
+    db = Database(db_url)
+    upgrade(db, "0001")
+    with db.write_engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO posts (id, text, category, media, created_at) VALUES (1, 'p', 'news', '[]', :t)"),
+            {"t": "2026-11-01 10:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (id, post_id, channel, network, status, due_at, slotted, attempts, key, "
+                "updated_at, next_attempt_at) "
+                "VALUES (1, 1, 'outbox', 'outbox', 'published', :t, false, 1, 'k1', :t, :t)"
+            ),
+            {"t": "2026-11-01 10:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO attempts (id, delivery_id, number, owner, started_at, outcome) "
+                "VALUES (1, 1, 1, 'me', :t, 'published')"
+            ),
+            {"t": "2026-11-01 10:00:00"},
+        )
+    assert upgrade(db) == ("0001", SCHEMA_HEAD)
+    with db.write_engine.connect() as conn:
+        counts = [conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("posts", "deliveries", "attempts")]
+        assert counts == [1, 1, 1]
+        if db.is_sqlite:
+            assert conn.execute(text("PRAGMA foreign_key_check")).fetchall() == []
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    db.dispose()
