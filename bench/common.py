@@ -472,10 +472,18 @@ def future_items(n: int, base: datetime, channels: Sequence[str], network: str =
 def seeded_sqlite(dest: Path, n_future: int) -> str:
     """A SQLite database at ``dest`` with ``n_future`` posts queued on the standard Telegram channels, due from
     six hours ahead; built once (about a minute for a million) and copied from the cache afterwards."""
+    from scheduler.db import SCHEMA_HEAD
+
     CACHE.mkdir(parents=True, exist_ok=True)
-    cached = CACHE / f"future-{n_future}.db"
+    # The schema revision is part of the name: a seed built before a migration is never reused (the daemon would
+    # migrate it at start, inside the figures).
+    cached = CACHE / f"future-{n_future}-schema{SCHEMA_HEAD}.db"
     meta = cached.with_suffix(".json")
-    fresh = meta.exists() and time.time() - json.loads(meta.read_text())["built"] < CACHE_MAX_AGE
+    fresh = (
+        meta.exists()
+        and time.time() - json.loads(meta.read_text())["built"] < CACHE_MAX_AGE
+        and _sqlite_revision(cached) == SCHEMA_HEAD
+    )
     if not (cached.exists() and fresh):
         for stale in (cached, meta):
             stale.unlink(missing_ok=True)
@@ -502,6 +510,19 @@ def seeded_sqlite(dest: Path, n_future: int) -> str:
         Path(str(dest) + suffix).unlink(missing_ok=True)
     shutil.copyfile(cached, dest)
     return f"sqlite:///{dest}"
+
+
+def _sqlite_revision(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return str(row[0]) if row else None
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
 
 
 def fresh_folder(name: str) -> Path:
@@ -571,6 +592,32 @@ class Daemon:
             stderr=subprocess.STDOUT,
             cwd=self.config.parent,
         )
+        self._spy: subprocess.Popen[bytes] | None = None
+        spy_dir = os.environ.get("SMM_BENCH_PYSPY")
+        if spy_dir:
+            # Diagnostics only (it costs the daemon a little CPU): py-spy samples the daemon from its start, all
+            # threads including idle ones, into collapsed stacks (flamegraph.pl / speedscope read them).
+            spy = shutil.which("py-spy") or str(Path(PY).with_name("py-spy"))
+            out = Path(spy_dir) / f"{self.log_path.parent.name}-{self.log_path.stem}.txt"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self._spy = subprocess.Popen(
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(self.proc.pid),
+                    "--rate",
+                    "100",
+                    "--format",
+                    "raw",
+                    "--idle",
+                    "--threads",
+                    "--output",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
 
     @property
     def pid(self) -> int:
@@ -598,6 +645,11 @@ class Daemon:
             self.proc.kill()
             code = self.proc.wait()
         self._log.close()
+        if self._spy is not None:
+            try:
+                self._spy.wait(30)  # py-spy writes its file when the daemon exits
+            except subprocess.TimeoutExpired:
+                self._spy.kill()
         return code
 
 
