@@ -9,6 +9,11 @@ the daemon of commit db6c32c and are not the product's code.
 - ``index``: the index ``(channel, status, next_attempt_at)`` (a migration 0006), created before the daemon starts;
   the claim's pick, its "more due" probe and the VK quota planning then search one channel instead of every due
   (or every queued) row.
+- ``retry``: a rate-limited publish goes back to the queue for exactly the network's ``retry_after`` (a short one
+  is replaced by a 25-35 s jittered backoff today, and the channel's next posts overtake it).
+- ``pace``: the worker reserves its slot in the rate limiter after the claim, just before the request (today it
+  reserves before the claim, so a claim that waits for the single database thread lets requests bunch up and trip
+  the networks' sliding windows). Copies ``Daemon._worker`` of db6c32c with that one change.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import os
 import sqlite3
 import sys
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 PATCHES = {p.strip() for p in os.environ.get("SMM_BENCH_WHATIF", "").split(",") if p.strip()}
@@ -75,14 +80,88 @@ def patch_index(argv: list[str]) -> None:
         conn.close()
 
 
+def patch_retry() -> None:
+    from scheduler import publisher, retry
+
+    original = retry.decide
+
+    def decide(
+        attempts: int, due_at: datetime, now: datetime, policy: Any, retry_after: float | None = None, rng: Any = None
+    ) -> Any:
+        if retry_after and attempts < policy.max_attempts:
+            return retry.Decision(now + timedelta(seconds=retry_after), f"attempt {attempts} of {policy.max_attempts}")
+        return original(attempts, due_at, now, policy, retry_after, rng)
+
+    publisher.decide = decide  # type: ignore[assignment]
+
+
+def patch_pace() -> None:
+    import asyncio
+    import logging
+
+    from scheduler import claims, daemon
+    from scheduler.errors import DatabaseError
+
+    log = logging.getLogger("smm.daemon")
+
+    async def _worker(self: Any, name: str) -> None:
+        more = True
+        try:
+            while more and not self.stopping:
+                adapter = self.adapters.get(name)
+                if adapter is None or name not in self.config.channel_names:
+                    return
+                channel = self.config.channel(name)
+                if adapter.quotas():
+                    await self._plan_quotas(name, adapter)
+                paused = self.limiter.paused_until(adapter.rate_limits()) - self.monotonic()
+                if paused > 0:  # the network asked for a pause: wait it out before claiming
+                    await self._sleep(paused)
+                    if self.stopping:
+                        return
+                if not self.owns(name):
+                    return
+                claim = await self.db_call(claims.claim, name, self.clock(), self.owner, self._lease())
+                if claim is None:
+                    return
+                more = claim.more_due
+                self.inflight.add(claim.delivery_id)
+                try:
+                    slot = self.host_slots.setdefault(
+                        channel.api_root or name, asyncio.Semaphore(daemon.MAX_CONCURRENT_PER_HOST)
+                    )
+                    async with slot:
+                        wait = self.limiter.reserve(adapter.rate_limits(), self.monotonic())
+                        if wait > 0:
+                            await asyncio.sleep(wait)
+                        await self.publisher.publish(claim, adapter, channel)
+                finally:
+                    self.inflight.discard(claim.delivery_id)
+        except DatabaseError as exc:
+            self._database_down(exc)
+        except Exception:
+            log.exception("channel %s: unexpected error in its worker", name, extra={"channel": name})
+        finally:
+            self.workers.pop(name, None)
+            if name in self.rerun:
+                self.rerun.discard(name)
+                self._start_worker(name)
+
+    daemon.Daemon._worker = _worker  # type: ignore[method-assign]
+
+
 def main(argv: list[str]) -> None:
-    unknown = PATCHES - {"wake", "index"}
+    unknown = PATCHES - {"wake", "index", "retry", "pace"}
     if unknown:
         raise SystemExit(f"bench._whatif: unknown patches {sorted(unknown)}")
     if "index" in PATCHES:
         patch_index(argv)
     if "wake" in PATCHES:
         patch_wake()
+    if "retry" in PATCHES:
+        patch_retry()
+    if "pace" in PATCHES:
+        patch_pace()
     print(f"bench._whatif: patches {sorted(PATCHES) or 'none'}", flush=True)
     from scheduler.cli import main as cli_main
 

@@ -21,16 +21,28 @@ def main() -> None:
     s = summary(result)
     pct = 100 * result.cpu_seconds / result.window
     sent = len([k for k in result.published])
+    # The figure means something only if the daemon kept up with 50 posts/s: a daemon that publishes a quarter of
+    # them spends a quarter of the CPU.
+    kept_up = sent >= 0.95 * result.planned
+    per_post = result.cpu_seconds / max(1, s["n"])
+    if pct > 25:
+        why = f"{pct / 25:.1f}x the goal"
+    elif not kept_up:
+        why = f"not measured at 50 posts/s: only {sent:,} of {result.planned:,} published (see B1)"
+    else:
+        why = ""
     rows = [
         Row(
             "daemon CPU at 50 posts/s",
             f"{pct:.1f}% of one core ({result.cpu_seconds:.1f} s in {result.window:.0f} s)",
             "<= 25% of one core",
-            pct <= 25,
-            "" if pct <= 25 else f"{pct / 25:.1f}x the goal",
+            pct <= 25 and kept_up,
+            why,
         ),
         Row(
-            "CPU per post", f"{1000 * result.cpu_seconds / max(1, s['n']):.1f} ms ({s['n']:,} posts sent in the window)"
+            "CPU per post",
+            f"{1000 * per_post:.1f} ms ({s['n']:,} posts sent in the window; "
+            f"x 50/s = {100 * per_post * 50:.0f}% of a core)",
         ),
         Row(
             "requests in flight per host, max",
