@@ -357,9 +357,13 @@ def release(session: Session, claim: Claim, now: datetime, note: str) -> bool:
 
 
 def queued_per_channel(session: Session) -> dict[str, tuple[int, datetime | None, datetime | None]]:
-    """Per channel: how many deliveries are queued, the first and the last due time (one grouped query)."""
+    """Per channel: how many deliveries are queued, and when the first and the last will go (one grouped query).
+
+    A delivery goes at its ``next_attempt_at`` when set (a retry, a quota's deferral), else at its ``due_at``.
+    """
+    goes = func.coalesce(Delivery.next_attempt_at, Delivery.due_at)
     rows = session.execute(
-        select(Delivery.channel, func.count(), func.min(Delivery.due_at), func.max(Delivery.due_at))
+        select(Delivery.channel, func.count(), func.min(goes), func.max(goes))
         .where(Delivery.status == Status.QUEUED)
         .group_by(Delivery.channel)
     )
