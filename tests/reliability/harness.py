@@ -207,8 +207,11 @@ class Accounting:
         return not self.lost
 
 
-def queue_posts(config_path: Path, networks: Networks, batch: int, per_channel: int) -> list[str]:
-    """Queue ``per_channel`` posts, due now, on every channel; returns their (unique) texts."""
+def queue_posts(
+    config_path: Path, networks: Networks, batch: int, per_channel: int, *, skip: frozenset[str] = frozenset()
+) -> list[str]:
+    """Queue ``per_channel`` posts, due now, on every channel but those of the ``skip`` networks; returns their
+    (unique) texts."""
     config = load_config(config_path)
     db = Database(config.database_url)
     with _MIGRATION_LOCK:  # Alembic's context is process-global: one migration at a time in this process
@@ -218,7 +221,9 @@ def queue_posts(config_path: Path, networks: Networks, batch: int, per_channel: 
 
     now = datetime.now(UTC)
     try:
-        for name, _network in networks.channels:
+        for name, network in networks.channels:
+            if network in skip:
+                continue
             for j in range(per_channel):
                 text = f"batch {batch} post {j} on {name}"
                 add_post(config, db, NewPost(text=text, channels=[name], now=True), now)

@@ -22,6 +22,9 @@ from tests.reliability.harness import DAEMON_SETTINGS, Accounting, Networks, Zyg
 pytestmark = pytest.mark.slow
 
 KILLS_PER_MODE = 50
+# A VK community takes 50 posts a day, and the daemon rightly defers the 51st to tomorrow; the loop queues on VK
+# for this many batches only, then on the other networks.
+VK_BATCHES = 40
 MODES = ("after_claim", "after_accept", "after_record", "random")
 
 
@@ -52,7 +55,7 @@ def crash_loop(
     seed: int = 0,
     per_network: int = 2,
     chance: float = 0.4,
-    deadline: float = 150.0,
+    deadline: float = 300.0,
 ) -> tuple[Accounting, CrashStats, Networks]:
     """Run daemons against the fakes, killing ``kills`` of them in ``mode``, until every delivery is terminal."""
     rng = random.Random(seed)
@@ -71,7 +74,8 @@ def crash_loop(
                 if stats.kills >= kills:
                     break
                 stats.batches += 1
-                queue_posts(config, networks, stats.batches, per_channel=1)
+                skip = frozenset({"vk"}) if stats.batches >= VK_BATCHES else frozenset()
+                queue_posts(config, networks, stats.batches, per_channel=1, skip=skip)
             if time.monotonic() - started > deadline:
                 raise AssertionError(f"not terminal after {deadline}s: {result}\n{log.read_text()[-4000:]}")
             env = dict(networks.env)
@@ -81,7 +85,7 @@ def crash_loop(
             pid = zygote.spawn(["--config", str(config), "run", "--once"], env, log, unsafe=unsafe)
             stats.runs += 1
             if killing and mode == "random":
-                status = zygote.wait(pid, rng.uniform(0.02, 0.5))
+                status = zygote.wait(pid, rng.uniform(0.1, 0.8))
                 if status is None:
                     zygote.kill(pid)
                     status = zygote.wait(pid, 30)
@@ -98,6 +102,7 @@ def crash_loop(
         networks.stop()
 
 
+@pytest.mark.timeout(360)
 def test_no_post_lost_or_doubled_under_200_kills(zygote: Zygote, tmp_path: Path) -> None:
     """Four loops at once (one per kill mode), each on its own SQLite database and fake networks."""
 
