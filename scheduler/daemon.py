@@ -84,8 +84,12 @@ class Daemon:
         self.wake = asyncio.Event()
         self.stopped = asyncio.Event()
         # SQLite takes one writer at a time; reads (WAL) go on beside it, so a slow summary never delays a claim.
-        self.executor = ThreadPoolExecutor(max_workers=1 if self.db.is_sqlite else 4, thread_name_prefix="smm-db")
-        self.read_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smm-db-read")
+        self.executor = ThreadPoolExecutor(
+            max_workers=1 if self.db.is_sqlite else 4, thread_name_prefix="smm-db", initializer=_block_signals
+        )
+        self.read_executor = ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="smm-db-read", initializer=_block_signals
+        )
         self.summary_task: asyncio.Task[None] | None = None
         self.alive_since = self.clock()
         self.late_cutoff: datetime | None = None
@@ -201,7 +205,9 @@ class Daemon:
         loop = asyncio.get_running_loop()
         # VK's client is synchronous (run in threads) and asyncio resolves host names in the same default pool:
         # a few slow VK calls must not hold up every other network's connections.
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="smm-io"))
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="smm-io", initializer=_block_signals)
+        )
         self._install_signals(loop)
         delay = 1.0
         while True:
@@ -260,6 +266,10 @@ class Daemon:
             if wake_sock is not None:
                 loop.remove_reader(wake_sock.fileno())
                 wake_sock.close()
+            # Closing the loop resets the handlers to their defaults while the interpreter still joins threads and
+            # closes files: a second SIGTERM (an impatient operator, a supervisor) would turn a clean stop into a
+            # death by signal. Stopped is stopped; from here on, they wait unanswered.
+            _block_signals()
         return 0
 
     def _release(self) -> None:
@@ -270,6 +280,7 @@ class Daemon:
             self.lock.release()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Keep HANDLED_SIGNALS in step with these.
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
@@ -791,6 +802,18 @@ async def _close_quietly(adapter: Adapter) -> None:
         await adapter.aclose()
     except Exception as exc:  # closing must never stop a reload or a shutdown
         log.debug("closing %s adapter: %s", adapter.network, exc)
+
+
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+
+
+def _block_signals() -> None:
+    """Block the daemon's signals in the calling thread.
+
+    Worker threads block them from the start, so that the kernel delivers them to the main thread, the one running
+    the event loop; the main thread blocks them once the daemon has stopped.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
 
 
 def run_daemon(config_path: str | None, *, once: bool = False) -> int:

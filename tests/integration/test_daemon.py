@@ -111,6 +111,18 @@ def test_sighup_reloads_the_config_and_survives_a_broken_one(config: Path, tmp_p
         assert daemon.stop() == 0
 
 
+def test_sigterm_repeated_until_exit_still_stops_cleanly(tmp_path: Path, sqlite_url: str) -> None:
+    """An impatient operator (or a supervisor) sends SIGTERM again and again: the stop stays clean, exit code 0."""
+    config = write_config(tmp_path / "config.toml", sqlite_url, extra_top=FAST)
+    with DaemonProcess(config) as daemon:
+        daemon.wait_ready()
+        while daemon.proc.poll() is None:
+            daemon.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.005)
+        assert daemon.stop() == 0
+        assert "Traceback" not in daemon.log
+
+
 def test_sigusr1_logs_the_queue_summary(config: Path) -> None:
     with DaemonProcess(config) as daemon:
         daemon.wait_ready()
