@@ -62,13 +62,20 @@ ARM_MARGIN = timedelta(minutes=5)
 """An attempt started this long before its delivery's time was an arming, not a publish."""
 
 
-def next_due(session: Session) -> datetime | None:
-    """When the next queued delivery is due (an index-only lookup)."""
-    return session.scalar(select(func.min(Delivery.next_attempt_at)).where(Delivery.status == Status.QUEUED))
+def next_due(session: Session, after: datetime) -> datetime | None:
+    """When the next queued delivery falls due, strictly after ``after`` (an index-only lookup)."""
+    return session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.status == Status.QUEUED, Delivery.next_attempt_at > after
+        )
+    )
 
 
-def next_lease_expiry(session: Session) -> datetime | None:
-    return session.scalar(select(func.min(Delivery.lease_until)).where(Delivery.status == Status.PUBLISHING))
+def next_lease_expiry(session: Session, after: datetime) -> datetime | None:
+    """When the next lease of a delivery being published runs out, strictly after ``after``."""
+    return session.scalar(
+        select(func.min(Delivery.lease_until)).where(Delivery.status == Status.PUBLISHING, Delivery.lease_until > after)
+    )
 
 
 def due_channels(session: Session, now: datetime, limit: int = 10_000) -> list[str]:

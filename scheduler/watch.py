@@ -49,12 +49,15 @@ def look(session: Any, seen_id: int, due_at: datetime, now: datetime, exclude: s
         newest=newest,
         due=claims.due_channels(session, due_at),
         expired=claims.expired_leases(session, now, exclude),
-        next_wake=next_wake(session),
+        next_wake=next_wake(session, due_at, now),
     )
 
 
-def next_wake(session: Any) -> datetime | None:
-    times = [t for t in (claims.next_due(session), claims.next_lease_expiry(session)) if t is not None]
+def next_wake(session: Any, due_at: datetime, now: datetime) -> datetime | None:
+    """The next moment the cycle must look again: a delivery falling due after ``due_at`` or a lease running out
+    after ``now``. What is due already is this cycle's (its channel's worker claims it, and every delivery due on
+    the channel after it); it must not hide the next one, or that one would wait for the tick."""
+    times = [t for t in (claims.next_due(session, due_at), claims.next_lease_expiry(session, now)) if t is not None]
     return min(times) if times else None
 
 

@@ -90,6 +90,23 @@ def test_second_daemon_on_one_sqlite_file_refuses_to_start(tmp_path: Path, sqlit
         assert first.stop() == 0
 
 
+def test_posts_a_second_apart_each_go_out_on_time_with_the_default_tick(tmp_path: Path, db_url: str) -> None:
+    """The cycle that starts the first post's worker must still plan a wake-up for the second one: with the
+    default 2-minute tick, nothing else would look at the queue in time."""
+    config = write_config(tmp_path / "config.toml", db_url)
+    with DaemonProcess(config) as daemon:
+        daemon.wait_ready()
+        first = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+        ids = [add(config, f"post {i}", "--at", (first + timedelta(seconds=i)).isoformat()) for i in range(3)]
+        wait_for(lambda: len(outbox_posts(tmp_path)) == 3, timeout=10, what="three posts")
+        assert daemon.stop() == 0
+    for i, post_id in enumerate(ids):
+        delivery = show(config, post_id)["deliveries"][0]  # type: ignore[index]
+        published = datetime.fromisoformat(delivery["published_at"].replace("Z", "+00:00"))
+        due = first + timedelta(seconds=i)
+        assert due <= published <= due + timedelta(seconds=1), (i, published, due)
+
+
 def test_sighup_reloads_the_config_and_survives_a_broken_one(config: Path, tmp_path: Path, db_url: str) -> None:
     good = config.read_text()
     with DaemonProcess(config) as daemon:
