@@ -585,15 +585,9 @@ class Daemon:
 
         self._log = self.log_path.open("wb")
         self.started = time.time()
-        runner = tuple(self.runner)
-        extra = dict(self.extra_env)
-        whatif = os.environ.get("SMM_BENCH_WHATIF")
-        if whatif and runner == ("-m", "scheduler"):
-            runner = ("-m", "bench._whatif")  # diagnostics: proposed fixes applied as monkeypatches
-            extra["SMM_BENCH_WHATIF"] = whatif  # smm_env drops SMM_* variables
         self.proc = subprocess.Popen(
-            [PY, *runner, "--config", str(self.config), "run", *self.args],
-            env=smm_env(self.env) | extra,
+            [PY, *self.runner, "--config", str(self.config), "run", *self.args],
+            env=smm_env(self.env) | dict(self.extra_env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self.config.parent,
