@@ -110,13 +110,8 @@ def probe_cpu(q: int) -> dict[str, float]:
     from sqlalchemy.orm import Session
 
     from scheduler import claims
-
-    try:  # the cycle's read helpers moved from scheduler.daemon to scheduler.watch
-        from scheduler.watch import look as _look
-        from scheduler.watch import next_wake as _next_wake
-    except ImportError:
-        from scheduler.daemon import _look, _next_wake  # type: ignore[attr-defined,no-redef]
     from scheduler.db import Database
+    from scheduler.watch import look, next_wake
 
     folder = fresh_folder(f"b4-probe-{q}")
     db_url = seeded_sqlite(folder / "smm.db", q)
@@ -131,10 +126,10 @@ def probe_cpu(q: int) -> dict[str, float]:
     # few of other channels due before it, about the same number at 1k and 1M) due; rolled back after each call.
     later = datetime.fromisoformat(str(first)).replace(tzinfo=UTC) + timedelta(microseconds=1)
     probes: dict[str, Callable[[Any], Any]] = {
-        "next-due probe (_next_wake)": _next_wake,
+        "next-due probe (watch.next_wake)": lambda s: next_wake(s, now, now),
         "due channels (claims.due_channels)": lambda s: claims.due_channels(s, now),
         "expired leases (claims.expired_leases)": lambda s: claims.expired_leases(s, now, set()),
-        "cycle's reads in one transaction (daemon._look)": lambda s: _look(s, newest, now, now, set()),
+        "cycle's reads in one transaction (watch.look)": lambda s: look(s, newest, now, now, set()),
         "claim of a due post, rolled back (claims.claim)": lambda s: claims.claim(
             s, "tg0001", later, "bench", timedelta(seconds=60)
         ),

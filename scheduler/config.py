@@ -12,9 +12,10 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import KeysView, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -142,10 +143,12 @@ class Config:
     feeds: tuple[FeedConfig, ...] = ()
 
     def channel(self, name: str) -> ChannelConfig:
-        for channel in self.channels:
-            if channel.name == name:
-                return channel
-        raise KeyError(name)
+        return self._channels_by_name[name]
+
+    @cached_property
+    def _channels_by_name(self) -> dict[str, ChannelConfig]:
+        # The daemon asks for channels by name several times per post; an agency's config has thousands.
+        return {c.name: c for c in self.channels}
 
     def feed(self, name: str) -> FeedConfig:
         for feed in self.feeds:
@@ -154,8 +157,9 @@ class Config:
         raise KeyError(name)
 
     @property
-    def channel_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.channels)
+    def channel_names(self) -> KeysView[str]:
+        """The channels' names, in the config's order (a set-like view: ``in`` is a hash lookup)."""
+        return self._channels_by_name.keys()
 
 
 def find_config(explicit: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Path:

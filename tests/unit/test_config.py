@@ -147,7 +147,7 @@ late_policy = "skip"
 """
     config = load(write(tmp_path, body))
     assert config.timezone == ZoneInfo("Europe/Berlin")
-    assert config.channel_names == ("a", "b")
+    assert list(config.channel_names) == ["a", "b"]
     a, b = config.channel("a"), config.channel("b")
     assert (a.timezone, a.slots) == (ZoneInfo("Europe/Berlin"), parse_slots(["mon 09:00", "thu 18:30"]))
     assert (a.timeout, a.on_uncertain, a.late_policy) == (30.0, "hold", None)
@@ -238,7 +238,7 @@ network = "outbox"
 def test_the_example_config_loads_as_it_is(tmp_path: Path) -> None:
     example = ROOT / "config.example.toml"
     config = load(example)
-    assert config.channel_names == ("outbox",)
+    assert list(config.channel_names) == ["outbox"]
     # ... and with every commented network example switched on
     lines = example.read_text(encoding="utf-8").splitlines()
     on, in_channel = [], False
