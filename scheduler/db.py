@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from scheduler.errors import DatabaseError, NoDatabaseYet, SchemaMismatch
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 """The Alembic revision this version of the code expects (a test checks it is the migrations' head)."""
 
 
