@@ -6,6 +6,9 @@ Every error is asserted whole: ``<file>: <key>: <what is allowed>``, on one line
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -629,3 +632,29 @@ def test_a_file_without_read_permission(tmp_path: Path) -> None:
     path = write(tmp_path, "")
     path.chmod(0)
     assert error_of(path) == f"{path}: cannot read: Permission denied"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_a_file_without_read_permission_as_root_without_dac_override(tmp_path: Path) -> None:
+    # Root reads anything; without the capabilities that let it ignore file modes, it is refused like anyone.
+    path = write(tmp_path, "")
+    path.chmod(0)
+    dropped = "-dac_override,-dac_read_search"
+    result = subprocess.run(
+        [
+            "setpriv",
+            f"--bounding-set={dropped}",
+            "--",
+            sys.executable,
+            "-m",
+            "scheduler",
+            "--config",
+            str(path),
+            "queue",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"smm: error: {path}: cannot read: Permission denied"
