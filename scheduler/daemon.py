@@ -96,6 +96,7 @@ class Daemon:
         self.last_cycle_wall = self.clock()
         self.last_cycle_mono = self.monotonic()
         self.scheduler: Any = None
+        self.wake_when: datetime | None = None
         self.publisher = Publisher(self.config, self.db_call, self.limiter, self.clock, self.monotonic)
         # Several daemons on one PostgreSQL share the work by lease group (see scheduler.cluster).
         self.clustered = not self.db.is_sqlite
@@ -127,7 +128,13 @@ class Daemon:
         return await asyncio.get_running_loop().run_in_executor(self.read_executor, work)
 
     def poke(self) -> None:
-        """Wake the main loop (from APScheduler jobs, the CLI's datagram, a finished worker)."""
+        """Wake the main loop (from the CLI's datagram, a finished worker, a LISTEN notification)."""
+        self.wake.set()
+
+    async def _poke_job(self) -> None:
+        """The APScheduler jobs' way to wake the loop: a coroutine runs on the loop itself, where a plain function
+        would run in a thread of the default executor (an asyncio.Event is not thread-safe, and the thread's
+        completion wakes the loop a second time)."""
         self.wake.set()
 
     # -- adapters -----------------------------------------------------------------------------------------------
@@ -352,7 +359,7 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         )
-        self.scheduler.add_job(self.poke, "interval", seconds=tick, id="tick")
+        self.scheduler.add_job(self._poke_job, "interval", seconds=tick, id="tick")
         if self.clustered:  # with one daemon per SQLite file, leases only matter to the next start
             self.scheduler.add_job(
                 self._heartbeat, "interval", seconds=max(1.0, self.config.daemon.lease / 3), id="lease"
@@ -362,13 +369,18 @@ class Daemon:
         self.scheduler.start()
 
     def _wake_at(self, when: datetime | None) -> None:
+        # Only a change touches the scheduler: each change wakes the event loop once more (an idle daemon's
+        # cycle plans "no wake-up" every time).
         if self.scheduler is None:
             return
+        if when == self.wake_when and (when is None or self.scheduler.get_job("wake") is not None):
+            return
+        self.wake_when = when
         if when is None:
             if self.scheduler.get_job("wake"):
                 self.scheduler.remove_job("wake")
             return
-        self.scheduler.add_job(self.poke, "date", run_date=when, id="wake", replace_existing=True)
+        self.scheduler.add_job(self._poke_job, "date", run_date=when, id="wake", replace_existing=True)
 
     async def _loop(self) -> None:
         self.poke()
@@ -558,7 +570,7 @@ class Daemon:
     def _wake_later(self, seconds: float) -> None:
         if self.scheduler is not None:
             self.scheduler.add_job(
-                self.poke,
+                self._poke_job,
                 "date",
                 run_date=self.clock() + timedelta(seconds=seconds),
                 id="retake",
