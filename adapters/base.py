@@ -11,6 +11,8 @@ imported inside the methods that use it, so that ``smm add`` can validate a post
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +21,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 MB = 1024 * 1024
+
+
+@functools.lru_cache(maxsize=256)
+def token_fingerprint(token: str) -> str:
+    """A short, stable name for a token's rate-limit scope (scopes are logged; tokens never are)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,16 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from adapters.base import MB, Adapter, Capabilities, MediaFile, OutgoingPost, PublishResult, RateLimit
+from adapters.base import (
+    MB,
+    Adapter,
+    Capabilities,
+    MediaFile,
+    OutgoingPost,
+    PublishResult,
+    RateLimit,
+    token_fingerprint,
+)
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -174,8 +183,7 @@ class OkAdapter(Adapter):
         counters are per user, so the scope is the token (as a fingerprint: scopes are logged) and channels
         sharing it share a lease; the pace is gentler than Facebook's because OK's blocks are opaque.
         """
-        fingerprint = hashlib.sha256(self._token.encode()).hexdigest()[:12]
-        return (RateLimit(f"ok-token:{fingerprint}", 1, 5.0),)
+        return (RateLimit(f"ok-token:{token_fingerprint(self._token)}", 1, 5.0),)
 
     def requests_for(self, post: OutgoingPost) -> int:
         """``mediatopic.post``, plus ``getUploadUrl`` and the upload when there are photos."""

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hashlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapters.base import MB, Adapter, Capabilities, OutgoingPost, Problem, PublishResult, RateLimit
+from adapters.base import MB, Adapter, Capabilities, OutgoingPost, Problem, PublishResult, RateLimit, token_fingerprint
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -59,10 +58,6 @@ DEFAULT_API_URL = "https://api.telegram.org"
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 #: The HTTP status of the last Bot API answer in this task (PTB keeps it only in the message).
 _STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_status", default=None)
-
-
-def _token_fingerprint(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def default_request(timeout: float = 30.0) -> BaseRequest:
@@ -139,6 +134,7 @@ class TelegramAdapter(Adapter):
         self._bot: Bot | None = bot
         self._owns_bot = bot is None
         self._ready_lock = asyncio.Lock()
+        self._limits: tuple[RateLimit, ...] | None = None
 
     @property
     def chat_id(self) -> str | int:
@@ -284,10 +280,13 @@ class TelegramAdapter(Adapter):
         raise AuthError(f"bot {name} cannot post in {label} (it is {status}): {fix}")
 
     def rate_limits(self) -> tuple[RateLimit, ...]:
-        return (
-            RateLimit(f"telegram-chat:{self._chat_id}", 20, 60),
-            RateLimit(f"telegram-bot:{_token_fingerprint(self._token)}", 30, 1),
-        )
+        # Asked several times per post: built once per chat id (a group's id changes when it becomes a supergroup).
+        if self._limits is None or self._limits[0].scope != f"telegram-chat:{self._chat_id}":
+            self._limits = (
+                RateLimit(f"telegram-chat:{self._chat_id}", 20, 60),
+                RateLimit(f"telegram-bot:{token_fingerprint(self._token)}", 30, 1),
+            )
+        return self._limits
 
     async def aclose(self) -> None:
         if self._bot is not None and self._owns_bot:

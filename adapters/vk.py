@@ -10,7 +10,6 @@ hands the post to VK as a postponed post. vk_api hard-codes ``https://api.vk.ru`
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from adapters.base import MB, Adapter, Capabilities, MediaFile, OutgoingPost, PublishResult, Quota, RateLimit
+from adapters.base import (
+    MB,
+    Adapter,
+    Capabilities,
+    MediaFile,
+    OutgoingPost,
+    PublishResult,
+    Quota,
+    RateLimit,
+    token_fingerprint,
+)
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -163,8 +172,7 @@ class VkAdapter(Adapter):
         await asyncio.to_thread(self._call, "wall.delete", values)
 
     def rate_limits(self) -> tuple[RateLimit, ...]:
-        fingerprint = hashlib.sha256(self._token.encode()).hexdigest()[:12]
-        return (RateLimit(f"vk-token:{fingerprint}", 3, 1, unit="request"),)
+        return (RateLimit(f"vk-token:{token_fingerprint(self._token)}", 3, 1, unit="request"),)
 
     def requests_for(self, post: OutgoingPost) -> int:
         return 1 + 3 * len(post.media)

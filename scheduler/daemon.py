@@ -163,6 +163,7 @@ class Daemon:
         old = self.adapters
         self.config, self.adapters, self.broken = config, adapters, broken
         self.publisher.config = config
+        self.native_last = -1e9  # a channel may have turned native scheduling on
         for adapter in old.values():
             await _close_quietly(adapter)
         log.info(
@@ -555,8 +556,10 @@ class Daemon:
 
     async def _may_publish(self, name: str) -> bool:
         """Own the channel's lease group, taking it when this daemon is its preferred owner or nobody took it."""
+        if not self.clustered:
+            return True
         group = self.group_of(name)
-        if not self.clustered or group is None or self.members.holds(group):
+        if group is None or self.members.holds(group):
             return True
         if not self.members.should_take(group, self.monotonic()):
             self._wake_later(TAKEOVER_DELAY)
@@ -658,10 +661,12 @@ class Daemon:
         the ones since cancelled or moved (in the background; never more than one run at a time)."""
         if self.stopping or (self.native_task is not None and not self.native_task.done()):
             return
-        channels = [c for c in self.config.channels if c.native_schedule and c.name in self.adapters]
-        if not channels or self.monotonic() - self.native_last < NATIVE_INTERVAL:
+        if self.monotonic() - self.native_last < NATIVE_INTERVAL:
             return
         self.native_last = self.monotonic()
+        channels = [c for c in self.config.channels if c.native_schedule and c.name in self.adapters]
+        if not channels:
+            return
         self.native_task = asyncio.create_task(self._native_run(channels, now))
 
     async def _native_run(self, channels: list[ChannelConfig], now: datetime) -> None:
