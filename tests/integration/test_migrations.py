@@ -28,6 +28,26 @@ def test_upgrade_matches_models_then_downgrades(db_url: str) -> None:
     db.dispose()
 
 
+def test_partial_indexes_are_partial_on_both_databases(db_url: str) -> None:
+    """compare_metadata does not compare index conditions, and the models name only SQLite's (see models.py): the
+    migrations must make both indexes partial on every database, or a second open attempt could be written."""
+    from sqlalchemy import text
+
+    db = Database(db_url)
+    upgrade(db)
+    query = (
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+        if db.is_sqlite
+        else "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+    )
+    with db.write_engine.connect() as conn:
+        definitions = {name: sql for name, sql in conn.execute(text(query)) if sql}
+    db.dispose()
+    assert "WHERE" in definitions["uq_attempts_open"].upper()
+    assert "outcome IS NULL" in definitions["uq_attempts_open"].replace("(", "").replace(")", "")
+    assert "native_id IS NOT NULL" in definitions["ix_deliveries_native"].replace("(", "").replace(")", "")
+
+
 def test_upgrading_a_database_with_posts_keeps_every_row(db_url: str) -> None:
     """Batch migrations on SQLite rebuild tables; with foreign keys on, dropping the old deliveries table would
     cascade-delete every attempt. The history must survive every upgrade."""
