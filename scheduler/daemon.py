@@ -33,7 +33,7 @@ from scheduler.errors import ConfigError, DatabaseError, SmmError
 from scheduler.lock import DaemonLock, wake_address
 from scheduler.log import redact
 from scheduler.publisher import Publisher, apply_late_policy
-from scheduler.ratelimit import Limiter
+from scheduler.ratelimit import Limiter, pace
 from scheduler.sdnotify import Notifier
 
 log = logging.getLogger("smm.daemon")
@@ -301,6 +301,9 @@ class Daemon:
         self.stopping = True
         self.stopped.set()
         self.poke()
+
+    def _is_stopping(self) -> bool:
+        return self.stopping
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when a stop is requested."""
@@ -625,11 +628,8 @@ class Daemon:
                         extra={"channel": name, "action": "paused"},
                     )
                     return
-                wait = self.limiter.reserve(adapter.rate_limits(), self.monotonic())
-                if wait > 0:
-                    await self._sleep(wait)
-                    if self.stopping:
-                        return
+                if not await pace(self.limiter, adapter.rate_limits(), self.monotonic, self._sleep, self._is_stopping):
+                    return
                 if not self.owns(name):
                     return
                 claim = await self.db_call(claims.claim, name, self.clock(), self.owner, self._lease())
@@ -684,9 +684,10 @@ class Daemon:
                 for delivery_id in await self.db_read(claims.arm_candidates, [channel.name], earliest, latest, 20):
                     if self.stopping:
                         return
-                    wait = self.limiter.reserve(adapter.rate_limits(), self.monotonic())
-                    if wait > 0:
-                        await self._sleep(wait)
+                    if not await pace(
+                        self.limiter, adapter.rate_limits(), self.monotonic, self._sleep, self._is_stopping
+                    ):
+                        return
                     lease = self._lease()
                     claim = await self.db_call(claims.claim_for_arming, delivery_id, self.clock(), self.owner, lease)
                     if claim is None:

@@ -26,7 +26,7 @@ from adapters.errors import (
     ReadBackUnsupported,
     TransientError,
 )
-from scheduler import claims, native
+from scheduler import claims, native, ratelimit
 from scheduler import repository as repo
 from scheduler.claims import Claim
 from scheduler.config import ChannelConfig, Config
@@ -142,9 +142,7 @@ class Publisher:
             if first:
                 first = False
                 return
-            wait = self.limiter.reserve(adapter.rate_limits(), self.monotonic())
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await ratelimit.pace(self.limiter, adapter.rate_limits(), self.monotonic, asyncio.sleep)
 
         def on_retry(exc: BaseException, sleep: float) -> None:
             self._pause_for(adapter, exc)

@@ -3,11 +3,16 @@
 A publish reserves one unit (or as many as it makes requests) in every scope its channel belongs to (the chat,
 the bot, the token); it waits until all of them allow it. A network's "slow down" (``retry_after``, usage headers)
 pauses only the scope it concerns, so one throttled chat or token never slows the others.
+
+A channel's first scope is its own (the chat); the others are shared (the bot). A publish holds a place in the
+shared scopes only once its own scope lets it go: a bucket keeps one "next free" time, so a place reserved for a
+chat that must wait 30 s (a ``retry_after``, or its 20-a-minute pace) would have moved the whole bot's next free
+time 30 s ahead, and every other chat of the bot would have waited with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from adapters.base import RateLimit
@@ -49,6 +54,13 @@ class Limiter:
             bucket.tat = max(bucket.tat, start) + bucket.interval * units
         return start - now
 
+    def own_wait(self, limits: Sequence[RateLimit], now: float) -> float:
+        """How long the channel's own scope (the first of ``limits``) holds a publish back, reserving nothing."""
+        if len(limits) < 2:  # a single scope is reserved ahead like any queue: nothing else moves with it
+            return 0.0
+        bucket = self._bucket(limits[0])
+        return max(0.0, bucket.tat - bucket.tolerance - now)
+
     def pause(self, scope: str, until: float) -> None:
         """Nothing more in ``scope`` before ``until`` (the network said ``retry_after``)."""
         bucket = self._buckets.get(scope)
@@ -64,3 +76,23 @@ class Limiter:
     def not_before(self, scope: str) -> float:
         bucket = self._buckets.get(scope)
         return bucket.tat if bucket else 0.0
+
+
+async def pace(
+    limiter: Limiter,
+    limits: Sequence[RateLimit],
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+    stopping: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Wait until a publish in ``limits`` may go, and reserve it: first the channel's own scope, then, from that
+    moment, its place in the shared ones (see the module's docstring). False when ``stopping`` cut the wait short
+    (then nothing is reserved in the shared scopes, or the reservation is simply left unused)."""
+    while (wait := limiter.own_wait(limits, monotonic())) > 0:
+        await sleep(wait)
+        if stopping():
+            return False
+    wait = limiter.reserve(limits, monotonic())
+    if wait > 0:
+        await sleep(wait)
+    return not stopping()

@@ -1,0 +1,71 @@
+"""Pacing: a chat's own wait (its pace, a retry_after) must never hold its bot's other chats back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from adapters.base import RateLimit
+from scheduler.ratelimit import Limiter, pace
+
+BOT = RateLimit("telegram-bot:b", 30, 1)
+
+
+def chat(name: str) -> tuple[RateLimit, RateLimit]:
+    return (RateLimit(f"telegram-chat:{name}", 20, 60), BOT)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_paused_chat_leaves_its_bot_free_for_the_other_chats() -> None:
+    limiter, clock = Limiter(), Clock()
+    limiter.pause("telegram-chat:a", clock.now + 30)
+    assert limiter.own_wait(chat("a"), clock.now) == 30
+    # Asking about chat a reserved nothing: chat b of the same bot goes at once.
+    assert limiter.reserve(chat("b"), clock.now) == 0
+
+
+def test_a_chats_own_pace_does_not_move_the_bot() -> None:
+    limiter, clock = Limiter(), Clock()
+    assert limiter.reserve(chat("a"), clock.now) == 0
+    interval = 60 / (20 * 0.95)
+    assert limiter.own_wait(chat("a"), clock.now) == pytest.approx(interval)  # a waits for its chat's pace
+    for name in "bcdefgh":  # the bot's other chats do not wait with it
+        assert limiter.reserve(chat(name), clock.now) < 0.5
+
+
+def test_pace_waits_for_the_own_scope_then_reserves_the_shared_one() -> None:
+    limiter, clock = Limiter(), Clock()
+    start = clock.now
+    limiter.pause("telegram-chat:a", start + 30)
+    assert asyncio.run(pace(limiter, chat("a"), clock, clock.sleep))
+    assert clock.now == start + 30
+    # The bot's place was taken at the end of the pause, not at the start: the bot's next free time is just after.
+    assert start + 30 < limiter.not_before("telegram-bot:b") <= start + 30 + 1 / (30 * 0.95) + 1e-9
+
+
+def test_pace_stops_waiting_when_asked_to() -> None:
+    limiter, clock = Limiter(), Clock()
+    limiter.pause("telegram-chat:a", clock.now + 30)
+    assert not asyncio.run(pace(limiter, chat("a"), clock, clock.sleep, stopping=lambda: True))
+    assert limiter.not_before("telegram-bot:b") == 0.0  # nothing was reserved on the bot
+
+
+def test_a_single_scope_is_reserved_ahead_like_a_queue() -> None:
+    limiter, clock = Limiter(), Clock()
+    token = (RateLimit("vk-token:t", 3, 1, unit="request"),)
+    waits = [limiter.reserve(token, clock.now) for _ in range(4)]
+    assert limiter.own_wait(token, clock.now) == 0
+    assert waits[0] == 0 and waits == sorted(waits) and waits[-1] > 0.9
