@@ -641,8 +641,7 @@ class Daemon:
                     slot = self.host_slots.setdefault(
                         channel.api_root or name, asyncio.Semaphore(MAX_CONCURRENT_PER_HOST)
                     )
-                    async with slot:
-                        await self.publisher.publish(claim, adapter, channel)
+                    await self.publisher.publish(claim, adapter, channel, slot)
                 finally:
                     self.inflight.discard(claim.delivery_id)
         except DatabaseError as exc:

@@ -8,6 +8,7 @@ adapter runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -111,8 +112,13 @@ class Publisher:
 
     # -- publish ------------------------------------------------------------------------------------------------
 
-    async def publish(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> bool:
-        """Publish a freshly claimed delivery and record what happened; True when it was published."""
+    async def publish(
+        self, claim: Claim, adapter: Adapter, channel: ChannelConfig, slot: asyncio.Semaphore | None = None
+    ) -> bool:
+        """Publish a freshly claimed delivery and record what happened; True when it was published.
+
+        ``slot`` bounds the requests in flight to the network's host; it is held for each request only, never
+        while an in-call retry waits (a retry paced behind a busy bot may wait a minute)."""
         if claim.native_id is not None and claim.native_at is not None:
             return await native.verify(self, claim, adapter, channel)
         if claim.native_id is not None:
@@ -155,10 +161,13 @@ class Publisher:
                 extra=_extra(claim, action="retry_in_call"),
             )
 
+        async def send() -> PublishResult:
+            async with slot or contextlib.nullcontext():
+                await self._fit_window(adapter, post)
+                return await adapter.publish(post)
+
         try:
-            result = await call_with_retries(
-                lambda: adapter.publish(post), self.config.retry, before_attempt=pace, on_retry=on_retry
-            )
+            result = await call_with_retries(send, self.config.retry, before_attempt=pace, on_retry=on_retry)
         except AmbiguousError as exc:
             await self._in_doubt(claim, adapter, f"outcome unknown: {exc}")
         except PermanentError as exc:
@@ -188,6 +197,14 @@ class Publisher:
             crash_point("after_record")
             return published
         return False
+
+    async def _fit_window(self, adapter: Adapter, post: OutgoingPost) -> None:
+        """Send no more in any scope's window than the network counts there (see ``Limiter.window_wait``)."""
+        limits = adapter.rate_limits()
+        while (wait := self.limiter.window_wait(limits, self.monotonic())) > 0:
+            await asyncio.sleep(wait)
+        units = {limit.scope: float(adapter.requests_for(post)) for limit in limits if limit.unit == "request"}
+        self.limiter.sent(limits, self.monotonic(), units)
 
     def _pause_for(self, adapter: Adapter, exc: BaseException) -> None:
         if isinstance(exc, PublishError) and exc.retry_after:

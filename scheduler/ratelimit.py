@@ -8,14 +8,24 @@ A channel's first scope is its own (the chat); the others are shared (the bot). 
 shared scopes only once its own scope lets it go: a bucket keeps one "next free" time, so a place reserved for a
 chat that must wait 30 s (a ``retry_after``, or its 20-a-minute pace) would have moved the whole bot's next free
 time 30 s ahead, and every other chat of the bot would have waited with it.
+
+Pacing plans sends ahead; the networks count the sends they received in a sliding window. A send that went out
+late (the database was busy) lets the next ones bunch, and a window of 30 may then hold 31. So each send is also
+recorded as it happens, and one waits while the last ``rate`` sends of a scope fall within ``per`` seconds (with a
+margin for the network's clock and the time a request takes to arrive).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from adapters.base import RateLimit
+
+WINDOW_MARGIN = 1.05
+"""The sliding window is taken 5 % longer than the network's: its clock and ours differ, and a request takes a
+moment to arrive."""
 
 
 @dataclass
@@ -33,6 +43,7 @@ class Limiter:
         (which do not see our clock) are never quite reached."""
         self._buckets: dict[str, _Bucket] = {}
         self._pauses: dict[str, float] = {}
+        self._sent: dict[str, deque[float]] = {}
         self._burst = burst
         self._headroom = headroom
 
@@ -53,6 +64,27 @@ class Limiter:
         for bucket, units in buckets:
             bucket.tat = max(bucket.tat, start) + bucket.interval * units
         return start - now
+
+    def window_wait(self, limits: Sequence[RateLimit], now: float) -> float:
+        """How long until one more send fits every scope's sliding window: at most ``rate`` sends in any
+        ``per`` seconds (stretched by ``WINDOW_MARGIN``), counting the sends recorded by :meth:`sent`."""
+        wait = 0.0
+        for limit in limits:
+            sent = self._sent.get(limit.scope)
+            size = max(1, int(limit.rate))
+            if sent is not None and len(sent) >= size:
+                wait = max(wait, sent[-size] + limit.per * WINDOW_MARGIN - now)
+        return wait
+
+    def sent(self, limits: Sequence[RateLimit], now: float, units: dict[str, float] | None = None) -> None:
+        """Record a send (``units`` requests in a scope counted in requests) at ``now``."""
+        for limit in limits:
+            size = max(1, int(limit.rate))
+            sent = self._sent.get(limit.scope)
+            if sent is None:
+                sent = self._sent[limit.scope] = deque(maxlen=size)
+            for _ in range(max(1, int((units or {}).get(limit.scope, 1.0)))):
+                sent.append(now)
 
     def own_wait(self, limits: Sequence[RateLimit], now: float) -> float:
         """How long the channel's own scope (the first of ``limits``) holds a publish back, reserving nothing."""

@@ -344,3 +344,33 @@ def test_release_returns_an_unsent_claim_to_the_queue(world: World) -> None:
 
 def test_status_values_are_the_documented_ones() -> None:
     assert [s.value for s in Status] == ["queued", "publishing", "published", "failed", "cancelled", "unknown"]
+
+
+def test_an_in_call_retry_waits_without_holding_the_hosts_slot(world: World) -> None:
+    """The per-host slot bounds requests in flight; a retry waiting out a retry_after (or its place behind a busy
+    bot) must not hold it, or ten such waits stop every channel on that host."""
+    import dataclasses
+
+    world.publisher.config = dataclasses.replace(
+        world.config, retry=dataclasses.replace(world.config.retry, in_call_attempts=2)
+    )
+    post_id = world.add()
+    adapter = FakeAdapter()
+    adapter.script = [RateLimited("Too Many Requests", retry_after=0.2), None]
+    claim = world.claim()
+    assert claim is not None
+    slot = asyncio.Semaphore(1)
+    events: list[str] = []
+
+    async def neighbour() -> None:
+        await asyncio.sleep(0.05)  # the publish has failed once and is waiting to retry
+        async with slot:
+            events.append(f"neighbour sent after {adapter.attempts} attempt(s)")
+
+    async def both() -> None:
+        await asyncio.gather(world.publisher.publish(claim, adapter, world.channel, slot), neighbour())
+
+    asyncio.run(both())
+    assert events == ["neighbour sent after 1 attempt(s)"]
+    assert adapter.attempts == 2
+    assert world.delivery(post_id)["status"] == "published"

@@ -69,3 +69,24 @@ def test_a_single_scope_is_reserved_ahead_like_a_queue() -> None:
     waits = [limiter.reserve(token, clock.now) for _ in range(4)]
     assert limiter.own_wait(token, clock.now) == 0
     assert waits[0] == 0 and waits == sorted(waits) and waits[-1] > 0.9
+
+
+def test_the_sliding_window_holds_sends_that_went_out_late_and_bunched() -> None:
+    """Pacing spaces sends 35 ms apart for a bot of 30 a second; when some go out late and bunch, the window still
+    lets at most 30 through in any 1.05 s, as the network counts them."""
+    limiter, clock = Limiter(), Clock()
+    bot = (BOT,)
+    for _ in range(30):  # thirty sends at one moment (they were all late)
+        assert limiter.window_wait(bot, clock.now) == 0
+        limiter.sent(bot, clock.now)
+    assert limiter.window_wait(bot, clock.now) == pytest.approx(1.05)
+    clock.now += 1.05
+    assert limiter.window_wait(bot, clock.now) == 0
+
+
+def test_the_window_counts_requests_where_the_network_does() -> None:
+    limiter, clock = Limiter(), Clock()
+    token = (RateLimit("vk-token:t", 3, 1, unit="request"),)
+    limiter.sent(token, clock.now, {"vk-token:t": 3})  # a post with an upload: three requests
+    assert limiter.window_wait(token, clock.now + 0.5) == pytest.approx(0.55)
+    assert limiter.window_wait(token, clock.now + 1.05) == 0
