@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from adapters import Adapter, MediaFile, OutgoingPost
 from adapters import adapter_class as _lookup
@@ -27,8 +27,24 @@ from scheduler.config import ChannelConfig
 from scheduler.media import StoredMedia
 from scheduler.utm import tag_text, tag_url, utm_params
 
-if TYPE_CHECKING:
-    from scheduler.models import Post
+
+class StoredPost(Protocol):
+    """A stored post's content columns: a :class:`scheduler.models.Post`, or a row selecting the same columns."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def link(self) -> str | None: ...
+    @property
+    def media(self) -> list[Any]: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def campaign(self) -> str | None: ...
+    @property
+    def utm_content(self) -> str | None: ...
+    @property
+    def variants(self) -> dict[str, Any] | None: ...
 
 
 @cache
@@ -74,7 +90,7 @@ class PostContent:
         )
 
     @classmethod
-    def from_post(cls, post: Post) -> PostContent:
+    def from_post(cls, post: StoredPost) -> PostContent:
         """The content of a stored post, with everything render needs (campaign, variants, ...)."""
         return cls.from_row(
             post.text,
