@@ -17,7 +17,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -97,6 +97,7 @@ class Daemon:
         self.last_cycle_mono = self.monotonic()
         self.scheduler: Any = None
         self.wake_when: datetime | None = None
+        self.job_tasks: set[asyncio.Task[Any]] = set()
         self.publisher = Publisher(self.config, self.db_call, self.limiter, self.clock, self.monotonic)
         # Several daemons on one PostgreSQL share the work by lease group (see scheduler.cluster).
         self.clustered = not self.db.is_sqlite
@@ -130,6 +131,16 @@ class Daemon:
     def poke(self) -> None:
         """Wake the main loop (from the CLI's datagram, a finished worker, a LISTEN notification)."""
         self.wake.set()
+
+    async def _tracked(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run an APScheduler job that awaits the database, so that shutdown can let it finish first."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.job_tasks.add(task)
+        try:
+            await job()
+        finally:
+            self.job_tasks.discard(task)  # type: ignore[arg-type]
 
     async def _poke_job(self) -> None:
         """The APScheduler jobs' way to wake the loop: a coroutine runs on the loop itself, where a plain function
@@ -250,7 +261,7 @@ class Daemon:
             if self.once:
                 await self.poll_feeds()
             else:
-                self.scheduler.add_job(self.poll_feeds, "date", run_date=self.clock(), id="feeds")
+                self.scheduler.add_job(self._tracked, "date", args=[self.poll_feeds], run_date=self.clock(), id="feeds")
         status = f"ready: {len(self.adapters)} channels"
         self.notifier.ready(status)
         log.info(
@@ -366,10 +377,16 @@ class Daemon:
         self.scheduler.add_job(self._poke_job, "interval", seconds=tick, id="tick")
         if self.clustered:  # with one daemon per SQLite file, leases only matter to the next start
             self.scheduler.add_job(
-                self._heartbeat, "interval", seconds=max(1.0, self.config.daemon.lease / 3), id="lease"
+                self._tracked,
+                "interval",
+                args=[self._heartbeat],
+                seconds=max(1.0, self.config.daemon.lease / 3),
+                id="lease",
             )
         if not self.once:
-            self.scheduler.add_job(self.log_summary, "interval", seconds=SUMMARY_INTERVAL, id="summary")
+            self.scheduler.add_job(
+                self._tracked, "interval", args=[self.log_summary], seconds=SUMMARY_INTERVAL, id="summary"
+            )
         self.scheduler.start()
 
     def _wake_at(self, when: datetime | None) -> None:
@@ -465,6 +482,9 @@ class Daemon:
         if self.summary_task is not None and not self.summary_task.done():
             await asyncio.wait([self.summary_task], timeout=5)
         if self.scheduler is not None:
+            self.scheduler.pause()
+            if self.job_tasks:  # shutting APScheduler down cancels them mid-await, which it logs as a traceback
+                await asyncio.wait(set(self.job_tasks), timeout=5)
             self.scheduler.shutdown(wait=False)
         if self.clustered:
             try:
@@ -718,7 +738,9 @@ class Daemon:
             level = logging.WARNING if ("rejected" in line or "waiting" in line or "cannot" in line) else logging.INFO
             log.log(level, "%s", line, extra={"action": "feed"})
         if upcoming is not None and self.scheduler is not None and not self.once:
-            self.scheduler.add_job(self.poll_feeds, "date", run_date=upcoming, id="feeds", replace_existing=True)
+            self.scheduler.add_job(
+                self._tracked, "date", args=[self.poll_feeds], run_date=upcoming, id="feeds", replace_existing=True
+            )
         self.poke()
 
     async def _plan_quotas(self, name: str, adapter: Adapter) -> None:
