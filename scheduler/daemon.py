@@ -26,6 +26,7 @@ from typing import Any
 from adapters import Adapter
 from scheduler import claims, cluster, watch
 from scheduler import quota as quota_mod
+from scheduler.batch import WriteBatcher
 from scheduler.channels import AdapterFactory
 from scheduler.config import ChannelConfig, Config, load_config
 from scheduler.db import SCHEMA_HEAD, Database, schema_revision
@@ -98,7 +99,10 @@ class Daemon:
         self.scheduler: Any = None
         self.wake_when: datetime | None = None
         self.job_tasks: set[asyncio.Task[Any]] = set()
-        self.publisher = Publisher(self.config, self.db_call, self.limiter, self.clock, self.monotonic)
+        self.writes = WriteBatcher(self.db, self.executor)
+        self.publisher = Publisher(
+            self.config, self.db_call, self.limiter, self.clock, self.monotonic, db_batch=self.writes.call
+        )
         # Several daemons on one PostgreSQL share the work by lease group (see scheduler.cluster).
         self.clustered = not self.db.is_sqlite
         self.members = cluster.Membership(self.owner, TAKEOVER_DELAY)
@@ -652,7 +656,7 @@ class Daemon:
                     return
                 if not self.owns(name):
                     return
-                claim = await self.db_call(claims.claim, name, self.clock(), self.owner, self._lease())
+                claim = await self.writes.call(claims.claim, name, self.clock(), self.owner, self._lease())
                 if claim is None:
                     return
                 more = claim.more_due

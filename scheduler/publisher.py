@@ -74,6 +74,8 @@ class Publisher:
     limiter: Limiter
     clock: Callable[[], datetime]
     monotonic: Callable[[], float]
+    #: Runs an outcome's write, in a transaction it may share with other writes (the daemon's group commit).
+    db_batch: DbCall | None = None
     published_count: int = 0
     _flagged: set[str] | None = None
 
@@ -99,7 +101,7 @@ class Publisher:
         delay = 0.5
         while True:
             try:
-                return await self.db_call(fn, *args)
+                return await (self.db_batch or self.db_call)(fn, *args)
             except DatabaseError as exc:
                 if self.monotonic() + delay > deadline:
                     raise
