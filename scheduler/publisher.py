@@ -150,7 +150,7 @@ class Publisher:
             if first:
                 first = False
                 return
-            await ratelimit.pace(self.limiter, adapter.rate_limits(), self.monotonic, asyncio.sleep)
+            await ratelimit.pace(self.limiter, adapter.rate_limits(), self.monotonic, asyncio.sleep, retry=True)
 
         def on_retry(exc: BaseException, sleep: float) -> None:
             self._pause_for(adapter, exc)

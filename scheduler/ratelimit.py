@@ -55,12 +55,18 @@ class Limiter:
             self._buckets[limit.scope] = bucket
         return bucket
 
-    def reserve(self, limits: Sequence[RateLimit], now: float, cost: dict[str, float] | None = None) -> float:
-        """Reserve a publish in every scope of ``limits``; returns how many seconds to wait before sending it."""
+    def reserve(
+        self, limits: Sequence[RateLimit], now: float, cost: dict[str, float] | None = None, *, ahead: bool = False
+    ) -> float:
+        """Reserve a publish in every scope of ``limits``; returns how many seconds to wait before sending it.
+
+        ``ahead``: the publish goes first in every queue, only the networks' pauses hold it (a retry that already
+        waited its turn once); the queued ones behind it move one place back."""
         if not limits:
             return 0.0
         buckets = [(self._bucket(limit), (cost or {}).get(limit.scope, 1.0)) for limit in limits]
-        start = max(max(b.tat - b.tolerance for b, _ in buckets), now)
+        queued = max(b.tat - b.tolerance for b, _ in buckets)
+        start = max(now, self.paused_until(limits) if ahead else queued)
         for bucket, units in buckets:
             bucket.tat = max(bucket.tat, start) + bucket.interval * units
         return start - now
@@ -116,15 +122,21 @@ async def pace(
     monotonic: Callable[[], float],
     sleep: Callable[[float], Awaitable[None]],
     stopping: Callable[[], bool] = lambda: False,
+    *,
+    retry: bool = False,
 ) -> bool:
     """Wait until a publish in ``limits`` may go, and reserve it: first the channel's own scope, then, from that
     moment, its place in the shared ones (see the module's docstring). False when ``stopping`` cut the wait short
-    (then nothing is reserved in the shared scopes, or the reservation is simply left unused)."""
+    (then nothing is reserved in the shared scopes, or the reservation is simply left unused).
+
+    ``retry``: the publish waited its turn once and the network turned it away (a 429): it keeps its place at the
+    front instead of queueing again behind a burst (a minute behind a busy bot); the pause the network asked for
+    still holds, and the sliding window still keeps the scope under its rate."""
     while (wait := limiter.own_wait(limits, monotonic())) > 0:
         await sleep(wait)
         if stopping():
             return False
-    wait = limiter.reserve(limits, monotonic())
+    wait = limiter.reserve(limits, monotonic(), ahead=retry)
     if wait > 0:
         await sleep(wait)
     return not stopping()

@@ -90,3 +90,26 @@ def test_the_window_counts_requests_where_the_network_does() -> None:
     limiter.sent(token, clock.now, {"vk-token:t": 3})  # a post with an upload: three requests
     assert limiter.window_wait(token, clock.now + 0.5) == pytest.approx(0.55)
     assert limiter.window_wait(token, clock.now + 1.05) == 0
+
+
+def test_a_retry_keeps_its_place_at_the_front_of_a_busy_bots_queue() -> None:
+    limiter, clock = Limiter(), Clock()
+    interval = 1 / (30 * 0.95)
+    for i in range(300):  # a burst: ten seconds of the bot's pace reserved by 300 chats
+        limiter.reserve(chat(f"c{i}"), clock.now)
+    queue_end = limiter.not_before("telegram-bot:b")
+    assert queue_end == pytest.approx(clock.now + 300 * interval)
+    # Chat r met a 429 with retry_after=2: it waits the pause, then goes first, not ten seconds later.
+    start = clock.now
+    limiter.pause("telegram-chat:r", start + 2)
+    assert asyncio.run(pace(limiter, chat("r"), clock, clock.sleep, retry=True))
+    assert clock.now == start + 2
+    # Everyone behind it moved one place back; a fresh publish still queues at the end.
+    assert limiter.not_before("telegram-bot:b") == pytest.approx(queue_end + interval)
+    assert limiter.reserve(chat("late"), clock.now) == pytest.approx(queue_end + interval - clock.now)
+
+
+def test_a_retry_ahead_still_respects_every_pause_of_its_scopes() -> None:
+    limiter, clock = Limiter(), Clock()
+    limiter.pause("telegram-bot:b", clock.now + 5)  # the whole bot was told to wait
+    assert limiter.reserve(chat("r"), clock.now, ahead=True) == 5
