@@ -14,11 +14,12 @@ Invariants, each enforced by the statements here:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, func, insert, select, update
+from sqlalchemy import BindParameter, String, Update, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.models import Attempt, Delivery, Outcome, Post, Status, UTCDateTime
@@ -117,9 +118,6 @@ _OPEN_ATTEMPT = insert(Attempt).returning(Attempt.id)
 _CONTENT = select(
     Post.text, Post.link, Post.media, Post.category, Post.campaign, Post.utm_content, Post.variants
 ).where(Post.id == bindparam("pid"))
-# SET clauses come from the parameters' keys (one compiled form per set of keys, cached by SQLAlchemy).
-_CLOSE_ATTEMPT = update(Attempt).where(Attempt.id == bindparam("aid"), Attempt.outcome.is_(None))
-_SET_DELIVERY = update(Delivery).where(Delivery.id == bindparam("did"), Delivery.status == _PUBLISHING)
 
 
 def next_due(session: Session, after: datetime) -> datetime | None:
@@ -167,6 +165,34 @@ _CLAIMED = (
 _CLAIM_RETURNING = _CLAIM.returning(*_CLAIMED)
 
 
+# PostgreSQL takes the whole claim in one round trip: the claiming UPDATE, the attempt's INSERT (both in
+# data-modifying CTEs), the post's content and whether the channel has another delivery due. The round trips, not
+# the statements, set the pace there (B10); SQLite runs in-process and keeps the plain statements.
+_CLAIM_CTE = _CLAIM_RETURNING.cte("claimed")
+_OPENED_CTE = (
+    insert(Attempt)
+    .from_select(
+        ["delivery_id", "number", "owner", "started_at"],
+        select(_CLAIM_CTE.c.id, _CLAIM_CTE.c.attempts, bindparam("owner", type_=String()), _at("now")),
+    )
+    .returning(Attempt.id, Attempt.delivery_id)
+    .cte("opened")
+)
+_MORE_DUE_THAN_CLAIMED = (
+    select(Delivery.id).where(*_DUE_ON, Delivery.id != _CLAIM_CTE.c.id).limit(1).exists().label("more_due")
+)
+_CLAIM_ONE_TRIP = (
+    select(
+        *_CLAIM_CTE.c,
+        _OPENED_CTE.c.id.label("attempt_id"),
+        *_CONTENT.selected_columns,
+        _MORE_DUE_THAN_CLAIMED,
+    )
+    .join_from(_CLAIM_CTE, _OPENED_CTE, _OPENED_CTE.c.delivery_id == _CLAIM_CTE.c.id)
+    .join(Post, Post.id == _CLAIM_CTE.c.post_id)
+)
+
+
 def claim(session: Session, channel: str, now: datetime, owner: str, lease: timedelta) -> Claim | None:
     """Take the channel's oldest due delivery and open an attempt on it, or None when nothing is due.
 
@@ -174,7 +200,13 @@ def claim(session: Session, channel: str, now: datetime, owner: str, lease: time
     LOCKED`` on PostgreSQL): a plain ``IN`` let SQLite's planner walk every queued row instead.
     """
     conn = session.connection()
-    row = conn.execute(_CLAIM_RETURNING, {"ch": channel, "now": now, "owner": owner, "until": now + lease}).first()
+    params = {"ch": channel, "now": now, "owner": owner, "until": now + lease}
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(_CLAIM_ONE_TRIP, params).first()
+        if row is None:
+            return None
+        return _claim_from(row, row.attempts, row.attempt_id, row, now, more_due=row.more_due)
+    row = conn.execute(_CLAIM_RETURNING, params).first()
     if row is None:
         return None
     more = conn.execute(_MORE_DUE, {"ch": channel, "now": now, "claimed": row.id}).first() is not None
@@ -188,6 +220,10 @@ def _claim_of(session: Session, row: Any, number: int, now: datetime, owner: str
         _OPEN_ATTEMPT, {"delivery_id": row.id, "number": number, "owner": owner, "started_at": now}
     ).scalar_one()
     post = conn.execute(_CONTENT, {"pid": row.post_id}).one()
+    return _claim_from(row, number, attempt_id, post, now, more_due=more_due)
+
+
+def _claim_from(row: Any, number: int, attempt_id: int, post: Any, now: datetime, *, more_due: bool) -> Claim:
     return Claim(
         delivery_id=row.id,
         attempt_id=attempt_id,
@@ -284,34 +320,55 @@ def extend_lease(session: Session, delivery_ids: list[int], owner: str, until: d
 # -- outcomes (fenced on the open attempt) ------------------------------------------------------------------------
 
 
-def _close_attempt(session: Session, claim: Claim, outcome: Outcome, now: datetime, **values: Any) -> bool:
-    params = {"aid": claim.attempt_id, "outcome": outcome.value, "finished_at": now, **values}
-    return bool(rowcount(session.connection().execute(_CLOSE_ATTEMPT, params)))
+@functools.cache
+def _settle_statements(
+    attempt_keys: tuple[str, ...], delivery_keys: tuple[str, ...], undo_attempt: bool, one_trip: bool
+) -> tuple[Update, ...]:
+    """The fenced UPDATEs that close an attempt and move its delivery on, for one set of columns (built once).
+
+    With ``one_trip`` (PostgreSQL) both go in one statement: the attempt's UPDATE in a data-modifying CTE, the
+    delivery's conditioned on it. Parameters: ``aid``, ``did``, ``a_<column>`` and ``d_<column>``."""
+    attempts, deliveries = Attempt.__table__.c, Delivery.__table__.c
+    close = (
+        update(Attempt)
+        .where(Attempt.id == bindparam("aid"), Attempt.outcome.is_(None))
+        .values({k: bindparam(f"a_{k}", type_=attempts[k].type) for k in attempt_keys})
+    )
+    values: dict[str, Any] = {k: bindparam(f"d_{k}", type_=deliveries[k].type) for k in delivery_keys}
+    if undo_attempt:
+        values["attempts"] = Delivery.attempts - 1
+    move = update(Delivery).where(Delivery.id == bindparam("did"), Delivery.status == _PUBLISHING).values(values)
+    if not one_trip:
+        return close, move
+    closed = close.returning(Attempt.delivery_id).cte("closed")
+    return (move.where(Delivery.id == select(closed.c.delivery_id).scalar_subquery()),)
 
 
-def _set_delivery(session: Session, claim: Claim, now: datetime, **values: Any) -> bool:
-    if any(hasattr(v, "__clause_element__") for v in values.values()):  # a SQL expression (release's attempts - 1)
-        result = session.execute(
-            update(Delivery)
-            .where(Delivery.id == claim.delivery_id, Delivery.status == Status.PUBLISHING)
-            .values(updated_at=now, **values)
-            .execution_options(synchronize_session=False)
-        )
-    else:
-        result = session.connection().execute(_SET_DELIVERY, {"did": claim.delivery_id, "updated_at": now, **values})
-    return bool(rowcount(result))
-
-
-def _settle(session: Session, claim: Claim, outcome: Outcome, now: datetime, error: str | None, **values: Any) -> bool:
-    """Close the open attempt with ``outcome`` and, if it was still open, move the delivery on and free its lease.
+def _settle(
+    session: Session,
+    claim: Claim,
+    outcome: Outcome,
+    now: datetime,
+    error: str | None,
+    *,
+    undo_attempt: bool = False,
+    **values: Any,
+) -> bool:
+    """Close the open attempt with ``outcome`` and, if it was still open, move the delivery on and free its lease
+    (``undo_attempt``: the attempt does not count, it was never sent).
 
     False when the attempt was already settled elsewhere: then nothing changes."""
-    attempt_values: dict[str, Any] = {"error": error}
+    attempt: dict[str, Any] = {"outcome": outcome.value, "finished_at": now, "error": error}
     if "remote_id" in values:
-        attempt_values["remote_id"] = values["remote_id"]
-    if not _close_attempt(session, claim, outcome, now, **attempt_values):
-        return False
-    return _set_delivery(session, claim, now, lease_owner=None, lease_until=None, **values)
+        attempt["remote_id"] = values["remote_id"]
+    delivery = {"updated_at": now, "lease_owner": None, "lease_until": None, **values}
+    conn = session.connection()
+    statements = _settle_statements(tuple(attempt), tuple(delivery), undo_attempt, conn.dialect.name == "postgresql")
+    params: dict[str, Any] = {"aid": claim.attempt_id, "did": claim.delivery_id}
+    params.update({f"a_{k}": v for k, v in attempt.items()})
+    params.update({f"d_{k}": v for k, v in delivery.items()})
+    # The delivery moves on only if the attempt was still open (all() stops at the first UPDATE that changed nothing).
+    return all(rowcount(conn.execute(statement, params)) for statement in statements)
 
 
 def record_published(
@@ -376,9 +433,7 @@ def record_in_doubt(session: Session, claim: Claim, now: datetime, error: str, c
 
 def release(session: Session, claim: Claim, now: datetime, note: str) -> bool:
     """Hand a claimed delivery back untouched (it was never sent): the attempt is abandoned, the delivery queued."""
-    return _settle(
-        session, claim, Outcome.ABANDONED, now, note, status=Status.QUEUED.value, attempts=Delivery.attempts - 1
-    )
+    return _settle(session, claim, Outcome.ABANDONED, now, note, undo_attempt=True, status=Status.QUEUED.value)
 
 
 def queued_per_channel(session: Session) -> dict[str, tuple[int, datetime | None, datetime | None]]:

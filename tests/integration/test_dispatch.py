@@ -122,6 +122,21 @@ def test_claim_takes_the_oldest_due_and_never_twice(world: World) -> None:
     assert world.open_attempts() == 2
 
 
+def test_a_claim_opens_its_attempt_and_says_whether_the_channel_has_more_due(world: World) -> None:
+    # On PostgreSQL the claim is one statement (data-modifying CTEs); on SQLite four: both must say the same.
+    world.add("one")
+    world.add("two")
+    c1 = world.claim()
+    assert c1 is not None and c1.more_due and c1.attempt_number == 1 and c1.content.text == "one"
+    with world.db.read() as session:
+        opened = session.execute(
+            select(Attempt.id, Attempt.number, Attempt.owner).where(Attempt.delivery_id == c1.delivery_id)
+        ).one()
+    assert opened == (c1.attempt_id, 1, "me")
+    c2 = world.claim()
+    assert c2 is not None and not c2.more_due and c2.content.text == "two"
+
+
 def test_transient_error_schedules_a_durable_retry_then_fails(world: World) -> None:
     post_id = world.add()
     adapter = FakeAdapter()
