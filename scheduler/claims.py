@@ -15,6 +15,7 @@ Invariants, each enforced by the statements here:
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -436,18 +437,27 @@ def release(session: Session, claim: Claim, now: datetime, note: str) -> bool:
     return _settle(session, claim, Outcome.ABANDONED, now, note, undo_attempt=True, status=Status.QUEUED.value)
 
 
-def queued_per_channel(session: Session) -> dict[str, tuple[int, datetime | None, datetime | None]]:
-    """Per channel: how many deliveries are queued, and when the first and the last will go (one grouped query).
+_QUEUED_ON = select(func.count(), func.min(Delivery.next_attempt_at), func.max(Delivery.next_attempt_at)).where(
+    Delivery.channel == bindparam("ch"), Delivery.status == _QUEUED
+)
 
-    A delivery goes at its ``next_attempt_at`` when set (a retry, a quota's deferral), else at its ``due_at``.
+
+def queued_per_channel(
+    session: Session, channels: Iterable[str]
+) -> dict[str, tuple[int, datetime | None, datetime | None]]:
+    """Per channel: how many deliveries are queued, and when the first and the last will go.
+
+    One covering range of the ``(channel, status, next_attempt_at)`` index per channel: no row is read, nothing is
+    sorted or grouped in a temporary table (one grouped query over the whole queue cost 0.9 s and a temporary
+    B-tree at 1,000,000 queued). A queued delivery always has its ``next_attempt_at`` (its due time, or a later
+    retry or deferral): it is when it goes.
     """
-    goes = func.coalesce(Delivery.next_attempt_at, Delivery.due_at)
-    rows = session.execute(
-        select(Delivery.channel, func.count(), func.min(goes), func.max(goes))
-        .where(Delivery.status == Status.QUEUED)
-        .group_by(Delivery.channel)
-    )
-    return {channel: (count, first, last) for channel, count, first, last in rows}
+    conn = session.connection()
+    counts: dict[str, tuple[int, datetime | None, datetime | None]] = {}
+    for channel in channels:
+        count, first, last = conn.execute(_QUEUED_ON, {"ch": channel}).one()
+        counts[channel] = (count, first, last)
+    return counts
 
 
 def newest_id(session: Session) -> int:

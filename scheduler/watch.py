@@ -71,7 +71,7 @@ def owned_in_doubt(session: Any, owner: str) -> list[datetime]:
 
 def summary(config: Config, now: datetime, session: Any) -> list[tuple[int, str]]:
     lines: list[tuple[int, str]] = []
-    queues = claims.queued_per_channel(session)
+    queues = claims.queued_per_channel(session, config.channel_names)
     horizon = now + timedelta(days=config.daemon.queue_warning_days)
     for channel in config.channels:
         queued, nxt, last = queues.get(channel.name, (0, None, None))

@@ -96,7 +96,7 @@ def test_defer_over_quota_marks_the_excess_with_a_note(tmp_path: Path, db_url: s
         # The first deferred post goes out when the oldest of the day's posts leaves the 24-hour window.
         assert min(r.next_attempt_at for r in waiting) == now - timedelta(hours=20) + DAY + timedelta(seconds=1)
         # The queue summary tells when the last deferred post will really go, not the due time it missed.
-        count, first, last = queued_per_channel(session)["vk"]
+        count, first, last = queued_per_channel(session, ["vk"])["vk"]
         assert count == 5 and first == now
         assert last == max(r.next_attempt_at for r in waiting)
     db.dispose()
