@@ -28,6 +28,12 @@ WINDOW_MARGIN = 1.05
 moment to arrive."""
 
 
+HEADROOM = 0.96
+"""Pacing runs at this share of each declared rate: the networks' windows do not see our clock. The sliding window
+above (at most ``rate`` sends in ``per`` x 1.05) is the hard guard; it alone allows 95.2 % of a rate, so a pace just
+above that keeps a burst draining at the window's ceiling rather than a little under it."""
+
+
 @dataclass
 class _Bucket:
     interval: float  # seconds per unit
@@ -38,7 +44,7 @@ class _Bucket:
 class Limiter:
     """Rate limits per scope, on a monotonic clock in seconds. Not thread-safe: use from one event loop."""
 
-    def __init__(self, burst: float = 1.0, headroom: float = 0.95) -> None:
+    def __init__(self, burst: float = 1.0, headroom: float = HEADROOM) -> None:
         """``headroom``: pace at this share of each declared rate, so that the network's own sliding windows
         (which do not see our clock) are never quite reached."""
         self._buckets: dict[str, _Bucket] = {}

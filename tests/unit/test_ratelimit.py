@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from adapters.base import RateLimit
-from scheduler.ratelimit import Limiter, pace
+from scheduler.ratelimit import HEADROOM, Limiter, pace
 
 BOT = RateLimit("telegram-bot:b", 30, 1)
 
@@ -40,7 +40,7 @@ def test_a_paused_chat_leaves_its_bot_free_for_the_other_chats() -> None:
 def test_a_chats_own_pace_does_not_move_the_bot() -> None:
     limiter, clock = Limiter(), Clock()
     assert limiter.reserve(chat("a"), clock.now) == 0
-    interval = 60 / (20 * 0.95)
+    interval = 60 / (20 * HEADROOM)
     assert limiter.own_wait(chat("a"), clock.now) == pytest.approx(interval)  # a waits for its chat's pace
     for name in "bcdefgh":  # the bot's other chats do not wait with it
         assert limiter.reserve(chat(name), clock.now) < 0.5
@@ -53,7 +53,7 @@ def test_pace_waits_for_the_own_scope_then_reserves_the_shared_one() -> None:
     assert asyncio.run(pace(limiter, chat("a"), clock, clock.sleep))
     assert clock.now == start + 30
     # The bot's place was taken at the end of the pause, not at the start: the bot's next free time is just after.
-    assert start + 30 < limiter.not_before("telegram-bot:b") <= start + 30 + 1 / (30 * 0.95) + 1e-9
+    assert start + 30 < limiter.not_before("telegram-bot:b") <= start + 30 + 1 / (30 * HEADROOM) + 1e-9
 
 
 def test_pace_stops_waiting_when_asked_to() -> None:
@@ -94,7 +94,7 @@ def test_the_window_counts_requests_where_the_network_does() -> None:
 
 def test_a_retry_keeps_its_place_at_the_front_of_a_busy_bots_queue() -> None:
     limiter, clock = Limiter(), Clock()
-    interval = 1 / (30 * 0.95)
+    interval = 1 / (30 * HEADROOM)
     for i in range(300):  # a burst: ten seconds of the bot's pace reserved by 300 chats
         limiter.reserve(chat(f"c{i}"), clock.now)
     queue_end = limiter.not_before("telegram-bot:b")
