@@ -46,6 +46,10 @@ TAKEOVER_DELAY = 2.0
 SUMMARY_INTERVAL = 86400.0
 
 
+DAEMON_SQLITE_CACHE_KIB = 512
+"""SQLite's page cache per connection of the daemon (writer and readers); the file stays in the OS page cache."""
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -70,7 +74,9 @@ class Daemon:
         self.limiter = Limiter()
         self.factory = AdapterFactory()
         self.config: Config = load_config(config_path)
-        self.db = Database(self.config.database_url)
+        # The daemon's recurring statements probe a few index pages; SQLite's default 2 MiB page cache per
+        # connection held the pages of the daily summary for a day (B5, B7: resident memory for months).
+        self.db = Database(self.config.database_url, cache_kib=DAEMON_SQLITE_CACHE_KIB)
         self.lock: DaemonLock | None = DaemonLock(self.db.path) if self.db.path else None
         self.adapters: dict[str, Adapter] = {}
         self.broken: dict[str, str] = {}

@@ -27,7 +27,7 @@ SCHEMA_HEAD = "0006"
 """The Alembic revision this version of the code expects (a test checks it is the migrations' head)."""
 
 
-def _sqlite_listeners(engine: Engine, *, immediate: bool, busy_timeout_ms: int) -> None:
+def _sqlite_listeners(engine: Engine, *, immediate: bool, busy_timeout_ms: int, cache_kib: int | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take over transaction control from pysqlite, which would otherwise BEGIN lazily and DEFERRED.
@@ -37,6 +37,8 @@ def _sqlite_listeners(engine: Engine, *, immediate: bool, busy_timeout_ms: int) 
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = FULL")
+        if cache_kib is not None:
+            cursor.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -76,10 +78,12 @@ class Database:
         busy_timeout_ms: int = 30_000,
         pool_size: int = 5,
         before_first_write: Callable[[Database], None] | None = None,
+        cache_kib: int | None = None,
     ) -> None:
         """``before_first_write`` runs once, before the first write transaction (the CLI creates the schema there,
         so that input refused before anything is written leaves no new database behind). Without it, a missing
-        SQLite file is created now, owner-only."""
+        SQLite file is created now, owner-only. ``cache_kib``: SQLite's page cache per connection (its default is
+        2 MiB; the operating system caches the file as well)."""
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self.path = sqlite_path(url)
@@ -88,9 +92,9 @@ class Database:
             if self.path is not None and before_first_write is None:
                 self._create_file(self.path)
             self.write_engine = create_engine(url, poolclass=NullPool if self.path is None else None)
-            _sqlite_listeners(self.write_engine, immediate=True, busy_timeout_ms=busy_timeout_ms)
+            _sqlite_listeners(self.write_engine, immediate=True, busy_timeout_ms=busy_timeout_ms, cache_kib=cache_kib)
             self.read_engine = create_engine(url)
-            _sqlite_listeners(self.read_engine, immediate=False, busy_timeout_ms=busy_timeout_ms)
+            _sqlite_listeners(self.read_engine, immediate=False, busy_timeout_ms=busy_timeout_ms, cache_kib=cache_kib)
         else:
             self.write_engine = create_engine(
                 url,

@@ -17,6 +17,7 @@ import pytest
 
 from scheduler import claims
 from scheduler.config import load_config
+from scheduler.daemon import DAEMON_SQLITE_CACHE_KIB, Daemon
 from scheduler.db import Database
 from scheduler.service import NewPost, add_post, show_post
 from tests.conftest import write_config
@@ -323,3 +324,18 @@ def test_sigterm_during_a_publish_lets_it_finish_and_records_it(tmp_path: Path, 
         assert len(fake.published) == 1
     finally:
         fake.stop()
+
+
+def test_the_daemons_sqlite_connections_keep_a_small_page_cache(tmp_path: Path) -> None:
+    # SQLite's default is 2 MiB per connection, filled by the daily summary and kept for months (B5, B7).
+    config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'smm.db'}")
+    daemon = Daemon(str(config))
+    try:
+        daemon.db.check_schema()
+        with daemon.db.write() as writer, daemon.db.read() as reader:
+            sizes = [s.connection().exec_driver_sql("PRAGMA cache_size").scalar() for s in (writer, reader)]
+        assert sizes == [-DAEMON_SQLITE_CACHE_KIB, -DAEMON_SQLITE_CACHE_KIB]
+    finally:
+        daemon.db.dispose()
+        daemon.executor.shutdown()
+        daemon.read_executor.shutdown()
