@@ -37,7 +37,7 @@ class WriteBatcher:
         self.max_batch = max_batch
         self.pending: list[_Call] = []
         self.runner: asyncio.Task[None] | None = None
-        #: Transactions run and calls made through them (for the status line and the benchmarks).
+        #: Transactions run and the calls they carried: how far calls were batched (read by the tests).
         self.transactions = 0
         self.calls = 0
 
