@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.models import Attempt, Delivery, Outcome, Post, Status, UTCDateTime
 from scheduler.render import PostContent
-from scheduler.repository import rowcount
+from scheduler.timeline import rowcount
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ def add(
     as_json: bool,
 ) -> None:
     """Queue a post: into each channel's next free slot, or at a given time."""
-    from scheduler.service import NewPost, add_post, parse_variants
+    from scheduler.intake import NewPost, add_post, parse_variants
 
     request = NewPost(
         text=text,

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from scheduler.models import Instance, LeaseGroup
-from scheduler.repository import rowcount
+from scheduler.timeline import rowcount
 
 
 def preferred(group: str, live: Iterable[str]) -> str | None:

@@ -12,16 +12,18 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from scheduler.errors import DatabaseError, NoDatabaseYet, SchemaMismatch
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 SCHEMA_HEAD = "0006"
 """The Alembic revision this version of the code expects (a test checks it is the migrations' head)."""
@@ -59,17 +61,21 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def schema_revision(session: Session) -> str | None:
+def schema_revision(session: Session | Connection) -> str | None:
     """The Alembic revision the database is at, or None when it has no schema yet."""
-    conn = session.connection()
+    conn = session if isinstance(session, Connection) else session.connection()
     if not conn.dialect.has_table(conn, "alembic_version"):
         return None
-    revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     return str(revision) if revision is not None else None
 
 
 class Database:
-    """The database: a write engine, a read engine, and sessions scoped to one short transaction each."""
+    """The database: a write engine, a read engine, and sessions scoped to one short transaction each.
+
+    :meth:`write` and :meth:`read` give ORM sessions; :meth:`write_core` and :meth:`read_core` give Core
+    connections, for the commands that must not pay for loading the ORM (``smm add``, ``smm import``).
+    """
 
     def __init__(
         self,
@@ -104,8 +110,18 @@ class Database:
                 connect_args={"connect_timeout": 10},
             )
             self.read_engine = self.write_engine
-        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
-        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._sessions: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
+
+    def _makers(self) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+        """The write and read session factories, made on first use: importing the ORM costs 60 ms."""
+        if self._sessions is None:
+            from sqlalchemy.orm import sessionmaker
+
+            self._sessions = (
+                sessionmaker(self.write_engine, expire_on_commit=False),
+                sessionmaker(self.read_engine, expire_on_commit=False),
+            )
+        return self._sessions
 
     def create_file(self) -> None:
         """Create the SQLite file, readable by its owner only, if it does not exist."""
@@ -128,20 +144,36 @@ class Database:
             raise DatabaseError(f"cannot create the database {path}: {exc.strerror}") from None
         os.close(fd)
 
-    @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A session in one write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+    def _first_write(self) -> None:
         if self._before_first_write is not None:
             hook, self._before_first_write = self._before_first_write, None
             hook(self)
-        with self._errors(), self._write() as session, session.begin():
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in one write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        self._first_write()
+        with self._errors(), self._makers()[0]() as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading; it never waits for a writer."""
-        with self._errors(), self._read() as session, session.begin():
+        with self._errors(), self._makers()[1]() as session, session.begin():
             yield session
+
+    @contextmanager
+    def write_core(self) -> Iterator[Connection]:
+        """A Core connection in one write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        self._first_write()
+        with self._errors(), self.write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read_core(self) -> Iterator[Connection]:
+        """A Core connection for reading; it never waits for a writer."""
+        with self._errors(), self.read_engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -171,8 +203,8 @@ class Database:
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at, or None when it has no schema yet."""
-        with self.read() as session:
-            return schema_revision(session)
+        with self.read_core() as conn:
+            return schema_revision(conn)
 
     def check_schema(self, *, create: bool = True) -> None:
         """Make sure the schema is the one this code expects; create it in a new, empty database if allowed."""

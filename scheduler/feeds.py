@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from adapters.telegram_markup import escape
-from scheduler import __version__, placement
+from scheduler import __version__, placement, timeline
 from scheduler import repository as repo
 from scheduler.config import ChannelConfig, Config, FeedConfig
 from scheduler.db import Database
 from scheduler.errors import InputError
+from scheduler.intake import check_link, check_text
 from scheduler.models import FeedState
 from scheduler.render import PostContent, problems
-from scheduler.service import check_link, check_text
 
 MAX_FEED_BYTES = 20 * 1024 * 1024
 _TAG = re.compile(r"<[^>]+>")
@@ -330,12 +330,12 @@ def queue_entries(
     channels = _channels(config, feed)
     result = FeedResult(feed.name or key)
     with db.write() as session:
-        repo.lock_channel(session, f"feed:{key}")
+        timeline.lock_channel(session, f"feed:{key}")
         known = repo.feed_entry_keys(session, key, [_entry_key(e.id) for e in entries])
         fresh = [e for e in entries if _entry_key(e.id) not in known]
         result.seen = len(entries) - len(fresh)
         for name in sorted(c.name for c in channels):
-            repo.lock_channel(session, name)
+            timeline.lock_channel(session, name)
         for entry in fresh:
             label = f"entry {entry.title[:60]!r}" if entry.title else f"entry {entry.id[:60]!r}"
             if mark_seen:
@@ -358,19 +358,19 @@ def queue_entries(
             except InputError as exc:
                 result.waiting.append(f"{label} waits: {exc}")
                 continue
-            post = repo.add_post(
+            post_id = timeline.insert_post(
                 session,
                 text=content.text,
                 link=content.link,
                 category=content.category,
                 media=[],
                 now=now,
-                deliveries=plan,
+                plan=plan,
                 campaign=content.campaign,
                 variants=dict(content.variants),
             )
-            repo.remember_entry(session, key, _entry_key(entry.id), entry.id, entry.title, post.id, now, None)
-            result.queued.append((post.id, entry.title))
+            repo.remember_entry(session, key, _entry_key(entry.id), entry.id, entry.title, post_id, now, None)
+            result.queued.append((post_id, entry.title))
     if result.queued:
         db.wake_daemon()
     return result
@@ -399,7 +399,7 @@ def import_feed(
 def _claim(db: Database, feed: FeedConfig, now: datetime) -> FeedState | None:
     """The feed's state if its interval has passed (and mark it polled now, so that one daemon polls it)."""
     with db.write() as session:
-        repo.lock_channel(session, f"feed:{feed.name}")
+        timeline.lock_channel(session, f"feed:{feed.name}")
         state = session.get(FeedState, feed.name)
         last = state.polled_at if state is not None else None
         if last is not None and last + timedelta(seconds=feed.interval) > now:

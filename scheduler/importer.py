@@ -25,17 +25,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scheduler import mix
-from scheduler import repository as repo
+from sqlalchemy import Connection, Table, func, select
+
+from scheduler import mix, timeline
 from scheduler.config import NETWORKS, ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError
+from scheduler.intake import check_category, check_link, check_tag, check_text, check_variants, parse_when
 from scheduler.media import MediaStore, StoredMedia, inspect
-from scheduler.models import Delivery, Post, Status
 from scheduler.placement import local
 from scheduler.render import PostContent, problems
-from scheduler.service import check_category, check_link, check_tag, check_text, check_variants, parse_when
 from scheduler.slots import slot_times
+from scheduler.tables import Status, deliveries, posts
 
 COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content")
 VARIANT_PREFIX = "text_for_"
@@ -151,21 +152,21 @@ def _import(
         if db is None:
             _place(config, None, rows, now, force, path.name)
         else:
-            with db.read() as session:
-                _place(config, session, rows, now, force, path.name)
+            with db.read_core() as conn:
+                _place(config, conn, rows, now, force, path.name)
         return ImportResult(rows, dry_run=True)
     store = MediaStore(config.media_dir)
-    with db.write() as session:
+    with db.write_core() as conn:
         names = sorted({c.name for row in rows for c in row.channels})
         for name in names:
-            repo.lock_channel(session, name)
-        _place(config, session, rows, now, force, path.name)
+            timeline.lock_channel(conn, name)
+        _place(config, conn, rows, now, force, path.name)
         stored: dict[Path, dict[str, Any]] = {}
         for row in rows:
             for media_path in row.media:
                 if media_path not in stored:
                     stored[media_path] = store.add(media_path).as_dict()
-        _insert(session, rows, stored, now, tick)
+        _insert(conn, rows, stored, now, tick)
     db.wake_daemon()
     return ImportResult(rows, dry_run=False)
 
@@ -341,7 +342,7 @@ def _row(
 # -- placing and writing ------------------------------------------------------------------------------------------
 
 
-def _place(config: Config, session: Any, rows: list[Row], now: datetime, force: bool, name: str) -> None:
+def _place(config: Config, conn: Connection | None, rows: list[Row], now: datetime, force: bool, name: str) -> None:
     """Give every row its time on each channel: its ``at``, or the channel's next free slot in file order."""
     used: dict[str, set[datetime]] = {}
     for row in rows:
@@ -353,8 +354,8 @@ def _place(config: Config, session: Any, rows: list[Row], now: datetime, force: 
     # Only channels that have rows to place in slots need their queue read (rows with `at` keep their time).
     for channel in {c.name: c for row in rows if row.at is None for c in row.channels}.values():
         last, occupied = None, set[datetime]()
-        if session is not None:
-            times = repo.channel_times(session, channel.name, now)
+        if conn is not None:
+            times = timeline.channel_times(conn, channel.name, now)
             last, occupied = times.last_slotted, set(times.occupied)
         occupied |= used.get(channel.name, set())
         after = max(now, last) if last is not None else now
@@ -364,7 +365,7 @@ def _place(config: Config, session: Any, rows: list[Row], now: datetime, force: 
             for channel in row.channels:
                 row.due[channel.name] = next(free[channel.name])
     if not force:
-        errors = _mix_errors(session, rows, name)
+        errors = _mix_errors(conn, rows, name)
         if errors:
             raise ImportRejected(errors)
 
@@ -373,7 +374,7 @@ def _free(channel: ChannelConfig, after: datetime, occupied: set[datetime]) -> I
     return (t for t in slot_times(channel.slots, channel.timezone, after) if t not in occupied)
 
 
-def _mix_errors(session: Any, rows: list[Row], name: str) -> list[str]:
+def _mix_errors(conn: Connection | None, rows: list[Row], name: str) -> list[str]:
     """Rows whose commercial post completes a window over its channel's limit."""
     new: dict[str, list[tuple[datetime, int, bool, int]]] = {}
     channels: dict[str, ChannelConfig] = {}
@@ -390,9 +391,9 @@ def _mix_errors(session: Any, rows: list[Row], name: str) -> list[str]:
         channel = channels[channel_name]
         start = min(e[0] for e in entries)
         existing = []
-        if session is not None:
-            existing = repo.mix_before(session, channel_name, start, channel.mix.span)
-            existing += repo.mix_from(session, channel_name, start)
+        if conn is not None:
+            existing = timeline.mix_before(conn, channel_name, start, channel.mix.span)
+            existing += timeline.mix_from(conn, channel_name, start)
         merged = sorted([(e.due_at, e.id, e.commercial, 0) for e in existing] + entries, key=lambda e: (e[0], e[1]))
         after = [e[2] for e in merged]
         if not mix.worsens([e.commercial for e in existing], after, channel.mix):
@@ -440,7 +441,7 @@ _DELIVERY_COLUMNS = (
 
 
 def _insert(
-    session: Any, rows: list[Row], stored: dict[Path, dict[str, Any]], now: datetime, tick: Callable[[int], None]
+    conn: Connection, rows: list[Row], stored: dict[Path, dict[str, Any]], now: datetime, tick: Callable[[int], None]
 ) -> None:
     """Bulk-insert the rows' posts and deliveries, in batches, through the database driver.
 
@@ -448,7 +449,6 @@ def _insert(
     ``executemany``, with the columns' own SQLAlchemy conversions and post ids counted on from the largest (safe:
     the transaction is ``BEGIN IMMEDIATE``); on PostgreSQL ``COPY``, with ids taken from the posts' sequence.
     """
-    conn = session.connection()
     driver = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
         writer: _Writer = _SqliteWriter(conn, driver, now)
@@ -511,11 +511,6 @@ class _Writer(ABC):
 
 class _SqliteWriter(_Writer):
     def __init__(self, conn: Any, driver: Any, now: datetime) -> None:
-        from sqlalchemy import Table, func, select
-
-        posts, deliveries = Post.__table__, Delivery.__table__
-        assert isinstance(posts, Table) and isinstance(deliveries, Table)
-
         def converter(table: Table, name: str) -> Callable[[Any], Any]:
             process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
             return process or (lambda value: value)

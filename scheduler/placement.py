@@ -20,16 +20,17 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
-from scheduler import mix
-from scheduler import repository as repo
+from scheduler import mix, timeline
 from scheduler.config import ChannelConfig
 from scheduler.errors import InputError
-from scheduler.models import Delivery
-from scheduler.repository import MixEntry
 from scheduler.slots import push_back, queue_slot, slot_times
+from scheduler.timeline import MixEntry
+
+if TYPE_CHECKING:
+    from scheduler.models import Delivery
+    from scheduler.timeline import Executor
 
 _LAST = 2**62
 """The id a delivery not inserted yet sorts with: after every existing delivery at the same time."""
@@ -81,15 +82,15 @@ def _fits(flags: list[bool], position: int, rule: mix.MixRule) -> bool:
     return not mix.worsens(local, mix.insert(local, position - low), rule)
 
 
-def slot_for(session: Session, channel: ChannelConfig, now: datetime, category: str) -> datetime:
+def slot_for(session: Executor, channel: ChannelConfig, now: datetime, category: str) -> datetime:
     """The slot "add to queue" gives a post of ``category`` on ``channel`` (raises InputError when none works)."""
-    times = repo.channel_times(session, channel.name, now)
+    times = timeline.channel_times(session, channel.name, now)
     if category != mix.COMMERCIAL or not channel.mix.enabled:
         return queue_slot(channel.slots, channel.timezone, now, times.last_slotted, times.occupied)
     after = max(now, times.last_slotted) if times.last_slotted is not None else now
     rule = channel.mix
-    history = repo.mix_before(session, channel.name, after, rule.span, inclusive=True)
-    future = repo.mix_from(session, channel.name, after, inclusive=False)
+    history = timeline.mix_before(session, channel.name, after, rule.span, inclusive=True)
+    future = timeline.mix_from(session, channel.name, after, inclusive=False)
     occupied = set(times.occupied)
     first, found = _search(channel, after, occupied, history, future)
     if found is not None:
@@ -129,13 +130,13 @@ def _suggestion(
     return "no slot would work before more non-commercial posts are queued (or give --at with --force)"
 
 
-def check_explicit(session: Session, channel: ChannelConfig, when: datetime, category: str, now: datetime) -> None:
+def check_explicit(session: Executor, channel: ChannelConfig, when: datetime, category: str, now: datetime) -> None:
     """Refuse a commercial post at ``when`` (``--at``/``--now``) that breaks the rule."""
     rule = channel.mix
     if category != mix.COMMERCIAL or not rule.enabled:
         return
-    history = repo.mix_before(session, channel.name, when, rule.span, inclusive=True)
-    future = repo.mix_from(session, channel.name, when, rule.span, inclusive=False)
+    history = timeline.mix_before(session, channel.name, when, rule.span, inclusive=True)
+    future = timeline.mix_from(session, channel.name, when, rule.span, inclusive=False)
     flags = _flags(history) + _flags(future)
     after = mix.insert(flags, len(history))
     if not mix.worsens(flags, after, rule):
@@ -151,15 +152,15 @@ def check_explicit(session: Session, channel: ChannelConfig, when: datetime, cat
     )
 
 
-def next_slot(session: Session, channel: ChannelConfig, now: datetime, category: str, *, force: bool) -> datetime:
+def next_slot(session: Executor, channel: ChannelConfig, now: datetime, category: str, *, force: bool) -> datetime:
     """``--next``: the first free slot for the post, the queue pushed back a slot (refused if that breaks the mix)."""
-    queued = repo.slotted_queue(session, channel.name, now)
-    taken = repo.explicit_times(session, channel.name, now)
+    queued = timeline.slotted_queue(session, channel.name, now)
+    taken = timeline.explicit_times(session, channel.name, now)
     first, moved = push_back(channel.slots, channel.timezone, now, [d.due_at for d in queued], taken)
     rule = channel.mix
     if rule.enabled and not force:
-        history = repo.mix_before(session, channel.name, now, rule.span)
-        future = repo.mix_from(session, channel.name, now)
+        history = timeline.mix_before(session, channel.name, now, rule.span)
+        future = timeline.mix_from(session, channel.name, now)
         new_times = {d.id: when for d, when in zip(queued, moved, strict=True)}
         shifted = [MixEntry(new_times.get(e.id, e.due_at), e.id, e.commercial) for e in future]
         shifted.append(MixEntry(first, _LAST, category == mix.COMMERCIAL))
@@ -174,21 +175,21 @@ def next_slot(session: Session, channel: ChannelConfig, now: datetime, category:
             )
     for delivery, when in zip(queued, moved, strict=True):
         if when != delivery.due_at:
-            repo.move_delivery(session, delivery, when, now, slotted=True)
+            timeline.move_delivery(session, delivery.id, when, now, slotted=True)
     return first
 
 
-def _around(session: Session, channel: ChannelConfig, low: datetime, high: datetime) -> list[MixEntry]:
+def _around(session: Executor, channel: ChannelConfig, low: datetime, high: datetime) -> list[MixEntry]:
     """The deliveries from ``low`` to ``high`` and the rule's span either side."""
     span = channel.mix.span
     return (
-        repo.mix_before(session, channel.name, low, span)
-        + repo.mix_from(session, channel.name, low, until=high)
-        + repo.mix_from(session, channel.name, high, span, inclusive=False)
+        timeline.mix_before(session, channel.name, low, span)
+        + timeline.mix_from(session, channel.name, low, until=high)
+        + timeline.mix_from(session, channel.name, high, span, inclusive=False)
     )
 
 
-def check_move(session: Session, channel: ChannelConfig, delivery: Delivery, when: datetime, post_id: int) -> None:
+def check_move(session: Executor, channel: ChannelConfig, delivery: Delivery, when: datetime, post_id: int) -> None:
     """Refuse moving ``delivery`` to ``when`` when that breaks the rule (``smm reschedule`` without --force)."""
     rule = channel.mix
     if not rule.enabled:
@@ -208,7 +209,7 @@ def check_move(session: Session, channel: ChannelConfig, delivery: Delivery, whe
         )
 
 
-def cancel_notes(session: Session, channel: ChannelConfig, delivery: Delivery, post_id: int) -> list[str]:
+def cancel_notes(session: Executor, channel: ChannelConfig, delivery: Delivery, post_id: int) -> list[str]:
     """What cancelling ``delivery`` does to the mix: a note when it leaves commercial posts too close together."""
     rule = channel.mix
     if not rule.enabled:

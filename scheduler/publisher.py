@@ -27,7 +27,7 @@ from adapters.errors import (
     ReadBackUnsupported,
     TransientError,
 )
-from scheduler import claims, native, ratelimit
+from scheduler import claims, native, ratelimit, timeline
 from scheduler import repository as repo
 from scheduler.claims import Claim
 from scheduler.config import ChannelConfig, Config
@@ -440,11 +440,11 @@ def apply_late_policy(session: Any, config: Config, cutoff: datetime, now: datet
                 f"{where} is {_late(late_by)} late; skipped (late_policy = skip; smm retry {delivery.post_id})"
             )
         else:
-            times = repo.channel_times(session, channel.name, now)
+            times = timeline.channel_times(session, channel.name, now)
             taken = set(times.occupied) | assigned.setdefault(channel.name, set())
             slot = next_free_slots(channel.slots, channel.timezone, now, taken)[0]
             assigned[channel.name].add(slot)
-            repo.move_delivery(session, delivery, slot, now, slotted=True)
+            timeline.move_delivery(session, delivery.id, slot, now, slotted=True)
             local = slot.astimezone(channel.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
             lines.append(
                 f"{where} is {_late(late_by)} late; moved to the next free slot, {local} (late_policy = reslot)"

@@ -1,147 +1,21 @@
 """Every query and state change of the queue, as functions of a session and ``now``.
 
+What placing a post reads and writes lives in :mod:`scheduler.timeline` (Core only, for ``smm add``).
+
 State changes are conditional updates (``... WHERE status = 'queued'``) whose row count says whether they won, so
 the CLI and the daemon can race without corrupting anything: a cancel that loses to a claim fails cleanly.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Result, and_, func, select, text, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from scheduler.models import ACTIVE, Attempt, ChannelState, Delivery, FeedEntry, FeedState, Outcome, Post, Status
-
-IN_SEQUENCE = (Status.QUEUED, Status.PUBLISHING, Status.PUBLISHED, Status.UNKNOWN)
-"""Statuses of the deliveries that make a channel's sequence for the content mix (sent, or to be sent)."""
-
-
-def rowcount(result: Result[Any]) -> int:
-    """How many rows an UPDATE or DELETE changed."""
-    return int(cast(CursorResult[Any], result).rowcount)
-
-
-def new_key() -> str:
-    return uuid.uuid4().hex
-
-
-def lock_channel(session: Session, channel: str) -> None:
-    """Serialise slot placement on ``channel`` until the transaction ends (SQLite's BEGIN IMMEDIATE already does)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": f"smm-channel:{channel}"})
-
-
-# -- placing posts ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChannelTimes:
-    """What slot placement needs to know about a channel's queue."""
-
-    last_slotted: datetime | None
-    occupied: frozenset[datetime]
-
-
-def channel_times(session: Session, channel: str, now: datetime) -> ChannelTimes:
-    """The last queue-placed delivery's time and the future times taken on ``channel`` after it."""
-    last = session.scalar(
-        select(func.max(Delivery.due_at)).where(
-            Delivery.channel == channel,
-            Delivery.status == Status.QUEUED,
-            Delivery.slotted.is_(True),
-        )
-    )
-    after = max(now, last) if last is not None else now
-    occupied = session.scalars(
-        select(Delivery.due_at).where(
-            Delivery.channel == channel,
-            Delivery.status.in_((Status.QUEUED, Status.PUBLISHING, Status.PUBLISHED)),
-            Delivery.due_at >= after,
-        )
-    ).all()
-    return ChannelTimes(last, frozenset(occupied))
-
-
-def slotted_queue(session: Session, channel: str, since: datetime) -> list[Delivery]:
-    """The channel's queue-placed deliveries due at or after ``since``, in order."""
-    return list(
-        session.scalars(
-            select(Delivery)
-            .where(
-                Delivery.channel == channel,
-                Delivery.status == Status.QUEUED,
-                Delivery.slotted.is_(True),
-                Delivery.due_at >= since,
-            )
-            .order_by(Delivery.due_at, Delivery.id)
-        )
-    )
-
-
-def explicit_times(session: Session, channel: str, since: datetime) -> list[datetime]:
-    """Times on ``channel`` after ``since`` taken by deliveries that keep their time (not queue-placed)."""
-    return list(
-        session.scalars(
-            select(Delivery.due_at).where(
-                Delivery.channel == channel,
-                Delivery.status.in_((Status.QUEUED, Status.PUBLISHING, Status.PUBLISHED)),
-                Delivery.slotted.is_(False),
-                Delivery.due_at >= since,
-            )
-        )
-    )
-
-
-@dataclass(frozen=True)
-class MixEntry:
-    """A delivery as the content mix sees it: when, which (for ties), and whether its post is commercial."""
-
-    due_at: datetime
-    id: int
-    commercial: bool
-
-
-def _mix_select(channel: str) -> Any:
-    return (
-        select(Delivery.due_at, Delivery.id, (Post.category == "commercial").label("commercial"))
-        .join(Post, Post.id == Delivery.post_id)
-        .where(Delivery.channel == channel, Delivery.status.in_(IN_SEQUENCE))
-    )
-
-
-def mix_before(session: Session, channel: str, at: datetime, count: int, *, inclusive: bool = False) -> list[MixEntry]:
-    """The last ``count`` deliveries of ``channel`` before ``at`` (or at it, with ``inclusive``), in order."""
-    if count <= 0:
-        return []
-    bound = Delivery.due_at <= at if inclusive else Delivery.due_at < at
-    rows = session.execute(
-        _mix_select(channel).where(bound).order_by(Delivery.due_at.desc(), Delivery.id.desc()).limit(count)
-    ).all()
-    return [MixEntry(r.due_at, r.id, bool(r.commercial)) for r in reversed(rows)]
-
-
-def mix_from(
-    session: Session,
-    channel: str,
-    at: datetime,
-    count: int | None = None,
-    *,
-    inclusive: bool = True,
-    until: datetime | None = None,
-) -> list[MixEntry]:
-    """The deliveries of ``channel`` from ``at`` (or after it, without ``inclusive``) on, at most ``count``."""
-    query = _mix_select(channel).where(Delivery.due_at >= at if inclusive else Delivery.due_at > at)
-    if until is not None:
-        query = query.where(Delivery.due_at <= until)
-    query = query.order_by(Delivery.due_at, Delivery.id)
-    if count is not None:
-        query = query.limit(count)
-    return [MixEntry(r.due_at, r.id, bool(r.commercial)) for r in session.execute(query)]
+from scheduler.timeline import rowcount
 
 
 def upcoming_categories(
@@ -156,61 +30,6 @@ def upcoming_categories(
         .limit(limit)
     )
     return [(due, category) for due, category in rows]
-
-
-def add_post(
-    session: Session,
-    *,
-    text: str,
-    link: str | None,
-    category: str,
-    media: list[dict[str, object]],
-    now: datetime,
-    deliveries: Iterable[tuple[str, str, datetime, bool]],
-    campaign: str | None = None,
-    utm_content: str | None = None,
-    variants: dict[str, str] | None = None,
-) -> Post:
-    """Insert a post and its deliveries ``(channel, network, due_at, slotted)``."""
-    post = Post(
-        text=text,
-        link=link,
-        category=category,
-        media=media,
-        created_at=now,
-        campaign=campaign,
-        utm_content=utm_content,
-        variants=variants or None,
-    )
-    for channel, network, due_at, slotted in deliveries:
-        post.deliveries.append(
-            Delivery(
-                channel=channel,
-                network=network,
-                status=Status.QUEUED.value,
-                due_at=due_at,
-                next_attempt_at=due_at,
-                slotted=slotted,
-                attempts=0,
-                key=new_key(),
-                updated_at=now,
-            )
-        )
-    session.add(post)
-    session.flush()
-    return post
-
-
-def move_delivery(session: Session, delivery: Delivery, due_at: datetime, now: datetime, *, slotted: bool) -> bool:
-    """Give a queued delivery a new time; False if it is no longer queued."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery.id, Delivery.status == Status.QUEUED)
-        # A post already handed to its network for the old time must be deleted there first (native_at cleared).
-        .values(due_at=due_at, next_attempt_at=due_at, slotted=slotted, native_at=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(rowcount(result))
 
 
 # -- reading ------------------------------------------------------------------------------------------------------

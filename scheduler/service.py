@@ -7,275 +7,42 @@ database and the media store as they were.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from scheduler import mix, placement
+from scheduler import mix, placement, timeline
 from scheduler import repository as repo
-from scheduler.config import CATEGORIES, NETWORKS, ChannelConfig, Config
+from scheduler.config import CATEGORIES, Config
 from scheduler.db import Database
 from scheduler.errors import InputError, NotFound, StateConflict
-from scheduler.media import MediaStore, StoredMedia, inspect
+from scheduler.intake import NewPost, add_post, check_link, parse_variants, parse_when
 from scheduler.models import ACTIVE, Delivery, Post, Status
-from scheduler.render import PostContent, problems
-from scheduler.slots import local_to_utc
+from scheduler.views import delivery_view, iso, post_view
 
-MAX_LINK = 2048
-MAX_TAG = 128
+__all__ = [
+    "NewPost",
+    "add_post",
+    "cancel_post",
+    "cancel_with_notes",
+    "delivery_view",
+    "iso",
+    "list_queue",
+    "mix_lines",
+    "parse_variants",
+    "post_extras",
+    "post_view",
+    "queue_notes",
+    "reschedule_post",
+    "resolve_post",
+    "retry_post",
+    "show_post",
+]
+
 MIX_HORIZON = 1000
 """``smm queue`` shows the content mix of at most this many upcoming deliveries per channel."""
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LINK = re.compile(r"https?://[^/?#\s]+\S*", re.IGNORECASE)
-"""An http(s) URL with a host and no whitespace (what ``urlsplit`` accepted, without its cost in bulk imports)."""
-
-
-@dataclass(frozen=True)
-class NewPost:
-    """What ``smm add`` asks for."""
-
-    text: str
-    channels: Sequence[str] = ()
-    media: Sequence[Path] = ()
-    link: str | None = None
-    at: str | None = None
-    now: bool = False
-    next: bool = False
-    category: str = "educational"
-    extra: dict[str, Any] = field(default_factory=dict)
-    campaign: str | None = None
-    """``utm_campaign`` of the post's links (else the channel's)."""
-    utm_content: str | None = None
-    variants: Mapping[str, str] = field(default_factory=dict)
-    """Per-network texts: ``{"telegram": "..."}`` (``--text-for``)."""
-    force: bool = False
-    """Place the post even where it breaks the content mix rule."""
-
-
-# -- input checks -------------------------------------------------------------------------------------------------
-
-
-def check_text(text: str) -> str:
-    """Refuse text that no network should receive: NUL and other control characters, broken Unicode."""
-    if "\x00" in text:
-        raise InputError("the text contains a NUL byte")
-    bad = _CONTROL.search(text)
-    if bad:
-        raise InputError(
-            f"the text contains the control character U+{ord(bad.group()):04X} at position {bad.start() + 1}"
-        )
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError(f"the text is not valid Unicode at position {exc.start + 1}") from None
-    return text
-
-
-def check_link(link: str | None) -> str | None:
-    if link is None:
-        return None
-    link = link.strip()
-    if len(link) > MAX_LINK:
-        raise InputError(f"--link is {len(link)} characters long; at most {MAX_LINK}")
-    if not _LINK.fullmatch(link):
-        raise InputError(f"--link {link!r} is not an http(s) URL")
-    if "[" in link:  # an IPv6 host: let urlsplit judge its brackets
-        try:
-            urlsplit(link)
-        except ValueError:
-            raise InputError(f"--link {link!r} is not an http(s) URL") from None
-    return link
-
-
-def check_category(category: str) -> str:
-    if category not in CATEGORIES:
-        raise InputError(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
-    return category
-
-
-def check_tag(value: str | None, what: str) -> str | None:
-    """A campaign or utm_content value: non-empty, one line, at most 128 characters (None stays None)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        raise InputError(f"{what} is empty")
-    if _CONTROL.search(value) or "\n" in value or "\r" in value or "\t" in value:
-        raise InputError(f"{what} {value!r} must be one line without control characters")
-    if len(value) > MAX_TAG:
-        raise InputError(f"{what} is {len(value)} characters long; at most {MAX_TAG}")
-    return value
-
-
-def check_variants(variants: Mapping[str, str], channels: Sequence[ChannelConfig]) -> dict[str, str]:
-    """Per-network texts: a known network among the post's channels, with text that passes :func:`check_text`."""
-    networks = {c.network for c in channels}
-    checked: dict[str, str] = {}
-    for network, text in variants.items():
-        if network not in NETWORKS:
-            raise InputError(f"--text-for {network!r}: not a network; use one of {', '.join(NETWORKS)}")
-        if network not in networks:
-            raise InputError(f"--text-for {network}: the post goes to no {network} channel")
-        if not text.strip():
-            raise InputError(f"--text-for {network}: the text is empty")
-        try:
-            checked[network] = check_text(text)
-        except InputError as exc:
-            raise InputError(f"--text-for {network}: {exc}") from None
-    return checked
-
-
-def parse_variants(values: Sequence[str]) -> dict[str, str]:
-    """``["telegram=Hi", ...]`` (``--text-for NETWORK=TEXT``) as a dict; a network given twice is an error."""
-    variants: dict[str, str] = {}
-    for value in values:
-        network, sep, text = value.partition("=")
-        network = network.strip().lower()
-        if not sep or not network:
-            raise InputError(f"--text-for {value[:40]!r}: write NETWORK=TEXT, e.g. --text-for telegram='Hello'")
-        if network in variants:
-            raise InputError(f"--text-for {network} is given twice")
-        variants[network] = text
-    return variants
-
-
-def parse_when(value: str, zone: Any, now: datetime) -> datetime:
-    """An ISO 8601 date-time; without an offset it is read in ``zone``. Must be in the future."""
-    raw = value.strip()
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InputError(
-            f"--at {value!r} is not an ISO 8601 date-time such as 2026-12-01T10:00 or 2026-12-01T10:00+03:00"
-        ) from None
-    if len(raw) <= 10:
-        raise InputError(f"--at {value!r} has no time of day; give one, e.g. {raw}T10:00")
-    try:
-        when = local_to_utc(parsed, zone, strict=True)
-    except ValueError as exc:
-        raise InputError(f"--at {value!r}: {exc}") from None
-    if when <= now:
-        raise InputError(f"--at {value!r} is in the past (now is {now.astimezone(zone):%Y-%m-%d %H:%M %Z})")
-    return when
-
-
-def pick_channels(config: Config, names: Sequence[str]) -> list[ChannelConfig]:
-    if not config.channels:
-        raise InputError(f"no channels are configured in {config.path}: add a [[channels]] table")
-    if not names:
-        return list(config.channels)
-    picked: list[ChannelConfig] = []
-    for name in names:
-        try:
-            channel = config.channel(name)
-        except KeyError:
-            raise InputError(f"unknown channel {name!r}; configured: {', '.join(config.channel_names)}") from None
-        if channel not in picked:
-            picked.append(channel)
-    return picked
-
 
 # -- use cases ----------------------------------------------------------------------------------------------------
-
-
-def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> dict[str, Any]:
-    """Validate and queue a post on its channels; returns the post as JSON-ready data."""
-    modes = sum((request.at is not None, request.now, request.next))
-    if modes > 1:
-        raise InputError("give at most one of --at, --now and --next")
-    text = check_text(request.text)
-    link = check_link(request.link)
-    category = check_category(request.category)
-    campaign = check_tag(request.campaign, "--campaign")
-    utm_content = check_tag(request.utm_content, "--utm-content")
-    channels = pick_channels(config, request.channels)
-    variants = check_variants(request.variants, channels)
-    inspected = []
-    for path in request.media:
-        info, size = inspect(path)
-        inspected.append(StoredMedia("0" * 64, path.name, info.mime, size, info.width, info.height))
-    content = PostContent(
-        text=text,
-        link=link,
-        media=tuple(inspected),
-        category=category,
-        extra=request.extra,
-        campaign=campaign,
-        utm_content=utm_content,
-        variants=variants,
-    )
-    found = [p for channel in channels for p in problems(content, channel, config.media_dir)]
-    if found:
-        raise InputError("; ".join(found))
-    explicit: dict[str, datetime] = {}
-    if request.at is not None:
-        explicit = {c.name: parse_when(request.at, c.timezone, now) for c in channels}
-    if category == mix.COMMERCIAL and not request.force:
-        closed = [c.name for c in channels if c.mix.enabled and c.mix.limit == 0]
-        if closed:
-            raise InputError(
-                f"the content mix rule of {', '.join(map(repr, closed))} allows no commercial post (share 0); "
-                "give --force to queue it anyway"
-            )
-
-    with db.write() as session:
-        # Always in the same order, so two adds naming the same channels in another order cannot deadlock.
-        for name in sorted(c.name for c in channels):
-            repo.lock_channel(session, name)
-        plan = _plan(session, channels, request, category, explicit, now)
-        store = MediaStore(config.media_dir)
-        stored = [store.add(path).as_dict() for path in request.media]
-        post = repo.add_post(
-            session,
-            text=text,
-            link=link,
-            category=category,
-            media=stored,
-            now=now,
-            deliveries=plan,
-            campaign=campaign,
-            utm_content=utm_content,
-            variants=variants,
-        )
-        view = post_view(post, post.deliveries)
-    db.wake_daemon()
-    return view
-
-
-def _plan(
-    session: Any,
-    channels: Sequence[ChannelConfig],
-    request: NewPost,
-    category: str,
-    explicit: Mapping[str, datetime],
-    now: datetime,
-) -> list[tuple[str, str, datetime, bool]]:
-    """Each channel's delivery ``(channel, network, due_at, slotted)``; every mix refusal in one InputError."""
-    plan: list[tuple[str, str, datetime, bool]] = []
-    refused: list[str] = []
-    check = category == mix.COMMERCIAL and not request.force
-    for channel in channels:
-        try:
-            if request.now or request.at is not None:
-                when = now if request.now else explicit[channel.name]
-                if check:
-                    placement.check_explicit(session, channel, when, category, now)
-                plan.append((channel.name, channel.network, when, False))
-            elif request.next:
-                when = placement.next_slot(session, channel, now, category, force=request.force)
-                plan.append((channel.name, channel.network, when, True))
-            else:
-                when = placement.slot_for(session, channel, now, "" if request.force else category)
-                plan.append((channel.name, channel.network, when, True))
-        except InputError as exc:
-            refused.append(str(exc))
-    if refused:
-        raise InputError("; ".join(refused))
-    return plan
 
 
 def list_queue(
@@ -369,7 +136,7 @@ def reschedule_post(
                 when = parse_when(at, zone, now)
             if not force and delivery.channel in config.channel_names:
                 placement.check_move(session, config.channel(delivery.channel), delivery, when, post_id)
-            repo.move_delivery(session, delivery, when, now, slotted=False)
+            timeline.move_delivery(session, delivery.id, when, now, slotted=False)
         session.expire_all()
         post = _get(session, post_id)
         view = post_view(post, post.deliveries)
@@ -443,40 +210,6 @@ def _states(deliveries: Sequence[Delivery]) -> str:
     return ", ".join(f"{d.channel} is {d.status}" for d in deliveries) or "it has no deliveries"
 
 
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def delivery_view(d: Delivery) -> dict[str, Any]:
-    return {
-        "channel": d.channel,
-        "network": d.network,
-        "status": d.status,
-        "due_at": iso(d.due_at),
-        "attempts": d.attempts,
-        "published_at": iso(d.published_at),
-        "remote_id": d.remote_id,
-        "remote_url": d.remote_url,
-        "last_error": d.last_error,
-        "next_attempt_at": iso(d.next_attempt_at) if d.status == Status.QUEUED else None,
-        "note": d.note,
-        "network_scheduled_at": iso(d.native_at) if d.native_id and d.native_at else None,
-    }
-
-
-def post_view(post: Post, deliveries: Sequence[Delivery]) -> dict[str, Any]:
-    """A post in the documented JSON shape."""
-    return {
-        "id": post.id,
-        "text": post.text,
-        "link": post.link,
-        "category": post.category,
-        "media": [{k: m.get(k) for k in ("name", "sha256", "mime", "size", "width", "height")} for m in post.media],
-        "created_at": iso(post.created_at),
-        "deliveries": [delivery_view(d) for d in deliveries],
-    }
-
-
 def post_extras(db: Database, post_id: int) -> dict[str, Any]:
     """A post's marketing fields (not part of the post JSON contract): campaign, utm_content, variants."""
     with db.read() as session:
@@ -508,7 +241,7 @@ def mix_lines(
                 continue
             line = f"{conf.name}{scope}: {mix.summary(counts, conf.mix, CATEGORIES)}"
             if conf.mix.enabled:
-                history = repo.mix_before(session, conf.name, upcoming[0][0], conf.mix.window - 1)
+                history = timeline.mix_before(session, conf.name, upcoming[0][0], conf.mix.window - 1)
                 times = [e.due_at for e in history] + [due for due, _ in upcoming]
                 flags = [e.commercial for e in history] + [c == mix.COMMERCIAL for _, c in upcoming]
                 broken = mix.first_break(flags, conf.mix)

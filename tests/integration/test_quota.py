@@ -6,8 +6,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import update
+
 from adapters.base import Quota
-from scheduler import repository as repo
+from scheduler import timeline
 from scheduler.claims import queued_per_channel
 from scheduler.config import load_config
 from scheduler.db import Database
@@ -55,27 +57,29 @@ def _vk_config(tmp_path: Path, db_url: str, fake_url: str) -> Path:
 def _seed(db: Database, now: datetime, published: int, queued: int) -> None:
     with db.write() as session:
         for i in range(published):
-            post = repo.add_post(
+            post_id = timeline.insert_post(
                 session,
                 text=f"old {i}",
                 link=None,
                 category="news",
                 media=[],
                 now=now,
-                deliveries=[("vk", "vk", now - timedelta(hours=20), False)],
+                plan=[("vk", "vk", now - timedelta(hours=20), False)],
             )
-            delivery = post.deliveries[0]
-            delivery.status = Status.PUBLISHED.value
-            delivery.published_at = now - timedelta(hours=20) + timedelta(minutes=i)
+            session.execute(
+                update(Delivery)
+                .where(Delivery.post_id == post_id)
+                .values(status=Status.PUBLISHED.value, published_at=now - timedelta(hours=20) + timedelta(minutes=i))
+            )
         for i in range(queued):
-            repo.add_post(
+            timeline.insert_post(
                 session,
                 text=f"new {i}",
                 link=None,
                 category="news",
                 media=[],
                 now=now,
-                deliveries=[("vk", "vk", now, False)],
+                plan=[("vk", "vk", now, False)],
             )
 
 

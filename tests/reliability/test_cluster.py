@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from scheduler import repository as repo
+from scheduler import timeline
 from scheduler.config import load_config
 from scheduler.db import Database
 from scheduler.models import Delivery, Status
@@ -68,14 +68,14 @@ def test_three_daemons_share_the_work_and_survive_a_kill(tmp_path: Path, postgre
     with db.write() as session:
         for channel in config.channels:
             for j in range(PER_CHANNEL):
-                repo.add_post(
+                timeline.insert_post(
                     session,
                     text=f"post {j} on {channel.name}",
                     link=None,
                     category="news",
                     media=[],
                     now=now,
-                    deliveries=[(channel.name, channel.network, now, False)],
+                    plan=[(channel.name, channel.network, now, False)],
                 )
     total = len(config.channels) * PER_CHANNEL
     assert total == 1000
