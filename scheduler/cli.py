@@ -21,6 +21,7 @@ from scheduler import __version__
 from scheduler.config import CATEGORIES, Config, load_config
 from scheduler.errors import NoDatabaseYet, SmmError
 from scheduler.log import configure_logging, redact
+from scheduler.views import plural
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("smm.cli")
@@ -257,7 +258,7 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, ever
         if i in notes:
             click.echo(f"{'':<{widths[0]}}  -> {one_line(notes[i], 160)}")
     if limit and total > len(posts):
-        click.echo(f"... {total - len(posts)} more posts (use --limit 0 to list all)")
+        click.echo(f"... {plural(total - len(posts), 'more post', 'more posts')} (use --limit 0 to list all)")
     if mixes:
         click.echo("content mix of the upcoming queue:")
         for line in mixes:

@@ -37,6 +37,7 @@ from scheduler.placement import local
 from scheduler.render import PostContent, problems
 from scheduler.slots import slot_times
 from scheduler.tables import Status, deliveries, posts
+from scheduler.views import plural
 
 COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content")
 VARIANT_PREFIX = "text_for_"
@@ -91,10 +92,12 @@ class ImportResult:
                 spans.setdefault(channel.name, []).append(row.due[channel.name])
                 zones[channel.name] = channel
         verb = "would import" if self.dry_run else "imported"
-        out.append(f"{verb} {len(self.rows)} posts ({self.deliveries} deliveries) from {name}")
+        total = f"{plural(len(self.rows), 'post', 'posts')} ({plural(self.deliveries, 'delivery', 'deliveries')})"
+        out.append(f"{verb} {total} from {name}")
         for channel_name, times in sorted(spans.items()):
             first, last = local(min(times), zones[channel_name]), local(max(times), zones[channel_name])
-            out.append(f"  {channel_name}: {len(times)} deliveries, {first} to {last}")
+            span = first if first == last else f"{first} to {last}"
+            out.append(f"  {channel_name}: {plural(len(times), 'delivery', 'deliveries')}, {span}")
         if self.dry_run:
             out.append("nothing was written (--dry-run)")
         return out

@@ -18,7 +18,7 @@ from scheduler.db import Database
 from scheduler.errors import InputError, NotFound, StateConflict
 from scheduler.intake import NewPost, add_post, check_link, parse_variants, parse_when
 from scheduler.models import ACTIVE, Delivery, Post, Status
-from scheduler.views import delivery_view, iso, post_view
+from scheduler.views import delivery_view, iso, plural, post_view
 
 __all__ = [
     "NewPost",
@@ -264,7 +264,8 @@ def queue_notes(config: Config, db: Database) -> list[str]:
         for channel, counts in sorted(repo.channel_summary(session).items()):
             waiting = counts.get(Status.QUEUED, 0) + counts.get(Status.UNKNOWN, 0)
             if channel not in config.channel_names and waiting:
-                notes.append(f"{waiting} deliveries wait on channel {channel!r}, which is not in {config.path.name}")
+                waits = plural(waiting, "delivery waits", "deliveries wait")
+                notes.append(f"{waits} on channel {channel!r}, which is not in {config.path.name}")
             if counts.get(Status.UNKNOWN):
                 notes.append(
                     f"channel {channel!r}: {counts[Status.UNKNOWN]} deliveries in doubt: check the channel, then "

@@ -9,6 +9,11 @@ from typing import Any
 from scheduler.tables import Status
 
 
+def plural(n: int, one: str, many: str) -> str:
+    """``1 post``, ``2 posts``."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
 

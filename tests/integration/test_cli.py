@@ -360,7 +360,7 @@ def test_queue_all_channel_and_limit(env: Env) -> None:
     assert [[d["channel"] for d in p["deliveries"]] for p in env.json("queue", "--channel", "ny")] == [["ny"], ["ny"]]
     assert [p["id"] for p in env.json("queue", "--limit", "1")] == [1]
     table = env.ok("queue", "--limit", "1").out
-    assert table.endswith("... 1 more posts (use --limit 0 to list all)\n")
+    assert table.endswith("... 1 more post (use --limit 0 to list all)\n")
     assert [p["id"] for p in env.json("queue", "--limit", "0")] == [1, 3]
     assert one_error_line(env("queue", "--channel", "paris")) == "unknown channel 'paris'; configured: berlin, ny"
 
@@ -809,7 +809,7 @@ def test_add_and_import_load_no_network_client_daemon_or_orm(tmp_path: Path, db_
     assert result.returncode == 0, result.stderr
     modules = json.loads(result.stdout.splitlines()[-1])
     assert result.stdout.startswith("queued post 1\n")
-    assert "imported 1 posts (" in result.stdout
+    assert "imported 1 post (" in result.stdout
     assert [m for m in modules if m.split(".")[0] in HEAVY] == []
     assert "scheduler.daemon" not in modules
     # The ORM (60 ms to import, 30 ms more to map the classes): `add` and `import` work on Core tables.

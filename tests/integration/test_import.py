@@ -75,7 +75,7 @@ def test_rows_go_into_slots_in_file_order_around_explicit_times(env: Env) -> Non
         "imported 4 posts (8 deliveries) from posts.csv\n"
         "  berlin: 4 deliveries, Fri 2026-11-27 10:00 CET to Tue 2026-12-08 10:00 CET\n"
         "  ny: 3 deliveries, Tue 2026-11-24 10:00 EST to Tue 2026-12-01 10:00 EST\n"
-        "  tg: 1 deliveries, Tue 2026-11-24 10:00 UTC to Tue 2026-11-24 10:00 UTC\n"
+        "  tg: 1 delivery, Tue 2026-11-24 10:00 UTC\n"
     )
     assert result.err == ""  # no progress bar for a small file off a terminal
     posts = {p["text"]: p for p in queue(env)}
@@ -201,7 +201,7 @@ def test_dry_run_shows_what_would_be_queued_and_writes_nothing(env: Env) -> None
         "line 2: ny  Tue 2026-11-24 10:00 EST  hello there\n"
         "line 3: ny  Fri 2026-11-27 10:00 EST  second\n"
         "would import 2 posts (3 deliveries) from posts.csv\n"
-        "  berlin: 1 deliveries, Tue 2026-11-24 10:00 CET to Tue 2026-11-24 10:00 CET\n"
+        "  berlin: 1 delivery, Tue 2026-11-24 10:00 CET\n"
         "  ny: 2 deliveries, Tue 2026-11-24 10:00 EST to Fri 2026-11-27 10:00 EST\n"
         "nothing was written (--dry-run)\n"
     )
