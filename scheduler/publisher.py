@@ -201,12 +201,10 @@ class Publisher:
         return False
 
     async def _fit_window(self, adapter: Adapter, post: OutgoingPost) -> None:
-        """Send no more in any scope's window than the network counts there (see ``Limiter.window_wait``)."""
+        """Send no more in any scope's window than the network counts there (see :func:`ratelimit.fit_window`)."""
         limits = adapter.rate_limits()
-        while (wait := self.limiter.window_wait(limits, self.monotonic())) > 0:
-            await asyncio.sleep(wait)
         units = {limit.scope: float(adapter.requests_for(post)) for limit in limits if limit.unit == "request"}
-        self.limiter.sent(limits, self.monotonic(), units)
+        await ratelimit.fit_window(self.limiter, limits, self.monotonic, asyncio.sleep, units)
 
     def _pause_for(self, adapter: Adapter, exc: BaseException) -> None:
         if isinstance(exc, PublishError) and exc.retry_after:

@@ -12,13 +12,16 @@ time 30 s ahead, and every other chat of the bot would have waited with it.
 Pacing plans sends ahead; the networks count the sends they received in a sliding window. A send that went out
 late (the database was busy) lets the next ones bunch, and a window of 30 may then hold 31. So each send is also
 recorded as it happens, and one waits while the last ``rate`` sends of a scope fall within ``per`` seconds (with a
-margin for the network's clock and the time a request takes to arrive).
+margin for the network's clock and the time a request takes to arrive). Sends wait for a window in the order they
+came (:func:`fit_window`): sends that slept until the same moment used to race, and a few lost for a minute.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from adapters.base import RateLimit
@@ -51,6 +54,7 @@ class Limiter:
         self._buckets: dict[str, _Bucket] = {}
         self._pauses: dict[str, float] = {}
         self._sent: dict[str, deque[float]] = {}
+        self._turns: dict[str, asyncio.Lock] = {}
         self._burst = burst
         self._headroom = headroom
 
@@ -98,6 +102,13 @@ class Limiter:
                 sent = self._sent[limit.scope] = deque(maxlen=size)
             for _ in range(max(1, int((units or {}).get(limit.scope, 1.0)))):
                 sent.append(now)
+
+    def turn(self, scope: str) -> asyncio.Lock:
+        """The queue of sends waiting for ``scope``'s sliding window, first come, first served."""
+        lock = self._turns.get(scope)
+        if lock is None:
+            lock = self._turns[scope] = asyncio.Lock()
+        return lock
 
     def own_wait(self, limits: Sequence[RateLimit], now: float) -> float:
         """How long the channel's own scope (the first of ``limits``) holds a publish back, reserving nothing."""
@@ -147,3 +158,28 @@ async def pace(
     if wait > 0:
         await sleep(wait)
     return not stopping()
+
+
+async def fit_window(
+    limiter: Limiter,
+    limits: Sequence[RateLimit],
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+    units: dict[str, float] | None = None,
+) -> None:
+    """Wait until one more send fits every scope's sliding window, then record it as sent (``units`` requests in
+    a scope counted in requests).
+
+    Sends take their turn at each scope in the order they arrived, the channel's own scope first, then the shared
+    ones: a send waiting for its chat's window holds no place in its bot's queue. (The order is the same for every
+    send, so two sends never wait for each other's scopes.) Without the turns, the sends waiting for a scope all
+    slept until the same moment and raced; the event loop wakes equal deadlines in no fixed order, so a few lost
+    again and again.
+    """
+    async with AsyncExitStack() as turns:
+        for index, limit in enumerate(limits):
+            await turns.enter_async_context(limiter.turn(limit.scope))
+            # The scopes already held cannot fill up: every send to them waits behind this one.
+            while (wait := limiter.window_wait(limits[index : index + 1], monotonic())) > 0:
+                await sleep(wait)
+        limiter.sent(limits, monotonic(), units)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from adapters.base import RateLimit
-from scheduler.ratelimit import HEADROOM, Limiter, pace
+from scheduler.ratelimit import HEADROOM, WINDOW_MARGIN, Limiter, fit_window, pace
 
 BOT = RateLimit("telegram-bot:b", 30, 1)
 
@@ -82,6 +82,77 @@ def test_the_sliding_window_holds_sends_that_went_out_late_and_bunched() -> None
     assert limiter.window_wait(bot, clock.now) == pytest.approx(1.05)
     clock.now += 1.05
     assert limiter.window_wait(bot, clock.now) == 0
+
+
+class RacingClock(Clock):
+    """Virtual time in which sleepers due at the same moment wake in the reverse of the order they slept: the
+    event loop promises no order among equal deadlines, and this is the worst one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    async def sleep(self, seconds: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.sleepers.append((self.now + seconds, future))
+        await future
+
+    async def run(self, tasks: list[asyncio.Task[None]]) -> None:
+        while not all(t.done() for t in tasks):
+            for _ in range(20):  # let every runnable task reach its next sleep
+                await asyncio.sleep(0)
+            if not self.sleepers:
+                continue
+            due = min(when for when, _ in self.sleepers)
+            self.now = due
+            for when, future in reversed(self.sleepers):
+                if when == due:
+                    future.set_result(None)
+            self.sleepers = [(when, f) for when, f in self.sleepers if when != due]
+
+
+def test_sends_waiting_for_a_full_window_go_in_the_order_they_came() -> None:
+    """Forty sends reach a bot of 30 a second at once: thirty go, and the other ten wait for the window and then go
+    first come, first served. Before, they all slept until the same moment and raced, and a few lost every race."""
+    limiter, clock = Limiter(), RacingClock()
+    bot = (BOT,)
+    passed: list[tuple[int, float]] = []
+
+    async def send(number: int) -> None:
+        await fit_window(limiter, bot, clock, clock.sleep)
+        passed.append((number, clock.now))
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(send(n)) for n in range(40)]
+        await clock.run(tasks)
+
+    start = clock.now
+    asyncio.run(main())
+    assert [n for n, _ in passed] == list(range(40))
+    times = [t for _, t in passed]
+    assert times[:30] == [start] * 30
+    assert times[30:] == [pytest.approx(start + 1.0 * WINDOW_MARGIN)] * 10
+    # Never more than 30 in any window the network counts.
+    assert all(times[i + 30] - times[i] >= 1.0 for i in range(len(times) - 30))
+
+
+def test_a_send_waiting_for_its_chats_window_holds_no_place_in_its_bots_queue() -> None:
+    limiter, clock = Limiter(), RacingClock()
+    slow = (RateLimit("telegram-chat:slow", 1, 60), BOT)
+    limiter.sent(slow, clock.now)  # the slow chat's window is full for a minute
+    passed: list[str] = []
+
+    async def send(name: str, limits: tuple[RateLimit, ...]) -> None:
+        await fit_window(limiter, limits, clock, clock.sleep)
+        passed.append(f"{name}@{clock.now - 1000:.0f}")
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(send("slow", slow))]
+        tasks += [asyncio.create_task(send(f"chat{n}", chat(f"c{n}"))) for n in range(3)]
+        await clock.run(tasks)
+
+    asyncio.run(main())
+    assert passed == ["chat0@0", "chat1@0", "chat2@0", "slow@63"]
 
 
 def test_the_window_counts_requests_where_the_network_does() -> None:
