@@ -30,14 +30,17 @@ from bench.common import (
 FORBIDDEN = ("telegram", "vk_api", "httpx", "apscheduler", "alembic")
 
 
-def timed(cmd: list[str], env: dict[str, str], n: int) -> list[float]:
-    out = []
+def timed(cmds: list[list[str]], env: dict[str, str], n: int) -> list[list[float]]:
+    """Wall times of ``n`` runs of each command, taken in turn (one of each, then again), so that a change in the
+    machine's load during the benchmark weighs on every command alike and not on their ratio."""
+    out: list[list[float]] = [[] for _ in cmds]
     for _ in range(n):
-        t0 = time.perf_counter()
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
-        out.append(time.perf_counter() - t0)
-        if done.returncode != 0:
-            raise RuntimeError(f"{cmd} failed: {done.stderr[-500:]}")
+        for cmd, times in zip(cmds, out, strict=True):
+            t0 = time.perf_counter()
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
+            times.append(time.perf_counter() - t0)
+            if done.returncode != 0:
+                raise RuntimeError(f"{cmd} failed: {done.stderr[-500:]}")
     return out
 
 
@@ -62,11 +65,17 @@ def main() -> None:
 
     env = smm_env(env_vars)
     smm = [str(Path(PY).with_name("smm"))] if Path(PY).with_name("smm").exists() else [PY, "-m", "scheduler"]
-    t_pass = timed([PY, "-c", "pass"], env, n)
-    t_sa = timed([PY, "-c", "import sqlalchemy"], env, n)
-    t_add = timed([*smm, "--config", str(config), "add", "benchmark post", "--channel", "tg0001"], env, n)
-    t_add1 = timed([*smm, "--config", str(small_config), "add", "benchmark post", "--channel", "tg0000"], env, n)
-    t_help = timed([*smm, "--version"], env, n)
+    t_pass, t_sa, t_add, t_add1, t_help = timed(
+        [
+            [PY, "-c", "pass"],
+            [PY, "-c", "import sqlalchemy"],
+            [*smm, "--config", str(config), "add", "benchmark post", "--channel", "tg0001"],
+            [*smm, "--config", str(small_config), "add", "benchmark post", "--channel", "tg0000"],
+            [*smm, "--version"],
+        ],
+        env,
+        n,
+    )
     base = statistics.median(t_pass)
     sa = statistics.median(t_sa)
     add = statistics.median(t_add)
@@ -181,8 +190,11 @@ def main() -> None:
         bulk_row,
     ]
     notes = [
+        f"Each command ran {n} times in turn with the others (medians), so that the machine's load weighs on all "
+        "alike. The project's bytecode was written first, as installing a wheel does: this machine sets "
+        "PYTHONDONTWRITEBYTECODE, and an editable install without it compiles every module in every run.",
         "Heaviest top-level imports on the add path (cumulative): "
-        + ", ".join(f"{name} {us / 1000:.0f} ms" for us, name in heavy)
+        + ", ".join(f"{name} {us / 1000:.0f} ms" for us, name in heavy),
     ]
     if bulk_note:
         notes.append(bulk_note)
