@@ -29,6 +29,17 @@ class Clock:
         self.now += seconds
 
 
+def test_a_steady_pace_never_waits_at_the_sliding_window() -> None:
+    """The pace sits just under the window's share: ``rate`` paced sends span more than the window."""
+    assert HEADROOM * WINDOW_MARGIN < 1
+    limiter, clock = Limiter(), Clock()
+    bot = (BOT,)
+    for _ in range(300):
+        clock.now += limiter.reserve(bot, clock.now)
+        assert limiter.window_wait(bot, clock.now) == 0
+        limiter.sent(bot, clock.now)
+
+
 def test_a_paused_chat_leaves_its_bot_free_for_the_other_chats() -> None:
     limiter, clock = Limiter(), Clock()
     limiter.pause("telegram-chat:a", clock.now + 30)
