@@ -164,9 +164,14 @@ class Publisher:
             )
 
         async def send() -> PublishResult:
-            async with slot or contextlib.nullcontext():
-                await self._fit_window(adapter, post)
-                return await adapter.publish(post)
+            # The window first: a send waiting for it holds none of the host's slots (its recorded start is then
+            # earlier than its request, which only makes the window stricter).
+            sending = await self._fit_window(adapter, post)
+            try:
+                async with slot or contextlib.nullcontext():
+                    return await adapter.publish(post)
+            finally:
+                self.limiter.finished(sending, self.monotonic())
 
         try:
             result = await call_with_retries(send, self.config.retry, before_attempt=pace, on_retry=on_retry)
@@ -200,11 +205,11 @@ class Publisher:
             return published
         return False
 
-    async def _fit_window(self, adapter: Adapter, post: OutgoingPost) -> None:
+    async def _fit_window(self, adapter: Adapter, post: OutgoingPost) -> ratelimit.Send:
         """Send no more in any scope's window than the network counts there (see :func:`ratelimit.fit_window`)."""
         limits = adapter.rate_limits()
         units = {limit.scope: float(adapter.requests_for(post)) for limit in limits if limit.unit == "request"}
-        await ratelimit.fit_window(self.limiter, limits, self.monotonic, asyncio.sleep, units)
+        return await ratelimit.fit_window(self.limiter, limits, self.monotonic, asyncio.sleep, units)
 
     def _pause_for(self, adapter: Adapter, exc: BaseException) -> None:
         if isinstance(exc, PublishError) and exc.retry_after:

@@ -11,14 +11,17 @@ time 30 s ahead, and every other chat of the bot would have waited with it.
 
 Pacing plans sends ahead; the networks count the sends they received in a sliding window. A send that went out
 late (the database was busy) lets the next ones bunch, and a window of 30 may then hold 31. So each send is also
-recorded as it happens, and one waits while the last ``rate`` sends of a scope fall within ``per`` seconds (with a
-margin for the network's clock and the time a request takes to arrive). Sends wait for a window in the order they
-came (:func:`fit_window`): sends that slept until the same moment used to race, and a few lost for a minute.
+recorded as it happens, from the moment it may go until its answer came back: the network counted it somewhere in
+between. A new send waits until the send ``rate`` places back started ``per`` seconds ago (with a margin for the
+network's clock) and its answer came back ``per`` seconds ago, so the network never sees more than ``rate`` in
+any ``per``, however long a request took to arrive. Sends wait for a window in the order they came
+(:func:`fit_window`): sends that slept until the same moment used to race, and a few lost for a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -39,6 +42,27 @@ would build a backlog at the window, in the host slots (B2 at 96 %: 3 s late, an
 first come, first served, four posts straggled 50 s behind the burst)."""
 
 
+IN_FLIGHT_POLL = 0.02
+"""How often (a share of the window) a send checks whether the send it waits for has been answered."""
+
+
+class Send:
+    """A send as the sliding windows see it: when it could first arrive, and when it had surely arrived."""
+
+    __slots__ = ("end", "start")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.end = math.inf  # in flight
+
+    def settles(self, per: float, now: float) -> float:
+        """From when a send ``per`` seconds after this one cannot share the network's window with it."""
+        bound = self.start + per * WINDOW_MARGIN
+        if self.end == math.inf:
+            return max(bound, now + per * IN_FLIGHT_POLL)
+        return max(bound, self.end + per)
+
+
 @dataclass
 class _Bucket:
     interval: float  # seconds per unit
@@ -54,7 +78,7 @@ class Limiter:
         (which do not see our clock) are never quite reached."""
         self._buckets: dict[str, _Bucket] = {}
         self._pauses: dict[str, float] = {}
-        self._sent: dict[str, deque[float]] = {}
+        self._sent: dict[str, deque[Send]] = {}
         self._turns: dict[str, asyncio.Lock] = {}
         self._burst = burst
         self._headroom = headroom
@@ -84,25 +108,33 @@ class Limiter:
         return start - now
 
     def window_wait(self, limits: Sequence[RateLimit], now: float) -> float:
-        """How long until one more send fits every scope's sliding window: at most ``rate`` sends in any
-        ``per`` seconds (stretched by ``WINDOW_MARGIN``), counting the sends recorded by :meth:`sent`."""
+        """How long until one more send fits every scope's sliding window: at most ``rate`` sends in any ``per``
+        seconds as the network counts them, whenever each of the sends recorded by :meth:`sent` arrived there."""
         wait = 0.0
         for limit in limits:
             sent = self._sent.get(limit.scope)
             size = max(1, int(limit.rate))
             if sent is not None and len(sent) >= size:
-                wait = max(wait, sent[-size] + limit.per * WINDOW_MARGIN - now)
+                wait = max(wait, sent[-size].settles(limit.per, now) - now)
         return wait
 
-    def sent(self, limits: Sequence[RateLimit], now: float, units: dict[str, float] | None = None) -> None:
-        """Record a send (``units`` requests in a scope counted in requests) at ``now``."""
+    def sent(self, limits: Sequence[RateLimit], now: float, units: dict[str, float] | None = None) -> Send:
+        """Record a send (``units`` requests in a scope counted in requests) that may go from ``now``; give the
+        returned :class:`Send` to :meth:`finished` when its answer is back."""
+        send = Send(now)
         for limit in limits:
             size = max(1, int(limit.rate))
             sent = self._sent.get(limit.scope)
             if sent is None:
                 sent = self._sent[limit.scope] = deque(maxlen=size)
             for _ in range(max(1, int((units or {}).get(limit.scope, 1.0)))):
-                sent.append(now)
+                sent.append(send)
+        return send
+
+    @staticmethod
+    def finished(send: Send, now: float) -> None:
+        """The send's answer (or its error) came back at ``now``: the network has counted it by then."""
+        send.end = min(send.end, now)
 
     def turn(self, scope: str) -> asyncio.Lock:
         """The queue of sends waiting for ``scope``'s sliding window, first come, first served."""
@@ -167,9 +199,9 @@ async def fit_window(
     monotonic: Callable[[], float],
     sleep: Callable[[float], Awaitable[None]],
     units: dict[str, float] | None = None,
-) -> None:
+) -> Send:
     """Wait until one more send fits every scope's sliding window, then record it as sent (``units`` requests in
-    a scope counted in requests).
+    a scope counted in requests); pass the returned :class:`Send` to :meth:`Limiter.finished` once it is answered.
 
     Sends take their turn at each scope in the order they arrived, the channel's own scope first, then the shared
     ones: a send waiting for its chat's window holds no place in its bot's queue. (The order is the same for every
@@ -183,4 +215,4 @@ async def fit_window(
             # The scopes already held cannot fill up: every send to them waits behind this one.
             while (wait := limiter.window_wait(limits[index : index + 1], monotonic())) > 0:
                 await sleep(wait)
-        limiter.sent(limits, monotonic(), units)
+        return limiter.sent(limits, monotonic(), units)

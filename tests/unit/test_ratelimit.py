@@ -37,7 +37,7 @@ def test_a_steady_pace_never_waits_at_the_sliding_window() -> None:
     for _ in range(300):
         clock.now += limiter.reserve(bot, clock.now)
         assert limiter.window_wait(bot, clock.now) == 0
-        limiter.sent(bot, clock.now)
+        limiter.finished(limiter.sent(bot, clock.now), clock.now + 0.005)  # answered within 5 ms
 
 
 def test_a_paused_chat_leaves_its_bot_free_for_the_other_chats() -> None:
@@ -89,7 +89,7 @@ def test_the_sliding_window_holds_sends_that_went_out_late_and_bunched() -> None
     bot = (BOT,)
     for _ in range(30):  # thirty sends at one moment (they were all late)
         assert limiter.window_wait(bot, clock.now) == 0
-        limiter.sent(bot, clock.now)
+        limiter.finished(limiter.sent(bot, clock.now), clock.now)
     assert limiter.window_wait(bot, clock.now) == pytest.approx(1.05)
     clock.now += 1.05
     assert limiter.window_wait(bot, clock.now) == 0
@@ -130,7 +130,7 @@ def test_sends_waiting_for_a_full_window_go_in_the_order_they_came() -> None:
     passed: list[tuple[int, float]] = []
 
     async def send(number: int) -> None:
-        await fit_window(limiter, bot, clock, clock.sleep)
+        limiter.finished(await fit_window(limiter, bot, clock, clock.sleep), clock.now)
         passed.append((number, clock.now))
 
     async def main() -> None:
@@ -150,11 +150,11 @@ def test_sends_waiting_for_a_full_window_go_in_the_order_they_came() -> None:
 def test_a_send_waiting_for_its_chats_window_holds_no_place_in_its_bots_queue() -> None:
     limiter, clock = Limiter(), RacingClock()
     slow = (RateLimit("telegram-chat:slow", 1, 60), BOT)
-    limiter.sent(slow, clock.now)  # the slow chat's window is full for a minute
+    limiter.finished(limiter.sent(slow, clock.now), clock.now)  # the slow chat's window is full for a minute
     passed: list[str] = []
 
     async def send(name: str, limits: tuple[RateLimit, ...]) -> None:
-        await fit_window(limiter, limits, clock, clock.sleep)
+        limiter.finished(await fit_window(limiter, limits, clock, clock.sleep), clock.now)
         passed.append(f"{name}@{clock.now - 1000:.0f}")
 
     async def main() -> None:
@@ -166,10 +166,24 @@ def test_a_send_waiting_for_its_chats_window_holds_no_place_in_its_bots_queue() 
     assert passed == ["chat0@0", "chat1@0", "chat2@0", "slow@63"]
 
 
+def test_a_send_whose_answer_came_late_counts_until_then() -> None:
+    """The network counted a send somewhere between its start and its answer: a slow request (a stalled thread, a
+    slow link) may have arrived late, right next to the sends after it, so the window runs from its answer."""
+    limiter, clock = Limiter(), Clock()
+    token = (RateLimit("vk-token:t", 3, 1, unit="request"),)
+    first = limiter.sent(token, clock.now)
+    for _ in range(2):
+        limiter.finished(limiter.sent(token, clock.now + 0.35), clock.now + 0.36)
+    assert limiter.window_wait(token, clock.now + 1.05) == pytest.approx(0.02)  # the first is still in flight
+    limiter.finished(first, clock.now + 0.9)  # it arrived somewhere in 0.9 s
+    assert limiter.window_wait(token, clock.now + 1.05) == pytest.approx(0.85)
+    assert limiter.window_wait(token, clock.now + 1.9) == 0
+
+
 def test_the_window_counts_requests_where_the_network_does() -> None:
     limiter, clock = Limiter(), Clock()
     token = (RateLimit("vk-token:t", 3, 1, unit="request"),)
-    limiter.sent(token, clock.now, {"vk-token:t": 3})  # a post with an upload: three requests
+    limiter.finished(limiter.sent(token, clock.now, {"vk-token:t": 3}), clock.now)  # an upload: three requests
     assert limiter.window_wait(token, clock.now + 0.5) == pytest.approx(0.55)
     assert limiter.window_wait(token, clock.now + 1.05) == 0
 
