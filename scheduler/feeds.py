@@ -33,6 +33,7 @@ from scheduler.errors import InputError
 from scheduler.intake import check_link, check_text
 from scheduler.models import FeedState
 from scheduler.render import PostContent, problems
+from scheduler.views import plural
 
 MAX_FEED_BYTES = 20 * 1024 * 1024
 _TAG = re.compile(r"<[^>]+>")
@@ -95,9 +96,10 @@ class FeedResult:
         parts = []
         if self.queued:
             ids = ", ".join(str(post_id) for post_id, _ in self.queued)
-            parts.append(f"{len(self.queued)} new entries queued (posts {ids})")
+            posts = "post" if len(self.queued) == 1 else "posts"
+            parts.append(f"{plural(len(self.queued), 'new entry', 'new entries')} queued ({posts} {ids})")
         if self.marked:
-            parts.append(f"{self.marked} entries marked as seen without queueing them")
+            parts.append(f"{plural(self.marked, 'entry', 'entries')} marked as seen without queueing them")
         if self.waiting:
             parts.append(f"{len(self.waiting)} waiting for the content mix")
         if self.rejected:

@@ -458,13 +458,20 @@ def _insert(
     if conn.dialect.name == "sqlite":
         # Every delivery goes into eight indexes, at random places in the per-channel ones: with SQLite's default
         # 2 MiB page cache, 100,000 rows into a million-row queue re-read and re-wrote the same index pages over and
-        # over (a third of the import's system time). A big cache for this one transaction of a short-lived process.
+        # over (a third of the import's system time). The cache is the connection's: set back afterwards.
+        previous = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
         conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
-        writer: _Writer = _SqliteWriter(conn, driver, now)
+        try:
+            _write(_SqliteWriter(conn, driver, now), rows, stored, tick)
+        finally:
+            conn.exec_driver_sql(f"PRAGMA cache_size = {previous}")
     elif conn.dialect.name == "postgresql":
-        writer = _PostgresWriter(driver, now)
+        _write(_PostgresWriter(driver, now), rows, stored, tick)
     else:  # pragma: no cover - the config accepts only SQLite and PostgreSQL URLs
         raise InputError(f"bulk import supports SQLite and PostgreSQL, not {conn.dialect.name}")
+
+
+def _write(writer: _Writer, rows: list[Row], stored: dict[Path, dict[str, Any]], tick: Callable[[int], None]) -> None:
     prefix = os.urandom(12).hex()
     counter = iter(range(1 << 32))
     batch = 5000

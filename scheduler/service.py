@@ -1,4 +1,5 @@
-"""The use cases behind the CLI: queue a post, list the queue, show, cancel, reschedule, retry, resolve.
+"""The use cases behind the CLI: list the queue, show, cancel, reschedule, retry, resolve; and queueing a post,
+which lives in :mod:`scheduler.intake` (it must not load the ORM) and is re-exported here.
 
 Each function takes the configuration, the database and ``now`` (aware UTC), validates everything before it writes,
 and writes in one short transaction. Invalid input raises :class:`~scheduler.errors.InputError` and leaves the
@@ -268,7 +269,8 @@ def queue_notes(config: Config, db: Database) -> list[str]:
                 notes.append(f"{waits} on channel {channel!r}, which is not in {config.path.name}")
             if counts.get(Status.UNKNOWN):
                 notes.append(
-                    f"channel {channel!r}: {counts[Status.UNKNOWN]} deliveries in doubt: check the channel, then "
+                    f"channel {channel!r}: {plural(counts[Status.UNKNOWN], 'delivery', 'deliveries')} in doubt: "
+                    "check the channel, then "
                     "`smm resolve ID --published` or `--retry`"
                 )
     return notes

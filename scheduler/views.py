@@ -1,12 +1,13 @@
-"""Posts and deliveries in the documented JSON shape (``--json``), from ORM objects or Core rows alike."""
+"""Posts and deliveries in the documented JSON shape (``--json``), from ORM objects or Core rows alike.
+
+Imports nothing heavy: every command's output goes through here, ``smm --version`` included.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-
-from scheduler.tables import Status
 
 
 def plural(n: int, one: str, many: str) -> str:
@@ -30,7 +31,7 @@ def delivery_view(d: Any) -> dict[str, Any]:
         "remote_id": d.remote_id,
         "remote_url": d.remote_url,
         "last_error": d.last_error,
-        "next_attempt_at": iso(d.next_attempt_at) if d.status == Status.QUEUED else None,
+        "next_attempt_at": iso(d.next_attempt_at) if d.status == "queued" else None,
         "note": d.note,
         "network_scheduled_at": iso(d.native_at) if d.native_id and d.native_at else None,
     }

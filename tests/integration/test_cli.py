@@ -454,8 +454,8 @@ def test_resolve_an_unknown_delivery(env: Env) -> None:
     env.add("in doubt")
     env.sql("UPDATE deliveries SET status = 'unknown', attempts = 1")
     assert env.ok("queue").out.splitlines()[:2] == [
-        "! channel 'berlin': 1 deliveries in doubt: check the channel, then `smm resolve ID --published` or `--retry`",
-        "! channel 'ny': 1 deliveries in doubt: check the channel, then `smm resolve ID --published` or `--retry`",
+        "! channel 'berlin': 1 delivery in doubt: check the channel, then `smm resolve ID --published` or `--retry`",
+        "! channel 'ny': 1 delivery in doubt: check the channel, then `smm resolve ID --published` or `--retry`",
     ]
     env.ok("resolve", "1", "--published", "--url", "https://example.org/p/1", "--channel", "berlin")
     env.ok("resolve", "1", "--retry")
@@ -773,6 +773,22 @@ def test_sqlite_database_that_is_a_folder_or_not_a_database(tmp_path: Path) -> N
 # -- smm add stays light ------------------------------------------------------------------------------------------
 
 HEAVY = ("telegram", "vk_api", "httpx", "apscheduler", "alembic", "requests", "tenacity")
+
+
+def test_version_and_help_load_no_database_library() -> None:
+    code = (
+        "import sys\n"
+        "from scheduler.cli import main\n"
+        "for args in (['--version'], ['--help'], ['add', '--help']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as exc:\n"
+        "        assert not exc.code, exc.code\n"
+        "print([m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'psycopg', 'sqlite3')])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
 
 
 def test_add_and_import_load_no_network_client_daemon_or_orm(tmp_path: Path, db_url: str) -> None:

@@ -129,9 +129,7 @@ def test_a_file_is_queued_oldest_first_and_each_entry_only_once(env: Env) -> Non
     assert plan[(2, "tg")]["problems"] == []
     assert env.ok("import-feed", str(feed)).out == f"feed {str(feed)!r}: nothing new (2 already seen)\n"
     feed.write_bytes(rss(THIRD, SECOND, FIRST))
-    assert (
-        env.ok("import-feed", str(feed)).out == f"feed {str(feed)!r}: 1 new entries queued (posts 3) (2 already seen)\n"
-    )
+    assert env.ok("import-feed", str(feed)).out == f"feed {str(feed)!r}: 1 new entry queued (post 3) (2 already seen)\n"
     assert texts(env)[-1][0] == "Third\n\nThree"
 
 
@@ -141,9 +139,7 @@ def test_a_configured_feed_over_http_with_its_template(
     template = '"{title} ({published}, {feed})\\n{link}"'
     env = make_env(tmp_path, db_url, monkeypatch, BERLIN_CHANNEL + feeds_table(site, template=template))
     site.pages["/feed.xml"] = ("application/rss+xml", rss(FIRST))
-    assert (
-        env.ok("import-feed", "--feed", "blog").out == "feed 'blog': 1 new entries queued (posts 1) (0 already seen)\n"
-    )
+    assert env.ok("import-feed", "--feed", "blog").out == "feed 'blog': 1 new entry queued (post 1) (0 already seen)\n"
     assert texts(env) == [
         (
             "First & foremost (2026-11-16, Acme blog)\nhttps://acme.example/a-1",
@@ -246,7 +242,7 @@ def test_commercial_entries_wait_for_the_mix(
     assert lines[1].startswith("feed 'blog': entry 'Third' waits: channel 'berlin': a commercial post in its next slot")
     env.add("tip")
     env.add("tip")
-    assert env.ok("import-feed", "--feed", "blog").out.startswith("feed 'blog': 1 new entries queued (posts 5)")
+    assert env.ok("import-feed", "--feed", "blog").out.startswith("feed 'blog': 1 new entry queued (post 5)")
 
 
 # -- poll_feeds, for the daemon -----------------------------------------------------------------------------------
@@ -271,7 +267,7 @@ def test_poll_feeds_reads_each_feed_once_per_interval_with_conditional_requests(
         assert site.requests[-1].headers.get("if-none-match")
         site.pages["/feed.xml"] = ("application/rss+xml", rss(THIRD, SECOND, FIRST))
         assert poll_feeds(config, db, NOW + timedelta(hours=2)) == [
-            "feed 'blog': 1 new entries queued (posts 3) (2 already seen)"
+            "feed 'blog': 1 new entry queued (post 3) (2 already seen)"
         ]
         assert len(env.json("queue")) == 3
     finally:
@@ -292,7 +288,7 @@ def test_poll_feeds_turns_errors_into_lines_and_remembers_rejected_entries(
         long = ("a-9", "Long", "word " * 1000, "Mon, 16 Nov 2026 10:00:00 GMT")
         site.pages["/feed.xml"] = ("application/rss+xml", rss(long, FIRST))
         lines = poll_feeds(config, db, NOW + timedelta(hours=1))
-        assert lines[0] == "feed 'blog': 1 new entries queued (posts 1), 1 rejected (0 already seen)"
+        assert lines[0] == "feed 'blog': 1 new entry queued (post 1), 1 rejected (0 already seen)"
         assert lines[1].startswith(
             "feed 'blog': entry 'Long' rejected: channel 'tg' (--text-for telegram): the text is"
         )

@@ -29,7 +29,7 @@ def test_upgrade_matches_models_then_downgrades(db_url: str) -> None:
 
 
 def test_partial_indexes_are_partial_on_both_databases(db_url: str) -> None:
-    """compare_metadata does not compare index conditions, and the models name only SQLite's (see models.py): the
+    """compare_metadata does not compare index conditions, and the tables name only SQLite's (see tables.py): the
     migrations must make both indexes partial on every database, or a second open attempt could be written."""
     from sqlalchemy import text
 
