@@ -12,10 +12,12 @@ time 30 s ahead, and every other chat of the bot would have waited with it.
 Pacing plans sends ahead; the networks count the sends they received in a sliding window. A send that went out
 late (the database was busy) lets the next ones bunch, and a window of 30 may then hold 31. So each send is also
 recorded as it happens, from the moment it may go until its answer came back: the network counted it somewhere in
-between. A new send waits until the send ``rate`` places back started ``per`` seconds ago (with a margin for the
-network's clock) and its answer came back ``per`` seconds ago, so the network never sees more than ``rate`` in
-any ``per``, however long a request took to arrive. Sends wait for a window in the order they came
-(:func:`fit_window`): sends that slept until the same moment used to race, and a few lost for a minute.
+between. A recorded send stops counting in a scope's window once it started ``per`` seconds ago (with a margin
+for the network's clock) and its answer came back ``per`` seconds ago, less the scope's usual round trip (the
+least of its recorded sends'): a request held up on its way (a stalled thread, a slow link) counts until it
+surely arrived, while the usual travel time of a healthy link costs nothing. A new send waits while ``rate``
+sends still count. Sends wait for a window in the order they came (:func:`fit_window`): sends that slept until
+the same moment used to race, and a few lost for a minute.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ would build a backlog at the window, in the host slots (B2 at 96 %: 3 s late, an
 first come, first served, four posts straggled 50 s behind the burst)."""
 
 
-IN_FLIGHT_POLL = 0.02
-"""How often (a share of the window) a send checks whether the send it waits for has been answered."""
+ROUND_TRIPS = 32
+"""A scope's usual round trip is the least of its last this many."""
 
 
 class Send:
@@ -55,12 +57,11 @@ class Send:
         self.start = start
         self.end = math.inf  # in flight
 
-    def settles(self, per: float, now: float) -> float:
-        """From when a send ``per`` seconds after this one cannot share the network's window with it."""
-        bound = self.start + per * WINDOW_MARGIN
-        if self.end == math.inf:
-            return max(bound, now + per * IN_FLIGHT_POLL)
-        return max(bound, self.end + per)
+    def settles(self, per: float, round_trip: float, now: float) -> float:
+        """From when a new send cannot share the network's ``per``-second window with this one (at the soonest,
+        while it is in flight)."""
+        answered = min(self.end, now)
+        return max(self.start + per * WINDOW_MARGIN, answered - round_trip + per)
 
 
 @dataclass
@@ -78,7 +79,8 @@ class Limiter:
         (which do not see our clock) are never quite reached."""
         self._buckets: dict[str, _Bucket] = {}
         self._pauses: dict[str, float] = {}
-        self._sent: dict[str, deque[Send]] = {}
+        self._sent: dict[str, list[Send]] = {}
+        self._trips: dict[str, deque[float]] = {}  # the last round trips of the sends that left a scope's window
         self._turns: dict[str, asyncio.Lock] = {}
         self._burst = burst
         self._headroom = headroom
@@ -109,13 +111,27 @@ class Limiter:
 
     def window_wait(self, limits: Sequence[RateLimit], now: float) -> float:
         """How long until one more send fits every scope's sliding window: at most ``rate`` sends in any ``per``
-        seconds as the network counts them, whenever each of the sends recorded by :meth:`sent` arrived there."""
+        seconds as the network counts them, whenever each of the sends recorded by :meth:`sent` arrived there.
+        (While a send the window waits for is in flight, this is when to look again.)"""
         wait = 0.0
         for limit in limits:
             sent = self._sent.get(limit.scope)
+            if not sent:
+                continue
+            trips = self._trips.setdefault(limit.scope, deque(maxlen=ROUND_TRIPS))
+            round_trip = min([s.end - s.start for s in sent if s.end != math.inf] + list(trips), default=0.0)
+            counting = []
+            for send in sent:
+                settles = send.settles(limit.per, round_trip, now)
+                if settles > now or send.end == math.inf:
+                    counting.append((settles, send))
+                else:
+                    trips.append(send.end - send.start)
+            sent[:] = [s for _, s in counting]
             size = max(1, int(limit.rate))
-            if sent is not None and len(sent) >= size:
-                wait = max(wait, sent[-size].settles(limit.per, now) - now)
+            if len(counting) >= size:
+                times = sorted(t for t, _ in counting)
+                wait = max(wait, times[len(counting) - size] - now)
         return wait
 
     def sent(self, limits: Sequence[RateLimit], now: float, units: dict[str, float] | None = None) -> Send:
@@ -123,12 +139,8 @@ class Limiter:
         returned :class:`Send` to :meth:`finished` when its answer is back."""
         send = Send(now)
         for limit in limits:
-            size = max(1, int(limit.rate))
-            sent = self._sent.get(limit.scope)
-            if sent is None:
-                sent = self._sent[limit.scope] = deque(maxlen=size)
-            for _ in range(max(1, int((units or {}).get(limit.scope, 1.0)))):
-                sent.append(send)
+            sent = self._sent.setdefault(limit.scope, [])
+            sent.extend([send] * max(1, int((units or {}).get(limit.scope, 1.0))))
         return send
 
     @staticmethod
@@ -210,8 +222,11 @@ async def fit_window(
     again and again.
     """
     async with AsyncExitStack() as turns:
+        taken: set[str] = set()
         for index, limit in enumerate(limits):
-            await turns.enter_async_context(limiter.turn(limit.scope))
+            if limit.scope not in taken:  # a turn is not re-entrant
+                taken.add(limit.scope)
+                await turns.enter_async_context(limiter.turn(limit.scope))
             # The scopes already held cannot fill up: every send to them waits behind this one.
             while (wait := limiter.window_wait(limits[index : index + 1], monotonic())) > 0:
                 await sleep(wait)

@@ -166,18 +166,56 @@ def test_a_send_waiting_for_its_chats_window_holds_no_place_in_its_bots_queue() 
     assert passed == ["chat0@0", "chat1@0", "chat2@0", "slow@63"]
 
 
-def test_a_send_whose_answer_came_late_counts_until_then() -> None:
-    """The network counted a send somewhere between its start and its answer: a slow request (a stalled thread, a
-    slow link) may have arrived late, right next to the sends after it, so the window runs from its answer."""
+def test_a_send_held_up_on_its_way_counts_until_it_surely_arrived() -> None:
+    """The network counted a send somewhere between its start and its answer. One held up on its way (a stalled
+    thread) may have arrived right next to the sends after it, so it counts until its answer, less the scope's
+    usual round trip, is a window old."""
     limiter, clock = Limiter(), Clock()
     token = (RateLimit("vk-token:t", 3, 1, unit="request"),)
-    first = limiter.sent(token, clock.now)
+    stalled = limiter.sent(token, clock.now)
     for _ in range(2):
-        limiter.finished(limiter.sent(token, clock.now + 0.35), clock.now + 0.36)
-    assert limiter.window_wait(token, clock.now + 1.05) == pytest.approx(0.02)  # the first is still in flight
-    limiter.finished(first, clock.now + 0.9)  # it arrived somewhere in 0.9 s
-    assert limiter.window_wait(token, clock.now + 1.05) == pytest.approx(0.85)
-    assert limiter.window_wait(token, clock.now + 1.9) == 0
+        limiter.finished(limiter.sent(token, clock.now + 0.35), clock.now + 0.36)  # 10 ms: the usual round trip
+    # The two answered ones count until 1.40 (started a window and 5 % ago); the stalled one at least as long.
+    assert limiter.window_wait(token, clock.now + 1.05) == pytest.approx(0.35)
+    limiter.finished(stalled, clock.now + 0.9)  # answered 0.9 s after it started: it may have arrived at 0.89
+    assert limiter.window_wait(token, clock.now + 1.05) == pytest.approx(0.35)  # two count until 1.40...
+    assert limiter.window_wait(token, clock.now + 1.40) == 0  # ... then only the stalled one (until 1.89)
+    limiter.sent(token, clock.now + 1.40)
+    limiter.sent(token, clock.now + 1.45)
+    assert limiter.window_wait(token, clock.now + 1.50) == pytest.approx(0.39)
+
+
+def test_the_usual_round_trip_costs_nothing() -> None:
+    """A link 100 ms away: each answer comes 100 ms after its send, and a steady pace still never waits."""
+    limiter, clock = Limiter(), Clock()
+    bot = (BOT,)
+    for _ in range(300):
+        clock.now += limiter.reserve(bot, clock.now)
+        assert limiter.window_wait(bot, clock.now) == 0
+        send = limiter.sent(bot, clock.now)
+        limiter.finished(send, clock.now + 0.1)
+
+
+def test_one_slow_send_does_not_hold_back_the_sends_that_left_the_window() -> None:
+    """An upload still in flight counts once; the sends after it that were answered leave the window in time."""
+    limiter, clock = Limiter(), Clock()
+    token = (RateLimit("vk-token:t", 3, 1, unit="request"),)
+    limiter.sent(token, clock.now)  # a big upload, in flight for a long while
+    limiter.finished(limiter.sent(token, clock.now + 0.1), clock.now + 0.11)
+    limiter.finished(limiter.sent(token, clock.now + 0.2), clock.now + 0.21)
+    assert limiter.window_wait(token, clock.now + 1.0) == pytest.approx(0.15)
+    assert limiter.window_wait(token, clock.now + 1.15) == 0  # the upload still counts, alone
+
+
+def test_a_scope_listed_twice_takes_its_turn_once() -> None:
+    limiter, clock = Limiter(), Clock()
+    twice = (BOT, BOT)
+
+    async def main() -> None:
+        send = await asyncio.wait_for(fit_window(limiter, twice, clock, clock.sleep), 1)
+        limiter.finished(send, clock.now)
+
+    asyncio.run(main())
 
 
 def test_the_window_counts_requests_where_the_network_does() -> None:
