@@ -118,8 +118,29 @@ def machine() -> dict[str, str]:
         "postgresql": postgres_version() or "not reachable",
         "kernel": platform.release(),
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "fsync": fsync_latency(WORK),
         "commit": commit.stdout.strip() + (" (scheduler/ or adapters/ modified)" if dirty.stdout.strip() else ""),
     }
+
+
+def fsync_latency(folder: Path, samples: int = 100) -> str:
+    """fsync of a 4-KiB append in ``folder``, as each SQLite commit pays (synchronous = FULL): median, p99 and max.
+    Every claim commits before its request goes out, so a disk whose fsync stalls shows in B1's lateness."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    times = []
+    try:
+        for _ in range(samples):
+            os.write(fd, b"x" * 4096)
+            t0 = time.perf_counter()
+            os.fsync(fd)
+            times.append(time.perf_counter() - t0)
+            time.sleep(0.005)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return f"{ms(percentile(times, 50))} / {ms(percentile(times, 99))} / {ms(max(times))}"
 
 
 @dataclass
@@ -153,7 +174,8 @@ def report(bench: str, title: str, rows: Sequence[Row], notes: Sequence[str] = (
     lines.append(
         f"- machine: {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, Linux {info['kernel']}; "
         f"Python {info['python']}, SQLite {info['sqlite']}, PostgreSQL {info['postgresql']}; "
-        f"load average at the end {info['load']} (the machine is shared with other test runs)"
+        f"load average at the end {info['load']} (the machine is shared with other test runs); fsync p50 / p99 / "
+        f"max {info['fsync']}"
     )
     lines.append(f"- command: `{command_line()}`")
     lines += ["", "| figure | measured | goal | verdict |", "| --- | --- | --- | --- |"]
