@@ -36,6 +36,7 @@ from scheduler.log import redact
 from scheduler.publisher import Publisher, apply_late_policy
 from scheduler.ratelimit import Limiter, pace
 from scheduler.sdnotify import Notifier
+from scheduler.views import plural
 
 log = logging.getLogger("smm.daemon")
 MAX_CONCURRENT_PER_HOST = 10
@@ -188,8 +189,8 @@ class Daemon:
         for adapter in old.values():
             await _close_quietly(adapter)
         log.info(
-            "config reloaded: %d channels (%s)",
-            len(config.channels),
+            "config reloaded: %s (%s)",
+            plural(len(config.channels), "channel", "channels"),
             ", ".join(config.channel_names) or "none",
             extra={"action": "reloaded"},
         )
@@ -224,8 +225,8 @@ class Daemon:
         stale = await self.db_read(claims.expired_leases, now, set())
         if stale:
             log.warning(
-                "%d deliveries were being published when a daemon stopped; checking each before anything is sent again",
-                len(stale),
+                "%s published when a daemon stopped; checking each before anything is sent again",
+                plural(len(stale), "delivery was being", "deliveries were being"),
                 extra={"action": "recovery"},
             )
         await self.recover_expired(now, wait=True)
@@ -272,7 +273,7 @@ class Daemon:
                 await self.poll_feeds()
             else:
                 self.scheduler.add_job(self._tracked, "date", args=[self.poll_feeds], run_date=self.clock(), id="feeds")
-        status = f"ready: {len(self.adapters)} channels"
+        status = f"ready: {plural(len(self.adapters), 'channel', 'channels')}"
         self.notifier.ready(status)
         log.info(
             "smm %s: publishing to %s",
@@ -509,7 +510,8 @@ class Daemon:
         self.db.dispose()
         if self.lock is not None:
             self.lock.release()
-        log.info("stopped (%d posts published this run)", self.publisher.published_count, extra={"action": "stopped"})
+        published = plural(self.publisher.published_count, "post", "posts")
+        log.info("stopped (%s published this run)", published, extra={"action": "stopped"})
 
     # -- the cycle ----------------------------------------------------------------------------------------------
 
@@ -552,7 +554,9 @@ class Daemon:
             )
         skipped = newest - (rows[-1].id if rows else newest)
         if skipped > 0:
-            log.info("... and %d more deliveries queued", skipped, extra={"action": "queued"})
+            log.info(
+                "... and %s queued", plural(skipped, "more delivery", "more deliveries"), extra={"action": "queued"}
+            )
         self.last_seen_id = newest
 
     def _detect_gap(self, now: datetime) -> None:
@@ -574,7 +578,8 @@ class Daemon:
 
     def _status_line(self) -> str:
         busy = len(self.inflight)
-        return f"{self.publisher.published_count} published, {busy} publishing, {len(self.workers)} channels active"
+        active = plural(len(self.workers), "channel", "channels")
+        return f"{self.publisher.published_count} published, {busy} publishing, {active} active"
 
     def _lease(self) -> timedelta:
         return timedelta(seconds=self.config.daemon.lease)

@@ -199,7 +199,7 @@ def test_a_crash_leftover_is_reconciled_not_resent_blindly(tmp_path: Path, db_ur
     db.dispose()
     result = smm("run", "--once", config=config)
     assert result.returncode == 0, result.stderr
-    assert "were being published when a daemon stopped" in result.stderr
+    assert "1 delivery was being published when a daemon stopped" in result.stderr
     db = Database(cfg.database_url)
     delivery = show_post(db, post["id"])["deliveries"][0]
     db.dispose()
@@ -318,7 +318,7 @@ def test_sigterm_during_a_publish_lets_it_finish_and_records_it(tmp_path: Path, 
             log = daemon.log
         assert "stopping; letting in-flight posts finish" in log
         assert f"published post {post_id} to tg" in log
-        assert "stopped (1 posts published this run)" in log
+        assert "stopped (1 post published this run)" in log
         delivery = show(config, post_id)["deliveries"][0]  # type: ignore[index]
         assert delivery["status"] == "published"
         assert len(fake.published) == 1

@@ -448,7 +448,7 @@ def test_telegram_accepted_then_dropped_is_unknown_until_resolved(net: Net, tmp_
     assert "telegram cannot be read back: check telegram for this post around " in unknown["last_error"]
     assert f"smm resolve {post} --published" in unknown["last_error"]
     assert len(net.fake.published) == len(net.fake.calls("sendMessage")) == 1
-    assert "channel 'telegram': 1 deliveries in doubt" in net.cli(config, "queue").out
+    assert "channel 'telegram': 1 delivery in doubt" in net.cli(config, "queue").out
 
     net.cli(config, "resolve", str(post), "--published")
     settled = delivery(net, config, post)
