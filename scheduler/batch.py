@@ -89,7 +89,9 @@ class WriteBatcher:
             try:
                 self.transactions += 1
                 with self.db.write() as session:
-                    outcomes.append((True, fn(session, *args)))
-            except Exception as exc:
+                    value = fn(session, *args)
+            except Exception as exc:  # the call, or its commit
                 outcomes.append((False, exc))
+            else:
+                outcomes.append((True, value))
         return outcomes

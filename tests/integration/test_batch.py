@@ -10,6 +10,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -135,3 +136,29 @@ def test_an_unavailable_database_fails_every_call_of_the_batch(tmp_path: Any, ex
     results = asyncio.run(main())
     assert all(isinstance(r, DatabaseError) for r in results), results
     assert "cannot open the database" in str(results[0])
+
+
+class CommitFails:
+    """The database, except that each write transaction's commit fails (the connection dropped at that moment)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self.db.write() as session:
+            yield session
+            raise DatabaseError("database went away at the commit")
+
+
+def test_a_commit_that_fails_fails_its_call(db: Database, executor: ThreadPoolExecutor) -> None:
+    """Before, the call's result was recorded and then its commit's error as well: two outcomes for one call, the
+    batch runner died on the mismatch and the caller waited forever (a PostgreSQL outage in the reliability suite)."""
+    batcher = WriteBatcher(CommitFails(db), executor)  # type: ignore[arg-type]
+
+    async def main() -> Any:
+        return await asyncio.wait_for(batcher.call(flag, "x"), 5)
+
+    with pytest.raises(DatabaseError, match="went away at the commit"):
+        asyncio.run(main())
+    assert flagged(db) == {}
