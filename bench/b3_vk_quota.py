@@ -63,7 +63,7 @@ def main() -> None:
     config = write_config(folder, db_url, body)
     from scheduler.config import load_config
     from scheduler.db import Database
-    from scheduler.service import NewPost, add_post
+    from scheduler.intake import NewPost, add_post
 
     cfg = load_config(str(config))
     db = Database(cfg.database_url)

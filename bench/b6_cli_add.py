@@ -141,7 +141,7 @@ def main() -> None:
         # No bulk command: the closest a user has is the service behind `smm add`, one post per transaction.
         from scheduler.config import load_config
         from scheduler.db import Database
-        from scheduler.service import NewPost, add_post
+        from scheduler.intake import NewPost, add_post
 
         cfg = load_config(str(config))
         db = Database(cfg.database_url)

@@ -61,9 +61,14 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def connection_of(session: Session | Connection) -> Connection:
+    """The Core connection behind an ORM session (in its transaction), or the connection itself."""
+    return session if isinstance(session, Connection) else session.connection()
+
+
 def schema_revision(session: Session | Connection) -> str | None:
     """The Alembic revision the database is at, or None when it has no schema yet."""
-    conn = session if isinstance(session, Connection) else session.connection()
+    conn = connection_of(session)
     if not conn.dialect.has_table(conn, "alembic_version"):
         return None
     revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()

@@ -1,5 +1,5 @@
-"""The use cases behind the CLI: list the queue, show, cancel, reschedule, retry, resolve; and queueing a post,
-which lives in :mod:`scheduler.intake` (it must not load the ORM) and is re-exported here.
+"""The use cases behind the CLI: list the queue, show, cancel, reschedule, retry, resolve. Queueing a post lives in
+:mod:`scheduler.intake`, which must not load the ORM.
 
 Each function takes the configuration, the database and ``now`` (aware UTC), validates everything before it writes,
 and writes in one short transaction. Invalid input raises :class:`~scheduler.errors.InputError` and leaves the
@@ -17,28 +17,9 @@ from scheduler import repository as repo
 from scheduler.config import CATEGORIES, Config
 from scheduler.db import Database
 from scheduler.errors import InputError, NotFound, StateConflict
-from scheduler.intake import NewPost, add_post, check_link, parse_variants, parse_when
+from scheduler.intake import check_link, parse_when
 from scheduler.models import ACTIVE, Delivery, Post, Status
-from scheduler.views import delivery_view, iso, plural, post_view
-
-__all__ = [
-    "NewPost",
-    "add_post",
-    "cancel_post",
-    "cancel_with_notes",
-    "delivery_view",
-    "iso",
-    "list_queue",
-    "mix_lines",
-    "parse_variants",
-    "post_extras",
-    "post_view",
-    "queue_notes",
-    "reschedule_post",
-    "resolve_post",
-    "retry_post",
-    "show_post",
-]
+from scheduler.views import iso, plural, post_view
 
 MIX_HORIZON = 1000
 """``smm queue`` shows the content mix of at most this many upcoming deliveries per channel."""

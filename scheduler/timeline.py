@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 
 from sqlalchemy import Connection, CursorResult, Result, func, insert, select, text, update
 
+from scheduler.db import connection_of
 from scheduler.tables import Status, deliveries, posts
 
 if TYPE_CHECKING:
@@ -39,14 +40,9 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def _dialect(conn: Executor) -> str:
-    bind = conn if isinstance(conn, Connection) else conn.get_bind()
-    return bind.dialect.name
-
-
 def lock_channel(conn: Executor, channel: str) -> None:
     """Serialise slot placement on ``channel`` until the transaction ends (SQLite's BEGIN IMMEDIATE already does)."""
-    if _dialect(conn) == "postgresql":
+    if connection_of(conn).dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": f"smm-channel:{channel}"})
 
 

@@ -19,7 +19,8 @@ from scheduler import claims
 from scheduler.config import load_config
 from scheduler.daemon import DAEMON_SQLITE_CACHE_KIB, Daemon
 from scheduler.db import Database
-from scheduler.service import NewPost, add_post, show_post
+from scheduler.intake import NewPost, add_post
+from scheduler.service import show_post
 from tests.conftest import write_config
 from tests.support import DaemonProcess, smm, smm_env, wait_for
 

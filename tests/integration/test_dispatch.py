@@ -19,10 +19,11 @@ from adapters.errors import AmbiguousError, AuthError, ContentRejected, RateLimi
 from scheduler import claims
 from scheduler.config import Config, load_config
 from scheduler.db import Database
+from scheduler.intake import NewPost, add_post
 from scheduler.models import Attempt, Delivery, Status
 from scheduler.publisher import Publisher, apply_late_policy
 from scheduler.ratelimit import Limiter
-from scheduler.service import NewPost, add_post, resolve_post, show_post
+from scheduler.service import resolve_post, show_post
 from tests.conftest import write_config
 from tests.fakes.adapter import FakeAdapter, applied
 

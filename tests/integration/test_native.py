@@ -14,9 +14,10 @@ from scheduler import claims, native
 from scheduler.channels import AdapterFactory
 from scheduler.config import load_config
 from scheduler.db import Database
+from scheduler.intake import NewPost, add_post
 from scheduler.publisher import Publisher, apply_late_policy
 from scheduler.ratelimit import Limiter
-from scheduler.service import NewPost, add_post, cancel_post, reschedule_post, show_post
+from scheduler.service import cancel_post, reschedule_post, show_post
 from tests.conftest import write_config
 from tests.fakes.base import Fault
 from tests.fakes.facebook import FakeFacebook

@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from scheduler.config import load_config
 from scheduler.db import Database
+from scheduler.intake import NewPost, add_post
 from scheduler.models import Delivery, Post, Status
-from scheduler.service import NewPost, add_post
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.ok import FakeOk
 from tests.fakes.telegram import DEFAULT_TOKEN, FakeChat, FakeTelegram
