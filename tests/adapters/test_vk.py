@@ -16,7 +16,7 @@ import pytest
 
 from adapters.base import MediaFile, OutgoingPost
 from adapters.errors import AmbiguousError, AuthError, ContentRejected, PermanentError, RateLimited, TransientError
-from adapters.vk import CaptchaRequired, VkAdapter, build_session
+from adapters.vk import ERROR_6_PAUSE, CaptchaRequired, VkAdapter, build_session
 from tests.fakes.base import Fault
 from tests.fakes.telegram import make_jpeg, make_png
 from tests.fakes.vk import COMMUNITY_TOKEN, USER_TOKEN, FakeGroup, FakeVk, error_body
@@ -167,7 +167,7 @@ def test_read_timeout_on_wall_post_is_ambiguous_and_bounded(fake: FakeVk) -> Non
 def test_error_6_is_raised_once_instead_of_retried_forever(fake: FakeVk) -> None:
     fake.inject("wall.post", *[Fault.respond(200, error_body(6, "Too many requests per second"))] * 5)
     exc = failure(adapter(fake), lambda a: a.publish(OutgoingPost("x")))
-    assert type(exc) is RateLimited and exc.retry_after == 1.0
+    assert type(exc) is RateLimited and exc.retry_after == ERROR_6_PAUSE == 0.5
     assert len(fake.calls("wall.post")) == 1
 
 
