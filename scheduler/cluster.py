@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from scheduler.models import Instance, LeaseGroup
@@ -56,6 +55,8 @@ def live_instances(session: Session, now: datetime, lease: timedelta) -> list[st
 
 def acquire(session: Session, group: str, owner: str, now: datetime, lease: timedelta) -> bool:
     """Take ``group`` if it is free (never held, or its lease expired) or already ours."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert  # clusters run on PostgreSQL only
+
     statement = pg_insert(LeaseGroup).values(name=group, owner=owner, lease_until=now + lease)
     statement = statement.on_conflict_do_update(
         index_elements=[LeaseGroup.name],

@@ -340,3 +340,19 @@ def test_the_daemons_sqlite_connections_keep_a_small_page_cache(tmp_path: Path) 
         daemon.db.dispose()
         daemon.executor.shutdown()
         daemon.read_executor.shutdown()
+
+
+def test_a_daemon_on_sqlite_never_loads_the_postgresql_dialect(tmp_path: Path) -> None:
+    # 2 MiB of Python objects (4 MiB resident) that only a cluster on PostgreSQL uses (B5's RSS goal).
+    config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'smm.db'}", extra_top=FAST)
+    add(config, "due now", "--now")
+    code = (
+        "import sys\n"
+        "from scheduler.daemon import run_daemon\n"
+        f"assert run_daemon({str(config)!r}, once=True) == 0\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.postgresql')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=smm_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+    assert [p["text"] for p in outbox_posts(tmp_path)] == ["due now"]
