@@ -36,7 +36,7 @@ from scheduler.log import redact
 from scheduler.publisher import Publisher, apply_late_policy
 from scheduler.ratelimit import Limiter, pace
 from scheduler.sdnotify import Notifier
-from scheduler.views import plural
+from scheduler.views import plural, some_of
 
 log = logging.getLogger("smm.daemon")
 MAX_CONCURRENT_PER_HOST = 10
@@ -191,7 +191,7 @@ class Daemon:
         log.info(
             "config reloaded: %s (%s)",
             plural(len(config.channels), "channel", "channels"),
-            ", ".join(config.channel_names) or "none",
+            some_of(list(config.channel_names)) or "none",
             extra={"action": "reloaded"},
         )
         self.poke()
@@ -278,7 +278,9 @@ class Daemon:
         log.info(
             "smm %s: publishing to %s",
             "run --once" if self.once else "daemon started",
-            ", ".join(self.adapters) or "no channels",
+            f"{plural(len(self.adapters), 'channel', 'channels')}: {some_of(list(self.adapters))}"
+            if self.adapters
+            else "no channels",
             extra={"action": "started"},
         )
         try:

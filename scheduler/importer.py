@@ -42,6 +42,8 @@ from scheduler.views import plural
 COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content")
 VARIANT_PREFIX = "text_for_"
 MAX_REPORTED = 50
+SUMMARY_CHANNELS = 20
+"""Channels the import's summary lists one per line; the rest are counted in one line."""
 IMPORT_CACHE_KIB = 64 * 1024
 """SQLite's page cache for a bulk import's transaction (see :func:`_insert`)."""
 _LAST = 2**62
@@ -96,10 +98,14 @@ class ImportResult:
         verb = "would import" if self.dry_run else "imported"
         total = f"{plural(len(self.rows), 'post', 'posts')} ({plural(self.deliveries, 'delivery', 'deliveries')})"
         out.append(f"{verb} {total} from {name}")
-        for channel_name, times in sorted(spans.items()):
+        listed = sorted(spans.items())
+        for channel_name, times in listed[:SUMMARY_CHANNELS]:
             first, last = local(min(times), zones[channel_name]), local(max(times), zones[channel_name])
             span = first if first == last else f"{first} to {last}"
             out.append(f"  {channel_name}: {plural(len(times), 'delivery', 'deliveries')}, {span}")
+        if rest := listed[SUMMARY_CHANNELS:]:
+            deliveries = plural(sum(len(times) for _, times in rest), "delivery", "deliveries")
+            out.append(f"  ... and {plural(len(rest), 'more channel', 'more channels')} ({deliveries})")
         if self.dry_run:
             out.append("nothing was written (--dry-run)")
         return out

@@ -15,6 +15,14 @@ def plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def some_of(names: Sequence[str], limit: int = 20) -> str:
+    """``a, b, c``; past ``limit`` names, the first ``limit`` and ``and 2,030 more`` (a log line for an agency's
+    thousands of channels stays one readable line)."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit:,} more"
+
+
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
 

@@ -253,3 +253,15 @@ def test_ten_thousand_rows(env: Env) -> None:
     # the daemon's queries see them as any other post
     assert env.json("queue", "--limit", "1")[0]["text"] == "post 0"
     assert env.json("show", "10000")["deliveries"][0]["due_at"] == str(rows[-1][1]).replace(" ", "T")[:19] + "Z"
+
+
+def test_the_summary_lists_twenty_channels_and_counts_the_rest(tmp_path: Path, db_url: str) -> None:
+    # An agency's import across thousands of channels must not print a line per channel.
+    names = [f"c{i:02d}" for i in range(23)]
+    body = "".join(f'[[channels]]\nname = "{n}"\nnetwork = "outbox"\npath = "out-{n}"\n\n' for n in names)
+    env = Env(tmp_path, write_config(tmp_path / "config.toml", db_url, body, outbox=False), db_url, tmp_path)
+    path = write_csv(env, [["text", "channels"], ["everywhere", ""], ["twice on c22", "c22"]])
+    lines = env.ok("import", str(path)).out.splitlines()
+    assert lines[0] == "imported 2 posts (24 deliveries) from posts.csv"
+    assert [line.split(":")[0] for line in lines[1:21]] == [f"  {n}" for n in names[:20]]
+    assert lines[21:] == ["  ... and 3 more channels (4 deliveries)"]

@@ -1,0 +1,16 @@
+"""The small text helpers every command's output goes through."""
+
+from __future__ import annotations
+
+from scheduler.views import plural, some_of
+
+
+def test_plural_says_one_post_and_two_posts() -> None:
+    assert [plural(n, "post", "posts") for n in (0, 1, 2)] == ["0 posts", "1 post", "2 posts"]
+
+
+def test_some_of_lists_up_to_the_limit_then_counts_the_rest() -> None:
+    assert some_of([]) == ""
+    assert some_of(["a", "b"], limit=2) == "a, b"
+    assert some_of(["a", "b", "c"], limit=2) == "a, b and 1 more"
+    assert some_of([f"tg{i}" for i in range(2050)]).endswith("tg19 and 2,030 more")
