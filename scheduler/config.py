@@ -41,6 +41,20 @@ DEFAULT_API_ROOTS = {
 DEFAULT_FEED_TEMPLATE = "{title}\n\n{summary}"
 FEED_FIELDS = ("title", "summary", "link", "author", "published", "feed")
 _HASHTAG = re.compile(r"#?(\w+)")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_API_URL = re.compile(r"^https?://[^\s/]+")
+_CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+")
+_GRAPH_VERSION = re.compile(r"v\d+\.\d+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CHANNEL_SECRETS = {
+    "vk": ("token",),
+    "telegram": ("token",),
+    "facebook": ("token",),
+    "ok": ("application_secret", "token"),
+}
+"""The secrets each network's channel names, in the order they are checked (after the network's other keys)."""
+_CHANNEL_MIX_KEYS = ("mix", "mix_share", "mix_window")
+_CHANNEL_UTM_KEYS = ("utm", "utm_source", "utm_medium", "utm_campaign")
 
 
 @dataclass(frozen=True)
@@ -270,7 +284,7 @@ def _channel(
     t = Table(label, f"channels[{index}].", entry)
     name = t.string("name", required=True)
     assert name is not None
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+    if not _NAME.fullmatch(name):
         raise t.error("name", f"{show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
     network = t.get("network")
     if network is None:
@@ -281,27 +295,19 @@ def _channel(
     timezone = t.timezone("timezone", schedule_tz)
     slots = t.slots("slots", schedule_slots)
     api_url = t.string("api_url")
-    if api_url is not None and not re.match(r"^https?://[^\s/]+", api_url):
+    if api_url is not None and not _API_URL.match(api_url):
         raise t.error("api_url", f"{show(api_url)} is not an http(s) URL")
     on_uncertain = t.choice("on_uncertain", ("hold", "retry"), "hold")
     late_policy = t.choice("late_policy", LATE_POLICIES)
     timeout = t.duration("timeout", 30.0)
     options: dict[str, Any] = {}
-    secrets: dict[str, SecretRef] = {}
-
-    def need_secret(base_key: str) -> None:
-        ref = t.secret(base_key, owner, config_dir)
-        assert ref is not None
-        secrets[base_key] = ref
-
     if network == "vk":
         options["group_id"] = _positive_id(t, "group_id")
-        need_secret("token")
     elif network == "telegram":
         chat = t.get("chat_id")
         if isinstance(chat, int) and not isinstance(chat, bool):
             options["chat_id"] = chat
-        elif isinstance(chat, str) and re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+", chat.strip()):
+        elif isinstance(chat, str) and _CHAT_ID.fullmatch(chat.strip()):
             chat = chat.strip()
             options["chat_id"] = int(chat) if chat.lstrip("-").isdigit() else chat
         elif chat is None:
@@ -311,27 +317,30 @@ def _channel(
         options["parse_mode"] = t.choice("parse_mode", ("none", "HTML", "MarkdownV2"), "none")
         if options["parse_mode"] == "none":
             options["parse_mode"] = None
-        need_secret("token")
     elif network == "facebook":
         options["page_id"] = str(_positive_id(t, "page_id"))
         version = t.string("api_version", "v25.0")
         assert version is not None
-        if not re.fullmatch(r"v\d+\.\d+", version):
+        if not _GRAPH_VERSION.fullmatch(version):
             raise t.error("api_version", f'{show(version)} is not a Graph API version such as "v25.0"')
         options["api_version"] = version
-        need_secret("token")
     elif network == "ok":
         options["group_id"] = str(_positive_id(t, "group_id"))
         options["application_key"] = t.string("application_key", required=True)
-        need_secret("application_secret")
-        need_secret("token")
     elif network == "outbox":
         path = t.string("path", "outbox")
         assert path is not None
         options["path"] = str((base / path).resolve()) if not Path(path).is_absolute() else path
-    # Marketing keys are read only when present, so that the "known here" hint of an unknown key stays short.
-    channel_mix = _mix(t, mix, ("mix", "mix_share", "mix_window"), quiet=True)
-    channel_utm = _utm(t, utm, ("utm", "utm_source", "utm_medium", "utm_campaign"), quiet=True)
+    secrets: dict[str, SecretRef] = {}
+    for secret in _CHANNEL_SECRETS.get(network, ()):
+        ref = t.secret(secret, owner, config_dir)
+        assert ref is not None
+        secrets[secret] = ref
+    # Marketing keys are read only when present, so that the "known here" hint of an unknown key stays short; a
+    # channel with none of them shares the top-level rule, which was checked with the same values.
+    keys = t.data.keys()
+    channel_mix = mix if keys.isdisjoint(_CHANNEL_MIX_KEYS) else _mix(t, mix, _CHANNEL_MIX_KEYS, quiet=True)
+    channel_utm = utm if keys.isdisjoint(_CHANNEL_UTM_KEYS) else _utm(t, utm, _CHANNEL_UTM_KEYS, quiet=True)
     hashtags = _hashtags(t, "hashtags") if t.has("hashtags") else ()
     native_schedule = t.boolean("native_schedule", False) if t.has("native_schedule") else False
     if native_schedule and network not in NATIVE_SCHEDULE_NETWORKS:
@@ -384,7 +393,7 @@ def _utm(t: Table, base: UtmConfig, keys: tuple[str, ...], *, quiet: bool = Fals
         if quiet and not t.has(key):
             return default
         text = t.string(key, default)
-        if text is not None and (len(text) > 128 or re.search(r"[\x00-\x1f\x7f]", text)):
+        if text is not None and (len(text) > 128 or _CONTROL.search(text)):
             raise t.error(key, f"{show(text)} must be at most 128 characters without control characters")
         return text
 
@@ -415,7 +424,7 @@ def _feed(entry: Any, index: int, label: str, channel_names: tuple[str, ...], co
     t = Table(label, f"feeds[{index}].", entry)
     name = t.string("name", required=True)
     assert name is not None
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+    if not _NAME.fullmatch(name):
         raise t.error("name", f"{show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
     url = t.string("url", required=True)
     assert url is not None
@@ -541,8 +550,9 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         raw_channels = []
     if not isinstance(raw_channels, list):
         raise root.error("channels", "must be an array of tables: [[channels]]")
+    config_dir = path.parent
     channels = tuple(
-        _channel(entry, i, label, timezone, slots, base, path.parent, mix, utm) for i, entry in enumerate(raw_channels)
+        _channel(entry, i, label, timezone, slots, base, config_dir, mix, utm) for i, entry in enumerate(raw_channels)
     )
     seen: dict[str, int] = {}
     for i, channel in enumerate(channels):
@@ -590,15 +600,18 @@ def _section(root: Table, name: str) -> Any:
 def _permission_warnings(path: Path, label: str, channels: tuple[ChannelConfig, ...]) -> tuple[str, ...]:
     """Secret files others can read, and a config others can edit (they could send the secrets elsewhere)."""
     warnings: list[str] = []
+    modes: dict[str, int | None] = {}  # channels often share their secret files
     for channel in channels:
         for ref in channel.secrets.values():
             if ref.source != "file":
                 continue
-            try:
-                mode = Path(ref.name).stat().st_mode
-            except OSError:
-                continue  # reported when the secret is read
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            if ref.name not in modes:
+                try:
+                    modes[ref.name] = Path(ref.name).stat().st_mode
+                except OSError:
+                    modes[ref.name] = None  # reported when the secret is read
+            mode = modes[ref.name]
+            if mode is not None and mode & (stat.S_IRWXG | stat.S_IRWXO):
                 warnings.append(
                     f"{label}: {ref.key}: {ref.name} is readable or writable by other users "
                     f"(mode {stat.S_IMODE(mode):o}): chmod 600 it"

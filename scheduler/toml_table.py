@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -135,9 +136,9 @@ class Table:
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return float(value)
         if isinstance(value, str):
-            match = _DURATION.match(value)
-            if match:
-                return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+            seconds = _seconds(value)
+            if seconds is not None:
+                return seconds
         raise self.error(key, f'{show(value)} is not a duration such as 90, "30s", "15m", "2h" or "1d"')
 
     def timezone(self, key: str, default: ZoneInfo) -> ZoneInfo:
@@ -156,7 +157,7 @@ class Table:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.error(key, 'must be a list of slots such as ["tue 10:00", "fri 10:00"]')
         try:
-            return parse_slots(value)
+            return _parse_slots(tuple(value))
         except ValueError as exc:
             raise self.error(key, str(exc)) from None
 
@@ -167,8 +168,7 @@ class Table:
         """
         if self.has(base):
             raise self.error(base, f"secrets never go in the config: use {base}_env, {base}_file or {base}_credential")
-        given = [(s, self.string(f"{base}_{s}")) for s in ("env", "file", "credential")]
-        present = [(s, v) for s, v in given if v is not None]
+        present = [(s, v) for s in ("env", "file", "credential") if (v := self.string(f"{base}_{s}")) is not None]
         if len(present) > 1:
             keys = " and ".join(f"{base}_{s}" for s, _ in present)
             raise self.error(f"{base}_*", f"{keys} both given; use one")
@@ -178,15 +178,33 @@ class Table:
             return None
         source, name = present[0]
         assert name is not None
-        if source == "file" and not Path(name).is_absolute():
-            name = str(folder / name)
+        if source == "file":
+            name = _in_folder(folder, name)
         return SecretRef(source=source, name=name, key=f"{self.prefix}{base}_{source}", owner=owner)
 
     def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
+        if not self.used.issuperset(self.data):
+            unknown = min(set(self.data) - self.used)
             known = ", ".join(sorted(self.used))
-            raise self.error(toml_key(unknown[0]), f"unknown key (known here: {known})")
+            raise self.error(toml_key(unknown), f"unknown key (known here: {known})")
+
+
+# An agency's config repeats the same few durations, slot lists and secret folders over thousands of channels.
+@lru_cache(maxsize=256)
+def _seconds(text: str) -> float | None:
+    match = _DURATION.match(text)
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)] if match else None
+
+
+@lru_cache(maxsize=256)
+def _parse_slots(texts: tuple[str, ...]) -> tuple[Slot, ...]:
+    return parse_slots(texts)
+
+
+@lru_cache(maxsize=256)
+def _in_folder(folder: Path, name: str) -> str:
+    """``name`` as it is, when absolute, else inside ``folder``."""
+    return name if Path(name).is_absolute() else str(folder / name)
 
 
 def show(value: Any) -> str:

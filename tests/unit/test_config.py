@@ -267,6 +267,43 @@ def test_durations(tmp_path: Path, value: str, seconds: float) -> None:
     assert config.retry.max_age == timedelta(seconds=seconds)
 
 
+def test_channels_that_spell_a_value_alike_share_it_and_no_others(tmp_path: Path) -> None:
+    # Slot lists, durations and secret paths are parsed once per distinct spelling (agency configs repeat them).
+    shared = tmp_path / "shared-token"
+    shared.write_text("t")
+    shared.chmod(0o640)
+    rows = [
+        ("Europe/Moscow", '["tue 10:00"]', '"10s"', "secrets/a", "mix_share = 0.5\n"),
+        ("Asia/Tokyo", '["daily 09:30"]', '"2m"', str(shared), ""),
+        ("Europe/Moscow", '["tue 10:00"]', '"10s"', str(shared), ""),
+    ]
+    body = "[mix]\nshare = 0.25\nwindow = 8\n" + "".join(
+        f'[[channels]]\nname = "c{i}"\nnetwork = "telegram"\nchat_id = "@chan{i}x"\ntimezone = "{zone}"\n'
+        f'slots = {slots}\ntimeout = {timeout}\ntoken_file = "{token}"\n{extra}'
+        for i, (zone, slots, timeout, token, extra) in enumerate(rows)
+    )
+    path = write(tmp_path / "one", body)
+    config = load(path)
+    c0, c1, c2 = config.channels
+    assert [str(s) for s in c0.slots] == [str(s) for s in c2.slots] == ["tue 10:00"]
+    assert [str(s) for s in c1.slots] == [f"{day} 09:30" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")]
+    assert (c0.timezone, c1.timezone, c2.timezone) == (ZoneInfo("Europe/Moscow"), ZoneInfo("Asia/Tokyo"), c0.timezone)
+    assert (c0.timeout, c1.timeout, c2.timeout) == (10.0, 120.0, 10.0)
+    assert (c0.mix.share, c1.mix.share, c2.mix.share) == (0.5, 0.25, 0.25)
+    assert c0.secrets["token"].name == str((tmp_path / "one").resolve() / "secrets" / "a")
+    other = load(write(tmp_path / "two", body))
+    assert other.channels[0].secrets["token"].name == str((tmp_path / "two").resolve() / "secrets" / "a")
+    assert config.warnings[:2] == tuple(
+        f"{path}: channels[{i}].token_file: {shared} is readable or writable by other users (mode 640): chmod 600 it"
+        for i in (1, 2)
+    )
+    twice = body.replace('slots = ["daily 09:30"]', 'slots = ["tue 10:00", "tuesday 10:00"]')
+    for _ in range(2):
+        assert error_of(write(tmp_path / "bad", twice)) == (
+            f'{tmp_path / "bad" / "config.toml"}: channels[1].slots: "tuesday 10:00": tue 10:00 is listed twice'
+        )
+
+
 # -- secrets ------------------------------------------------------------------------------------------------------
 
 
