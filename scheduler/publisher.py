@@ -135,7 +135,9 @@ class Publisher:
                 return False
             await self.record(claims.clear_native, claim.delivery_id)
         post = self.outgoing(claim, channel)
-        log.info(
+        # One line a post at INFO is the "published" one; a first attempt's start is detail (50 posts a second).
+        log.log(
+            logging.INFO if claim.attempt_number > 1 else logging.DEBUG,
             "publishing post %d to %s (attempt %d)",
             claim.post_id,
             claim.channel,
@@ -200,7 +202,7 @@ class Publisher:
             await self._in_doubt(claim, adapter, f"outcome unknown after an unexpected error: {exc!r}")
         else:
             crash_point("after_accept")
-            published = await self.published(claim, adapter, result)
+            published = await self.published(claim, adapter, result, post=post)
             crash_point("after_record")
             return published
         return False
@@ -218,16 +220,24 @@ class Publisher:
             if scope is not None:
                 self.limiter.pause(scope, self.monotonic() + float(exc.retry_after))
 
-    async def published(self, claim: Claim, adapter: Adapter, result: PublishResult, note: str | None = None) -> bool:
+    async def published(
+        self,
+        claim: Claim,
+        adapter: Adapter,
+        result: PublishResult,
+        note: str | None = None,
+        post: OutgoingPost | None = None,
+    ) -> bool:
+        """Record a publish; ``post`` is what was sent, when the caller has it at hand (else it is rendered again)."""
         now = self.clock()
         if result.backoff:
             for limit in adapter.rate_limits():
                 self.limiter.pause(limit.scope, self.monotonic() + result.backoff)
-        for limit in adapter.rate_limits():
-            if limit.unit == "request":
-                extra_units = adapter.requests_for(self.outgoing(claim, self._channel(claim))) - 1
-                if extra_units > 0:
-                    self.limiter.reserve((limit,), self.monotonic(), {limit.scope: extra_units})
+        per_request = [limit for limit in adapter.rate_limits() if limit.unit == "request"]
+        if per_request:
+            extra_units = adapter.requests_for(post or self.outgoing(claim, self._channel(claim))) - 1
+            for limit in per_request if extra_units > 0 else ():
+                self.limiter.reserve((limit,), self.monotonic(), {limit.scope: extra_units})
         recorded = await self.record(claims.record_published, claim, now, result.remote_id, result.remote_url, note)
         if not recorded:
             log.error(

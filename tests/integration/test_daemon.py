@@ -312,8 +312,7 @@ def test_sigterm_during_a_publish_lets_it_finish_and_records_it(tmp_path: Path, 
         post_id = add(config, "slow network", "--now")
         fake.inject("sendMessage", Fault.delay(2.0))
         with DaemonProcess(config, env={"TG": DEFAULT_TOKEN}) as daemon:
-            daemon.wait_log(r"publishing post \d+ to tg")
-            wait_for(lambda: fake.calls("sendMessage"), timeout=5, what="the request in flight")
+            wait_for(lambda: fake.calls("sendMessage"), timeout=10, what="the request in flight")
             daemon.signal(signal.SIGTERM)
             assert daemon.proc.wait(20) == 0
             log = daemon.log

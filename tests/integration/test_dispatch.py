@@ -7,6 +7,7 @@ database is real (SQLite and PostgreSQL).
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,22 @@ def test_transient_error_schedules_a_durable_retry_then_fails(world: World) -> N
     assert d["status"] == "failed"
     assert "gave up after 3 attempts" in d["last_error"] and f"smm retry {post_id}" in d["last_error"]
     assert adapter.published == []
+
+
+def test_one_info_line_a_post_and_a_retrys_start_stands_out(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smm")
+    post_id = world.add()
+    adapter = FakeAdapter()
+    adapter.script = [TransientError("HTTP 502 from the API")]
+    world.publish(adapter)
+    world.clock.advance(40)
+    world.publish(adapter)
+    failed, *rest = [r.getMessage() for r in caplog.records if r.name == "smm.publish"]
+    assert failed.startswith(f"post {post_id} to outbox: temporary failure (HTTP 502 from the API); retry scheduled")
+    assert rest == [
+        f"publishing post {post_id} to outbox (attempt 2)",
+        f"published post {post_id} to outbox: fake://1",
+    ]
 
 
 def test_retry_after_longer_than_the_backoff_wins_and_pauses_the_scope(world: World) -> None:
