@@ -93,6 +93,15 @@ _EXPIRED = (
     .limit(bindparam("lim"))
 )
 _NEWEST_ID = select(func.max(Delivery.id))
+# A cycle's first read, one statement of four index probes: the newest delivery, the first time anything is due (is
+# something due now?), the next one after this cycle's, and the first lease to run out (has one run out?). An idle
+# or a routine cycle needs nothing more.
+_GLANCE = select(
+    _NEWEST_ID.scalar_subquery(),
+    select(func.min(Delivery.next_attempt_at)).where(Delivery.status == _QUEUED).scalar_subquery(),
+    _NEXT_DUE.scalar_subquery(),
+    select(func.min(Delivery.lease_until)).where(Delivery.status == _PUBLISHING).scalar_subquery(),
+)
 _DUE_ON = (Delivery.channel == bindparam("ch"), Delivery.status == _QUEUED, Delivery.next_attempt_at <= _at("now"))
 _CLAIM = (
     update(Delivery)
@@ -460,13 +469,33 @@ def queued_per_channel(
     return counts
 
 
+@dataclass(frozen=True)
+class Glance:
+    """The queue at a glance (see ``_GLANCE``)."""
+
+    newest_id: int
+    first_due: datetime | None
+    next_due: datetime | None
+    first_lease_end: datetime | None
+
+
+def glance(session: Session, after: datetime) -> Glance:
+    """The newest delivery's id, when the first queued delivery is due, the next one strictly after ``after``, and
+    when the first lease of a delivery being published runs out."""
+    newest, first_due, next_due, first_lease_end = session.connection().execute(_GLANCE, {"after": after}).one()
+    return Glance(int(newest or 0), first_due, next_due, first_lease_end)
+
+
 def newest_id(session: Session) -> int:
     return int(session.connection().execute(_NEWEST_ID).scalar() or 0)
 
 
-def queued_since(session: Session, after_id: int, limit: int = 20) -> tuple[list[Delivery], int]:
-    """Deliveries created after ``after_id`` (the first ``limit``), and the newest id (``after_id`` when none)."""
-    newest = newest_id(session)
+def queued_since(
+    session: Session, after_id: int, limit: int = 20, newest: int | None = None
+) -> tuple[list[Delivery], int]:
+    """Deliveries created after ``after_id`` (the first ``limit``), and the newest id (``after_id`` when none).
+    ``newest``: the newest id, when the caller has just read it."""
+    newest = newest_id(session) if newest is None else newest
     if newest <= after_id:
         return [], after_id
     rows = list(session.scalars(select(Delivery).where(Delivery.id > after_id).order_by(Delivery.id).limit(limit)))

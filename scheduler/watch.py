@@ -42,23 +42,27 @@ class Look:
 
 
 def look(session: Any, seen_id: int, due_at: datetime, now: datetime, exclude: set[int]) -> Look:
-    """One cycle's reads: new deliveries, channels with something due, expired leases, the next wake-up."""
-    new, newest = claims.queued_since(session, seen_id)
-    return Look(
-        new=new,
-        newest=newest,
-        due=claims.due_channels(session, due_at),
-        expired=claims.expired_leases(session, now, exclude),
-        next_wake=next_wake(session, due_at, now),
-    )
+    """One cycle's reads: new deliveries, channels with something due, expired leases, the next wake-up.
+
+    The next wake-up is a delivery falling due after ``due_at`` or a lease running out after ``now``. What is due
+    already is this cycle's (its channel's worker claims it, and every delivery due on the channel after it); it
+    must not hide the next one, or that one would wait for the tick. One statement answers an idle cycle; the due
+    channels and the expired leases are read only when there are some."""
+    seen = claims.glance(session, due_at)
+    new, newest = claims.queued_since(session, seen_id, newest=seen.newest_id)
+    due = claims.due_channels(session, due_at) if seen.first_due is not None and seen.first_due <= due_at else []
+    expired: list[int] = []
+    lease_end = seen.first_lease_end
+    if lease_end is not None and lease_end <= now:
+        expired = claims.expired_leases(session, now, exclude)
+        lease_end = claims.next_lease_expiry(session, now)
+    times = [t for t in (seen.next_due, lease_end) if t is not None]
+    return Look(new=new, newest=newest, due=due, expired=expired, next_wake=min(times) if times else None)
 
 
 def next_wake(session: Any, due_at: datetime, now: datetime) -> datetime | None:
-    """The next moment the cycle must look again: a delivery falling due after ``due_at`` or a lease running out
-    after ``now``. What is due already is this cycle's (its channel's worker claims it, and every delivery due on
-    the channel after it); it must not hide the next one, or that one would wait for the tick."""
-    times = [t for t in (claims.next_due(session, due_at), claims.next_lease_expiry(session, now)) if t is not None]
-    return min(times) if times else None
+    """When the cycle must look again (as :func:`look` says, without its other reads)."""
+    return look(session, 2**62, due_at, now, set()).next_wake
 
 
 def owned_in_doubt(session: Any, owner: str) -> list[datetime]:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from adapters.base import RateLimit
 from adapters.errors import AmbiguousError, AuthError, ContentRejected, RateLimited, TransientError
-from scheduler import claims
+from scheduler import claims, watch
 from scheduler.config import Config, load_config
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
@@ -70,7 +70,8 @@ class World:
             return fn(session, *args)
 
     def add(self, text: str = "hello", **kw: Any) -> int:
-        view = add_post(self.config, self.db, NewPost(text=text, channels=["outbox"], now=True, **kw), self.clock())
+        post = NewPost(text=text, channels=["outbox"], now="at" not in kw, **kw)
+        view = add_post(self.config, self.db, post, self.clock())
         return int(view["id"])
 
     def claim(self) -> claims.Claim | None:
@@ -407,3 +408,28 @@ def test_an_in_call_retry_waits_without_holding_the_hosts_slot(world: World) -> 
     assert events == ["neighbour sent after 1 attempt(s)"]
     assert adapter.attempts == 2
     assert world.delivery(post_id)["status"] == "published"
+
+
+def test_a_cycles_look_reads_what_is_due_expired_and_next(world: World) -> None:
+    def look(exclude: frozenset[int] = frozenset()) -> watch.Look:
+        return world.sync(watch.look, seen, world.clock(), world.clock(), set(exclude))
+
+    seen = 0
+    idle = look()
+    assert (idle.new, idle.newest, idle.due, idle.expired, idle.next_wake) == ([], 0, [], [], None)
+    first = world.add("now")
+    later = world.add("in ten minutes", at="2026-12-01 10:10")
+    routine = look()
+    assert [d.post_id for d in routine.new] == [first, later] and routine.newest > 0
+    assert routine.due == ["outbox"] and routine.expired == []
+    assert routine.next_wake == START + timedelta(minutes=10)  # what is due now does not hide the next one
+    seen = routine.newest
+    claim = world.claim()  # leased for 5 minutes
+    assert claim is not None and claim.post_id == first
+    busy = look()
+    assert (busy.new, busy.due, busy.expired) == ([], [], [])
+    assert busy.next_wake == START + timedelta(minutes=5)  # the lease's end comes before the next post
+    world.clock.advance(6 * 60)
+    expired = look()
+    assert expired.expired == [claim.delivery_id] and expired.next_wake == START + timedelta(minutes=10)
+    assert look(exclude=frozenset({claim.delivery_id})).expired == []

@@ -35,6 +35,7 @@ def plan(db: Database, statement: Any) -> list[str]:
 
 
 STATEMENTS = {
+    "a cycle's glance": claims._GLANCE,
     "next due": claims._NEXT_DUE,
     "next lease expiry": claims._NEXT_LEASE_EXPIRY,
     "due channels": claims._DUE_CHANNELS,
