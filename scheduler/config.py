@@ -8,6 +8,7 @@ a systemd credential, read only when an adapter is built (:meth:`SecretRef.read`
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import stat
@@ -205,13 +206,21 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         raise ConfigError(f"{label}: is a directory, not a config file") from None
     except OSError as exc:
         raise ConfigError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    # An agency's config is tens of thousands of small objects without cycles: the cyclic collector would walk
+    # them again and again while they are built (and `smm add` into one more full collection) and free nothing.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        data = tomllib.loads(raw.decode("utf-8-sig"))  # a byte order mark (Windows editors) is not an error
-    except UnicodeDecodeError:
-        raise ConfigError(f"{label}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{label}: invalid TOML: {exc}") from None
-    return _build(data, config_path.resolve(), label, env)
+        try:
+            data = tomllib.loads(raw.decode("utf-8-sig"))  # a byte order mark (Windows editors) is not an error
+        except UnicodeDecodeError:
+            raise ConfigError(f"{label}: not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{label}: invalid TOML: {exc}") from None
+        return _build(data, config_path.resolve(), label, env)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # -- validation ---------------------------------------------------------------------------------------------------

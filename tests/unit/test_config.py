@@ -5,6 +5,7 @@ Every error is asserted whole: ``<file>: <key>: <what is allowed>``, on one line
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -302,6 +303,23 @@ def test_channels_that_spell_a_value_alike_share_it_and_no_others(tmp_path: Path
         assert error_of(write(tmp_path / "bad", twice)) == (
             f'{tmp_path / "bad" / "config.toml"}: channels[1].slots: "tuesday 10:00": tue 10:00 is listed twice'
         )
+
+
+def test_loading_leaves_the_cyclic_collector_as_it_found_it(tmp_path: Path) -> None:
+    # Loading pauses it (a long reload in the daemon must not switch it off for good, even when the config is bad).
+    good, bad = write(tmp_path, VK), write(tmp_path, "[database\n", "bad.toml")
+    assert gc.isenabled()
+    try:
+        load(good)
+        assert gc.isenabled()
+        error_of(bad)
+        assert gc.isenabled()
+        gc.disable()
+        load(good)
+        error_of(bad)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # -- secrets ------------------------------------------------------------------------------------------------------
