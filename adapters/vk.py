@@ -361,7 +361,9 @@ class VkAdapter(Adapter):
         if code in (1, 10):
             return TransientError(f"VK failed on {action} {detail}; retry later", code=code)
         if code == 6:
-            return RateLimited(f"VK: too many requests per second on {action} {detail}", retry_after=ERROR_6_PAUSE, code=6)
+            return RateLimited(
+                f"VK: too many requests per second on {action} {detail}", retry_after=ERROR_6_PAUSE, code=6
+            )
         if code == 9:
             return RateLimited(
                 f"VK flood control on {action} {detail}: too many similar actions; pausing for 10 minutes",
