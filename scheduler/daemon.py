@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -93,10 +94,10 @@ class Daemon:
         self.stopped = asyncio.Event()
         # SQLite takes one writer at a time; reads (WAL) go on beside it, so a slow summary never delays a claim.
         self.executor = ThreadPoolExecutor(
-            max_workers=1 if self.db.is_sqlite else 4, thread_name_prefix="smm-db", initializer=_block_signals
+            max_workers=1 if self.db.is_sqlite else 4, thread_name_prefix="smm-db", initializer=_worker_thread
         )
         self.read_executor = ThreadPoolExecutor(
-            max_workers=2, thread_name_prefix="smm-db-read", initializer=_block_signals
+            max_workers=2, thread_name_prefix="smm-db-read", initializer=_worker_thread
         )
         self.summary_task: asyncio.Task[None] | None = None
         self.alive_since = self.clock()
@@ -236,7 +237,7 @@ class Daemon:
         # VK's client is synchronous (run in threads) and asyncio resolves host names in the same default pool:
         # a few slow VK calls must not hold up every other network's connections.
         loop.set_default_executor(
-            ThreadPoolExecutor(max_workers=32, thread_name_prefix="smm-io", initializer=_block_signals)
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="smm-io", initializer=_worker_thread)
         )
         self._install_signals(loop)
         delay = 1.0
@@ -883,6 +884,21 @@ def _block_signals() -> None:
     the event loop; the main thread blocks them once the daemon has stopped.
     """
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+
+
+def _worker_thread() -> None:
+    """A pool thread's start: block the daemon's signals, and give the thread its pool's name in the system as well
+    (``top -H``, ``ps -T`` and ``/proc/PID/task/*/comm`` then tell the database writer from the readers and the
+    network threads)."""
+    _block_signals()
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None).prctl
+    except (ImportError, OSError, AttributeError):  # not Linux
+        return
+    pr_set_name = 15
+    prctl(pr_set_name, threading.current_thread().name.encode()[:15], 0, 0, 0)
 
 
 def run_daemon(config_path: str | None, *, once: bool = False) -> int:

@@ -151,6 +151,17 @@ def test_sigusr1_logs_the_queue_summary(config: Path) -> None:
         assert daemon.stop() == 0
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="Linux's /proc shows threads' names")
+def test_the_daemons_threads_carry_their_pools_names_in_the_system(config: Path) -> None:
+    with DaemonProcess(config) as daemon:
+        daemon.wait_ready()
+        add(config, "a post for the readers and the writer", "--now")
+        daemon.wait_log(r"published post \d+ to outbox")
+        names = {p.read_text().strip() for p in Path(f"/proc/{daemon.proc.pid}/task").glob("*/comm")}
+        assert daemon.stop() == 0
+    assert {"smm-db_0", "smm-db-read_0"} <= names, names
+
+
 def test_cli_writing_while_the_daemon_publishes_never_sees_a_lock(config: Path, tmp_path: Path) -> None:
     with DaemonProcess(config) as daemon:
         daemon.wait_ready()
