@@ -45,6 +45,13 @@ def main() -> None:
             f"x 50/s = {100 * per_post * 50:.0f}% of a core)",
         ),
         Row(
+            "CPU per post by thread",
+            ", ".join(
+                f"{kind} {1000 * seconds / max(1, s['n']):.1f} ms"
+                for kind, seconds in sorted(result.extra["thread_cpu"].items(), key=lambda kv: -kv[1])
+            ),
+        ),
+        Row(
             "requests in flight per host, max",
             f"Telegram fake {result.tg_max_inflight}, VK fake {result.vk_max_inflight}",
             "<= 10",

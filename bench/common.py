@@ -578,6 +578,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU per kind of thread of a process, by the threads' names in the system: the daemon names its
+    pools' threads (``smm-db``, ``smm-db-read``, ``smm-io``); the main thread, running the event loop, keeps the
+    process's name and is reported as ``event loop``."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        kind = name.rsplit("_", 1)[0] if name.startswith("smm-") else "event loop"
+        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) in MiB."""
     values = {}
@@ -694,12 +710,15 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.samples: list[tuple[float, float, float]] = []  # (wall time, cpu seconds, rss MiB)
+        self.threads: list[tuple[float, dict[str, float]]] = []  # (wall time, cpu seconds per kind of thread)
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.is_set():
             try:
-                self.samples.append((time.time(), cpu_seconds(self.pid), rss_mb(self.pid)[0]))
+                now = time.time()
+                self.samples.append((now, cpu_seconds(self.pid), rss_mb(self.pid)[0]))
+                self.threads.append((now, thread_cpu_seconds(self.pid)))
             except (OSError, IndexError):
                 return
             self._halt.wait(self.interval)
@@ -714,6 +733,13 @@ class Sampler(threading.Thread):
         if len(inside) < 2:
             return float("nan")
         return inside[-1][1] - inside[0][1]
+
+    def threads_between(self, t0: float, t1: float) -> dict[str, float]:
+        """CPU seconds per kind of thread between two wall times (nearest samples)."""
+        inside = [t for when, t in self.threads if t0 <= when <= t1]
+        if len(inside) < 2:
+            return {}
+        return {kind: inside[-1][kind] - inside[0].get(kind, 0.0) for kind in inside[-1]}
 
     def span(self, t0: float, t1: float) -> float:
         inside = [s for s in self.samples if t0 <= s[0] <= t1]

@@ -9,6 +9,7 @@ lateness = start of the first publish request for post k - its due time.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -122,7 +123,15 @@ def run_stream(
     from bench.common import write_config
 
     config = write_config(folder, db_url, body)
-    daemon = Daemon(config, env_for(BOTS, VK_TOKENS), folder / "daemon.log")
+    # Diagnostics: SMM_BENCH_SQL_TRACE=FILE runs the daemon under bench/_sqltrace.py (each statement's count and time).
+    trace = os.environ.get("SMM_BENCH_SQL_TRACE")
+    daemon = Daemon(
+        config,
+        env_for(BOTS, VK_TOKENS),
+        folder / "daemon.log",
+        runner=("-m", "bench._sqltrace") if trace else ("-m", "scheduler"),
+        extra_env={"BENCH_SQL_TRACE": trace} if trace else {},
+    )
     sampler: Sampler | None = None
     try:
         daemon.wait_log("daemon started", timeout=300)
@@ -190,6 +199,7 @@ def run_stream(
                 break
             time.sleep(1.0)
         cpu = sampler.cpu_between(t0, last_due)
+        extra_threads = sampler.threads_between(t0, last_due)
         window = sampler.span(t0, last_due)
     finally:
         if sampler is not None:
@@ -223,7 +233,7 @@ def run_stream(
         if m:
             copies[int(m.group(2))] += 1
     lateness = {k: first[k] - due[k] for k in first if k in due}
-    extra: dict[str, Any] = {"t0": t0, "daemon_log": str(folder / "daemon.log")}
+    extra: dict[str, Any] = {"t0": t0, "daemon_log": str(folder / "daemon.log"), "thread_cpu": extra_threads}
     if faults is not None:
         extra.update(_fault_figures(tg, vk, faults, vk_window))
     return StreamResult(
