@@ -72,7 +72,7 @@ class Daemon:
         self.clock = clock
         self.monotonic = monotonic
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.notifier = Notifier()
+        self.notifier = Notifier(monotonic=monotonic)
         self.limiter = Limiter()
         self.factory = AdapterFactory()
         self.config: Config = load_config(config_path)
@@ -299,6 +299,7 @@ class Daemon:
             if wake_sock is not None:
                 loop.remove_reader(wake_sock.fileno())
                 wake_sock.close()
+            self.notifier.close()
             # Closing the loop resets the handlers to their defaults while the interpreter still joins threads and
             # closes files: a second SIGTERM (an impatient operator, a supervisor) would turn a clean stop into a
             # death by signal. Stopped is stopped; from here on, they wait unanswered.
@@ -538,7 +539,7 @@ class Daemon:
         self._reconcile_all(look.expired)
         self._native_maintenance(now)
         self._wake_at(look.next_wake if look.next_wake is None or look.next_wake > now else None)
-        self.notifier.status(self._status_line())
+        self.notifier.progress(self._status_line())
 
     def _log_new_posts(self, rows: list[Any], newest: int) -> None:
         """One line per delivery queued since the last look (the CLI writes them; the operator reads this log)."""
