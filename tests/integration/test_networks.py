@@ -42,7 +42,7 @@ LINK = "https://example.com/articles/42"
 SHAPES = [(None, 0), (LINK, 0), (None, 1), (None, 2)]
 #: A short reconcile delay so that ``run --once`` settles an accept-then-drop itself; a short in-call wait so that
 #: a network's retry_after becomes a durable retry instead of a sleep.
-FAST = '[daemon]\nreconcile_delay = "1s"\n\n[retry]\nin_call_max_wait = "0.5s"\n'
+FAST = '[daemon]\nreconcile_delay = "1s"\n\n[retry]\nin_call_max_wait = "0.25s"\n'
 
 
 @dataclass
@@ -103,7 +103,7 @@ def start(kind: str) -> Net:
             {"SMM_VK_TOKEN": USER_TOKEN},
             "wall.post",
             Fault.respond(200, vk_error(6, "Too many requests per second")),
-            20,  # error 6 names no wait: the adapter says 1 s, the daemon's backoff (30 s +- 20 %) wins
+            20,  # error 6 names no wait: the adapter says 0.5 s, the daemon's backoff (30 s +- 20 %) wins
             "VK: too many requests per second on wall.post",
             "the VK token is invalid or expired (error 5",
         )
