@@ -7,6 +7,7 @@ commands that use them, so ``smm add`` and ``smm queue`` start fast.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -57,6 +58,13 @@ class Context:
                 self._db = Database(self.config.database_url)
                 self._db.check_schema(create=True)
         return self._db
+
+    def close(self) -> None:
+        """Close the database's connections: SQLite folds its write-ahead log back into the file when the last one
+        closes, so that ``smm.db`` alone holds everything (a copy of it is a whole backup)."""
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
 
     @staticmethod
     def _create_schema(database: Any) -> None:
@@ -144,6 +152,7 @@ def print_post(view: dict[str, Any], config: Config, heading: str) -> None:
 def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """Queue social media posts and publish them on a steady cadence."""
     ctx.obj = Context(config_path, verbose)
+    ctx.call_on_close(ctx.obj.close)
     if ctx.invoked_subcommand != "run":
         configure_logging(verbose, quiet=not verbose)
 
@@ -460,7 +469,10 @@ def db_upgrade(obj: Context) -> None:
     from scheduler.migrate import upgrade
 
     database = Database(obj.config.database_url)
-    before, after = upgrade(database)
+    try:
+        before, after = upgrade(database)
+    finally:
+        database.dispose()
     if before == after:
         click.echo(f"database {database.where} is up to date (schema {after})")
     else:
@@ -490,6 +502,17 @@ def doctor(obj: Context) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``smm`` console script."""
+    try:
+        _main(argv)
+    finally:
+        if argv is None:
+            # The process exits next: its final garbage collection would walk every object the libraries made
+            # (~90 ms of a 300-ms `smm add`) to free nothing that exit does not free. Everything written is
+            # committed and flushed by now.
+            gc.freeze()
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="smm", standalone_mode=False)
     except SmmError as exc:

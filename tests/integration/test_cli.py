@@ -830,3 +830,21 @@ def test_add_and_import_load_no_network_client_daemon_or_orm(tmp_path: Path, db_
     assert "scheduler.daemon" not in modules
     # The ORM (60 ms to import, 30 ms more to map the classes): `add` and `import` work on Core tables.
     assert [m for m in modules if m.startswith(("sqlalchemy.orm", "scheduler.models"))] == []
+
+
+def test_a_command_leaves_the_whole_database_in_its_file(tmp_path: Path) -> None:
+    # SQLite keeps recent commits in smm.db-wal until its last connection closes: a command must close them, so
+    # that copying smm.db after `smm add` copies the post too (the process itself skips its final collection).
+    from tests.support import smm
+
+    config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'smm.db'}")
+    for args in (("add", "kept in the file"), ("queue",), ("db", "upgrade")):
+        result = smm(*args, config=config)
+        assert result.returncode == 0, result.stderr
+        assert sorted(p.name for p in tmp_path.glob("smm.db*")) == ["smm.db"], args
+    copy = tmp_path / "copy.db"
+    copy.write_bytes((tmp_path / "smm.db").read_bytes())
+    engine = create_engine(f"sqlite:///{copy}")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT text FROM posts")).scalars().all() == ["kept in the file"]
+    engine.dispose()
