@@ -229,10 +229,7 @@ def _parse_toml(text: str, label: str) -> dict[str, Any]:
     messages."""
     parser: Any = tomllib
     if len(text) >= COMPILED_TOML_FROM:
-        try:
-            import tomli as parser
-        except ImportError:  # a platform without its wheel: the standard library's is the same code
-            pass
+        import tomli as parser  # pinned to the TOML version tomllib reads (pyproject.toml)
     try:
         data: dict[str, Any] = parser.loads(text)
     except parser.TOMLDecodeError as exc:
