@@ -717,7 +717,7 @@ def test_a_file_without_read_permission_as_root_without_dac_override(tmp_path: P
 
 @pytest.mark.parametrize(
     "tail",
-    ["[database\n", "x = {y = 1,}\n", 'a = {b = 1,\n c = 2}\n', 'a = "\\e"\n', "t = 10:00\n"],
+    ["[database\n", "x = {y = 1,}\n", "a = {b = 1,\n c = 2}\n", 'a = "\\e"\n', "t = 10:00\n"],
     ids=["broken", "toml-1.1-trailing-comma", "toml-1.1-multiline-table", "toml-1.1-escape", "toml-1.1-time"],
 )
 def test_a_big_config_parses_as_the_standard_library_would(
