@@ -36,7 +36,7 @@ from scheduler.lock import DaemonLock, wake_address
 from scheduler.log import redact
 from scheduler.publisher import Publisher, apply_late_policy
 from scheduler.ratelimit import Limiter, pace
-from scheduler.sdnotify import Notifier
+from scheduler.sdnotify import PROGRESS_INTERVAL, Notifier
 from scheduler.views import plural, some_of
 
 log = logging.getLogger("smm.daemon")
@@ -120,6 +120,7 @@ class Daemon:
         self.db_down_since: float | None = None
         self.db_down_logged = 0.0
         self.db_failures = 0
+        self.progress_timer: asyncio.TimerHandle | None = None
 
     # -- plumbing -----------------------------------------------------------------------------------------------
 
@@ -539,7 +540,7 @@ class Daemon:
         self._reconcile_all(look.expired)
         self._native_maintenance(now)
         self._wake_at(look.next_wake if look.next_wake is None or look.next_wake > now else None)
-        self.notifier.progress(self._status_line())
+        self._report_progress()
 
     def _log_new_posts(self, rows: list[Any], newest: int) -> None:
         """One line per delivery queued since the last look (the CLI writes them; the operator reads this log)."""
@@ -579,6 +580,15 @@ class Daemon:
             )
             self.alive_since = now
             self.late_cutoff = now - self.config.daemon.late_grace
+
+    def _report_progress(self) -> None:
+        """The status line for systemd; one held back (another went out less than a second ago) goes out later."""
+        if self.notifier.progress(self._status_line()) and self.progress_timer is None and not self.stopping:
+            self.progress_timer = asyncio.get_running_loop().call_later(PROGRESS_INTERVAL, self._progress_due)
+
+    def _progress_due(self) -> None:
+        self.progress_timer = None
+        self._report_progress()
 
     def _status_line(self) -> str:
         busy = len(self.inflight)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 PROGRESS_INTERVAL = 1.0
 """Seconds between two routine STATUS lines at least."""
+PING_INTERVAL = 1.0
+"""Seconds between two watchdog pings at least (a tenth of WatchdogSec when that is shorter)."""
 
 
 class Notifier:
@@ -38,15 +40,16 @@ class Notifier:
         if self.address is None:
             return False
         message = "\n".join(fields).encode("utf-8", "replace")
-        try:
-            if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self._sock.connect(self.address)
-            self._sock.sendall(message)
-        except OSError:  # systemd restarted, or the socket is gone: connect again next time
-            self.close()
-            return False
-        return True
+        for _ in range(2):  # a socket systemd dropped (it re-executed): connect once more
+            try:
+                if self._sock is None:
+                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                    self._sock.connect(self.address)
+                self._sock.sendall(message)
+                return True
+            except OSError:
+                self.close()
+        return False
 
     def close(self) -> None:
         if self._sock is not None:
@@ -54,29 +57,37 @@ class Notifier:
             self._sock = None
 
     def ready(self, status: str) -> None:
+        self._progress = None
         self.notify("READY=1", f"STATUS={status}")
 
     def status(self, status: str) -> None:
+        """A STATUS line sent at once (an outage); the next routine line replaces it, even an unchanged one."""
+        self._progress = None
         self.notify(f"STATUS={status}")
 
-    def progress(self, status: str) -> None:
-        """A routine STATUS line (each cycle's): sent when it changed, at most once a second (a daemon publishing 50
-        posts a second would otherwise send systemd 50 datagrams a second); the latest one goes with the next call
-        after that."""
+    def progress(self, status: str) -> bool:
+        """A routine STATUS line (each cycle's), sent when it changed and at most once a second: a daemon publishing
+        50 posts a second would otherwise send systemd 50 datagrams a second. True when the line was held back for
+        that; the caller sends the latest one again after ``PROGRESS_INTERVAL``."""
+        if status == self._progress:
+            return False
         now = self._monotonic()
-        if status == self._progress or now - self._progress_at < PROGRESS_INTERVAL:
-            return
+        if now - self._progress_at < PROGRESS_INTERVAL:
+            return True
         if self.notify(f"STATUS={status}"):
             self._progress, self._progress_at = status, now
+        return False
 
     def watchdog(self) -> None:
-        """Ping the watchdog, at most every half ``watchdog_interval``: the daemon calls this after each cycle, and
-        cycles come at least every ``watchdog_interval``, so pings stay under 3/4 of systemd's WatchdogSec apart."""
+        """Ping the watchdog (the daemon does after each cycle), at most every ``PING_INTERVAL`` or a tenth of
+        WatchdogSec: cycles come at least every ``watchdog_interval`` (half of WatchdogSec), so a ping is never
+        more than that and a tenth apart, plus a cycle's own time."""
         if self.watchdog_interval is None:
             return
         now = self._monotonic()
-        if now - self._pinged_at >= self.watchdog_interval / 2 and self.notify("WATCHDOG=1"):
+        if now - self._pinged_at >= min(PING_INTERVAL, self.watchdog_interval / 5) and self.notify("WATCHDOG=1"):
             self._pinged_at = now
 
     def stopping(self, status: str = "stopping") -> None:
+        self._progress = None
         self.notify("STOPPING=1", f"STATUS={status}")

@@ -280,6 +280,10 @@ def test_sd_notify_ready_watchdog_status_and_stopping(tmp_path: Path, sqlite_url
         wait_for(lambda: received("READY=1"), timeout=20, what="READY=1")
         wait_for(lambda: received("WATCHDOG=1"), timeout=5, what="WATCHDOG=1")
         assert any("STATUS=" in m for m in messages)
+        # Two posts published within a second: the second status line is held back, then sent (not left stale).
+        add(config, "one", "--now")
+        add(config, "two", "--now")
+        wait_for(lambda: received("STATUS=2 published, 0 publishing"), timeout=10, what="the latest status")
         daemon.signal(signal.SIGTERM)
         wait_for(lambda: received("STOPPING=1"), timeout=10, what="STOPPING=1")
         assert daemon.stop() == 0

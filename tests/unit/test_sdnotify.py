@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import time
@@ -44,45 +45,62 @@ def test_routine_status_goes_once_a_second_when_it_changed(systemd: tuple[socket
     sock, address = systemd
     clock = Clock()
     notifier = Notifier({"NOTIFY_SOCKET": address}, monotonic=clock)
-    notifier.progress("1 published")
-    notifier.progress("1 published")  # unchanged
+    assert not notifier.progress("1 published")
+    assert not notifier.progress("1 published")  # unchanged
     clock.now += 0.5
-    notifier.progress("2 published")  # too soon
+    assert notifier.progress("2 published")  # too soon: held back, the caller sends it again later
     clock.now += 0.6
-    notifier.progress("3 published")  # the latest goes
+    assert not notifier.progress("3 published")  # the latest goes
     clock.now += 5
-    notifier.progress("3 published")  # unchanged
-    notifier.status("waiting for the database")  # not routine: at once
-    assert received(sock) == ["STATUS=1 published", "STATUS=3 published", "STATUS=waiting for the database"]
+    assert not notifier.progress("3 published")  # unchanged
+    assert received(sock) == ["STATUS=1 published", "STATUS=3 published"]
     notifier.close()
 
 
-def test_watchdog_pings_at_most_every_half_interval(systemd: tuple[socket.socket, str]) -> None:
+def test_after_an_outage_status_the_routine_line_comes_back(systemd: tuple[socket.socket, str]) -> None:
     sock, address = systemd
     clock = Clock()
-    notifier = Notifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "4000000"}, monotonic=clock)
-    assert notifier.watchdog_interval == 2.0
-    pings = 0
-    for _ in range(40):  # a cycle every 0.1 s for 4 s
-        notifier.watchdog()
-        clock.now += 0.1
-        pings += len(received(sock))
-    assert pings == 4
+    notifier = Notifier({"NOTIFY_SOCKET": address}, monotonic=clock)
+    notifier.progress("0 published")
+    clock.now += 60
+    notifier.status("waiting for the database")  # at once
+    clock.now += 60
+    notifier.progress("0 published")  # unchanged since the last routine line, but the outage line must go
+    assert received(sock) == ["STATUS=0 published", "STATUS=waiting for the database", "STATUS=0 published"]
     notifier.close()
 
 
-def test_a_vanished_socket_is_reconnected(systemd: tuple[socket.socket, str]) -> None:
+@pytest.mark.parametrize(("watchdog_sec", "floor"), [(120, 1.0), (4, 0.4)])
+def test_watchdog_pings_often_enough_and_no_more(
+    systemd: tuple[socket.socket, str], watchdog_sec: int, floor: float
+) -> None:
+    sock, address = systemd
+    clock = Clock()
+    notifier = Notifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": str(watchdog_sec * 1_000_000)}, monotonic=clock)
+    assert notifier.watchdog_interval == watchdog_sec / 2
+    pinged: list[float] = []
+    for _ in range(100):  # a cycle every 0.05 s for 5 s (a daemon publishing 20 posts a second)
+        notifier.watchdog()
+        pinged += [clock.now] * len(received(sock))
+        clock.now += 0.05
+    gaps = [b - a for a, b in itertools.pairwise(pinged)]
+    assert gaps and all(floor - 1e-9 <= gap <= floor + 0.05 + 1e-9 for gap in gaps), gaps
+    notifier.close()
+
+
+def test_a_message_after_systemd_reexecuted_is_not_lost(systemd: tuple[socket.socket, str]) -> None:
     sock, address = systemd
     notifier = Notifier({"NOTIFY_SOCKET": address})
     assert notifier.notify("READY=1")
-    sock.close()  # systemd went away (re-executed)
-    assert not notifier.notify("STATUS=lost")
+    sock.close()  # systemd re-executed: its socket is a new one at the same address
     again = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     again.bind("\0" + address[1:])
     again.setblocking(False)
     try:
-        assert notifier.notify("STATUS=back")
-        assert received(again) == ["STATUS=back"]
+        assert notifier.notify("STOPPING=1")
+        assert received(again) == ["STOPPING=1"]
+        again.close()  # gone for good: nothing to send to, and no error
+        assert not notifier.notify("STATUS=lost")
     finally:
         again.close()
         notifier.close()
