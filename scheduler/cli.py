@@ -61,7 +61,7 @@ class Context:
 
     def close(self) -> None:
         """Close the database's connections: SQLite folds its write-ahead log back into the file when the last one
-        closes, so that ``smm.db`` alone holds everything (a copy of it is a whole backup)."""
+        closes (no daemon running), so that ``smm.db`` alone then holds everything."""
         if self._db is not None:
             self._db.dispose()
             self._db = None
@@ -84,9 +84,8 @@ class Context:
                     f"no database at {path} yet: nothing was queued with this config ({self.config.path}); "
                     "`smm add` creates it"
                 )
-            database = Database(self.config.database_url)
-            database.check_schema(create=False)
-            self._db = database
+            self._db = Database(self.config.database_url)  # closed by close(), even if the check below fails
+            self._db.check_schema(create=False)
         return self._db
 
 

@@ -848,3 +848,11 @@ def test_a_command_leaves_the_whole_database_in_its_file(tmp_path: Path) -> None
     with engine.connect() as conn:
         assert conn.execute(text("SELECT text FROM posts")).scalars().all() == ["kept in the file"]
     engine.dispose()
+    # A command that refuses the database (made by a newer version) closes it too.
+    engine = create_engine(f"sqlite:///{tmp_path / 'smm.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
+    engine.dispose()
+    refused = smm("queue", config=config)
+    assert refused.returncode == 1 and "ffff" in refused.stderr, refused.stderr
+    assert sorted(p.name for p in tmp_path.glob("smm.db*")) == ["smm.db"]
