@@ -111,7 +111,7 @@ def probe_cpu(q: int) -> dict[str, float]:
 
     from scheduler import claims
     from scheduler.db import Database
-    from scheduler.watch import look, next_wake
+    from scheduler.watch import look
 
     folder = fresh_folder(f"b4-probe-{q}")
     db_url = seeded_sqlite(folder / "smm.db", q)
@@ -126,7 +126,7 @@ def probe_cpu(q: int) -> dict[str, float]:
     # few of other channels due before it, about the same number at 1k and 1M) due; rolled back after each call.
     later = datetime.fromisoformat(str(first)).replace(tzinfo=UTC) + timedelta(microseconds=1)
     probes: dict[str, Callable[[Any], Any]] = {
-        "next-due probe (watch.next_wake)": lambda s: next_wake(s, now, now),
+        "next-due probe, the cycle's glance (claims.glance)": lambda s: claims.glance(s, now),
         "due channels (claims.due_channels)": lambda s: claims.due_channels(s, now),
         "expired leases (claims.expired_leases)": lambda s: claims.expired_leases(s, now, set()),
         "cycle's reads in one transaction (watch.look)": lambda s: look(s, newest, now, now, set()),

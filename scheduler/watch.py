@@ -60,11 +60,6 @@ def look(session: Any, seen_id: int, due_at: datetime, now: datetime, exclude: s
     return Look(new=new, newest=newest, due=due, expired=expired, next_wake=min(times) if times else None)
 
 
-def next_wake(session: Any, due_at: datetime, now: datetime) -> datetime | None:
-    """When the cycle must look again (as :func:`look` says, without its other reads)."""
-    return look(session, 2**62, due_at, now, set()).next_wake
-
-
 def owned_in_doubt(session: Any, owner: str) -> list[datetime]:
     return list(
         session.scalars(
