@@ -26,6 +26,7 @@ from scheduler.mix import MixRule
 from scheduler.slots import DEFAULT_SLOTS, Slot
 from scheduler.toml_table import SecretRef, Table, show
 from scheduler.utm import UtmConfig
+from scheduler.views import configured
 
 NETWORKS = ("vk", "telegram", "facebook", "ok", "outbox")
 CATEGORIES = ("entertaining", "educational", "commercial", "ugc", "news")
@@ -462,7 +463,7 @@ def _feed(entry: Any, index: int, label: str, channel_names: tuple[str, ...], co
     channels = t.strings("channels")
     for channel in channels:
         if channel not in channel_names:
-            raise t.error("channels", f"{show(channel)} is not a channel; configured: {', '.join(channel_names)}")
+            raise t.error("channels", f"{show(channel)} is not a channel; {configured(channel_names)}")
     category = t.choice("category", CATEGORIES, "educational") or "educational"
     campaign = t.string("campaign")
     interval = t.duration("interval", 3600)

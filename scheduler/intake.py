@@ -22,7 +22,7 @@ from scheduler.errors import InputError
 from scheduler.media import MediaStore, StoredMedia, inspect
 from scheduler.render import PostContent, problems
 from scheduler.slots import local_to_utc
-from scheduler.views import post_view
+from scheduler.views import configured, post_view
 
 MAX_LINK = 2048
 MAX_TAG = 128
@@ -170,7 +170,7 @@ def pick_channels(config: Config, names: Sequence[str]) -> list[ChannelConfig]:
         try:
             channel = config.channel(name)
         except KeyError:
-            raise InputError(f"unknown channel {name!r}; configured: {', '.join(config.channel_names)}") from None
+            raise InputError(f"unknown channel {name!r}; {configured(config.channel_names)}") from None
         if channel not in picked:
             picked.append(channel)
     return picked

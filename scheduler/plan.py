@@ -18,12 +18,13 @@ from scheduler.config import Config
 from scheduler.db import Database
 from scheduler.errors import InputError
 from scheduler.render import PostContent, render
+from scheduler.views import configured
 
 
 def plan(config: Config, db: Database, *, channel: str | None = None, limit: int | None = 20) -> list[dict[str, Any]]:
     """The next ``limit`` queued deliveries (of ``channel``), rendered, with the requests each would make."""
     if channel is not None and channel not in config.channel_names:
-        raise InputError(f"unknown channel {channel!r}; configured: {', '.join(config.channel_names)}")
+        raise InputError(f"unknown channel {channel!r}; {configured(config.channel_names)}")
     with db.read() as session:
         deliveries = repo.upcoming(session, channel, limit)
         items: list[dict[str, Any]] = []

@@ -19,7 +19,7 @@ from scheduler.db import Database
 from scheduler.errors import InputError, NotFound, StateConflict
 from scheduler.intake import check_link, parse_when
 from scheduler.models import ACTIVE, Delivery, Post, Status
-from scheduler.views import iso, plural, post_view
+from scheduler.views import configured, iso, plural, post_view
 
 MIX_HORIZON = 1000
 """``smm queue`` shows the content mix of at most this many upcoming deliveries per channel."""
@@ -40,7 +40,7 @@ def list_queue(
         with db.read() as session:
             known = repo.channel_summary(session)
         if channel not in known:
-            raise InputError(f"unknown channel {channel!r}; configured: {', '.join(config.channel_names)}")
+            raise InputError(f"unknown channel {channel!r}; {configured(config.channel_names)}")
     statuses = None if include_all else [s.value for s in (Status.QUEUED, Status.PUBLISHING, Status.UNKNOWN)]
     with db.read() as session:
         rows, total = repo.list_posts(session, statuses=statuses, channel=channel, limit=limit or None)

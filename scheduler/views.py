@@ -5,7 +5,7 @@ Imports nothing heavy: every command's output goes through here, ``smm --version
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,11 @@ def some_of(names: Sequence[str], limit: int = 20) -> str:
     if len(names) <= limit:
         return ", ".join(names)
     return f"{', '.join(names[:limit])} and {len(names) - limit:,} more"
+
+
+def configured(names: Iterable[str]) -> str:
+    """``configured: a, b`` for an error about a channel name that is not one (the first 20 of an agency's)."""
+    return f"configured: {some_of(list(names)) or 'none'}"
 
 
 def iso(value: datetime | None) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scheduler.views import plural, some_of
+from scheduler.views import configured, plural, some_of
 
 
 def test_plural_says_one_post_and_two_posts() -> None:
@@ -14,3 +14,9 @@ def test_some_of_lists_up_to_the_limit_then_counts_the_rest() -> None:
     assert some_of(["a", "b"], limit=2) == "a, b"
     assert some_of(["a", "b", "c"], limit=2) == "a, b and 1 more"
     assert some_of([f"tg{i}" for i in range(2050)]).endswith("tg19 and 2,030 more")
+
+
+def test_an_unknown_channels_error_names_at_most_twenty_configured_ones() -> None:
+    assert configured(["berlin", "ny"]) == "configured: berlin, ny"
+    assert configured([]) == "configured: none"
+    assert configured(f"c{i}" for i in range(25)) == f"configured: {', '.join(f'c{i}' for i in range(20))} and 5 more"
