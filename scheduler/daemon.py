@@ -885,6 +885,8 @@ async def _close_quietly(adapter: Adapter) -> None:
         log.debug("closing %s adapter: %s", adapter.network, exc)
 
 
+PR_SET_NAME = 15
+"""prctl(2)'s option that names the calling thread (15 bytes at most)."""
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 
 
@@ -908,8 +910,7 @@ def _worker_thread() -> None:
         prctl = ctypes.CDLL(None).prctl
     except (ImportError, OSError, AttributeError):  # not Linux
         return
-    pr_set_name = 15
-    prctl(pr_set_name, threading.current_thread().name.encode()[:15], 0, 0, 0)
+    prctl(PR_SET_NAME, threading.current_thread().name.encode()[:15], 0, 0, 0)
 
 
 def run_daemon(config_path: str | None, *, once: bool = False) -> int:

@@ -81,7 +81,8 @@ class ImportResult:
         return sum(len(r.channels) for r in self.rows)
 
     def lines(self, name: str, *, detail: bool) -> list[str]:
-        """The report: each delivery (``detail``), then a summary per channel and in all."""
+        """The report: each delivery (``detail``), the totals, then a line per channel (``SUMMARY_CHANNELS`` of
+        them; the rest in one line)."""
         out: list[str] = []
         if detail:
             for row in self.rows:

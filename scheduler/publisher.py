@@ -235,9 +235,11 @@ class Publisher:
                 self.limiter.pause(limit.scope, self.monotonic() + result.backoff)
         per_request = [limit for limit in adapter.rate_limits() if limit.unit == "request"]
         if per_request:
-            extra_units = adapter.requests_for(post or self.outgoing(claim, self._channel(claim))) - 1
-            for limit in per_request if extra_units > 0 else ():
-                self.limiter.reserve((limit,), self.monotonic(), {limit.scope: extra_units})
+            sent = post if post is not None else self.outgoing(claim, self._channel(claim))
+            extra_units = adapter.requests_for(sent) - 1
+            if extra_units > 0:
+                for limit in per_request:
+                    self.limiter.reserve((limit,), self.monotonic(), {limit.scope: extra_units})
         recorded = await self.record(claims.record_published, claim, now, result.remote_id, result.remote_url, note)
         if not recorded:
             log.error(

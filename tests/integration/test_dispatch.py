@@ -433,3 +433,16 @@ def test_a_cycles_look_reads_what_is_due_expired_and_next(world: World) -> None:
     expired = look()
     assert expired.expired == [claim.delivery_id] and expired.next_wake == START + timedelta(minutes=10)
     assert look(exclude=frozenset({claim.delivery_id})).expired == []
+
+
+def test_run_once_looks_only_at_what_was_due_at_its_start(world: World) -> None:
+    # `smm run --once` passes its start as due_at: a post due after it is not this run's, but is the next wake-up.
+    start = world.clock()
+    world.add("due at the start")
+    world.add("due half a minute later", at="2026-12-01 10:00:30")
+    world.clock.advance(30)
+    look = world.sync(watch.look, 0, start, world.clock(), set())
+    assert look.due == ["outbox"] and look.expired == []
+    assert look.next_wake == START + timedelta(seconds=30)
+    later = world.sync(watch.look, 0, world.clock(), world.clock(), set())
+    assert later.due == ["outbox"] and later.next_wake is None
