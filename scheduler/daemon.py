@@ -582,8 +582,11 @@ class Daemon:
             self.late_cutoff = now - self.config.daemon.late_grace
 
     def _report_progress(self) -> None:
-        """The status line for systemd; one held back (another went out less than a second ago) goes out later."""
-        if self.notifier.progress(self._status_line()) and self.progress_timer is None and not self.stopping:
+        """The status line for systemd; one held back (another went out less than a second ago) goes out later.
+        Once stopping, the stopping line stays."""
+        if self.stopping:
+            return
+        if self.notifier.progress(self._status_line()) and self.progress_timer is None:
             self.progress_timer = asyncio.get_running_loop().call_later(PROGRESS_INTERVAL, self._progress_due)
 
     def _progress_due(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from scheduler.config import load_config
 from scheduler.daemon import DAEMON_SQLITE_CACHE_KIB, Daemon
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
+from scheduler.sdnotify import Notifier
 from scheduler.service import show_post
 from tests.conftest import write_config
 from tests.support import DaemonProcess, smm, smm_env, wait_for
@@ -370,3 +372,37 @@ def test_a_daemon_on_sqlite_never_loads_the_postgresql_dialect(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
     assert [p["text"] for p in outbox_posts(tmp_path)] == ["due now"]
+
+
+def test_a_held_back_status_line_never_replaces_the_stopping_one(tmp_path: Path) -> None:
+    address = f"@smm-test-stopping-{os.getpid()}-{time.monotonic_ns()}"
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    systemd.bind("\0" + address[1:])
+    systemd.setblocking(False)
+    config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'smm.db'}")
+    daemon = Daemon(str(config))
+    daemon.notifier = Notifier({"NOTIFY_SOCKET": address})
+
+    async def scenario() -> None:
+        daemon._report_progress()  # sent
+        daemon.publisher.published_count += 1
+        daemon._report_progress()  # held back: a timer will send it
+        assert daemon.progress_timer is not None
+        daemon.request_stop("test")
+        await asyncio.sleep(1.2)  # the timer fires after the stopping line went out
+
+    try:
+        asyncio.run(scenario())
+        messages = []
+        while True:
+            try:
+                messages.append(systemd.recv(4096).decode())
+            except BlockingIOError:
+                break
+        assert messages[-1] == "STOPPING=1\nSTATUS=stopping: finishing in-flight posts", messages
+    finally:
+        systemd.close()
+        daemon.notifier.close()
+        daemon.db.dispose()
+        daemon.executor.shutdown()
+        daemon.read_executor.shutdown()
