@@ -61,6 +61,9 @@ class OutboxAdapter(Adapter):
         tmp = self.path / f".writing-{name}"
         with _translate(self.path):
             self.path.mkdir(parents=True, exist_ok=True)
+            # What an earlier attempt at this post left half written (the process was killed), under its own time.
+            for stale in self.path.glob(f".writing-*-{post.key}") if post.key else ():
+                shutil.rmtree(stale, ignore_errors=True)
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             media = []

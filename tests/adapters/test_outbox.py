@@ -1,0 +1,29 @@
+"""The outbox network: a folder per post, written under a temporary name, idempotent by the post's key."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from adapters.base import OutgoingPost
+from adapters.outbox import OutboxAdapter
+
+T0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+
+
+def test_a_post_half_written_by_a_killed_process_leaves_no_trace(tmp_path: Path) -> None:
+    # An attempt killed mid-write left its temporary folder, named after its own time; the retry, a few seconds
+    # later, writes the post under a new time and must remove the leftover.
+    leftover = tmp_path / f".writing-{T0:%Y%m%dT%H%M%SZ}-k1"
+    leftover.mkdir()
+    (leftover / "post.txt").write_text("half", encoding="utf-8")
+    other = tmp_path / f".writing-{T0:%Y%m%dT%H%M%SZ}-k2"  # another post's: not this one's to remove
+    other.mkdir()
+    adapter = OutboxAdapter(tmp_path, clock=lambda: T0 + timedelta(seconds=7))
+    result = asyncio.run(adapter.publish(OutgoingPost("hello", key="k1")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "20261201T070007Z-k1"]
+    assert result.remote_id == "20261201T070007Z-k1"
+    assert (tmp_path / result.remote_id / "post.txt").read_text(encoding="utf-8") == "hello\n"
+    again = asyncio.run(adapter.publish(OutgoingPost("hello", key="k1")))
+    assert again == result  # the same key publishes once
