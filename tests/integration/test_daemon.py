@@ -153,8 +153,8 @@ def test_sigusr1_logs_the_queue_summary(config: Path) -> None:
         assert daemon.stop() == 0
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="Linux's /proc shows threads' names")
 def test_the_daemons_threads_carry_their_pools_names_in_the_system(config: Path) -> None:
+    # Linux, as the daemon's home (systemd) is: prctl names the threads, /proc shows the names.
     with DaemonProcess(config) as daemon:
         daemon.wait_ready()
         add(config, "a post for the readers and the writer", "--now")
