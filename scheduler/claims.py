@@ -130,12 +130,6 @@ _CONTENT = select(
 ).where(Post.id == bindparam("pid"))
 
 
-def next_due(session: Session, after: datetime) -> datetime | None:
-    """When the next queued delivery falls due, strictly after ``after`` (an index-only lookup)."""
-    value: datetime | None = session.connection().execute(_NEXT_DUE, {"after": after}).scalar()
-    return value
-
-
 def next_lease_expiry(session: Session, after: datetime) -> datetime | None:
     """When the next lease of a delivery being published runs out, strictly after ``after``."""
     value: datetime | None = session.connection().execute(_NEXT_LEASE_EXPIRY, {"after": after}).scalar()
@@ -490,12 +484,9 @@ def newest_id(session: Session) -> int:
     return int(session.connection().execute(_NEWEST_ID).scalar() or 0)
 
 
-def queued_since(
-    session: Session, after_id: int, limit: int = 20, newest: int | None = None
-) -> tuple[list[Delivery], int]:
-    """Deliveries created after ``after_id`` (the first ``limit``), and the newest id (``after_id`` when none).
-    ``newest``: the newest id, when the caller has just read it."""
-    newest = newest_id(session) if newest is None else newest
+def queued_since(session: Session, after_id: int, newest: int, limit: int = 20) -> tuple[list[Delivery], int]:
+    """Deliveries created after ``after_id`` up to ``newest`` (the newest id, just read: the first ``limit``), and
+    the newest id (``after_id`` when none)."""
     if newest <= after_id:
         return [], after_id
     rows = list(session.scalars(select(Delivery).where(Delivery.id > after_id).order_by(Delivery.id).limit(limit)))

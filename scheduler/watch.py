@@ -49,7 +49,7 @@ def look(session: Any, seen_id: int, due_at: datetime, now: datetime, exclude: s
     must not hide the next one, or that one would wait for the tick. One statement answers an idle cycle; the due
     channels and the expired leases are read only when there are some."""
     seen = claims.glance(session, due_at)
-    new, newest = claims.queued_since(session, seen_id, newest=seen.newest_id)
+    new, newest = claims.queued_since(session, seen_id, seen.newest_id)
     due = claims.due_channels(session, due_at) if seen.first_due is not None and seen.first_due <= due_at else []
     expired: list[int] = []
     lease_end = seen.first_lease_end
