@@ -861,16 +861,22 @@ class Daemon:
         _return_free_memory()
 
 
-def _return_free_memory() -> None:
-    """Hand the C heap's free pages back to the system. glibc keeps what start-up's imports and queries freed (a few
-    MiB of a daemon's resident memory, for months); the summary runs after start-up and once a day."""
+def _libc(name: str) -> Callable[..., int] | None:
+    """A function of the C library (glibc, Linux), or None where there is none of that name."""
     try:
         import ctypes
 
-        trim = ctypes.CDLL(None).malloc_trim
-    except (ImportError, OSError, AttributeError):  # not glibc
-        return
-    trim(0)
+        function: Callable[..., int] = getattr(ctypes.CDLL(None), name)
+    except (ImportError, OSError, AttributeError):
+        return None
+    return function
+
+
+def _return_free_memory() -> None:
+    """Hand the C heap's free pages back to the system. glibc keeps what start-up's imports and queries freed (a few
+    MiB of a daemon's resident memory, for months); the summary runs after start-up and once a day."""
+    if (trim := _libc("malloc_trim")) is not None:
+        trim(0)
 
 
 def _warn_once(daemon: Daemon, key: str, message: str) -> None:
@@ -907,13 +913,8 @@ def _worker_thread() -> None:
     (``top -H``, ``ps -T`` and ``/proc/PID/task/*/comm`` then tell the database writer from the readers and the
     network threads)."""
     _block_signals()
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None).prctl
-    except (ImportError, OSError, AttributeError):  # not Linux
-        return
-    prctl(PR_SET_NAME, threading.current_thread().name.encode()[:15], 0, 0, 0)
+    if (prctl := _libc("prctl")) is not None:
+        prctl(PR_SET_NAME, threading.current_thread().name.encode()[:15], 0, 0, 0)
 
 
 def run_daemon(config_path: str | None, *, once: bool = False) -> int:
