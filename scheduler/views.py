@@ -11,8 +11,8 @@ from typing import Any
 
 
 def plural(n: int, one: str, many: str) -> str:
-    """``1 post``, ``2 posts``."""
-    return f"{n} {one if n == 1 else many}"
+    """``1 post``, ``2 posts``, ``10,000 posts``."""
+    return f"{n:,} {one if n == 1 else many}"
 
 
 def some_of(names: Sequence[str], limit: int = 20) -> str:

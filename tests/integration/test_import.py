@@ -242,7 +242,7 @@ def test_ten_thousand_rows(env: Env) -> None:
     )
     result = env("import", str(path))
     assert result.code == 0, result
-    assert result.out.startswith("imported 10000 posts (10000 deliveries) from posts.csv\n")
+    assert result.out.startswith("imported 10,000 posts (10,000 deliveries) from posts.csv\n")
     assert result.err.startswith("importing posts.csv")  # the progress bar, for a large file even off a terminal
     rows = env.sql("SELECT p.text, d.due_at, d.key FROM deliveries d JOIN posts p ON p.id = d.post_id ORDER BY p.id")
     assert len(rows) == 10_000

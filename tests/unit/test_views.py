@@ -6,7 +6,7 @@ from scheduler.views import configured, plural, some_of
 
 
 def test_plural_says_one_post_and_two_posts() -> None:
-    assert [plural(n, "post", "posts") for n in (0, 1, 2)] == ["0 posts", "1 post", "2 posts"]
+    assert [plural(n, "post", "posts") for n in (0, 1, 2, 10_000)] == ["0 posts", "1 post", "2 posts", "10,000 posts"]
 
 
 def test_some_of_lists_up_to_the_limit_then_counts_the_rest() -> None:
