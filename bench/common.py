@@ -572,10 +572,15 @@ def fresh_folder(name: str) -> Path:
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def _stat_cpu(stat: Path) -> float:
+    """User + system CPU seconds from a /proc ``stat`` file (a process's or one of its threads')."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process (all its threads), from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return _stat_cpu(Path(f"/proc/{pid}/stat"))
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -586,11 +591,11 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds = _stat_cpu(task / "stat")
         except OSError:  # the thread ended
             continue
         kind = name.rsplit("_", 1)[0] if name.startswith("smm-") else "event loop"
-        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+        out[kind] = out.get(kind, 0.0) + seconds
     return out
 
 
