@@ -211,11 +211,13 @@ def test_a_scope_listed_twice_takes_its_turn_once() -> None:
     limiter, clock = Limiter(), Clock()
     twice = (BOT, BOT)
 
-    async def main() -> None:
+    async def main() -> float:
+        # A second take of the same (non re-entrant) turn would wait for itself forever: wait_for would time out.
         send = await asyncio.wait_for(fit_window(limiter, twice, clock, clock.sleep), 1)
         limiter.finished(send, clock.now)
+        return send.start
 
-    asyncio.run(main())
+    assert asyncio.run(main()) == clock.now  # it went at once
 
 
 def test_the_window_counts_requests_where_the_network_does() -> None:
