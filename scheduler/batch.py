@@ -10,14 +10,21 @@ still durable before the network is called and an outcome before it is reported.
 the database being unavailable, which fails the whole batch as it would have failed each call) rolls the batch
 back, and each of its calls is run again alone, so one bad call cannot fail or undo the others. Only functions
 whose whole effect is in the session may be batched (they may be run twice, the first run rolled back).
+
+Calls of a function that has a combined form (``combine``: ``fn -> many(session, [args, ...])``, such as
+:data:`scheduler.claims.COMBINED`) go to it together, at the place of the first of them: on PostgreSQL the claims
+of a batch are one statement, its outcomes another. Calls combined this way must not depend on the calls between
+them; the daemon's do not (a worker has one call pending at a time, and its claims and outcomes are its own).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from scheduler.db import Database
 from scheduler.errors import DatabaseError
@@ -31,10 +38,17 @@ _Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 class WriteBatcher:
     """Runs ``fn(session, *args)`` calls on ``executor``, those that queue up together in one write transaction."""
 
-    def __init__(self, db: Database, executor: Executor, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        db: Database,
+        executor: Executor,
+        max_batch: int = MAX_BATCH,
+        combine: Mapping[Callable[..., Any], Callable[[Session, list[tuple[Any, ...]]], list[Any]]] | None = None,
+    ) -> None:
         self.db = db
         self.executor = executor
         self.max_batch = max_batch
+        self.combine = dict(combine or {})
         self.pending: list[_Call] = []
         self.runner: asyncio.Task[None] | None = None
         #: Transactions run and the calls they carried: how far calls were batched (read by the tests).
@@ -79,7 +93,7 @@ class WriteBatcher:
             try:
                 self.transactions += 1
                 with self.db.write() as session:
-                    return [(True, fn(session, *args)) for fn, args, _ in batch]
+                    return [(True, value) for value in self._apply(session, batch)]
             except DatabaseError:
                 raise
             except Exception:  # the batch is rolled back; each call runs alone below, to fail on its own
@@ -95,3 +109,18 @@ class WriteBatcher:
             else:
                 outcomes.append((True, value))
         return outcomes
+
+    def _apply(self, session: Session, batch: list[_Call]) -> list[Any]:
+        """Each call's value, the calls of a combined function run as one at the place of the first of them."""
+        groups: dict[Any, list[int]] = {}
+        for i, (fn, _, _) in enumerate(batch):
+            groups.setdefault(fn if fn in self.combine else i, []).append(i)
+        values: list[Any] = [None] * len(batch)
+        for key, places in groups.items():
+            if isinstance(key, int):
+                fn, args, _ = batch[key]
+                values[key] = fn(session, *args)
+                continue
+            for place, value in zip(places, self.combine[key](session, [batch[i][1] for i in places]), strict=True):
+                values[place] = value
+        return values

@@ -107,7 +107,7 @@ class Daemon:
         self.scheduler: Any = None
         self.wake_when: datetime | None = None
         self.job_tasks: set[asyncio.Task[Any]] = set()
-        self.writes = WriteBatcher(self.db, self.executor)
+        self.writes = WriteBatcher(self.db, self.executor, combine=claims.COMBINED)
         self.publisher = Publisher(
             self.config, self.db_call, self.limiter, self.clock, self.monotonic, db_batch=self.writes.call
         )

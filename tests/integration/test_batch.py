@@ -9,18 +9,24 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from scheduler import claims
 from scheduler import repository as repo
 from scheduler.batch import WriteBatcher
+from scheduler.config import load_config
 from scheduler.db import Database
 from scheduler.errors import DatabaseError
-from tests.conftest import utc
+from scheduler.intake import NewPost, add_post
+from scheduler.models import Attempt, Delivery
+from tests.conftest import utc, write_config
 
 NOW = utc(2026, 11, 26, 12)
 
@@ -51,12 +57,27 @@ def boom(session: Session, channel: str) -> None:
     raise ValueError(f"bad call {channel}")
 
 
+@contextmanager
+def counted_statements(db: Database) -> Iterator[list[str]]:
+    """The SQL statements sent on the write engine meanwhile (their first word)."""
+    seen: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.split()[0])
+
+    event.listen(db.write_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(db.write_engine, "before_cursor_execute", note)
+
+
 def flagged(db: Database) -> dict[str, str]:
     with db.read() as session:
         return repo.attention(session)
 
 
-async def queue_behind_busy_writer(batcher: WriteBatcher, calls: list[tuple[Any, str]]) -> list[Any]:
+async def queue_behind_busy_writer(batcher: WriteBatcher, calls: list[tuple[Any, ...]]) -> list[Any]:
     """Run ``calls`` while the writer thread is busy with a first call, so that they queue up together."""
     release = threading.Event()
 
@@ -66,7 +87,7 @@ async def queue_behind_busy_writer(batcher: WriteBatcher, calls: list[tuple[Any,
 
     first = asyncio.ensure_future(batcher.call(hold))
     await asyncio.sleep(0.05)  # the first call is on the writer thread now
-    rest = [asyncio.ensure_future(batcher.call(fn, arg)) for fn, arg in calls]
+    rest = [asyncio.ensure_future(batcher.call(fn, *args)) for fn, *args in calls]
     await asyncio.sleep(0)
     release.set()
     results = await asyncio.gather(first, *rest, return_exceptions=True)
@@ -162,3 +183,112 @@ def test_a_commit_that_fails_fails_its_call(db: Database, executor: ThreadPoolEx
     with pytest.raises(DatabaseError, match="went away at the commit"):
         asyncio.run(main())
     assert flagged(db) == {}
+
+
+def flag_all(session: Session, calls: list[tuple[Any, ...]]) -> list[str]:
+    """``flag``'s combined form: one call for many, noted in ``COMBINED_RUNS``."""
+    COMBINED_RUNS.append([c[0] for c in calls])
+    return [flag(session, *c) for c in calls]
+
+
+COMBINED_RUNS: list[list[str]] = []
+
+
+def test_calls_with_a_combined_form_go_to_it_together_and_each_gets_its_result(
+    db: Database, executor: ThreadPoolExecutor
+) -> None:
+    COMBINED_RUNS.clear()
+    batcher = WriteBatcher(db, executor, combine={flag: flag_all})
+    calls: list[tuple[Any, ...]] = [(flag, "a"), (repo.set_attention, "x", "other", NOW), (flag, "b"), (flag, "c")]
+
+    results = asyncio.run(queue_behind_busy_writer(batcher, calls))
+
+    assert results == ["a", None, "b", "c"]
+    assert COMBINED_RUNS == [["a", "b", "c"]]
+    assert flagged(db) == {"a": "reason a", "b": "reason b", "c": "reason c", "x": "other"}
+
+
+def test_a_combined_call_that_raises_falls_back_to_each_call_alone(db: Database, executor: ThreadPoolExecutor) -> None:
+    def boom_all(session: Session, calls: list[tuple[Any, ...]]) -> list[str]:
+        raise ValueError("the combined form failed")
+
+    batcher = WriteBatcher(db, executor, combine={flag: boom_all})
+
+    results = asyncio.run(queue_behind_busy_writer(batcher, [(flag, "a"), (flag, "b")]))
+
+    assert results == ["a", "b"]
+    assert flagged(db) == {"a": "reason a", "b": "reason b"}
+
+
+@pytest.fixture
+def three_channels(tmp_path: Any, db_url: str, db: Database) -> Any:
+    body = "".join(
+        f'[[channels]]\nname = "{n}"\nnetwork = "outbox"\npath = "{tmp_path / n}"\n\n' for n in ("a", "b", "c")
+    )
+    config = load_config(write_config(tmp_path / "config.toml", db_url, body))
+    for text, channel in (("a1", "a"), ("a2", "a"), ("b1", "b")):
+        add_post(config, db, NewPost(text=text, channels=[channel], now=True), NOW)
+    return config
+
+
+def test_claims_and_outcomes_of_one_batch_take_what_one_at_a_time_would(
+    db: Database, executor: ThreadPoolExecutor, three_channels: Any
+) -> None:
+    # On PostgreSQL each list is one statement; on SQLite the calls one by one: both must give the same.
+    batcher = WriteBatcher(db, executor, combine=claims.COMBINED)
+    lease = timedelta(minutes=5)
+    with counted_statements(db) as statements:
+        got = asyncio.run(
+            queue_behind_busy_writer(batcher, [(claims.claim, ch, NOW, "me", lease) for ch in ("a", "b", "c")])
+        )
+    if not db.is_sqlite:
+        assert statements == ["WITH"]
+    a, b, none = got
+    assert none is None and a is not None and b is not None
+    assert (a.content.text, a.more_due, a.attempt_number) == ("a1", True, 1)
+    assert (b.content.text, b.more_due, b.channel) == ("b1", False, "b")
+    with db.read() as session:
+        opened = dict(session.execute(select(Attempt.delivery_id, Attempt.id).where(Attempt.outcome.is_(None))).all())
+    assert opened == {a.delivery_id: a.attempt_id, b.delivery_id: b.attempt_id}
+
+    with db.write() as session:  # b's attempt was settled elsewhere (a daemon presumed dead): its outcome is fenced
+        assert claims.record_unknown(session, b, NOW, "settled elsewhere")
+    later = NOW + timedelta(seconds=3)
+    with counted_statements(db) as statements:
+        recorded = asyncio.run(
+            queue_behind_busy_writer(
+                batcher,
+                [
+                    (claims.record_published, a, later, "r-a", "outbox://a", "note a"),
+                    (claims.record_published, b, later, "r-b", "outbox://b"),
+                ],
+            )
+        )
+    if not db.is_sqlite:
+        assert statements == ["WITH"]
+    assert recorded == [True, False]
+    with db.read() as session:
+        rows = {
+            d.channel: (d.status, d.remote_id, d.remote_url, d.published_at, d.lease_owner)
+            for d in session.scalars(select(Delivery).where(Delivery.id.in_([a.delivery_id, b.delivery_id])))
+        }
+        attempt = session.get(Attempt, a.attempt_id)
+        assert attempt is not None
+        assert (attempt.outcome, attempt.remote_id, attempt.error, attempt.finished_at) == (
+            "published",
+            "r-a",
+            "note a",
+            later,
+        )
+    assert rows == {
+        "a": ("published", "r-a", "outbox://a", later, None),
+        "b": ("unknown", None, None, None, None),
+    }
+
+
+def test_claims_for_one_channel_twice_in_a_batch_take_two_deliveries(db: Database, three_channels: Any) -> None:
+    lease = timedelta(minutes=5)
+    with db.write() as session:
+        first, second, third = claims.claim_each(session, [("a", NOW, "me", lease)] * 3)
+    assert first is not None and second is not None and third is None
+    assert (first.content.text, second.content.text) == ("a1", "a2")
