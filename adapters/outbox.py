@@ -39,20 +39,40 @@ class OutboxAdapter(Adapter):
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _now) -> None:
         self.path = Path(path)
         self._clock = clock
+        self._uri_root: str | None = None
 
-    def _existing(self, key: str) -> Path | None:
-        if not key or not self.path.is_dir():
-            return None
-        for candidate in self.path.glob(f"*-{key}"):
-            if (candidate / "post.json").is_file():
-                return candidate
-        return None
+    def _scan(self, key: str) -> tuple[Path | None, list[Path]]:
+        """The post's folder (None if it was not published) and what killed attempts at it left half written.
+
+        One pass over the folder's entries (a glob per post compiled a pattern and walked the folder twice: most of
+        the daemon's CPU per post in B10)."""
+        if not key:
+            return None, []
+        found: Path | None = None
+        stale: list[Path] = []
+        suffix = f"-{key}"
+        try:
+            entries = os.scandir(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None, []
+        with entries:
+            for entry in entries:
+                if not entry.name.endswith(suffix):
+                    continue
+                if entry.name.startswith("."):
+                    if entry.name.startswith(".writing-"):
+                        stale.append(Path(entry.path))
+                elif found is None and os.path.isfile(os.path.join(entry.path, "post.json")):
+                    found = Path(entry.path)
+        return found, stale
 
     def _result(self, folder: Path) -> PublishResult:
-        return PublishResult(remote_id=folder.name, remote_url=folder.resolve().as_uri())
+        if self._uri_root is None:
+            self._uri_root = self.path.resolve().as_uri()
+        return PublishResult(remote_id=folder.name, remote_url=f"{self._uri_root}/{folder.name}")
 
     async def publish(self, post: OutgoingPost) -> PublishResult:
-        existing = self._existing(post.key)
+        existing, stale = self._scan(post.key)
         if existing is not None:
             return self._result(existing)
         when = post.publish_at or self._clock()
@@ -62,8 +82,8 @@ class OutboxAdapter(Adapter):
         with _translate(self.path):
             self.path.mkdir(parents=True, exist_ok=True)
             # What an earlier attempt at this post left half written (the process was killed), under its own time.
-            for stale in self.path.glob(f".writing-*-{post.key}") if post.key else ():
-                shutil.rmtree(stale, ignore_errors=True)
+            for leftover in stale:
+                shutil.rmtree(leftover, ignore_errors=True)
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             media = []
@@ -88,7 +108,7 @@ class OutboxAdapter(Adapter):
         return self._result(final)
 
     async def find_published(self, post: OutgoingPost, since: datetime) -> PublishResult | None:
-        existing = self._existing(post.key)
+        existing, _ = self._scan(post.key)
         return self._result(existing) if existing is not None else None
 
     async def check(self) -> str:

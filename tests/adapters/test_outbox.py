@@ -27,3 +27,19 @@ def test_a_post_half_written_by_a_killed_process_leaves_no_trace(tmp_path: Path)
     assert (tmp_path / result.remote_id / "post.txt").read_text(encoding="utf-8") == "hello\n"
     again = asyncio.run(adapter.publish(OutgoingPost("hello", key="k1")))
     assert again == result  # the same key publishes once
+
+
+def test_a_post_killed_just_before_its_rename_is_not_taken_for_published(tmp_path: Path) -> None:
+    # The temporary folder was complete (post.json written and synced) when the process died before renaming it:
+    # the post was not published, so the retry publishes it (and read-back does not find it before).
+    leftover = tmp_path / f".writing-{T0:%Y%m%dT%H%M%SZ}-k1"
+    leftover.mkdir()
+    (leftover / "post.json").write_text("{}", encoding="utf-8")
+    adapter = OutboxAdapter(tmp_path, clock=lambda: T0 + timedelta(seconds=7))
+    assert asyncio.run(adapter.find_published(OutgoingPost("hello", key="k1"), T0)) is None
+    result = asyncio.run(adapter.publish(OutgoingPost("hello", key="k1")))
+    assert result.remote_id == "20261201T070007Z-k1"
+    assert result.remote_url == (tmp_path / result.remote_id).resolve().as_uri()
+    assert [p.name for p in tmp_path.iterdir()] == [result.remote_id]
+    found = asyncio.run(adapter.find_published(OutgoingPost("hello", key="k1"), T0))
+    assert found == result
