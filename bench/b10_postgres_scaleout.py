@@ -26,6 +26,7 @@ from bench.common import (
     create_schema,
     fresh_folder,
     insert_items,
+    postgres_cpu_seconds,
     parser,
     report,
     write_config,
@@ -68,6 +69,7 @@ def run(n_daemons: int, url: str, due_n: int, folder: Path) -> dict[str, float]:
             d.wait_log("daemon started", timeout=300)
         time.sleep(3)
         cpu0 = [cpu_seconds(d.pid) for d in daemons]
+        pg0 = postgres_cpu_seconds()
         now = datetime.now(UTC)
         items = [Item(f"out{k % CHANNELS:03d}", "outbox", now, f"due {k}") for k in range(due_n)]
         t0 = time.time()
@@ -81,6 +83,7 @@ def run(n_daemons: int, url: str, due_n: int, folder: Path) -> dict[str, float]:
             time.sleep(0.5)
         wall = time.time() - t0
         cpu = sum(cpu_seconds(d.pid) - c for d, c in zip(daemons, cpu0, strict=True))
+        pg_cpu = postgres_cpu_seconds() - pg0
     finally:
         for s in samplers:
             s.stop()
@@ -107,6 +110,7 @@ def run(n_daemons: int, url: str, due_n: int, folder: Path) -> dict[str, float]:
         "twice": twice_db + twice_fs,
         "folders": sum(keys.values()),
         "cpu_per_post_ms": 1000 * cpu / max(1, done),
+        "pg_cpu_per_post_ms": 1000 * pg_cpu / max(1, done),
         "spread": ", ".join(str(c) for _, c in sorted(per_owner, key=lambda r: -r[1])),
     }
 
@@ -172,7 +176,8 @@ def main() -> None:
             Row(
                 f"{n} daemon{'s' if n > 1 else ''}: combined claim rate",
                 f"{r['claim_rate']:.0f}/s (published {r['published']:,} at {r['wall_rate']:.0f}/s wall; "
-                f"per daemon {r['spread']}; daemon CPU {r['cpu_per_post_ms']:.1f} ms/post)",
+                f"per daemon {r['spread']}; CPU a post: daemons {r['cpu_per_post_ms']:.2f} ms, "
+                f"PostgreSQL {r['pg_cpu_per_post_ms']:.2f} ms)",
                 ">= 2,000/s",
                 r["claim_rate"] >= 2000,
                 "" if r["claim_rate"] >= 2000 else f"{2000 / r['claim_rate']:.1f}x short",

@@ -583,6 +583,23 @@ def cpu_seconds(pid: int) -> float:
     return _stat_cpu(Path(f"/proc/{pid}/stat"))
 
 
+def postgres_cpu_seconds() -> float:
+    """User + system CPU of every PostgreSQL process of the machine, those alive and those that ended (counted in
+    their parent's children's CPU): the delta over a run is the server's share of it."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != "postgres":
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended
+            continue
+        total += sum(int(f) for f in fields[11:15]) / CLK_TCK
+    return total
+
+
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
     """User + system CPU per kind of thread of a process, by the threads' names in the system: the daemon names its
     pools' threads (``smm-db``, ``smm-db-read``, ``smm-io``); the main thread, running the event loop, keeps the
