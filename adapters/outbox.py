@@ -40,21 +40,22 @@ class OutboxAdapter(Adapter):
         self.path = Path(path)
         self._clock = clock
         self._uri_root: str | None = None
+        self._folder_ready = False
 
     def _scan(self, key: str) -> tuple[Path | None, list[Path]]:
         """The post's folder (None if it was not published) and what killed attempts at it left half written.
 
         One pass over the folder's entries (a glob per post compiled a pattern and walked the folder twice: most of
         the daemon's CPU per post in B10)."""
-        if not key:
-            return None, []
         found: Path | None = None
         stale: list[Path] = []
         suffix = f"-{key}"
         try:
             entries = os.scandir(self.path)
         except (FileNotFoundError, NotADirectoryError):
+            self._folder_ready = False
             return None, []
+        self._folder_ready = True
         with entries:
             for entry in entries:
                 if not entry.name.endswith(suffix):
@@ -72,19 +73,20 @@ class OutboxAdapter(Adapter):
         return PublishResult(remote_id=folder.name, remote_url=f"{self._uri_root}/{folder.name}")
 
     async def publish(self, post: OutgoingPost) -> PublishResult:
-        existing, stale = self._scan(post.key)
+        key = post.key or os.urandom(8).hex()
+        # What an earlier attempt at this post left half written (the process was killed), under its own time.
+        existing, stale = self._scan(key)
         if existing is not None:
             return self._result(existing)
         when = post.publish_at or self._clock()
-        name = f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}-{post.key or os.urandom(8).hex()}"
+        name = f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}-{key}"
         final = self.path / name
         tmp = self.path / f".writing-{name}"
         with _translate(self.path):
-            self.path.mkdir(parents=True, exist_ok=True)
-            # What an earlier attempt at this post left half written (the process was killed), under its own time.
-            for leftover in stale:
+            if not self._folder_ready:
+                self.path.mkdir(parents=True, exist_ok=True)
+            for leftover in stale:  # this attempt's own temporary folder among them
                 shutil.rmtree(leftover, ignore_errors=True)
-            shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             media = []
             for i, item in enumerate(post.media, start=1):
@@ -105,9 +107,12 @@ class OutboxAdapter(Adapter):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
+            _sync_folder(self.path)  # the rename itself survives a power cut
         return self._result(final)
 
     async def find_published(self, post: OutgoingPost, since: datetime) -> PublishResult | None:
+        if not post.key:
+            return None
         existing, _ = self._scan(post.key)
         return self._result(existing) if existing is not None else None
 
@@ -121,6 +126,14 @@ class OutboxAdapter(Adapter):
 
     def rate_limits(self) -> tuple[RateLimit, ...]:
         return (RateLimit(f"outbox:{self.path}", 1000, 1),)
+
+
+def _sync_folder(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class _translate:
