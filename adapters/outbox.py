@@ -73,6 +73,8 @@ class OutboxAdapter(Adapter):
         return PublishResult(remote_id=folder.name, remote_url=f"{self._uri_root}/{folder.name}")
 
     async def publish(self, post: OutgoingPost) -> PublishResult:
+        # Written on the event loop: a few small files, the sync of one of them and a rename (on a thread, the hop
+        # cost more than the writing: B10 at a thousand posts a second went from 0.55 to 0.65 ms of CPU a post).
         key = post.key or os.urandom(8).hex()
         # What an earlier attempt at this post left half written (the process was killed), under its own time.
         existing, stale = self._scan(key)
