@@ -105,7 +105,7 @@ class OutboxAdapter(Adapter):
                 "published_at": when.astimezone(UTC).isoformat(),
             }
             with (tmp / "post.json").open("w", encoding="utf-8") as f:
-                json.dump(sidecar, f, ensure_ascii=False, indent=2)
+                f.write(json.dumps(sidecar, ensure_ascii=False, indent=2))  # one write (dump() makes dozens)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
