@@ -31,11 +31,12 @@ pytestmark = pytest.mark.slow
 FAST = '[daemon]\ntick = "1s"\nreconcile_delay = "1s"\nshutdown_grace = "10s"\n'
 
 
-def outbox_posts(tmp_path: Path) -> list[dict[str, object]]:
-    folder = tmp_path / "outbox"
+def outbox_posts(tmp_path: Path, name: str = "outbox") -> list[dict[str, object]]:
+    """The posts published in the outbox (a folder being written has a hidden name until it is complete)."""
+    folder = tmp_path / name
     if not folder.is_dir():
         return []
-    return [json.loads((p / "post.json").read_text()) for p in sorted(folder.iterdir()) if (p / "post.json").is_file()]
+    return [json.loads((p / "post.json").read_text()) for p in sorted(folder.iterdir()) if not p.name.startswith(".")]
 
 
 @pytest.fixture

@@ -489,7 +489,7 @@ class Outage:
         return sorted(
             json.loads((p / "post.json").read_text())["text"]
             for p in self.outbox.iterdir()
-            if (p / "post.json").exists()
+            if not p.name.startswith(".")  # a folder being written is hidden until complete
         )
 
     def statuses(self) -> set[str]:
