@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     BindParameter,
+    Boolean,
     DateTime,
     Integer,
     String,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     select,
     true,
     update,
@@ -138,7 +140,6 @@ _CLAIM = (
         updated_at=_at("now"),
     )
 )
-_MORE_DUE = select(Delivery.id).where(*_DUE_ON, Delivery.id != bindparam("claimed")).limit(1)
 _OPEN_ATTEMPT = insert(Attempt).returning(Attempt.id)
 _CONTENT = select(
     Post.text, Post.link, Post.media, Post.category, Post.campaign, Post.utm_content, Post.variants
@@ -212,6 +213,27 @@ _CLAIM_ONE_TRIP = (
 )
 
 
+# SQLite takes a claim in two statements: the claiming UPDATE returns, besides the delivery, the post's content and
+# whether the channel has another delivery due (subqueries in RETURNING); the attempt's INSERT follows.
+# (Written out: SQLAlchemy renders the columns of RETURNING without their table, which would make "the channel's
+# other deliveries" compare each row with itself. RETURNING sees the row as updated: its updated_at is the now. A
+# value of RETURNING has no column affinity, so without the CAST SQLite could not search the channel's index with
+# it and ranged over every due delivery instead, which a burst makes many.)
+_CLAIM_RETURNING_ALL = _CLAIM.returning(
+    *_CLAIMED,
+    *(
+        literal_column(f"(SELECT posts.{c.key} FROM posts WHERE posts.id = deliveries.post_id)", c.type).label(c.key)
+        for c in _CONTENT.selected_columns
+    ),
+    literal_column(
+        "EXISTS (SELECT 1 FROM deliveries AS other WHERE other.channel = CAST(deliveries.channel AS TEXT) "
+        "AND other.status = "
+        f"'{_QUEUED}' AND other.next_attempt_at <= deliveries.updated_at AND other.id != deliveries.id)",
+        Boolean(),
+    ).label("more_due"),
+)
+
+
 def claim(session: Session, channel: str, now: datetime, owner: str, lease: timedelta) -> Claim | None:
     """Take the channel's oldest due delivery and open an attempt on it, or None when nothing is due.
 
@@ -225,11 +247,13 @@ def claim(session: Session, channel: str, now: datetime, owner: str, lease: time
         if row is None:
             return None
         return _claim_from(row, row.attempts, row.attempt_id, row, now, more_due=row.more_due)
-    row = conn.execute(_CLAIM_RETURNING, params).first()
+    row = conn.execute(_CLAIM_RETURNING_ALL, params).first()
     if row is None:
         return None
-    more = conn.execute(_MORE_DUE, {"ch": channel, "now": now, "claimed": row.id}).first() is not None
-    return _claim_of(session, row, row.attempts, now, owner, more_due=more)
+    attempt_id = conn.execute(
+        _OPEN_ATTEMPT, {"delivery_id": row.id, "number": row.attempts, "owner": owner, "started_at": now}
+    ).scalar_one()
+    return _claim_from(row, row.attempts, attempt_id, row, now, more_due=bool(row.more_due))
 
 
 # Claims for many channels in one statement (PostgreSQL; the daemon's group commit gathers them): each channel's
