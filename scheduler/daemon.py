@@ -778,7 +778,10 @@ class Daemon:
     async def _plan_quotas(self, name: str, adapter: Adapter) -> None:
         """Defer what would exceed the channel's quotas, before the network has to refuse it."""
         for quota in adapter.quotas():
-            lines = await self.db_call(quota_mod.defer_over_quota, name, quota, self.clock(), f"{name} ({quota.scope})")
+            # Through the group commit: it runs before each claim on the channel, and alone it cost a commit a post.
+            lines = await self.writes.call(
+                quota_mod.defer_over_quota, name, quota, self.clock(), f"{name} ({quota.scope})"
+            )
             for line in lines:
                 log.warning("%s", line, extra={"channel": name, "action": "deferred"})
 
