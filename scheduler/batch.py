@@ -3,7 +3,8 @@
 At 50 posts a second each post costs two write transactions (its claim, its outcome); each transaction pays a
 connection check-out (a ping on PostgreSQL), a commit (an fsync on both databases) and a hop to the writer
 thread. The batcher queues the calls that arrive while a transaction is running and runs them all in the next
-one, in arrival order. An idle daemon is not slowed down: a call that finds nothing running starts at once.
+one, in arrival order (but see combined calls below). An idle daemon is not slowed down: a call that finds nothing
+running starts at once.
 
 Semantics do not change: a caller's awaitable completes only once its transaction has committed, so a claim is
 still durable before the network is called and an outcome before it is reported. A call that raises (other than
@@ -12,9 +13,10 @@ back, and each of its calls is run again alone, so one bad call cannot fail or u
 whose whole effect is in the session may be batched (they may be run twice, the first run rolled back).
 
 Calls of a function that has a combined form (``combine``: ``fn -> many(session, [args, ...])``, such as
-:data:`scheduler.claims.COMBINED`) go to it together, at the place of the first of them: on PostgreSQL the claims
-of a batch are one statement, its outcomes another. Calls combined this way must not depend on the calls between
-them; the daemon's do not (a worker has one call pending at a time, and its claims and outcomes are its own).
+:data:`scheduler.claims.COMBINED`) go to it together, at the place of the first of them, so they may run before
+calls that arrived earlier: on PostgreSQL the claims of a batch are one statement, its outcomes another. That is
+sound because the calls of one batch were made concurrently (any order of them is one they could have run in);
+a caller that needs one write before another awaits the first.
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ from sqlalchemy import (
     ARRAY,
     BindParameter,
     Boolean,
-    DateTime,
     Integer,
     String,
     Text,
@@ -513,7 +512,7 @@ _OUTCOMES = (
     func.unnest(
         bindparam("aids", type_=ARRAY(Integer)),
         bindparam("dids", type_=ARRAY(Integer)),
-        bindparam("ats", type_=ARRAY(DateTime(timezone=True))),
+        bindparam("ats", type_=ARRAY(UTCDateTime())),  # refuses a naive time, as one outcome does
         bindparam("notes", type_=ARRAY(Text)),
         bindparam("rids", type_=ARRAY(Text)),
         bindparam("urls", type_=ARRAY(Text)),
@@ -535,16 +534,17 @@ _CLOSED_MANY = (
         error=_PUBLISHED_ROWS.c.note,
         remote_id=_PUBLISHED_ROWS.c.rid,
     )
-    .returning(Attempt.delivery_id)
+    .returning(Attempt.id, Attempt.delivery_id)
     .cte("closed")
 )
-# As record_published for many claims, in one statement: the attempts still open are closed, and their deliveries
-# (still being published) move on; the ids of those that moved come back.
+# As record_published for many claims, in one statement: the attempts still open are closed, and the delivery of
+# each one closed (still being published) moves on with that attempt's values; the attempts whose delivery moved
+# come back. (A batch with two outcomes for one delivery or one attempt is recorded one call at a time.)
 _RECORD_PUBLISHED_MANY = (
     update(Delivery)
     .where(
         Delivery.id == _CLOSED_MANY.c.delivery_id,
-        Delivery.id == _PUBLISHED_ROWS.c.did,
+        _PUBLISHED_ROWS.c.aid == _CLOSED_MANY.c.id,
         Delivery.status == _PUBLISHING,
     )
     .values(
@@ -560,7 +560,7 @@ _RECORD_PUBLISHED_MANY = (
         native_id=None,
         native_at=None,
     )
-    .returning(Delivery.id)
+    .returning(_PUBLISHED_ROWS.c.aid)
 )
 
 
@@ -568,7 +568,8 @@ def record_published_each(session: Session, calls: Sequence[tuple[Any, ...]]) ->
     """:func:`record_published` for each of ``calls`` (its arguments after the session), in order; on PostgreSQL
     one statement for all."""
     conn = session.connection()
-    if conn.dialect.name != "postgresql" or len(calls) < 2:
+    deliveries = {c[0].delivery_id for c in calls}
+    if conn.dialect.name != "postgresql" or len(calls) < 2 or len(deliveries) < len(calls):
         return [record_published(session, *c) for c in calls]
     params = {
         "aids": [c[0].attempt_id for c in calls],
@@ -579,7 +580,7 @@ def record_published_each(session: Session, calls: Sequence[tuple[Any, ...]]) ->
         "urls": [c[3] for c in calls],
     }
     moved = set(conn.execute(_RECORD_PUBLISHED_MANY, params).scalars())
-    return [c[0].delivery_id in moved for c in calls]
+    return [c[0].attempt_id in moved for c in calls]
 
 
 COMBINED: dict[Callable[..., Any], Callable[[Session, Any], list[Any]]] = {

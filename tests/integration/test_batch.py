@@ -292,3 +292,39 @@ def test_claims_for_one_channel_twice_in_a_batch_take_two_deliveries(db: Databas
         first, second, third = claims.claim_each(session, [("a", NOW, "me", lease)] * 3)
     assert first is not None and second is not None and third is None
     assert (first.content.text, second.content.text) == ("a1", "a2")
+
+
+def test_outcomes_of_one_batch_stay_fenced_when_two_are_for_one_delivery(db: Database, three_channels: Any) -> None:
+    # The first attempt was settled (a retry), the second is open: a late outcome of the first, recorded in the same
+    # batch as the second's, changes nothing, and the same outcome twice counts once.
+    lease = timedelta(minutes=5)
+    with db.write() as session:
+        first = claims.claim(session, "b", NOW, "me", lease)
+        assert first is not None
+        assert claims.record_retry(session, first, NOW, "timeout", NOW)
+        second = claims.claim(session, "b", NOW, "me", lease)
+        assert second is not None and second.delivery_id == first.delivery_id
+    later = NOW + timedelta(seconds=3)
+    with db.write() as session:
+        recorded = claims.record_published_each(
+            session,
+            [
+                (first, later, "stale", "outbox://stale"),
+                (second, later, "good", "outbox://good"),
+                (second, later, "x", None),
+            ],
+        )
+    assert recorded == [False, True, False]
+    with db.read() as session:
+        delivery = session.get(Delivery, second.delivery_id)
+        assert delivery is not None
+        assert (delivery.status, delivery.remote_id, delivery.remote_url) == ("published", "good", "outbox://good")
+
+
+def test_combined_outcomes_refuse_a_naive_time_like_one_outcome(db: Database, three_channels: Any) -> None:
+    lease = timedelta(minutes=5)
+    with db.write() as session:
+        a, b = claims.claim_each(session, [("a", NOW, "me", lease), ("b", NOW, "me", lease)])
+    assert a is not None and b is not None
+    with pytest.raises(Exception, match="naive datetime"), db.write() as session:
+        claims.record_published_each(session, [(a, NOW, "r-a", None), (b, NOW.replace(tzinfo=None), "r-b", None)])
