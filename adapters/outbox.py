@@ -76,16 +76,17 @@ class OutboxAdapter(Adapter):
         # Written on the event loop: a few small files, the sync of one of them and a rename (on a thread, the hop
         # cost more than the writing: B10 at a thousand posts a second went from 0.55 to 0.65 ms of CPU a post).
         key = post.key or os.urandom(8).hex()
-        # What an earlier attempt at this post left half written (the process was killed), under its own time.
-        existing, stale = self._scan(key)
-        if existing is not None:
-            return self._result(existing)
         when = post.publish_at or self._clock()
         name = f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}-{key}"
         final = self.path / name
         tmp = self.path / f".writing-{name}"
         with _translate(self.path):
-            if not self._folder_ready:
+            # The post if it was published already, and what an earlier attempt at it left half written (the
+            # process was killed), under its own time.
+            existing, stale = self._scan(post.key) if post.key else (None, [])
+            if existing is not None:
+                return self._result(existing)
+            if not self._folder_ready or not post.key:
                 self.path.mkdir(parents=True, exist_ok=True)
             for leftover in stale:  # this attempt's own temporary folder among them
                 shutil.rmtree(leftover, ignore_errors=True)
@@ -109,13 +110,14 @@ class OutboxAdapter(Adapter):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
-            _sync_folder(self.path)  # the rename itself survives a power cut
+        _sync_folder(self.path)
         return self._result(final)
 
     async def find_published(self, post: OutgoingPost, since: datetime) -> PublishResult | None:
         if not post.key:
             return None
-        existing, _ = self._scan(post.key)
+        with _translate(self.path):
+            existing, _ = self._scan(post.key)
         return self._result(existing) if existing is not None else None
 
     async def check(self) -> str:
@@ -131,9 +133,16 @@ class OutboxAdapter(Adapter):
 
 
 def _sync_folder(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    """Make the rename of a post's folder survive a power cut, where the file system can: the post is in place
+    whatever this says (some network and FUSE file systems refuse to sync a folder), so a failure is not the post's."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 

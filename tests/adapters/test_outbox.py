@@ -6,7 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from adapters.base import OutgoingPost
+from adapters.errors import AuthError
 from adapters.outbox import OutboxAdapter
 
 T0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
@@ -43,3 +46,14 @@ def test_a_post_killed_just_before_its_rename_is_not_taken_for_published(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == [result.remote_id]
     found = asyncio.run(adapter.find_published(OutgoingPost("hello", key="k1"), T0))
     assert found == result
+
+
+def test_a_folder_that_cannot_be_read_is_a_publish_error_not_a_crash(tmp_path: Path) -> None:
+    # A symbolic link to itself stands for any folder the daemon cannot list (permissions, a stale NFS handle).
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    adapter = OutboxAdapter(loop, clock=lambda: T0)
+    with pytest.raises(AuthError, match="cannot write to the outbox"):
+        asyncio.run(adapter.publish(OutgoingPost("hello", key="k1")))
+    with pytest.raises(AuthError):
+        asyncio.run(adapter.find_published(OutgoingPost("hello", key="k1"), T0))
