@@ -108,6 +108,16 @@ _EXPIRED = (
     .order_by(Delivery.lease_until)
     .limit(bindparam("lim"))
 )
+# What falls due next, in order, up to a time: the daemon reads the coming seconds ahead, once, instead of looking at
+# the queue again at every due time (B8: 50 looks a second at 50 posts a second).
+_UPCOMING = (
+    select(Delivery.next_attempt_at, Delivery.channel)
+    .where(
+        Delivery.status == _QUEUED, Delivery.next_attempt_at > _at("after"), Delivery.next_attempt_at <= _at("until")
+    )
+    .order_by(Delivery.next_attempt_at)
+    .limit(bindparam("lim"))
+)
 _NEWEST_ID = select(func.max(Delivery.id))
 # A cycle's first read, one statement of four index probes: the newest delivery, the first time anything is due (is
 # something due now?), the next one after this cycle's, and the first lease to run out (has one run out?). An idle
@@ -149,6 +159,13 @@ def next_lease_expiry(session: Session, after: datetime) -> datetime | None:
     """When the next lease of a delivery being published runs out, strictly after ``after``."""
     value: datetime | None = session.connection().execute(_NEXT_LEASE_EXPIRY, {"after": after}).scalar()
     return value
+
+
+def upcoming(session: Session, after: datetime, until: datetime, limit: int) -> list[tuple[datetime, str]]:
+    """``(due time, channel)`` of the queued deliveries falling due after ``after`` up to ``until``, the first
+    ``limit`` of them in time order."""
+    rows: Any = session.connection().execute(_UPCOMING, {"after": after, "until": until, "lim": limit})
+    return [(row[0], row[1]) for row in rows]
 
 
 def due_channels(session: Session, now: datetime, limit: int = 10_000) -> list[str]:

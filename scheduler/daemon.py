@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from typing import Any
 from adapters import Adapter
 from scheduler import claims, cluster, watch
 from scheduler import quota as quota_mod
+from scheduler import repository as repo
 from scheduler.batch import WriteBatcher
 from scheduler.channels import AdapterFactory
 from scheduler.config import ChannelConfig, Config, load_config
@@ -47,6 +49,29 @@ TAKEOVER_DELAY = 2.0
 """Seconds a daemon leaves a due lease group to its preferred owner before taking it itself."""
 SUMMARY_INTERVAL = 86400.0
 
+
+READ_AHEAD = timedelta(seconds=2)
+"""How far ahead a cycle reads what falls due, so that the wake-ups within it need no look at the queue."""
+# Writes after which what was read ahead still holds: they take deliveries out of the queue, or move them later
+# (a due time that passes with nothing due wakes the channel's worker for nothing, which is harmless). Any other
+# write of this daemon may make something due sooner, and the next cycle looks at the queue again.
+_KEEPS_READ_AHEAD = frozenset(
+    {
+        claims.claim,
+        claims.record_published,
+        claims.extend_lease,
+        quota_mod.defer_over_quota,
+        repo.set_attention,
+        repo.attention,  # a read
+        # A cluster's membership and lease groups (not the deliveries' times):
+        cluster.register,
+        cluster.heartbeat,
+        cluster.live_instances,
+        cluster.acquire,
+        cluster.release,
+        cluster.forget_dead,
+    }
+)
 
 DAEMON_SQLITE_CACHE_KIB = 512
 """SQLite's page cache per connection of the daemon (writer and readers); the file stays in the OS page cache."""
@@ -109,8 +134,14 @@ class Daemon:
         self.job_tasks: set[asyncio.Task[Any]] = set()
         self.writes = WriteBatcher(self.db, self.executor, combine=claims.COMBINED)
         self.publisher = Publisher(
-            self.config, self.db_call, self.limiter, self.clock, self.monotonic, db_batch=self.writes.call
+            self.config, self.db_call, self.limiter, self.clock, self.monotonic, db_batch=self.batch_call
         )
+        #: What falls due in the coming seconds, read by the last look at the queue; None after anything (a poke,
+        #: the tick, a write of this daemon's that may make something due sooner) that may have changed it.
+        self.ahead: deque[tuple[datetime, str]] | None = None
+        self.ahead_until: datetime | None = None
+        self.ahead_lease_end: datetime | None = None
+        self.ahead_epoch = 0  # counts invalidations: a look that one overtook must not be kept
         # Several daemons on one PostgreSQL share the work by lease group (see scheduler.cluster).
         self.clustered = not self.db.is_sqlite
         self.members = cluster.Membership(self.owner, TAKEOVER_DELAY)
@@ -132,7 +163,26 @@ class Daemon:
                 return fn(session, *args, **kwargs)
 
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, work)
+        try:
+            return await loop.run_in_executor(self.executor, work)
+        finally:
+            self._wrote(fn)
+
+    async def batch_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(session, *args)`` in a write transaction shared with the calls queued beside it."""
+        try:
+            return await self.writes.call(fn, *args)
+        finally:
+            self._wrote(fn)
+
+    def _wrote(self, fn: Callable[..., Any]) -> None:
+        # Once the write is done (or failed): a look that started before it may not have seen it.
+        if fn not in _KEEPS_READ_AHEAD:
+            self._forget_read_ahead()
+
+    def _forget_read_ahead(self) -> None:
+        self.ahead = None
+        self.ahead_epoch += 1
 
     async def db_read(self, fn: Callable[..., Any], *args: Any) -> Any:
         def work() -> Any:
@@ -142,7 +192,9 @@ class Daemon:
         return await asyncio.get_running_loop().run_in_executor(self.read_executor, work)
 
     def poke(self) -> None:
-        """Wake the main loop (from the CLI's datagram, a finished worker, a LISTEN notification)."""
+        """Wake the main loop to look at the queue (the CLI's datagram, a LISTEN notification, the tick, a finished
+        reconciliation): something may have changed, so what was read ahead no longer counts."""
+        self._forget_read_ahead()
         self.wake.set()
 
     async def _tracked(self, job: Callable[[], Awaitable[None]]) -> None:
@@ -159,6 +211,10 @@ class Daemon:
         """The APScheduler jobs' way to wake the loop: a coroutine runs on the loop itself, where a plain function
         would run in a thread of the default executor (an asyncio.Event is not thread-safe, and the thread's
         completion wakes the loop a second time)."""
+        self.poke()
+
+    async def _due_job(self) -> None:
+        """The wake-up at the next due time: what was read ahead still holds (see :meth:`_from_read_ahead`)."""
         self.wake.set()
 
     # -- adapters -----------------------------------------------------------------------------------------------
@@ -417,7 +473,7 @@ class Daemon:
             if self.scheduler.get_job("wake"):
                 self.scheduler.remove_job("wake")
             return
-        self.scheduler.add_job(self._poke_job, "date", run_date=when, id="wake", replace_existing=True)
+        self.scheduler.add_job(self._due_job, "date", run_date=when, id="wake", replace_existing=True)
 
     async def _loop(self) -> None:
         self.poke()
@@ -524,6 +580,8 @@ class Daemon:
         """Look at the queue once: late deliveries, due channels, expired leases; then plan the next wake-up."""
         now = self.clock()
         self._detect_gap(now)
+        if until is None and self.late_cutoff is None and await self._from_read_ahead(now):
+            return
         if self.late_cutoff is not None:
             lines = await self.db_call(apply_late_policy, self.config, self.late_cutoff, now, self.late_seen)
             for line in lines:
@@ -532,7 +590,13 @@ class Daemon:
                 self.late_cutoff = None
         # Everything the cycle needs to read, in one round trip (an idle daemon wakes as rarely as it can).
         exclude = self.inflight | set(self.reconciling)
-        look = await self.db_read(watch.look, self.last_seen_id, min(now, until) if until else now, now, exclude)
+        self._forget_read_ahead()
+        epoch = self.ahead_epoch
+        ahead = None if self.once else READ_AHEAD
+        look = await self.db_read(watch.look, self.last_seen_id, min(now, until) if until else now, now, exclude, ahead)
+        if look.ahead_until is not None and epoch == self.ahead_epoch:
+            # Nothing that may change it happened while the look ran: it stands until something does.
+            self.ahead, self.ahead_until, self.ahead_lease_end = deque(look.upcoming), look.ahead_until, look.lease_end
         self._log_new_posts(look.new, look.newest)
         for name in look.due:
             if await self._may_publish(name):
@@ -541,6 +605,30 @@ class Daemon:
         self._native_maintenance(now)
         self._wake_at(look.next_wake if look.next_wake is None or look.next_wake > now else None)
         self._report_progress()
+
+    async def _from_read_ahead(self, now: datetime) -> bool:
+        """Start the workers of what the last look read ahead as due by now, and plan the next wake-up, without
+        looking at the queue; False when a look is needed (nothing read ahead holds, a lease ends, or what was
+        read ahead runs out before the next due time is known)."""
+        ahead = self.ahead
+        if ahead is None or self.ahead_until is None or now >= self.ahead_until:
+            return False
+        if self.ahead_lease_end is not None and self.ahead_lease_end <= now:
+            return False
+        due: dict[str, None] = {}
+        while ahead and ahead[0][0] <= now:
+            due[ahead.popleft()[1]] = None
+        if not ahead:
+            self.ahead = None  # the next due time lies beyond what was read: this cycle's look reads on
+            return False
+        for name in due:
+            if await self._may_publish(name):
+                self._start_worker(name)
+        self._native_maintenance(now)
+        wake = ahead[0][0] if self.ahead_lease_end is None else min(ahead[0][0], self.ahead_lease_end)
+        self._wake_at(wake)
+        self._report_progress()
+        return True
 
     def _log_new_posts(self, rows: list[Any], newest: int) -> None:
         """One line per delivery queued since the last look (the CLI writes them; the operator reads this log)."""

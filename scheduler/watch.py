@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,15 +39,29 @@ class Look:
     due: list[str]
     expired: list[int]
     next_wake: datetime | None
+    #: When the first lease still running ends (a wake-up for it: a crash's leftovers, an outcome in doubt).
+    lease_end: datetime | None = None
+    #: ``(due time, channel)`` of what falls due after this cycle, up to ``ahead_until``, in time order.
+    upcoming: list[tuple[datetime, str]] = field(default_factory=list)
+    ahead_until: datetime | None = None
 
 
-def look(session: Any, seen_id: int, due_at: datetime, now: datetime, exclude: set[int]) -> Look:
+def look(
+    session: Any,
+    seen_id: int,
+    due_at: datetime,
+    now: datetime,
+    exclude: set[int],
+    ahead: timedelta | None = None,
+    ahead_limit: int = 256,
+) -> Look:
     """One cycle's reads: new deliveries, channels with something due, expired leases, the next wake-up.
 
     The next wake-up is a delivery falling due after ``due_at`` or a lease running out after ``now``. What is due
     already is this cycle's (its channel's worker claims it, and every delivery due on the channel after it); it
     must not hide the next one, or that one would wait for the tick. One statement answers an idle cycle; the due
-    channels and the expired leases are read only when there are some."""
+    channels and the expired leases are read only when there are some. With ``ahead``, what falls due within that
+    long after ``due_at`` is read too when something does (``upcoming``, complete up to ``ahead_until``)."""
     seen = claims.glance(session, due_at)
     new, newest = claims.queued_since(session, seen_id, seen.newest_id)
     due = claims.due_channels(session, due_at) if seen.first_due is not None and seen.first_due <= due_at else []
@@ -57,7 +71,24 @@ def look(session: Any, seen_id: int, due_at: datetime, now: datetime, exclude: s
         expired = claims.expired_leases(session, now, exclude)
         lease_end = claims.next_lease_expiry(session, now)
     times = [t for t in (seen.next_due, lease_end) if t is not None]
-    return Look(new=new, newest=newest, due=due, expired=expired, next_wake=min(times) if times else None)
+    upcoming: list[tuple[datetime, str]] = []
+    ahead_until = None
+    if ahead is not None and seen.next_due is not None and seen.next_due <= due_at + ahead:
+        ahead_until = due_at + ahead
+        upcoming = claims.upcoming(session, due_at, ahead_until, ahead_limit)
+        if len(upcoming) == ahead_limit:  # cut short: complete only up to before its last due time
+            ahead_until = upcoming[-1][0]
+            upcoming = [item for item in upcoming if item[0] < ahead_until]
+    return Look(
+        new=new,
+        newest=newest,
+        due=due,
+        expired=expired,
+        next_wake=min(times) if times else None,
+        lease_end=lease_end,
+        upcoming=upcoming,
+        ahead_until=ahead_until,
+    )
 
 
 def owned_in_doubt(session: Any, owner: str) -> list[datetime]:

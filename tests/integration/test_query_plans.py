@@ -39,6 +39,7 @@ STATEMENTS = {
     "next due": claims._NEXT_DUE,
     "next lease expiry": claims._NEXT_LEASE_EXPIRY,
     "due channels": claims._DUE_CHANNELS,
+    "what falls due next (read ahead)": claims._UPCOMING,
     "expired leases": claims._EXPIRED,
     "claim, with its content and whether more is due": claims._CLAIM_RETURNING_ALL,
     "queued on a channel": claims._QUEUED_ON,
