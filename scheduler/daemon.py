@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from adapters import Adapter
@@ -438,12 +438,10 @@ class Daemon:
                 delay = min(60.0, delay * 2)
 
     def _start_scheduler(self) -> None:
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
         tick = self.config.daemon.tick
         if self.notifier.watchdog_interval:
             tick = min(tick, self.notifier.watchdog_interval)
-        self.scheduler = AsyncIOScheduler(
+        self.scheduler = loop_scheduler()(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         )
         self.scheduler.add_job(self._poke_job, "interval", seconds=tick, id="tick")
@@ -950,6 +948,30 @@ class Daemon:
         for level, line in lines:
             log.log(level, "%s", line, extra={"action": "summary"})
         _return_free_memory()
+
+
+@cache
+def loop_scheduler() -> type[Any]:
+    """APScheduler's ``AsyncIOScheduler``, but one that, woken on its own event loop (a job added, its timer due),
+    schedules its look at the jobs there directly. The original always goes through ``call_soon_threadsafe``, a
+    write to the loop's self-pipe and one more turn of the loop for each: at 50 due times a second, 0.24 against
+    0.15 ms of CPU a wake-up (B8). Imported when the daemon starts, not by the CLI."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    class LoopScheduler(AsyncIOScheduler):  # type: ignore[misc]
+        def wakeup(self) -> None:
+            loop = self._eventloop
+            try:
+                here = asyncio.get_running_loop() is loop
+            except RuntimeError:
+                here = False
+            (loop.call_soon if here else loop.call_soon_threadsafe)(self._look_at_jobs)
+
+        def _look_at_jobs(self) -> None:
+            self._stop_timer()
+            self._start_timer(self._process_jobs())
+
+    return LoopScheduler
 
 
 def _libc(name: str) -> Callable[..., int] | None:
