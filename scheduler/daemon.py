@@ -52,22 +52,21 @@ SUMMARY_INTERVAL = 86400.0
 
 READ_AHEAD = timedelta(seconds=2)
 """How far ahead a cycle reads what falls due, so that the wake-ups within it need no look at the queue."""
-# Writes after which what was read ahead still holds: they take deliveries out of the queue, or move them later
-# (a due time that passes with nothing due wakes the channel's worker for nothing, which is harmless). Any other
-# write of this daemon may make something due sooner, and the next cycle looks at the queue again.
+# Writes after which what was read ahead still holds: they take deliveries out of the queue or change no delivery.
+# Any other write of this daemon may give a delivery a time the read-ahead does not have, and the next cycle looks
+# at the queue again. (Quota deferrals, which move deliveries later, poke the loop themselves; a worker that stops
+# before its channel is drained, a claim that took nothing among them, also drops the read-ahead.)
 _KEEPS_READ_AHEAD = frozenset(
     {
         claims.claim,
         claims.record_published,
         claims.extend_lease,
-        quota_mod.defer_over_quota,
         repo.set_attention,
         repo.attention,  # a read
-        # A cluster's membership and lease groups (not the deliveries' times):
+        # A cluster's membership (a lease group newly taken may have deliveries due: acquire is not here):
         cluster.register,
         cluster.heartbeat,
         cluster.live_instances,
-        cluster.acquire,
         cluster.release,
         cluster.forget_dead,
     }
@@ -609,7 +608,7 @@ class Daemon:
         looking at the queue; False when a look is needed (nothing read ahead holds, a lease ends, or what was
         read ahead runs out before the next due time is known)."""
         ahead = self.ahead
-        if ahead is None or self.ahead_until is None or now >= self.ahead_until:
+        if ahead is None or self.ahead_until is None or now >= self.ahead_until or self.db_down_since is not None:
             return False
         if self.ahead_lease_end is not None and self.ahead_lease_end <= now:
             return False
@@ -746,8 +745,10 @@ class Daemon:
 
     async def _worker(self, name: str) -> None:
         """Publish the channel's due deliveries one at a time, paced; it was started because one was due, and each
-        claim says whether another one is (no extra query)."""
+        claim says whether another one is (no extra query). A worker that stops before that (a claim that took
+        nothing, an error, the channel gone or owned elsewhere) leaves what it was started for to the next look."""
         more = True
+        drained = False
         try:
             while more and not self.stopping:
                 adapter = self.adapters.get(name)
@@ -782,11 +783,14 @@ class Daemon:
                     await self.publisher.publish(claim, adapter, channel, slot)
                 finally:
                     self.inflight.discard(claim.delivery_id)
+            drained = not more
         except DatabaseError as exc:
             self._database_down(exc)
         except Exception:  # a bug must not silently stop a channel; the next cycle starts a new worker
             log.exception("channel %s: unexpected error in its worker", name, extra={"channel": name})
         finally:
+            if not drained:
+                self._forget_read_ahead()
             self.workers.pop(name, None)
             if name in self.rerun:
                 # Something came due on the channel while this worker was busy: look again at once.
@@ -870,6 +874,8 @@ class Daemon:
             )
             for line in lines:
                 log.warning("%s", line, extra={"channel": name, "action": "deferred"})
+            if lines:  # deferred posts have new times, maybe within what was read ahead: look again
+                self.poke()
 
     async def recover_expired(self, now: datetime, *, wait: bool = False) -> None:
         """Reconcile deliveries whose lease ran out (crash leftovers, ambiguous outcomes)."""

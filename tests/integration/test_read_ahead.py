@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from scheduler import watch
+from adapters.base import Quota
+from scheduler import claims, watch
 from scheduler.daemon import READ_AHEAD, Daemon
 from scheduler.db import Database
+from scheduler.errors import DatabaseError
 from scheduler.intake import NewPost, add_post
 from scheduler.models import Delivery
 from tests.conftest import write_config
@@ -74,18 +76,21 @@ async def cycle_at(d: Daemon, when: datetime) -> None:
 def test_one_look_serves_the_due_times_read_ahead(daemon: Daemon) -> None:
     step = timedelta(milliseconds=100)
     times = [T0 + step * (i + 1) for i in range(12)]
+    for channel in CHANNELS:  # on PostgreSQL, taking each channel's lease group makes the next cycle look again
+        queue(daemon, channel, T0 + step / 2, f"first on {channel}")
     for i, at in enumerate(times):
         queue(daemon, CHANNELS[i % 3], at, f"post {i}")
 
     async def scenario() -> None:
         await daemon.startup()
-        looks_at_start = daemon.looks  # type: ignore[attr-defined]
         await cycle_at(daemon, T0)
+        await cycle_at(daemon, T0 + step / 2)
+        looks = daemon.looks  # type: ignore[attr-defined]
         for at in times:
             await cycle_at(daemon, at)
-        # The look at T0 read the next 2 s ahead: the due times after it needed none, until the last one, whose
-        # cycle looks again to learn what comes after it.
-        assert daemon.looks - looks_at_start == 2  # type: ignore[attr-defined]
+        # One look read the next 2 s ahead (at T0 on SQLite, on PostgreSQL after the lease groups were taken):
+        # the due times after it needed none, until the last one, whose cycle looks again for what comes next.
+        assert daemon.looks - looks <= 2  # type: ignore[attr-defined]
 
     asyncio.run(scenario())
     assert set(statuses(daemon.db).values()) == {"published"}
@@ -93,12 +98,15 @@ def test_one_look_serves_the_due_times_read_ahead(daemon: Daemon) -> None:
 
 def test_a_poke_or_a_write_that_may_make_something_due_sooner_ends_the_read_ahead(daemon: Daemon) -> None:
     step = timedelta(milliseconds=100)
+    for channel in ("a", "b"):  # on PostgreSQL, taking each channel's lease group makes the next cycle look again
+        queue(daemon, channel, T0 + step / 2, f"first on {channel}")
     for i in range(6):
         queue(daemon, "a", T0 + step * (i + 1), f"post {i}")
 
     async def scenario() -> None:
         await daemon.startup()
         await cycle_at(daemon, T0)
+        await cycle_at(daemon, T0 + step / 2)
         looks = daemon.looks  # type: ignore[attr-defined]
         # The CLI queues a post for now on another channel and pokes the daemon: the next cycle looks, and sends it.
         queue(daemon, "b", T0 + step, "added meanwhile")
@@ -164,3 +172,65 @@ def test_a_look_reads_ahead_only_what_it_can_read_whole(tmp_path: Path, db_url: 
         assert (idle.upcoming, idle.ahead_until) == ([], None)
     finally:
         db.dispose()
+
+
+def test_a_worker_that_claims_nothing_leaves_its_post_to_the_next_look(daemon: Daemon) -> None:
+    # The claim for "a" fails (the database was locked a moment): what was read ahead no longer says it is due,
+    # so the next cycle looks at the queue, finds it still due and sends it, instead of after the read-ahead.
+    step = timedelta(milliseconds=100)
+    queue(daemon, "a", T0 + step, "first claim fails")
+    queue(daemon, "c", T0 + 5 * step, "next")
+    queue(daemon, "b", T0 + 19 * step, "later")
+    real_call = daemon.writes.call
+    failures = [DatabaseError("database is locked")]
+
+    async def flaky(fn: Any, *args: Any) -> Any:
+        if fn is claims.claim and failures:
+            raise failures.pop()
+        return await real_call(fn, *args)
+
+    daemon.writes.call = flaky  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        await daemon.startup()
+        await cycle_at(daemon, T0)
+        await cycle_at(daemon, T0 + step)
+        assert statuses(daemon.db)["first claim fails"] == "queued"
+        daemon._database_up()
+        await cycle_at(daemon, T0 + 5 * step)
+        assert statuses(daemon.db) == {"first claim fails": "published", "next": "published", "later": "queued"}
+
+    asyncio.run(scenario())
+
+
+def test_a_quota_deferral_within_the_read_ahead_is_sent_at_its_new_time(daemon: Daemon) -> None:
+    # Channel "a" takes one post a minute; the one before went out 59.9 s before "deferred" is due, which is moved
+    # to when the minute has room: within what was read ahead, where no entry has that time.
+    step = timedelta(milliseconds=100)
+    queue(daemon, "a", T0 - timedelta(seconds=59.8), "a minute ago")
+    queue(daemon, "a", T0 + step, "deferred")
+    queue(daemon, "c", T0 + 5 * step, "next")
+    queue(daemon, "b", T0 + 19 * step, "later")
+
+    with daemon.db.write() as session:  # published by an earlier run of the daemon
+        session.execute(
+            update(Delivery)
+            .where(Delivery.channel == "a", Delivery.next_attempt_at < T0)
+            .values(status="published", published_at=T0 - timedelta(seconds=59.8), next_attempt_at=None)
+        )
+
+    async def scenario() -> None:
+        await daemon.startup()
+        daemon.adapters["a"].quotas = lambda: (Quota("a", 1, 60),)  # type: ignore[method-assign]
+        await cycle_at(daemon, T0)
+        await cycle_at(daemon, T0 + step)
+        with daemon.db.read() as session:
+            moved = session.scalar(
+                select(Delivery.next_attempt_at).where(Delivery.channel == "a", Delivery.status == "queued")
+            )
+        assert moved is not None and T0 + step < moved < T0 + 19 * step
+        await cycle_at(daemon, T0 + 5 * step)
+        await cycle_at(daemon, moved)
+        assert statuses(daemon.db)["deferred"] == "published"
+
+    asyncio.run(scenario())
