@@ -198,36 +198,6 @@ _CLAIMED = (
     Delivery.native_id,
     Delivery.native_at,
 )
-_CLAIM_RETURNING = _CLAIM.returning(*_CLAIMED)
-
-
-# PostgreSQL takes the whole claim in one round trip: the claiming UPDATE, the attempt's INSERT (both in
-# data-modifying CTEs), the post's content and whether the channel has another delivery due. The round trips, not
-# the statements, set the pace there (B10); SQLite runs in-process and keeps the plain statements.
-_CLAIM_CTE = _CLAIM_RETURNING.cte("claimed")
-_OPENED_CTE = (
-    insert(Attempt)
-    .from_select(
-        ["delivery_id", "number", "owner", "started_at"],
-        select(_CLAIM_CTE.c.id, _CLAIM_CTE.c.attempts, bindparam("owner", type_=String()), _at("now")),
-    )
-    .returning(Attempt.id, Attempt.delivery_id)
-    .cte("opened")
-)
-_MORE_DUE_THAN_CLAIMED = (
-    select(Delivery.id).where(*_DUE_ON, Delivery.id != _CLAIM_CTE.c.id).limit(1).exists().label("more_due")
-)
-_CLAIM_ONE_TRIP = (
-    select(
-        *_CLAIM_CTE.c,
-        _OPENED_CTE.c.id.label("attempt_id"),
-        *_CONTENT.selected_columns,
-        _MORE_DUE_THAN_CLAIMED,
-    )
-    .join_from(_CLAIM_CTE, _OPENED_CTE, _OPENED_CTE.c.delivery_id == _CLAIM_CTE.c.id)
-    .join(Post, Post.id == _CLAIM_CTE.c.post_id)
-)
-
 
 # SQLite takes a claim in two statements: the claiming UPDATE returns, besides the delivery, the post's content and
 # whether the channel has another delivery due (subqueries in RETURNING); the attempt's INSERT follows.
@@ -253,16 +223,13 @@ _CLAIM_RETURNING_ALL = _CLAIM.returning(
 def claim(session: Session, channel: str, now: datetime, owner: str, lease: timedelta) -> Claim | None:
     """Take the channel's oldest due delivery and open an attempt on it, or None when nothing is due.
 
-    The claimed row is found by a primary-key equality on a scalar subquery (locked with ``FOR UPDATE SKIP
-    LOCKED`` on PostgreSQL): a plain ``IN`` let SQLite's planner walk every queued row instead.
+    On SQLite the claimed row is found by a primary-key equality on a scalar subquery: a plain ``IN`` let SQLite's
+    planner walk every queued row instead. On PostgreSQL it is one channel of :func:`claim_each`'s statement.
     """
     conn = session.connection()
-    params = {"ch": channel, "now": now, "owner": owner, "until": now + lease}
     if conn.dialect.name == "postgresql":
-        row = conn.execute(_CLAIM_ONE_TRIP, params).first()
-        if row is None:
-            return None
-        return _claim_from(row, row.attempts, row.attempt_id, row, now, more_due=row.more_due)
+        return _claim_many(conn, [channel], now, owner, lease)[0]
+    params = {"ch": channel, "now": now, "owner": owner, "until": now + lease}
     row = conn.execute(_CLAIM_RETURNING_ALL, params).first()
     if row is None:
         return None
@@ -272,9 +239,10 @@ def claim(session: Session, channel: str, now: datetime, owner: str, lease: time
     return _claim_from(row, row.attempts, attempt_id, row, now, more_due=bool(row.more_due))
 
 
-# Claims for many channels in one statement (PostgreSQL; the daemon's group commit gathers them): each channel's
-# oldest due delivery through a LATERAL probe of its index range, then the same claiming UPDATE, attempt INSERT and
-# "more due" probe as one claim. One statement of N claims costs PostgreSQL a fraction of N statements (B10).
+# PostgreSQL takes the claims of one or many channels (the daemon's group commit gathers them) in one statement:
+# each channel's oldest due delivery through a LATERAL probe of its index range, the claiming UPDATE and the
+# attempts' INSERT in data-modifying CTEs, the posts' content and whether each channel has another delivery due.
+# The round trips, not the statements' work, set the pace there (B10): N claims in one cost a fraction of N.
 _CHANNELS = func.unnest(bindparam("chs", type_=ARRAY(String))).table_valued("name").render_derived(name="due_on")
 _OLDEST = (
     select(Delivery.id)
@@ -335,9 +303,14 @@ def claim_each(session: Session, calls: Sequence[ClaimCall]) -> list[Claim | Non
     channels = [c[0] for c in calls]
     owners = {(c[2], c[3]) for c in calls}
     conn = session.connection()
-    if conn.dialect.name != "postgresql" or len(calls) < 2 or len(owners) > 1 or len(set(channels)) < len(channels):
+    if conn.dialect.name != "postgresql" or len(owners) > 1 or len(set(channels)) < len(channels):
         return [claim(session, *c) for c in calls]
     (owner, lease), now = owners.pop(), max(c[1] for c in calls)
+    return _claim_many(conn, channels, now, owner, lease)
+
+
+def _claim_many(conn: Any, channels: list[str], now: datetime, owner: str, lease: timedelta) -> list[Claim | None]:
+    """On PostgreSQL: the claims of distinct ``channels``, in their order (None where nothing is due)."""
     params = {"chs": channels, "now": now, "owner": owner, "until": now + lease}
     got = {
         row.channel: _claim_from(row, row.attempts, row.attempt_id, row, now, more_due=row.more_due)
@@ -504,6 +477,10 @@ def _settle(
     return all(rowcount(conn.execute(statement, params)) for statement in statements)
 
 
+_PUBLISHED_CLEARS: dict[str, Any] = {"last_error": None, "next_attempt_at": None, "native_id": None, "native_at": None}
+"""What a published delivery no longer has (its one outcome and its many outcomes alike)."""
+
+
 def record_published(
     session: Session, claim: Claim, now: datetime, remote_id: str, remote_url: str | None, note: str | None = None
 ) -> bool:
@@ -518,10 +495,7 @@ def record_published(
         published_at=now,
         remote_id=remote_id,
         remote_url=remote_url,
-        last_error=None,
-        next_attempt_at=None,
-        native_id=None,
-        native_at=None,
+        **_PUBLISHED_CLEARS,
     )
 
 
@@ -572,10 +546,7 @@ _RECORD_PUBLISHED_MANY = (
         remote_url=_PUBLISHED_ROWS.c.url,
         lease_owner=None,
         lease_until=None,
-        last_error=None,
-        next_attempt_at=None,
-        native_id=None,
-        native_at=None,
+        **_PUBLISHED_CLEARS,
     )
     .returning(_PUBLISHED_ROWS.c.aid)
 )

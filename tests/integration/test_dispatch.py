@@ -126,7 +126,7 @@ def test_claim_takes_the_oldest_due_and_never_twice(world: World) -> None:
 
 
 def test_a_claim_opens_its_attempt_and_says_whether_the_channel_has_more_due(world: World) -> None:
-    # On PostgreSQL the claim is one statement (data-modifying CTEs); on SQLite four: both must say the same.
+    # On PostgreSQL the claim is one statement (data-modifying CTEs); on SQLite two: both must say the same.
     world.add("one")
     world.add("two")
     c1 = world.claim()
