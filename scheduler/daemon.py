@@ -21,6 +21,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import Any
@@ -71,6 +72,25 @@ _KEEPS_READ_AHEAD = frozenset(
         cluster.forget_dead,
     }
 )
+
+
+@dataclass
+class _ReadAhead:
+    """What a look read ahead: ``(due time, channel)`` in time order, complete up to ``until``; and when the first
+    lease still running ends (a look is needed then)."""
+
+    items: deque[tuple[datetime, str]]
+    until: datetime
+    lease_end: datetime | None
+
+
+@dataclass(frozen=True)
+class _Served:
+    """A cycle served from the read-ahead: the channels due now, and the next wake-up."""
+
+    due: list[str]
+    next_wake: datetime
+
 
 DAEMON_SQLITE_CACHE_KIB = 512
 """SQLite's page cache per connection of the daemon (writer and readers); the file stays in the OS page cache."""
@@ -137,9 +157,7 @@ class Daemon:
         )
         #: What falls due in the coming seconds, read by the last look at the queue; None after anything (a poke,
         #: the tick, a write of this daemon's that may make something due sooner) that may have changed it.
-        self.ahead: deque[tuple[datetime, str]] | None = None
-        self.ahead_until: datetime | None = None
-        self.ahead_lease_end: datetime | None = None
+        self.ahead: _ReadAhead | None = None
         self.ahead_epoch = 0  # counts invalidations: a look that one overtook must not be kept
         # Several daemons on one PostgreSQL share the work by lease group (see scheduler.cluster).
         self.clustered = not self.db.is_sqlite
@@ -574,58 +592,57 @@ class Daemon:
     # -- the cycle ----------------------------------------------------------------------------------------------
 
     async def cycle(self, until: datetime | None = None) -> None:
-        """Look at the queue once: late deliveries, due channels, expired leases; then plan the next wake-up."""
+        """Look at the queue once (or at what the last look read ahead): late deliveries, due channels, expired
+        leases; then plan the next wake-up."""
         now = self.clock()
         self._detect_gap(now)
-        if until is None and self.late_cutoff is None and await self._from_read_ahead(now):
-            return
-        if self.late_cutoff is not None:
-            lines = await self.db_call(apply_late_policy, self.config, self.late_cutoff, now, self.late_seen)
-            for line in lines:
-                log.warning("%s", line, extra={"action": "late"})
-            if not lines:
-                self.late_cutoff = None
-        # Everything the cycle needs to read, in one round trip (an idle daemon wakes as rarely as it can).
-        exclude = self.inflight | set(self.reconciling)
-        self._forget_read_ahead()
-        epoch = self.ahead_epoch
-        ahead = None if self.once else READ_AHEAD
-        look = await self.db_read(watch.look, self.last_seen_id, min(now, until) if until else now, now, exclude, ahead)
-        if look.ahead_until is not None and epoch == self.ahead_epoch:
-            # Nothing that may change it happened while the look ran: it stands until something does.
-            self.ahead, self.ahead_until, self.ahead_lease_end = deque(look.upcoming), look.ahead_until, look.lease_end
-        self._log_new_posts(look.new, look.newest)
-        for name in look.due:
-            if await self._may_publish(name):
-                self._start_worker(name)
-        self._reconcile_all(look.expired)
-        self._native_maintenance(now)
-        self._wake_at(look.next_wake if look.next_wake is None or look.next_wake > now else None)
-        self._report_progress()
-
-    async def _from_read_ahead(self, now: datetime) -> bool:
-        """Start the workers of what the last look read ahead as due by now, and plan the next wake-up, without
-        looking at the queue; False when a look is needed (nothing read ahead holds, a lease ends, or what was
-        read ahead runs out before the next due time is known)."""
-        ahead = self.ahead
-        if ahead is None or self.ahead_until is None or now >= self.ahead_until or self.db_down_since is not None:
-            return False
-        if self.ahead_lease_end is not None and self.ahead_lease_end <= now:
-            return False
-        due: dict[str, None] = {}
-        while ahead and ahead[0][0] <= now:
-            due[ahead.popleft()[1]] = None
-        if not ahead:
-            self.ahead = None  # the next due time lies beyond what was read: this cycle's look reads on
-            return False
+        served = self._from_read_ahead(now) if until is None and self.late_cutoff is None else None
+        if served is not None:
+            due, expired, next_wake = served.due, [], served.next_wake
+        else:
+            if self.late_cutoff is not None:
+                lines = await self.db_call(apply_late_policy, self.config, self.late_cutoff, now, self.late_seen)
+                for line in lines:
+                    log.warning("%s", line, extra={"action": "late"})
+                if not lines:
+                    self.late_cutoff = None
+            # Everything the cycle needs to read, in one round trip (an idle daemon wakes as rarely as it can).
+            exclude = self.inflight | set(self.reconciling)
+            self._forget_read_ahead()
+            epoch = self.ahead_epoch
+            ahead = None if self.once else READ_AHEAD
+            look = await self.db_read(
+                watch.look, self.last_seen_id, min(now, until) if until else now, now, exclude, ahead
+            )
+            if look.ahead_until is not None and epoch == self.ahead_epoch:
+                # Nothing that may change it happened while the look ran: it stands until something does.
+                self.ahead = _ReadAhead(deque(look.upcoming), look.ahead_until, look.lease_end)
+            self._log_new_posts(look.new, look.newest)
+            due, expired, next_wake = look.due, look.expired, look.next_wake
         for name in due:
             if await self._may_publish(name):
                 self._start_worker(name)
+        self._reconcile_all(expired)
         self._native_maintenance(now)
-        wake = ahead[0][0] if self.ahead_lease_end is None else min(ahead[0][0], self.ahead_lease_end)
-        self._wake_at(wake)
+        self._wake_at(next_wake if next_wake is None or next_wake > now else None)
         self._report_progress()
-        return True
+
+    def _from_read_ahead(self, now: datetime) -> _Served | None:
+        """The channels that the last look read ahead as due by now, and the next wake-up; None when a look is
+        needed (nothing read ahead holds, the database is down, a lease ends, or what was read ahead runs out
+        before the next due time is known)."""
+        ahead = self.ahead
+        if ahead is None or now >= ahead.until or self.db_down_since is not None:
+            return None
+        if ahead.lease_end is not None and ahead.lease_end <= now:
+            return None
+        due: dict[str, None] = {}
+        while ahead.items and ahead.items[0][0] <= now:
+            due[ahead.items.popleft()[1]] = None
+        if not ahead.items:
+            return None  # the next due time lies beyond what was read: this cycle's look reads on
+        upcoming = ahead.items[0][0]
+        return _Served(list(due), upcoming if ahead.lease_end is None else min(upcoming, ahead.lease_end))
 
     def _log_new_posts(self, rows: list[Any], newest: int) -> None:
         """One line per delivery queued since the last look (the CLI writes them; the operator reads this log)."""
@@ -771,7 +788,7 @@ class Daemon:
                     return
                 if not self.owns(name):
                     return
-                claim = await self.writes.call(claims.claim, name, self.clock(), self.owner, self._lease())
+                claim = await self.batch_call(claims.claim, name, self.clock(), self.owner, self._lease())
                 if claim is None:
                     return
                 more = claim.more_due
