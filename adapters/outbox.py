@@ -40,7 +40,6 @@ class OutboxAdapter(Adapter):
         self.path = Path(path)
         self._clock = clock
         self._uri_root: str | None = None
-        self._folder_ready = False
 
     def _scan(self, key: str) -> tuple[Path | None, list[Path]]:
         """The post's folder (None if it was not published) and what killed attempts at it left half written.
@@ -53,9 +52,7 @@ class OutboxAdapter(Adapter):
         try:
             entries = os.scandir(self.path)
         except (FileNotFoundError, NotADirectoryError):
-            self._folder_ready = False
             return None, []
-        self._folder_ready = True
         with entries:
             for entry in entries:
                 if not entry.name.endswith(suffix):
@@ -86,8 +83,7 @@ class OutboxAdapter(Adapter):
             existing, stale = self._scan(post.key) if post.key else (None, [])
             if existing is not None:
                 return self._result(existing)
-            if not self._folder_ready or not post.key:
-                self.path.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(parents=True, exist_ok=True)
             for leftover in stale:  # this attempt's own temporary folder among them
                 shutil.rmtree(leftover, ignore_errors=True)
             tmp.mkdir()
