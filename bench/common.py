@@ -572,10 +572,11 @@ def fresh_folder(name: str) -> Path:
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _stat_cpu(stat: Path) -> float:
-    """User + system CPU seconds from a /proc ``stat`` file (a process's or one of its threads')."""
+def _stat_cpu(stat: Path, *, children: bool = False) -> float:
+    """User + system CPU seconds from a /proc ``stat`` file (a process's or one of its threads'); with
+    ``children``, the CPU of its children that ended as well."""
     fields = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return sum(int(f) for f in fields[11 : 15 if children else 13]) / CLK_TCK
 
 
 def cpu_seconds(pid: int) -> float:
@@ -591,12 +592,10 @@ def postgres_cpu_seconds() -> float:
         if not proc.name.isdigit():
             continue
         try:
-            if (proc / "comm").read_text().strip() != "postgres":
-                continue
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            if (proc / "comm").read_text().strip() == "postgres":
+                total += _stat_cpu(proc / "stat", children=True)
         except OSError:  # the process ended
             continue
-        total += sum(int(f) for f in fields[11:15]) / CLK_TCK
     return total
 
 
