@@ -49,6 +49,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+def outbox_folders(folder: Path) -> list[Path]:
+    """The posts published in an outbox folder, oldest first (not what is hidden: a folder being written, the index
+    of keys)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
 class DaemonProcess:
     """``smm run`` in a subprocess, its log in a file the test can search."""
 

@@ -24,7 +24,7 @@ from scheduler.intake import NewPost, add_post
 from scheduler.sdnotify import Notifier
 from scheduler.service import show_post
 from tests.conftest import write_config
-from tests.support import DaemonProcess, smm, smm_env, wait_for
+from tests.support import DaemonProcess, outbox_folders, smm, smm_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -33,10 +33,7 @@ FAST = '[daemon]\ntick = "1s"\nreconcile_delay = "1s"\nshutdown_grace = "10s"\n'
 
 def outbox_posts(tmp_path: Path, name: str = "outbox") -> list[dict[str, object]]:
     """The posts published in the outbox (a folder being written has a hidden name until it is complete)."""
-    folder = tmp_path / name
-    if not folder.is_dir():
-        return []
-    return [json.loads((p / "post.json").read_text()) for p in sorted(folder.iterdir()) if not p.name.startswith(".")]
+    return [json.loads((p / "post.json").read_text()) for p in outbox_folders(tmp_path / name)]
 
 
 @pytest.fixture
@@ -121,7 +118,7 @@ def test_sighup_reloads_the_config_and_survives_a_broken_one(config: Path, tmp_p
         daemon.signal(signal.SIGHUP)
         daemon.wait_log(r"config reloaded: 2 channels")
         add(config, "to the new channel", "--channel", "second", "--now")
-        wait_for(lambda: (tmp_path / "second").is_dir() and any((tmp_path / "second").iterdir()), timeout=5)
+        wait_for(lambda: outbox_folders(tmp_path / "second"), timeout=5)
 
         cli_config = tmp_path / "cli.toml"
         cli_config.write_text(good + extra)

@@ -337,13 +337,13 @@ hashtags = ["#acme"]
 
 
 def _published(tmp_path: Path, sqlite_url: str, *args: str) -> str:
-    from tests.support import smm
+    from tests.support import outbox_folders, smm
 
     config = write_config(tmp_path / "config.toml", sqlite_url, DAEMON_CONFIG, outbox=False)
     assert smm("add", *args, "--now", config=config).returncode == 0
     result = smm("run", "--once", config=config)
     assert result.returncode == 0, result.stdout + result.stderr
-    (folder,) = (tmp_path / "outbox").iterdir()
+    (folder,) = outbox_folders(tmp_path / "outbox")
     return (folder / "post.txt").read_text(encoding="utf-8")
 
 

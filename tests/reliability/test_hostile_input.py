@@ -32,7 +32,7 @@ from sqlalchemy import create_engine, inspect, text
 from scheduler.config import load_config
 from scheduler.db import Database
 from tests.conftest import CliResult, run_cli, write_config
-from tests.support import DaemonProcess, smm, smm_env, wait_for
+from tests.support import DaemonProcess, outbox_folders, smm, smm_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +147,7 @@ def test_a_text_of_100000_characters_is_kept_whole_and_published_on_the_outbox(e
     assert max(len(line) for line in listed) < 200  # one short row, not a 100,000-character line
     result = smm("run", "--once", config=env.config)
     assert result.returncode == 0, result.stderr
-    (folder,) = (env.tmp / "outbox").iterdir()
+    (folder,) = outbox_folders(env.tmp / "outbox")
     assert json.loads((folder / "post.json").read_text(encoding="utf-8"))["text"] == long_text
     assert (folder / "post.txt").read_text(encoding="utf-8") == long_text + "\n"
     assert json.loads(env.ok("show", str(post), "--json").out)["deliveries"][0]["status"] == "published"
@@ -486,11 +486,7 @@ class Outage:
     def published(self) -> list[str]:
         if not self.outbox.is_dir():
             return []
-        return sorted(
-            json.loads((p / "post.json").read_text())["text"]
-            for p in self.outbox.iterdir()
-            if not p.name.startswith(".")  # a folder being written is hidden until complete
-        )
+        return sorted(json.loads((p / "post.json").read_text())["text"] for p in outbox_folders(self.outbox))
 
     def statuses(self) -> set[str]:
         """The statuses of every delivery."""
