@@ -192,7 +192,7 @@ def _write(path: str, data: bytes, *, sync: bool) -> None:
         os.close(fd)
 
 
-def _sync_folder(path: Path) -> None:
+def _sync_folder(path: str) -> None:
     """Make the rename of a post's folder survive a power cut, where the file system can: the post is in place
     whatever this says (some network and FUSE file systems refuse to sync a folder), so a failure is not the post's."""
     try:

@@ -91,7 +91,8 @@ def redact(text: str) -> str:
         if len(lowered) != len(text):  # a character whose lowercase is longer: the spans would not line up
             text = re.sub(pattern.pattern, "[REDACTED]", text, flags=re.IGNORECASE)
         else:
-            parts, last = [], 0
+            parts: list[str] = []
+            last = 0
             for found in pattern.finditer(lowered):
                 parts += (text[last : found.start()], "[REDACTED]")
                 last = found.end()
