@@ -32,6 +32,7 @@ from scheduler import quota as quota_mod
 from scheduler import repository as repo
 from scheduler.batch import WriteBatcher
 from scheduler.channels import AdapterFactory
+from scheduler.claims import Claim
 from scheduler.config import ChannelConfig, Config, load_config
 from scheduler.db import SCHEMA_HEAD, Database, schema_revision
 from scheduler.errors import ConfigError, DatabaseError, SmmError
@@ -763,9 +764,13 @@ class Daemon:
     async def _worker(self, name: str) -> None:
         """Publish the channel's due deliveries one at a time, paced; it was started because one was due, and each
         claim says whether another one is (no extra query). A worker that stops before that (a claim that took
-        nothing, an error, the channel gone or owned elsewhere) leaves what it was started for to the next look."""
+        nothing, an error, the channel gone or owned elsewhere) leaves what it was started for to the next look.
+
+        A post's outcome is recorded while the next one is claimed: both writes share a transaction of the group
+        commit, where they used to follow each other (a channel's posts went at one per two transactions)."""
         more = True
         drained = False
+        recording: asyncio.Task[bool] | None = None
         try:
             while more and not self.stopping:
                 adapter = self.adapters.get(name)
@@ -789,23 +794,34 @@ class Daemon:
                 if not self.owns(name):
                     return
                 claim = await self.batch_call(claims.claim, name, self.clock(), self.owner, self._lease())
+                recording, last = None, recording
+                if last is not None:
+                    await last
                 if claim is None:
                     return
                 more = claim.more_due
-                self.inflight.add(claim.delivery_id)
-                try:
-                    slot = self.host_slots.setdefault(
-                        channel.api_root or name, asyncio.Semaphore(MAX_CONCURRENT_PER_HOST)
-                    )
-                    await self.publisher.publish(claim, adapter, channel, slot)
-                finally:
-                    self.inflight.discard(claim.delivery_id)
+                recording = await self._publish(claim, adapter, channel)
+            recording, last = None, recording
+            if last is not None:
+                await last
             drained = not more
+        except asyncio.CancelledError:
+            if recording is not None:
+                recording.cancel()
+                recording = None
+            raise
         except DatabaseError as exc:
             self._database_down(exc)
         except Exception:  # a bug must not silently stop a channel; the next cycle starts a new worker
             log.exception("channel %s: unexpected error in its worker", name, extra={"channel": name})
         finally:
+            if recording is not None:  # stopped early (an error, the channel gone) with an outcome being recorded
+                try:
+                    await recording
+                except DatabaseError as exc:
+                    self._database_down(exc)
+                except Exception:
+                    log.exception("channel %s: unexpected error in its worker", name, extra={"channel": name})
             if not drained:
                 self._forget_read_ahead()
             self.workers.pop(name, None)
@@ -813,6 +829,30 @@ class Daemon:
                 # Something came due on the channel while this worker was busy: look again at once.
                 self.rerun.discard(name)
                 self._start_worker(name)
+
+    async def _publish(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> asyncio.Task[bool] | None:
+        """Publish a claimed delivery; return once the network has answered, with the task recording its outcome
+        when that is still running (None when it is done, or raise its error)."""
+        slot = self.host_slots.setdefault(channel.api_root or channel.name, asyncio.Semaphore(MAX_CONCURRENT_PER_HOST))
+        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake(_: object = None) -> None:
+            if not answered.done():
+                answered.set_result(None)
+
+        self.inflight.add(claim.delivery_id)
+        task = asyncio.create_task(self.publisher.publish(claim, adapter, channel, slot, on_sent=wake))
+        task.add_done_callback(wake)
+        task.add_done_callback(lambda _: self.inflight.discard(claim.delivery_id))
+        try:
+            await answered
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.done():
+            task.result()
+            return None
+        return task
 
     def _native_maintenance(self, now: datetime) -> None:
         """Every so often: hand upcoming posts of native-scheduling channels to their networks, and delete there

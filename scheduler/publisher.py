@@ -115,12 +115,19 @@ class Publisher:
     # -- publish ------------------------------------------------------------------------------------------------
 
     async def publish(
-        self, claim: Claim, adapter: Adapter, channel: ChannelConfig, slot: asyncio.Semaphore | None = None
+        self,
+        claim: Claim,
+        adapter: Adapter,
+        channel: ChannelConfig,
+        slot: asyncio.Semaphore | None = None,
+        *,
+        on_sent: Callable[[], None] | None = None,
     ) -> bool:
         """Publish a freshly claimed delivery and record what happened; True when it was published.
 
         ``slot`` bounds the requests in flight to the network's host; it is held for each request only, never
-        while an in-call retry waits (a retry paced behind a busy bot may wait a minute)."""
+        while an in-call retry waits (a retry paced behind a busy bot may wait a minute). ``on_sent`` is called
+        once the network has accepted the post, before its outcome is recorded."""
         if claim.native_id is not None and claim.native_at is not None:
             return await native.verify(self, claim, adapter, channel)
         if claim.native_id is not None:
@@ -202,6 +209,8 @@ class Publisher:
             await self._in_doubt(claim, adapter, f"outcome unknown after an unexpected error: {exc!r}")
         else:
             crash_point("after_accept")
+            if on_sent is not None:
+                on_sent()
             published = await self.published(claim, adapter, result, post=post)
             crash_point("after_record")
             return published

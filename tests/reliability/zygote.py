@@ -52,7 +52,9 @@ def _make_unsafe() -> None:
             update(Delivery).where(Delivery.id == delivery_id).values(status=status.value, remote_id=remote_id)
         )
 
-    async def publish_then_record(self: Any, claim: Any, adapter: Any, channel: Any, slot: Any = None) -> None:
+    async def publish_then_record(
+        self: Any, claim: Any, adapter: Any, channel: Any, slot: Any = None, **_: Any
+    ) -> None:
         await self.db_call(claims.release, claim, self.clock(), "unsafe: no attempt record")
         try:
             result = await adapter.publish(self.outgoing(claim, channel))
