@@ -796,7 +796,13 @@ class Daemon:
                 claim = await self.batch_call(claims.claim, name, self.clock(), self.owner, self._lease())
                 recording, last = None, recording
                 if last is not None:
-                    await last
+                    try:
+                        await last
+                    except Exception:
+                        if claim is not None:  # the last outcome could not be written: this claim is not sent
+                            with contextlib.suppress(DatabaseError):
+                                await self.db_call(claims.release, claim, self.clock(), "claimed but never sent")
+                        raise
                 if claim is None:
                     return
                 more = claim.more_due

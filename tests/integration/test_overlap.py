@@ -95,3 +95,30 @@ def test_an_outcome_that_cannot_be_recorded_stops_the_channel_and_is_retried(
     assert daemon.publisher.published_count == POSTS
     assert daemon.db_failures >= 1
     assert len(outbox_folders(tmp_path / "a")) == POSTS
+
+
+def test_a_claim_whose_last_outcome_cannot_be_written_is_handed_back_unsent(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The database takes the next claim but never the last post's outcome (it went down in between, for longer
+    # than the outcome's retries): the claimed post was not sent, so it goes back to the queue rather than being
+    # left open (a Telegram post left open would be "unknown" after a restart).
+    async def record(fn: Any, *args: Any) -> Any:
+        if fn is claims.record_published:
+            await asyncio.sleep(0.01)  # the next claim is queued meanwhile
+            raise DatabaseError("database is down")
+        return await daemon.batch_call(fn, *args)
+
+    monkeypatch.setattr(daemon.publisher, "record", record)
+
+    async def scenario() -> None:
+        await daemon.startup()
+        await cycle_at(daemon, T0)
+        while not outbox_folders(tmp_path / "a"):  # on PostgreSQL the first cycle takes the lease group
+            await cycle_at(daemon, daemon.test_clock.now + timedelta(seconds=1))  # type: ignore[attr-defined]
+
+    asyncio.run(scenario())
+    assert len(outbox_folders(tmp_path / "a")) == 1  # the worker stopped after the first post
+    assert sorted(statuses(daemon.db).values()) == ["publishing"] + ["queued"] * (POSTS - 1)
+    assert daemon.db_failures >= 1
+    assert daemon.inflight == set()
