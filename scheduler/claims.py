@@ -128,6 +128,14 @@ _GLANCE = select(
     _NEXT_DUE.scalar_subquery(),
     select(func.min(Delivery.lease_until)).where(Delivery.status == _PUBLISHING).scalar_subquery(),
 )
+#: What a claim sets on the delivery it takes (one channel's claim and the claims of many alike).
+_CLAIMED_VALUES = {
+    "status": _PUBLISHING,
+    "attempts": Delivery.attempts + 1,
+    "lease_owner": bindparam("owner"),
+    "lease_until": _at("until"),
+    "updated_at": _at("now"),
+}
 _DUE_ON = (Delivery.channel == bindparam("ch"), Delivery.status == _QUEUED, Delivery.next_attempt_at <= _at("now"))
 _CLAIM = (
     update(Delivery)
@@ -141,13 +149,7 @@ _CLAIM = (
         .scalar_subquery(),
         Delivery.status == _QUEUED,
     )
-    .values(
-        status=_PUBLISHING,
-        attempts=Delivery.attempts + 1,
-        lease_owner=bindparam("owner"),
-        lease_until=_at("until"),
-        updated_at=_at("now"),
-    )
+    .values(_CLAIMED_VALUES)
 )
 _OPEN_ATTEMPT = insert(Attempt).returning(Attempt.id)
 _CONTENT = select(
@@ -256,13 +258,7 @@ _PICKED = select(_OLDEST.c.id).select_from(_CHANNELS).join(_OLDEST, true()).cte(
 _CLAIMED_MANY = (
     update(Delivery)
     .where(Delivery.id == _PICKED.c.id, Delivery.status == _QUEUED)
-    .values(
-        status=_PUBLISHING,
-        attempts=Delivery.attempts + 1,
-        lease_owner=bindparam("owner"),
-        lease_until=_at("until"),
-        updated_at=_at("now"),
-    )
+    .values(_CLAIMED_VALUES)
     .returning(*_CLAIMED)
     .cte("claimed")
 )
