@@ -136,13 +136,19 @@ _CLAIMED_VALUES = {
     "lease_until": _at("until"),
     "updated_at": _at("now"),
 }
-_DUE_ON = (Delivery.channel == bindparam("ch"), Delivery.status == _QUEUED, Delivery.next_attempt_at <= _at("now"))
+
+
+def _due_on(channel: Any) -> tuple[Any, ...]:
+    """The queued deliveries of ``channel`` (a parameter or a column) due at the ``now`` parameter."""
+    return (Delivery.channel == channel, Delivery.status == _QUEUED, Delivery.next_attempt_at <= _at("now"))
+
+
 _CLAIM = (
     update(Delivery)
     .where(
         Delivery.id
         == select(Delivery.id)
-        .where(*_DUE_ON)
+        .where(*_due_on(bindparam("ch")))
         .order_by(Delivery.due_at, Delivery.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -248,7 +254,7 @@ def claim(session: Session, channel: str, now: datetime, owner: str, lease: time
 _CHANNELS = func.unnest(bindparam("chs", type_=ARRAY(String))).table_valued("name").render_derived(name="due_on")
 _OLDEST = (
     select(Delivery.id)
-    .where(Delivery.channel == _CHANNELS.c.name, Delivery.status == _QUEUED, Delivery.next_attempt_at <= _at("now"))
+    .where(*_due_on(_CHANNELS.c.name))
     .order_by(Delivery.due_at, Delivery.id)
     .limit(1)
     .with_for_update(skip_locked=True)
@@ -276,14 +282,9 @@ _CLAIM_MANY = (
         *_CLAIMED_MANY.c,
         _OPENED_MANY.c.id.label("attempt_id"),
         *_CONTENT.selected_columns,
-        exists(
-            select(Delivery.id).where(
-                Delivery.channel == _CLAIMED_MANY.c.channel,
-                Delivery.status == _QUEUED,
-                Delivery.next_attempt_at <= _at("now"),
-                Delivery.id != _CLAIMED_MANY.c.id,
-            )
-        ).label("more_due"),
+        exists(select(Delivery.id).where(*_due_on(_CLAIMED_MANY.c.channel), Delivery.id != _CLAIMED_MANY.c.id)).label(
+            "more_due"
+        ),
     )
     .join_from(_CLAIMED_MANY, _OPENED_MANY, _OPENED_MANY.c.delivery_id == _CLAIMED_MANY.c.id)
     .join(Post, Post.id == _CLAIMED_MANY.c.post_id)
