@@ -794,40 +794,27 @@ class Daemon:
                 if not self.owns(name):
                     return
                 claim = await self.batch_call(claims.claim, name, self.clock(), self.owner, self._lease())
-                recording, last = None, recording
+                last, recording = recording, None
                 if last is not None:
-                    try:
-                        await last
-                    except Exception:
-                        if claim is not None:  # the last outcome could not be written: this claim is not sent
-                            with contextlib.suppress(DatabaseError):
-                                await self.db_call(claims.release, claim, self.clock(), "claimed but never sent")
-                        raise
+                    await self._recorded(last, claim)
                 if claim is None:
                     return
                 more = claim.more_due
                 recording = await self._publish(claim, adapter, channel)
-            recording, last = None, recording
-            if last is not None:
-                await last
             drained = not more
         except asyncio.CancelledError:
             if recording is not None:
                 recording.cancel()
                 recording = None
             raise
-        except DatabaseError as exc:
-            self._database_down(exc)
-        except Exception:  # a bug must not silently stop a channel; the next cycle starts a new worker
-            log.exception("channel %s: unexpected error in its worker", name, extra={"channel": name})
+        except Exception as exc:
+            self._worker_failed(name, exc)
         finally:
-            if recording is not None:  # stopped early (an error, the channel gone) with an outcome being recorded
+            if recording is not None:  # the last post's outcome, still being recorded
                 try:
                     await recording
-                except DatabaseError as exc:
-                    self._database_down(exc)
-                except Exception:
-                    log.exception("channel %s: unexpected error in its worker", name, extra={"channel": name})
+                except Exception as exc:
+                    self._worker_failed(name, exc)
             if not drained:
                 self._forget_read_ahead()
             self.workers.pop(name, None)
@@ -835,6 +822,24 @@ class Daemon:
                 # Something came due on the channel while this worker was busy: look again at once.
                 self.rerun.discard(name)
                 self._start_worker(name)
+
+    def _worker_failed(self, name: str, exc: Exception) -> None:
+        if isinstance(exc, DatabaseError):
+            self._database_down(exc)
+        else:  # a bug must not silently stop a channel; the next cycle starts a new worker
+            log.exception("channel %s: unexpected error in its worker", name, extra={"channel": name}, exc_info=exc)
+
+    async def _recorded(self, recording: asyncio.Task[bool], claim: Claim | None) -> None:
+        """Wait for the last post's outcome to be written, which shared a transaction with ``claim`` (or came
+        before it); if it cannot be, the claimed post is handed back unsent (best effort: the database may be down)
+        and the error raised: a claim left open would be "unknown" after a restart where it cannot be read back."""
+        try:
+            await recording
+        except Exception:
+            if claim is not None:
+                with contextlib.suppress(DatabaseError):
+                    await self.db_call(claims.release, claim, self.clock(), "claimed but never sent")
+            raise
 
     async def _publish(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> asyncio.Task[bool] | None:
         """Publish a claimed delivery; return once the network has answered, with the task recording its outcome
