@@ -464,8 +464,7 @@ def apply_late_policy(session: Any, config: Config, cutoff: datetime, now: datet
                 f"{where} is {_late(late_by)} late; skipped (late_policy = skip; smm retry {delivery.post_id})"
             )
         else:
-            times = timeline.channel_times(session, channel.name, now)
-            taken = set(times.occupied) | assigned.setdefault(channel.name, set())
+            taken = timeline.taken_times(session, channel.name, now) | assigned.setdefault(channel.name, set())
             slot = next_free_slots(channel.slots, channel.timezone, now, taken)[0]
             assigned[channel.name].add(slot)
             timeline.move_delivery(session, delivery.id, slot, now, slotted=True)

@@ -60,10 +60,14 @@ def channel_times(conn: Executor, channel: str, now: datetime) -> ChannelTimes:
         select(func.max(_d.due_at)).where(_d.channel == channel, _d.status == Status.QUEUED, _d.slotted.is_(True))
     )
     after = max(now, last) if last is not None else now
-    occupied = conn.scalars(
-        select(_d.due_at).where(_d.channel == channel, _d.status.in_(_TAKEN), _d.due_at >= after)
-    ).all()
-    return ChannelTimes(last, frozenset(occupied))
+    return ChannelTimes(last, taken_times(conn, channel, after))
+
+
+def taken_times(conn: Executor, channel: str, since: datetime) -> frozenset[datetime]:
+    """Every time on ``channel`` from ``since`` on that a delivery holds (queue-placed or explicit)."""
+    return frozenset(
+        conn.scalars(select(_d.due_at).where(_d.channel == channel, _d.status.in_(_TAKEN), _d.due_at >= since))
+    )
 
 
 class Slotted(NamedTuple):

@@ -366,6 +366,19 @@ def test_reslot_gives_each_late_delivery_its_own_slot(world: World) -> None:
     assert world.delivery(b)["due_at"] == "2026-12-08T07:00:00Z"
 
 
+def test_reslot_with_a_full_queue_takes_a_slot_no_post_holds(world: World) -> None:
+    """The next free slot after now, not one of the slots the queue already holds before its last post."""
+    queued = [add_post(world.config, world.db, NewPost(text=t, channels=["outbox"]), world.clock()) for t in "ab"]
+    held = [int(view["id"]) for view in queued]
+    late = _overdue(world, 120, "late")
+    cutoff = world.clock() - world.config.daemon.late_grace
+    lines = world.sync(apply_late_policy, world.config, cutoff, world.clock(), set())
+    taken = {world.delivery(p)["due_at"] for p in held}
+    assert taken == {"2026-12-04T07:00:00Z", "2026-12-08T07:00:00Z"}
+    assert world.delivery(late)["due_at"] == "2026-12-11T07:00:00Z"
+    assert "moved to the next free slot, Fri 2026-12-11 10:00 MSK" in lines[0]
+
+
 def test_release_returns_an_unsent_claim_to_the_queue(world: World) -> None:
     post_id = world.add()
     claim = world.claim()
