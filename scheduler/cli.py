@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -138,22 +139,68 @@ def print_post(view: dict[str, Any], config: Config, heading: str) -> None:
         click.echo(line)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+CONFIG_HELP = "Config file (default: $SMM_CONFIG, ./config.toml, /etc/smm-scheduler/config.toml)."
+VERBOSE_HELP = "More log output (-vv includes the HTTP libraries, redacted)."
+
+
+def _later_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(Context).config_path = value  # type: ignore[union-attr]
+
+
+def _more_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    ctx.find_object(Context).verbose += value  # type: ignore[union-attr]
+
+
+def _global_options() -> list[click.Parameter]:
+    """``--config`` and ``-v`` once more, for after a (sub)command's name: a later ``--config`` wins, ``-v`` adds."""
+    return [
+        click.Option(["--config"], metavar="PATH", expose_value=False, callback=_later_config, help=CONFIG_HELP),
+        click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_more_verbose, help=VERBOSE_HELP),
+    ]
+
+
+class SmmCommand(click.Command):
+    """A subcommand: takes the global options too, and configures logging once they are all read."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_options())
+
+    def invoke(self, ctx: click.Context) -> Any:
+        obj = ctx.find_object(Context)
+        assert obj is not None
+        configure_logging(obj.verbose, quiet=not obj.verbose)
+        return super().invoke(ctx)
+
+
+class SmmGroup(click.Group):
+    """A group of subcommands (``smm db``): takes the global options too."""
+
+    command_class = SmmCommand
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_options())
+
+
+class RootGroup(click.Group):
+    command_class = SmmCommand
+    group_class = SmmGroup
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="smm")
-@click.option(
-    "--config",
-    "config_path",
-    metavar="PATH",
-    help="Config file (default: $SMM_CONFIG, ./config.toml, /etc/smm-scheduler/config.toml).",
-)
-@click.option("-v", "--verbose", count=True, help="More log output (-vv includes the HTTP libraries, redacted).")
+@click.option("--config", "config_path", metavar="PATH", help=CONFIG_HELP)
+@click.option("-v", "--verbose", count=True, help=VERBOSE_HELP)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
-    """Queue social media posts and publish them on a steady cadence."""
+    """Queue social media posts and publish them on a steady cadence.
+
+    --config and -v go before or after the command's name.
+    """
     ctx.obj = Context(config_path, verbose)
     ctx.call_on_close(ctx.obj.close)
-    if ctx.invoked_subcommand != "run":
-        configure_logging(verbose, quiet=not verbose)
 
 
 @cli.command()
@@ -529,7 +576,7 @@ def _main(argv: list[str] | None) -> None:
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except Exception as exc:  # a bug: one line, and the traceback only when asked for
-        if "-v" in (argv or sys.argv) or "--verbose" in (argv or sys.argv):
+        if any(re.fullmatch(r"-v+|--verbose", arg) for arg in (sys.argv if argv is None else argv)):
             raise
         first = (str(exc).strip().splitlines() or [""])[0]
         fail(f"unexpected {type(exc).__name__}: {first} (run with -v for the traceback)", 1)

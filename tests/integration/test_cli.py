@@ -13,6 +13,7 @@ and the media store before and after.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
@@ -735,6 +737,63 @@ def test_config_warnings_go_to_stderr(tmp_path: Path, db_url: str) -> None:
         "(mode 644): chmod 600 it\n"
     )
     assert "123:not-real" not in result.err + result.out
+
+
+# What each command needs besides the options to get as far as reading its config. A new command fails
+# test_global_options_after_the_command until it is listed here.
+COMMAND_ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("add",): ("text",),
+    ("queue",): (),
+    ("show",): ("1",),
+    ("cancel",): ("1",),
+    ("reschedule",): ("1", "--now"),
+    ("retry",): ("1",),
+    ("resolve",): ("1", "--retry"),
+    ("plan",): (),
+    ("import",): ("posts.csv",),
+    ("import-feed",): ("feed.xml",),
+    ("db", "upgrade"): (),
+    ("run",): ("--once",),
+    ("doctor",): (),
+}
+
+
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from command_paths(command, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+def test_global_options_after_the_command(tmp_path: Path, sqlite_url: str) -> None:
+    from scheduler.cli import cli
+
+    assert set(command_paths(cli)) == set(COMMAND_ARGS)
+    good = write_config(tmp_path / "config.toml", sqlite_url, CHANNELS, outbox=False)
+    missing = tmp_path / "missing.toml"
+    (tmp_path / "posts.csv").write_text("text\nhello\n")
+    root, http = logging.getLogger(), logging.getLogger("httpx")
+    levels = root.level, http.level
+    try:
+        for path, args in COMMAND_ARGS.items():
+            # The --config after the command's name wins over the one before it; -v before and -v after add up.
+            result = run_cli("-v", *path, *args, "--config", str(missing), "-v", config=good)
+            assert (result.code, result.out) == (2, ""), (path, result)
+            assert f"{missing}: no such file" in result.err, (path, result)
+            assert (root.level, http.level) == (logging.DEBUG, logging.DEBUG), path
+            root.setLevel(logging.WARNING)
+            http.setLevel(logging.WARNING)
+            result = run_cli(*path, *args, "-v", config=missing)
+            assert result.code == 2 and f"{missing}: no such file" in result.err, (path, result)
+            assert (root.level, http.level) == (logging.DEBUG, logging.WARNING), path
+        assert one_error_line(run_cli("db", "--config", str(missing), "upgrade", config=good)) == (
+            f"{missing}: no such file"
+        )
+        assert run_cli("add", "hello", "--config", str(good), config=missing).code == 0
+    finally:
+        root.setLevel(levels[0])
+        http.setLevel(levels[1])
 
 
 def test_missing_config(tmp_path: Path) -> None:
