@@ -360,8 +360,9 @@ def _channel(
         ref = t.secret(secret, owner, config_dir)
         assert ref is not None
         secrets[secret] = ref
-    # Marketing keys are read only when present, so that the "known here" hint of an unknown key stays short; a
-    # channel with none of them shares the top-level rule, which was checked with the same values.
+    # Marketing keys are read only when present: a channel with none of them shares the top-level rule, which was
+    # checked with the same values.
+    t.allow(*_CHANNEL_MIX_KEYS, *_CHANNEL_UTM_KEYS, "hashtags", "native_schedule")
     keys = t.data.keys()
     channel_mix = mix if keys.isdisjoint(_CHANNEL_MIX_KEYS) else _mix(t, mix, _CHANNEL_MIX_KEYS, quiet=True)
     channel_utm = utm if keys.isdisjoint(_CHANNEL_UTM_KEYS) else _utm(t, utm, _CHANNEL_UTM_KEYS, quiet=True)
@@ -557,6 +558,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     )
     r.finish()
 
+    root.allow("mix", "utm", "feeds")
     mix = MixRule()
     if root.has("mix"):
         m = Table(label, "mix.", _section(root, "mix"))

@@ -5,6 +5,7 @@ Used by :mod:`scheduler.config`; every error is one line: ``<file>: <section>.<k
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -68,6 +69,7 @@ class Table:
             raise ConfigError(f"{label}: {prefix.rstrip('.')}: must be a table")
         self.data: dict[str, Any] = data
         self.used: set[str] = set()
+        self.known: set[str] = set()
 
     def error(self, key: str, message: str) -> ConfigError:
         return ConfigError(f"{self.label}: {self.prefix}{key}: {message}")
@@ -78,6 +80,10 @@ class Table:
 
     def has(self, key: str) -> bool:
         return key in self.data
+
+    def allow(self, *keys: str) -> None:
+        """Count ``keys`` as valid here, for the unknown-key hint, although they were not read (being absent)."""
+        self.known.update(keys)
 
     def string(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
         value = self.get(key)
@@ -183,10 +189,24 @@ class Table:
         return SecretRef(source=source, name=name, key=f"{self.prefix}{base}_{source}", owner=owner)
 
     def finish(self) -> None:
+        """Refuse the first key nobody read, naming the closest valid keys and every valid key of this table."""
         if not self.used.issuperset(self.data):
             unknown = min(set(self.data) - self.used)
-            known = ", ".join(sorted(self.used))
-            raise self.error(toml_key(unknown), f"unknown key (known here: {known})")
+            known = sorted(self.used | self.known)
+            close = closest(unknown, known)
+            hint = f"unknown key, did you mean {' or '.join(close)}?" if close else "unknown key"
+            raise self.error(toml_key(unknown), f"{hint} (known here: {', '.join(known)})")
+
+
+def closest(word: str, candidates: list[str]) -> list[str]:
+    """The candidates closest to a misspelt ``word`` (case aside), best first: those about as close as the best."""
+    lowered = word.lower()
+    by_case = {c.lower(): c for c in candidates}
+    scored = [
+        (difflib.SequenceMatcher(None, lowered, c).ratio(), c)
+        for c in difflib.get_close_matches(lowered, by_case, n=3, cutoff=0.6)
+    ]
+    return [by_case[c] for score, c in scored if score >= scored[0][0] - 0.1]
 
 
 # An agency's config repeats the same few durations, slot lists and secret folders over thousands of channels.

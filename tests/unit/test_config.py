@@ -430,23 +430,46 @@ def test_a_config_others_can_edit_is_warned_about_when_it_names_secrets(tmp_path
 # -- errors: one line each ----------------------------------------------------------------------------------------
 
 CHANNEL = '[[channels]]\nname = "a"\nnetwork = "outbox"\n'
-KNOWN_OUTBOX = "api_url, late_policy, name, network, on_uncertain, path, slots, timeout, timezone"
+KNOWN_MARKETING = "hashtags, late_policy, mix, mix_share, mix_window, name, native_schedule, network, on_uncertain"
+KNOWN_UTM = "utm, utm_campaign, utm_medium, utm_source"
+KNOWN_OUTBOX = f"api_url, {KNOWN_MARKETING}, path, slots, timeout, timezone, {KNOWN_UTM}"
 KNOWN_VK = (
-    "api_url, group_id, late_policy, name, network, on_uncertain, slots, timeout, timezone, "
-    "token_credential, token_env, token_file"
+    f"api_url, group_id, {KNOWN_MARKETING}, slots, timeout, timezone, "
+    f"token_credential, token_env, token_file, {KNOWN_UTM}"
 )
+KNOWN_ROOT = "channels, daemon, database, feeds, media, mix, retry, schedule, utm"
 
 
 ERRORS: list[tuple[str, str]] = [
-    # unknown keys, at every level
-    ("colour = 1\n", "colour: unknown key (known here: channels, daemon, database, media, retry, schedule)"),
-    ('"a\\nb" = 1\n', '"a\\nb": unknown key (known here: channels, daemon, database, media, retry, schedule)'),
-    ("[schedule]\nzone = 1\n", "schedule.zone: unknown key (known here: slots, timezone)"),
+    # unknown keys, at every level, with the closest valid keys when some are close
+    ("colour = 1\n", f"colour: unknown key (known here: {KNOWN_ROOT})"),
+    ('"a\\nb" = 1\n', f'"a\\nb": unknown key (known here: {KNOWN_ROOT})'),
+    ("[mixx]\nshare = 0.5\n", f"mixx: unknown key, did you mean mix? (known here: {KNOWN_ROOT})"),
+    ("[Schedule]\n", f"Schedule: unknown key, did you mean schedule? (known here: {KNOWN_ROOT})"),
+    ("[[feed]]\n", f"feed: unknown key, did you mean feeds? (known here: {KNOWN_ROOT})"),
+    ("[schedule]\nzone = 1\n", "schedule.zone: unknown key, did you mean timezone? (known here: slots, timezone)"),
     ("[database]\npath = 1\n", "database.path: unknown key (known here: url)"),
     ("[media]\ndir = 1\n", "media.dir: unknown key (known here: path)"),
+    (
+        "[retry]\nmax_attempt = 3\n",
+        "retry.max_attempt: unknown key, did you mean max_attempts? (known here: backoff_base, backoff_cap, "
+        "in_call_attempts, in_call_max_wait, max_age, max_attempts)",
+    ),
     (CHANNEL + "colour = 1\n", f"channels[0].colour: unknown key (known here: {KNOWN_OUTBOX})"),
     (CHANNEL + 'token_env = "X"\n', f"channels[0].token_env: unknown key (known here: {KNOWN_OUTBOX})"),
     (VK + 'path = "x"\n', f"channels[0].path: unknown key (known here: {KNOWN_VK})"),
+    (
+        CHANNEL + 'utm_sorce = "x"\n',
+        f"channels[0].utm_sorce: unknown key, did you mean utm_source? (known here: {KNOWN_OUTBOX})",
+    ),
+    (
+        VK + 'tokn_file = "x"\n',
+        f"channels[0].tokn_file: unknown key, did you mean token_file? (known here: {KNOWN_VK})",
+    ),
+    (
+        CHANNEL + "mix_windw = 4\n",
+        f"channels[0].mix_windw: unknown key, did you mean mix_window? (known here: {KNOWN_OUTBOX})",
+    ),
     # secrets never in the file
     (
         '[[channels]]\nname = "a"\nnetwork = "vk"\ngroup_id = 1\ntoken = "123:ABC"\n',
