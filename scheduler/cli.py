@@ -22,7 +22,7 @@ import click
 from scheduler import __version__
 from scheduler.config import CATEGORIES, Config, load_config
 from scheduler.errors import NoDatabaseYet, SmmError
-from scheduler.log import configure_logging, redact
+from scheduler.log import configure_logging, escape_for_terminal, redact
 from scheduler.views import plural
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,7 +95,7 @@ def now() -> datetime:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"smm: error: {redact(message)}", err=True)
+    click.echo(f"smm: error: {redact(escape_for_terminal(message))}", err=True)
     sys.exit(code)
 
 
@@ -499,7 +499,7 @@ def import_feed(obj: Context, source: str | None, feed_name: str | None, mark_se
 
     resolve(obj.config, source, feed_name)  # bad arguments fail before a database is created
     result = run_import(obj.config, obj.db, source, now(), name=feed_name, mark_seen=mark_seen)
-    click.echo("\n".join(result.lines()))
+    click.echo("\n".join(escape_for_terminal(line) for line in result.lines()))
 
 
 @cli.group()

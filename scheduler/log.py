@@ -4,6 +4,10 @@ Every handler's formatter passes its whole output (message, traceback) through :
 every secret registered with :func:`register_secret` and anything shaped like a Telegram bot token or an
 ``access_token`` parameter. httpx logs each request URL at INFO, and a Telegram URL holds the bot token, so its
 loggers are kept at WARNING unless ``-vv`` is given (and then still redacted).
+
+Values from outside (a feed's URL or titles, a server's reason phrase) can hold line breaks and escape sequences:
+every message passes through :func:`escape_for_terminal` too, so that one record is one line and nothing in it
+drives the terminal. The CLI uses the same function for what it prints of such values.
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ _lock = threading.Lock()
 _BOT_TOKEN = re.compile(r"bot\d{3,}:[A-Za-z0-9_-]{20,}")
 _PARAMETER = re.compile(r"(?i)(access_token|token|sig|client_secret|application_secret)=[^&\s\"']+")
 _BEARER = re.compile(r"(?i)(authorization:\s*bearer\s+)[^\s\"']+")
+#: DEL, C1 controls, the Unicode line and paragraph separators and the bidi controls (ALM, LRM, RLM, embeddings,
+#: overrides and isolates); with C0 (line breaks among them), what :func:`escape_for_terminal` escapes.
+_CONTROLS = "\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\x00-\x1f{_CONTROLS}]")
+_UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_CONTROLS}]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _LEVEL_PREFIX = {
     logging.CRITICAL: "<2>",
     logging.ERROR: "<3>",
@@ -108,8 +118,36 @@ def redact(text: str) -> str:
     return text
 
 
+def _escape(found: re.Match[str]) -> str:
+    char = found.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def escape_for_terminal(text: str) -> str:
+    """``text`` fit for one line of a log or a terminal: line breaks, C0 and C1 control characters (ESC starts the
+    sequences that recolour, retitle or rewrite a terminal) and bidi controls (which reorder what is shown) become
+    visible escapes such as ``\\n``, ``\\x1b`` and ``\\u202e``; everything else is left as it is."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape_traceback(text: str) -> str:
+    """A traceback keeps its lines; the rest of :func:`escape_for_terminal` applies."""
+    if _UNSAFE_BUT_NEWLINE.search(text) is None:
+        return text
+    return _UNSAFE_BUT_NEWLINE.sub(_escape, text)
+
+
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in record.__dict__.items() if k not in _RECORD_FIELDS and not k.startswith("_")}
+    return {
+        k: escape_for_terminal(v) if isinstance(v, str) else v
+        for k, v in record.__dict__.items()
+        if k not in _RECORD_FIELDS and not k.startswith("_")
+    }
 
 
 class TextFormatter(logging.Formatter):
@@ -122,11 +160,11 @@ class TextFormatter(logging.Formatter):
         self._when = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = escape_for_terminal(record.getMessage())
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            message = f"{message}\n{record.exc_text}"
+            message = f"{message}\n{_escape_traceback(record.exc_text)}"
         if self.journald:
             prefix = _LEVEL_PREFIX.get(record.levelno, "<6>")
             # journald takes one line per entry; keep a traceback in the same entry.
@@ -148,11 +186,11 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": escape_for_terminal(record.getMessage()),
         }
         data.update(_extras(record))
         if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+            data["exc"] = _escape_traceback(self.formatException(record.exc_info))
         return redact(json.dumps(data, ensure_ascii=False, default=str))
 
 
