@@ -55,9 +55,10 @@ SUMMARY_INTERVAL = 86400.0
 READ_AHEAD = timedelta(seconds=2)
 """How far ahead a cycle reads what falls due, so that the wake-ups within it need no look at the queue."""
 # Writes after which what was read ahead still holds: they take deliveries out of the queue or change no delivery.
-# Any other write of this daemon may give a delivery a time the read-ahead does not have, and the next cycle looks
-# at the queue again. (Quota deferrals, which move deliveries later, poke the loop themselves; a worker that stops
-# before its channel is drained, a claim that took nothing among them, also drops the read-ahead.)
+# Any other write of this daemon may give a delivery a time the read-ahead does not have, or one sooner than the
+# planned wake-up: it wakes the loop to look at the queue again. (Quota deferrals, which move deliveries later, poke
+# the loop themselves; a worker that stops before its channel is drained, a claim that took nothing among them, also
+# drops the read-ahead.)
 _KEEPS_READ_AHEAD = frozenset(
     {
         claims.claim,
@@ -132,6 +133,7 @@ class Daemon:
         self.left_for_next_run: set[str] = set()  # run --once: channels paused by their network
         self.reconciling: dict[int, asyncio.Task[None]] = {}
         self.inflight: set[int] = set()
+        self.held: set[int] = set()  # expired leases the last look left out while they were in flight
         self.late_seen: set[int] = set()
         self.host_slots: dict[str, asyncio.Semaphore] = {}
         self.stopping = False
@@ -181,22 +183,40 @@ class Daemon:
                 return fn(session, *args, **kwargs)
 
         loop = asyncio.get_running_loop()
+        done = False
         try:
-            return await loop.run_in_executor(self.executor, work)
+            result = await loop.run_in_executor(self.executor, work)
+            done = True
+            return result
         finally:
-            self._wrote(fn)
+            self._wrote(fn, done=done)
 
     async def batch_call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(session, *args)`` in a write transaction shared with the calls queued beside it."""
+        done = False
         try:
-            return await self.writes.call(fn, *args)
+            result = await self.writes.call(fn, *args)
+            done = True
+            return result
         finally:
-            self._wrote(fn)
+            self._wrote(fn, done=done)
 
-    def _wrote(self, fn: Callable[..., Any]) -> None:
-        # Once the write is done (or failed): a look that started before it may not have seen it.
+    def _wrote(self, fn: Callable[..., Any], *, done: bool) -> None:
+        # Once the write is done (or failed): a look that started before it may not have seen it. One that went
+        # through may have set a time sooner than the planned wake-up (a retry, a check of an outcome in doubt, a
+        # native post's check): only a look at the queue knows, so one comes now.
         if fn not in _KEEPS_READ_AHEAD:
-            self._forget_read_ahead()
+            if done:
+                self.poke()
+            else:
+                self._forget_read_ahead()
+
+    def _landed(self, delivery_id: int) -> None:
+        """A delivery is out of this daemon's hands; if the last look found its lease run out, look again."""
+        self.inflight.discard(delivery_id)
+        if delivery_id in self.held:
+            self.held.discard(delivery_id)
+            self.poke()
 
     def _forget_read_ahead(self) -> None:
         self.ahead = None
@@ -620,6 +640,10 @@ class Daemon:
                 self.ahead = _ReadAhead(deque(look.upcoming), look.ahead_until, look.lease_end)
             self._log_new_posts(look.new, look.newest)
             due, expired, next_wake = look.due, look.expired, look.next_wake
+            # Those that left this daemon's hands during the look are due a look already; the others get it then.
+            self.held = {i for i in look.held if i in self.inflight or i in self.reconciling}
+            if len(self.held) < len(look.held):
+                self.poke()
         for name in due:
             if await self._may_publish(name):
                 self._start_worker(name)
@@ -854,7 +878,7 @@ class Daemon:
         self.inflight.add(claim.delivery_id)
         task = asyncio.create_task(self.publisher.publish(claim, adapter, channel, slot, on_sent=wake))
         task.add_done_callback(wake)
-        task.add_done_callback(lambda _: self.inflight.discard(claim.delivery_id))
+        task.add_done_callback(lambda _: self._landed(claim.delivery_id))
         try:
             await answered
         except asyncio.CancelledError:
@@ -905,7 +929,7 @@ class Daemon:
                     try:
                         await native.arm(self.publisher, claim, adapter, channel)
                     finally:
-                        self.inflight.discard(claim.delivery_id)
+                        self._landed(claim.delivery_id)
         except DatabaseError as exc:
             self._database_down(exc)
         except Exception:  # never let a bug here stop publishing
@@ -984,8 +1008,8 @@ class Daemon:
         except DatabaseError as exc:
             log.error("database unavailable while checking delivery %d: %s", delivery_id, exc)
         finally:
-            self.inflight.discard(delivery_id)
             self.reconciling.pop(delivery_id, None)
+            self._landed(delivery_id)
             self.poke()
 
     async def _heartbeat(self) -> None:

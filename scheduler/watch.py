@@ -30,6 +30,10 @@ def probe_write(session: Any) -> None:
     session.execute(text("UPDATE alembic_version SET version_num = version_num"))
 
 
+EXPIRED_LIMIT = 100
+"""Expired leases one look hands to reconciliation at most (the next look takes the rest)."""
+
+
 @dataclass(frozen=True)
 class Look:
     """One cycle's reads."""
@@ -39,6 +43,9 @@ class Look:
     due: list[str]
     expired: list[int]
     next_wake: datetime | None
+    #: Expired leases left out because ``exclude`` had them (still in this daemon's hands): a look is needed once
+    #: they leave it, as nothing else wakes the daemon for them.
+    held: list[int] = field(default_factory=list)
     #: When the first lease still running ends (a wake-up for it: a crash's leftovers, an outcome in doubt).
     lease_end: datetime | None = None
     #: ``(due time, channel)`` of what falls due after this cycle, up to ``ahead_until``, in time order.
@@ -66,9 +73,12 @@ def look(
     new, newest = claims.queued_since(session, seen_id, seen.newest_id)
     due = claims.due_channels(session, due_at) if seen.first_due is not None and seen.first_due <= due_at else []
     expired: list[int] = []
+    held: list[int] = []
     lease_end = seen.first_lease_end
     if lease_end is not None and lease_end <= now:
-        expired = claims.expired_leases(session, now, exclude)
+        ran_out = claims.expired_leases(session, now, set(), limit=EXPIRED_LIMIT + len(exclude))
+        expired = [i for i in ran_out if i not in exclude][:EXPIRED_LIMIT]
+        held = [i for i in ran_out if i in exclude]
         lease_end = claims.next_lease_expiry(session, now)
     times = [t for t in (seen.next_due, lease_end) if t is not None]
     upcoming: list[tuple[datetime, str]] = []
@@ -84,6 +94,7 @@ def look(
         newest=newest,
         due=due,
         expired=expired,
+        held=held,
         next_wake=min(times) if times else None,
         lease_end=lease_end,
         upcoming=upcoming,

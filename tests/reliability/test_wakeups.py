@@ -1,0 +1,78 @@
+"""Every time the daemon already knows is a wake-up of its own: with a ten-minute safety tick, a post whose
+connection dropped after the network took it is settled when the log says it will be, not at the next tick."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from scheduler.config import load_config
+from scheduler.db import Database
+from scheduler.models import Attempt, Delivery
+from tests.conftest import write_config
+from tests.fakes.base import Fault
+from tests.reliability.harness import Networks, queue_posts
+from tests.support import DaemonProcess, wait_for
+
+pytestmark = pytest.mark.slow
+
+RECONCILE_DELAY = 1.0
+SETTINGS = f"""
+[daemon]
+tick = "10m"
+reconcile_delay = "{RECONCILE_DELAY:g}s"
+late_grace = "1d"
+"""
+
+
+def settled(config: Path) -> dict[str, tuple[str, datetime, datetime | None]]:
+    """Per channel: the delivery's status, when its first attempt started and when it was published."""
+    db = Database(load_config(config).database_url)
+    try:
+        with db.read() as session:
+            rows = session.execute(
+                select(Delivery.channel, Delivery.status, func.min(Attempt.started_at), Delivery.published_at)
+                .join(Attempt, Attempt.delivery_id == Delivery.id)
+                .group_by(Delivery.id)
+            ).all()
+            return {r[0]: (r[1], r[2], r[3]) for r in rows}
+    finally:
+        db.dispose()
+
+
+def test_an_accept_then_drop_is_settled_within_the_reconcile_delay_not_at_the_tick(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    networks = Networks(per_network=1)
+    try:
+        config = write_config(
+            tmp_path / "config.toml", sqlite_url, networks.config_body(), outbox=False, extra_top=SETTINGS
+        )
+        networks.channels = [("vk0", "vk"), ("fb0", "facebook"), ("ok0", "ok")]
+        queue_posts(config, networks, 0, per_channel=1)
+        networks.vk.inject("wall.post", Fault.drop_after())
+        networks.facebook.inject("feed", Fault.drop_after())
+        networks.ok.inject("mediatopic.post", Fault.drop_after())
+        with DaemonProcess(config, env=networks.env) as daemon:
+            rows = wait_for(
+                lambda: (r := settled(config)) and all(s == "published" for s, _, _ in r.values()) and r,
+                timeout=RECONCILE_DELAY + 8,
+                what="the three posts settled",
+            )
+            log = daemon.log
+            assert daemon.stop() == 0
+        copies = networks.copies()
+    finally:
+        networks.stop()
+    assert "post 1 to vk0: " in log and "checking the channel now" in log
+    assert f"checking the channel in {RECONCILE_DELAY:g}s" in log
+    for channel, (_, started, published) in rows.items():
+        assert published is not None
+        took = (published - started).total_seconds()
+        assert took <= RECONCILE_DELAY + 2, (channel, took, log)
+        if channel != "vk0":  # read back no sooner than the log said: VK resends at once with its guid
+            assert took >= RECONCILE_DELAY, (channel, took, log)
+    assert sorted(copies.values()) == [1, 1, 1], copies
