@@ -219,26 +219,31 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> d
                 "give --force to queue it anyway"
             )
 
-    with db.write_core() as conn:
-        # Always in the same order, so two adds naming the same channels in another order cannot deadlock.
-        for name in sorted(c.name for c in channels):
-            timeline.lock_channel(conn, name)
-        plan = _plan(conn, channels, request, category, explicit, now)
-        store = MediaStore(config.media_dir)
-        stored = [store.add(path).as_dict() for path in request.media]
-        post_id = timeline.insert_post(
-            conn,
-            text=text,
-            link=link,
-            category=category,
-            media=stored,
-            now=now,
-            plan=plan,
-            campaign=campaign,
-            utm_content=utm_content,
-            variants=variants,
-        )
-        view = post_view(*timeline.post_rows(conn, post_id))
+    store = MediaStore(config.media_dir)
+    if request.media:
+        store.sweep(now)
+    # The copies are made before the write transaction (a big file takes a while) and put in place within it.
+    with store.staging():
+        stored = [store.stage(path, item).as_dict() for path, item in zip(request.media, inspected, strict=True)]
+        with db.write_core() as conn:
+            # Always in the same order, so two adds naming the same channels in another order cannot deadlock.
+            for name in sorted(c.name for c in channels):
+                timeline.lock_channel(conn, name)
+            plan = _plan(conn, channels, request, category, explicit, now)
+            post_id = timeline.insert_post(
+                conn,
+                text=text,
+                link=link,
+                category=category,
+                media=stored,
+                now=now,
+                plan=plan,
+                campaign=campaign,
+                utm_content=utm_content,
+                variants=variants,
+            )
+            view = post_view(*timeline.post_rows(conn, post_id))
+            store.commit()
     db.wake_daemon()
     return view
 
