@@ -8,7 +8,8 @@ cadence), ``media`` (paths separated by ``;``, relative to the CSV's folder), ``
 Every row is checked as ``smm add`` checks a post; every bad row is reported with its line number and nothing is
 written unless all rows are good. Rows without ``at`` take slots in file order, after each channel's queue and
 around the times the file and the queue already take, computed in memory; then posts and deliveries go in with
-bulk inserts in one transaction. Commercial rows that break a channel's content mix rule are errors too (reorder
+bulk inserts in one transaction. The media are copied beside the store before it (other writers would wait on a
+slow copy) and put in place within it. Commercial rows that break a channel's content mix rule are errors too (reorder
 the file, give them an ``at``, or ``--force``).
 """
 
@@ -168,17 +169,20 @@ def _import(
                 _place(config, conn, rows, now, force, path.name)
         return ImportResult(rows, dry_run=True)
     store = MediaStore(config.media_dir)
-    with db.write_core() as conn:
-        names = sorted({c.name for row in rows for c in row.channels})
-        for name in names:
-            timeline.lock_channel(conn, name)
-        _place(config, conn, rows, now, force, path.name)
-        stored: dict[Path, dict[str, Any]] = {}
-        for row in rows:
-            for media_path in row.media:
-                if media_path not in stored:
-                    stored[media_path] = store.add(media_path).as_dict()
-        _insert(conn, rows, stored, now, tick)
+    checked = {p: m for row in rows for p, m in zip(row.media, row.content.media, strict=True)}
+    if checked:
+        store.sweep(now)
+    # Copying the media (hundreds of megabytes, maybe) is done before the write transaction, which would keep
+    # every other writer waiting meanwhile; the copies are put in place within it.
+    with store.staging():
+        stored = {media_path: store.stage(media_path, item).as_dict() for media_path, item in checked.items()}
+        with db.write_core() as conn:
+            names = sorted({c.name for row in rows for c in row.channels})
+            for name in names:
+                timeline.lock_channel(conn, name)
+            _place(config, conn, rows, now, force, path.name)
+            _insert(conn, rows, stored, now, tick)
+            store.commit()
     db.wake_daemon()
     return ImportResult(rows, dry_run=False)
 

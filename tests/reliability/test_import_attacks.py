@@ -1,0 +1,77 @@
+"""Attacks on ``smm import`` (issue 22): big media held in its write transaction, and malformed CSV files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import scheduler.media
+from scheduler.config import load_config
+from scheduler.media import ImageInfo
+from tests.conftest import CliResult, make_png, run_cli, write_config
+
+
+@pytest.fixture
+def config(tmp_path: Path, sqlite_url: str) -> Path:
+    return write_config(tmp_path / "config.toml", sqlite_url)
+
+
+def smm(config: Path, *args: str) -> CliResult:
+    return run_cli(*args, config=config)
+
+
+def queued(config: Path) -> list[dict[str, object]]:
+    posts: list[dict[str, object]] = json.loads(smm(config, "queue", "--json", "--limit", "0").out)
+    return posts
+
+
+def test_media_are_copied_while_other_writers_can_still_write(
+    tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copying 190 MB of images inside the import's transaction made a concurrent ``smm add`` fail."""
+    assert smm(config, "add", "before").code == 0  # the database exists
+    for i in range(3):
+        make_png(tmp_path / f"img{i}.png", i + 1, 1)
+    with (tmp_path / "posts.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([["text", "media"], *[[f"post {i}", f"img{i}.png"] for i in range(3)]])
+    database = tmp_path / "smm.db"
+    locked: list[str] = []
+    real = scheduler.media.sniff
+
+    def sniff(head: bytes) -> ImageInfo | None:
+        # Every read of an image, the copies included: another process takes the write lock meanwhile, or fails.
+        other = sqlite3.connect(database, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            locked.append(str(exc))
+        finally:
+            other.close()
+        return real(head)
+
+    monkeypatch.setattr(scheduler.media, "sniff", sniff)
+    result = smm(config, "import", str(tmp_path / "posts.csv"))
+    assert result.code == 0, result
+    assert locked == []
+    assert len(queued(config)) == 4
+    assert len([p for p in load_config(config, env={}).media_dir.rglob("*") if p.is_file()]) == 3
+
+
+def test_an_import_refused_inside_its_transaction_leaves_no_media_behind(tmp_path: Path, config: Path) -> None:
+    """The copies are made before the transaction; when it refuses the rows, they go."""
+    assert smm(config, "add", "before").code == 0
+    make_png(tmp_path / "offer.png", 2, 2)
+    with (tmp_path / "posts.csv").open("w", newline="") as f:
+        rows = [[f"offer {i}", "offer.png", "commercial"] for i in range(4)]
+        csv.writer(f).writerows([["text", "media", "category"], *rows])
+    result = smm(config, "import", str(tmp_path / "posts.csv"))
+    assert result.code == 2, result
+    assert "consecutive deliveries commercial" in result.err
+    media = load_config(config, env={}).media_dir
+    assert not media.exists() or [p for p in media.rglob("*") if p.is_file()] == []
+    assert len(queued(config)) == 1
