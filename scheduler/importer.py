@@ -206,15 +206,36 @@ def _read(path: Path) -> str:
         raise InputError(f"{path}:{line}: not UTF-8 text (save the file as UTF-8)") from None
 
 
-def _records(text: str) -> Iterator[tuple[int, list[str]]]:
-    """Each CSV record with the line it starts on."""
+def _records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+    """Each CSV record with the line it starts on; a record that is not CSV stops the import (its line named).
+
+    The reader is strict: without it a quote left open takes every following line, up to the next quote or the
+    end of the file, into one field of one post.
+    """
     first = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     line = 1
-    for record in reader:
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{path}:{line}: {_csv_problem(str(exc))}") from None
         yield line, record
         line = reader.line_num + 1
+
+
+def _csv_problem(message: str) -> str:
+    """What the csv module's complaint means for the person who wrote the file."""
+    if "field larger than field limit" in message:
+        return f"a field is longer than {csv.field_size_limit():,} characters, the most a field may hold"
+    if "unexpected end of data" in message:
+        return 'a quoted field starts on this line and is never closed (a " is missing)'
+    if "expected after" in message:
+        return 'a quoted field is closed by a " followed by more text (a " is missing, or one inside should be doubled)'
+    return f"not a valid CSV record ({message})"
 
 
 def _header(path: Path, record: list[str]) -> dict[str, int]:
@@ -290,7 +311,7 @@ class _Checker:
 
 def _validate(config: Config, path: Path, now: datetime, tick: Callable[[int], None]) -> list[Row]:
     text = _read(path)
-    records = _records(text)
+    records = _records(path, text)
     try:
         _, header = next(records)
     except StopIteration:

@@ -75,3 +75,42 @@ def test_an_import_refused_inside_its_transaction_leaves_no_media_behind(tmp_pat
     media = load_config(config, env={}).media_dir
     assert not media.exists() or [p for p in media.rglob("*") if p.is_file()] == []
     assert len(queued(config)) == 1
+
+
+def refused(config: Path, path: Path) -> str:
+    """The one error line of a refused import, after checking that it wrote nothing."""
+    before = queued(config)
+    result = smm(config, "import", str(path))
+    assert (result.code, result.out) == (2, ""), result
+    assert len(result.err.splitlines()) == 1, result.err
+    assert queued(config) == before
+    return result.err.strip().removeprefix("smm: error: ")
+
+
+def test_an_unterminated_quote_is_an_error_naming_its_line(tmp_path: Path, config: Path) -> None:
+    """Not a post whose text is every following row."""
+    assert smm(config, "add", "before").code == 0
+    path = tmp_path / "posts.csv"
+    path.write_text('text,category\nfirst,news\n"second,news\nthird,news\nfourth,news\n', encoding="utf-8")
+    assert refused(config, path) == (
+        f'{path}:3: a quoted field starts on this line and is never closed (a " is missing)'
+    )
+
+
+def test_an_unterminated_quote_closed_by_a_later_rows_quote_is_an_error_naming_its_line(
+    tmp_path: Path, config: Path
+) -> None:
+    assert smm(config, "add", "before").code == 0
+    path = tmp_path / "posts.csv"
+    path.write_text('text,category\n"first,news\nsecond,news\n"third",news\n', encoding="utf-8")
+    assert refused(config, path) == (
+        f'{path}:2: a quoted field is closed by a " followed by more text '
+        '(a " is missing, or one inside should be doubled)'
+    )
+
+
+def test_a_field_over_the_csv_limit_is_one_line_naming_the_row_and_the_limit(tmp_path: Path, config: Path) -> None:
+    assert smm(config, "add", "before").code == 0
+    path = tmp_path / "posts.csv"
+    path.write_text(f'text\nfirst\n"{"x" * 131_073}"\nlast\n', encoding="utf-8")
+    assert refused(config, path) == (f"{path}:3: a field is longer than 131,072 characters, the most a field may hold")
