@@ -26,7 +26,7 @@ from scheduler.mix import MixRule
 from scheduler.slots import DEFAULT_SLOTS, Slot
 from scheduler.toml_table import SecretRef, Table, show
 from scheduler.utm import UtmConfig
-from scheduler.views import configured
+from scheduler.views import configured, plural
 
 NETWORKS = ("vk", "telegram", "facebook", "ok", "outbox")
 CATEGORIES = ("entertaining", "educational", "commercial", "ugc", "news")
@@ -404,8 +404,8 @@ def _mix(t: Table, base: MixRule, keys: tuple[str, str, str], *, quiet: bool = F
     if enabled and share > 0 and rule.limit == 0:
         raise t.error(
             share_key if t.has(share_key) else window_key,
-            f"{share:g} of {window} deliveries rounds down to no commercial post at all: raise the share or the "
-            "window (or set the share to 0 to allow no commercial post)",
+            f"{share:g} of {plural(window, 'delivery', 'deliveries')} rounds down to no commercial post at all: "
+            "raise the share or the window (or set the share to 0 to allow no commercial post)",
         )
     return rule
 

@@ -582,8 +582,8 @@ class Daemon:
                 task.cancel()
             if pending:
                 log.warning(
-                    "%d publishes did not finish within shutdown_grace; they will be checked at the next start",
-                    len(pending),
+                    "%s not finish within shutdown_grace; checked at the next start",
+                    plural(len(pending), "publish did", "publishes did"),
                     extra={"action": "shutdown_timeout"},
                 )
                 await asyncio.wait(pending, timeout=5)

@@ -330,7 +330,8 @@ def _validate(config: Config, path: Path, now: datetime, tick: Callable[[int], N
         if not any(v.strip() for v in record):
             continue
         if len(record) > len(header):
-            errors.append(f"{path}:{line}: {len(record)} fields, but the header names {len(header)} columns")
+            columns_named = plural(len(header), "column", "columns")
+            errors.append(f"{path}:{line}: {len(record)} fields, but the header names {columns_named}")
             continue
         try:
             rows.append(_row(checker, line, fields.read(record), variants, record, now))

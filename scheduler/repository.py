@@ -191,6 +191,7 @@ def requeue(session: Session, delivery_ids: Sequence[int], when: datetime, now: 
             status=Status.QUEUED.value,
             next_attempt_at=when,
             attempts=0,
+            last_error=None,  # the attempts keep it; shown beside a queued delivery it reads as a current problem
             lease_owner=None,
             lease_until=None,
             updated_at=now,

@@ -14,6 +14,7 @@ from tenacity.stop import stop_base
 
 from adapters.errors import TransientError
 from scheduler.config import RetryConfig
+from scheduler.views import plural
 
 T = TypeVar("T")
 log = logging.getLogger("smm.retry")
@@ -44,7 +45,7 @@ def decide(
 ) -> Decision:
     """After ``attempts`` failed transiently: when to try again, within ``max_attempts`` and ``max_age``."""
     if attempts >= policy.max_attempts:
-        return Decision(None, f"gave up after {attempts} attempts")
+        return Decision(None, f"gave up after {plural(attempts, 'attempt', 'attempts')}")
     if retry_after and retry_after >= policy.backoff_base:
         # The network's own long wait, exactly: the channel's scope is paused that long, and a jittered retry
         # would let the channel's next post overtake this one when the pause ends.
@@ -55,7 +56,9 @@ def decide(
     if retry_at - due_at > policy.max_age:
         age = now - due_at
         return Decision(
-            None, f"gave up after {attempts} attempts over {_human(age)} (max_age {_human(policy.max_age)})"
+            None,
+            f"gave up after {plural(attempts, 'attempt', 'attempts')} over {_human(age)} "
+            f"(max_age {_human(policy.max_age)})",
         )
     return Decision(retry_at, f"attempt {attempts} of {policy.max_attempts}")
 

@@ -13,6 +13,7 @@ from scheduler import claims
 from scheduler import repository as repo
 from scheduler.config import Config
 from scheduler.models import Delivery, Status
+from scheduler.views import plural
 
 
 def expire_leases(session: Any, ids: list[int], now: datetime) -> None:
@@ -127,7 +128,7 @@ def summary(config: Config, now: datetime, session: Any) -> list[tuple[int, str]
                 (
                     logging.WARNING,
                     f"channel {channel.name}: the queue runs dry after {until}, within "
-                    f"{config.daemon.queue_warning_days} days; queue more posts to keep the cadence",
+                    f"{plural(config.daemon.queue_warning_days, 'day', 'days')}; queue more posts to keep the cadence",
                 )
             )
     for name, reason in sorted(repo.attention(session).items()):

@@ -452,6 +452,28 @@ def test_retry_a_failed_delivery(env: Env) -> None:
     assert env.snapshot() == before
 
 
+def test_a_retried_delivery_no_longer_shows_its_old_error(tmp_path: Path, sqlite_url: str) -> None:
+    # A real failure: the outbox folder cannot be created under a file. The daemon runs on the real clock.
+    (tmp_path / "a-file").write_text("")
+    body = '[daemon]\nqueue_warning_days = 1\n\n[[channels]]\nname = "box"\nnetwork = "outbox"\npath = "a-file/box"\n'
+    config = write_config(tmp_path / "config.toml", sqlite_url, body, outbox=False)
+    assert run_cli("add", "will fail", "--now", config=config).code == 0
+    daemon = run_cli("run", "--once", config=config)
+    assert daemon.code == 0, daemon
+    assert "within 1 day; queue more posts" in daemon.err
+    failed = json.loads(run_cli("show", "1", "--json", config=config).out)["deliveries"][0]
+    assert failed["status"] == "failed" and "cannot write to the outbox" in failed["last_error"]
+
+    result = run_cli("retry", "1", config=config)
+    assert result.code == 0, result
+    assert result.out.startswith("re-queued post 1\n  box  queued  ")
+    assert "outbox" not in result.out and "smm retry" not in result.out
+    shown = json.loads(run_cli("show", "1", "--json", config=config).out)["deliveries"][0]
+    assert (shown["status"], shown["attempts"], shown["last_error"]) == ("queued", 0, None)
+    assert [(a["attempt"], a["outcome"]) for a in shown["history"]] == [(1, "permanent")]
+    assert shown["history"][0]["error"] == failed["last_error"]  # the history keeps what happened
+
+
 def test_resolve_an_unknown_delivery(env: Env) -> None:
     env.add("in doubt")
     env.sql("UPDATE deliveries SET status = 'unknown', attempts = 1")
@@ -681,6 +703,15 @@ def test_usage_errors_are_one_line_too(env: Env, args: tuple[str, ...]) -> None:
     env.add("existing")
     before = env.snapshot()
     one_error_line(env(*args))
+    assert env.snapshot() == before
+
+
+def test_a_row_longer_than_a_one_column_header(env: Env) -> None:
+    path = env.tmp / "posts.csv"
+    path.write_text("text\nhello\ntoo,many\n")
+    env.add("existing")
+    before = env.snapshot()
+    assert one_error_line(env("import", str(path))) == f"{path}:3: 2 fields, but the header names 1 column"
     assert env.snapshot() == before
 
 

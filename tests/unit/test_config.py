@@ -20,12 +20,12 @@ from scheduler.config import (
     Config,
     DaemonConfig,
     RetryConfig,
-    SecretRef,
     find_config,
     load_config,
 )
 from scheduler.errors import ConfigError
 from scheduler.slots import DEFAULT_SLOTS, parse_slots
+from scheduler.toml_table import SecretRef
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -450,6 +450,11 @@ ERRORS: list[tuple[str, str]] = [
     ("[schedule]\nzone = 1\n", "schedule.zone: unknown key, did you mean timezone? (known here: slots, timezone)"),
     ("[database]\npath = 1\n", "database.path: unknown key (known here: url)"),
     ("[media]\ndir = 1\n", "media.dir: unknown key (known here: path)"),
+    (
+        "[mix]\nshare = 0.5\nwindow = 1\n",
+        "mix.share: 0.5 of 1 delivery rounds down to no commercial post at all: raise the share or the window "
+        "(or set the share to 0 to allow no commercial post)",
+    ),
     (
         "[retry]\nmax_attempt = 3\n",
         "retry.max_attempt: unknown key, did you mean max_attempts? (known here: backoff_base, backoff_cap, "

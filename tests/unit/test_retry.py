@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from adapters.errors import PermanentError, TransientError
 from scheduler.config import RetryConfig
-from scheduler.retry import call_with_retries
+from scheduler.retry import call_with_retries, decide
 
 POLICY = RetryConfig(in_call_attempts=3, in_call_max_wait=1.0)
 
@@ -85,3 +87,11 @@ def test_a_permanent_error_is_never_retried(first: bool) -> None:
         script.run()
     assert raised.value is refused
     assert script.calls == (1 if first else 2)
+
+
+def test_giving_up_names_the_attempts_in_the_right_number() -> None:
+    due = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    assert decide(1, due, due, RetryConfig(max_attempts=1)).reason == "gave up after 1 attempt"
+    assert decide(2, due, due, RetryConfig(max_attempts=2)).reason == "gave up after 2 attempts"
+    too_old = RetryConfig(max_age=timedelta(seconds=10))
+    assert decide(1, due, due, too_old, rng=random.Random(0)).reason.startswith("gave up after 1 attempt over ")
