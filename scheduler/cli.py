@@ -136,7 +136,7 @@ def print_post(view: dict[str, Any], config: Config, heading: str) -> None:
             line += f"  ({redact(one_line(d['last_error'], 200))})"
         elif d.get("note") and d["status"] == "queued":
             line += f"  ({one_line(d['note'], 200)})"
-        click.echo(line)
+        click.echo(escape_for_terminal(line))
 
 
 CONFIG_HELP = "Config file (default: $SMM_CONFIG, ./config.toml, /etc/smm-scheduler/config.toml)."
@@ -302,7 +302,7 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, ever
                     d["status"],
                     local_time(when_of(d), d["channel"], obj.config),
                     str(d["attempts"]),
-                    one_line(text, 50),
+                    escape_for_terminal(one_line(text, 50)),
                 )
             )
             if d.get("note") and d["status"] == "queued":
@@ -311,7 +311,7 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, ever
     for i, r in enumerate(rows):
         click.echo("  ".join(f"{c:<{widths[j]}}" for j, c in enumerate(r[:5])) + "  " + r[5])
         if i in notes:
-            click.echo(f"{'':<{widths[0]}}  -> {one_line(notes[i], 160)}")
+            click.echo(f"{'':<{widths[0]}}  -> {escape_for_terminal(one_line(notes[i], 160))}")
     if limit and total > len(posts):
         click.echo(f"... {plural(total - len(posts), 'more post', 'more posts')} (use --limit 0 to list all)")
     if mixes:
@@ -336,23 +336,28 @@ def show(obj: Context, post_id: int, as_json: bool) -> None:
     created = local_time(view["created_at"], "", obj.config)
     click.echo(f"post {view['id']} ({view['category']}), created {created}")
     if view["text"]:
-        click.echo("  text: " + view["text"].replace("\n", "\n        "))
+        click.echo("  text: " + _indented(view["text"]))
     for network, variant in sorted(extras["variants"].items()):
-        click.echo(f"  text for {network}: " + variant.replace("\n", "\n        "))
+        click.echo(f"  text for {network}: " + _indented(variant))
     if view["link"]:
-        click.echo(f"  link: {view['link']}")
+        click.echo(escape_for_terminal(f"  link: {view['link']}"))
     for key in ("campaign", "utm_content"):
         if extras[key]:
-            click.echo(f"  {key}: {extras[key]}")
+            click.echo(escape_for_terminal(f"  {key}: {extras[key]}"))
     for m in view["media"]:
         size = f" {m['width']}x{m['height']}" if m.get("width") else ""
-        click.echo(f"  media: {m['name']} ({m['mime']}{size}, {m['size']} bytes)")
+        click.echo(escape_for_terminal(f"  media: {m['name']} ({m['mime']}{size}, {m['size']} bytes)"))
     print_post(view, obj.config, "deliveries of")
     for d in view["deliveries"]:
         for a in d["history"]:
             started = local_time(a["started_at"], d["channel"], obj.config)
             line = f"  {d['channel']} attempt {a['attempt']}: {started} -> {a['outcome'] or 'open'}"
-            click.echo(line + (f": {redact(one_line(a['error'], 300))}" if a["error"] else ""))
+            click.echo(escape_for_terminal(line + (f": {redact(one_line(a['error'], 300))}" if a["error"] else "")))
+
+
+def _indented(text: str) -> str:
+    """A post's text for ``smm show``: its lines indented under the label, each escaped for the terminal."""
+    return "\n        ".join(escape_for_terminal(line) for line in text.split("\n"))
 
 
 @cli.command()

@@ -26,7 +26,8 @@ from scheduler.views import configured, post_view
 
 MAX_LINK = 2048
 MAX_TAG = 128
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""C0 and C1 control characters but tab and line breaks: terminals act on them (ESC, CSI), networks mangle them."""
 _LINK = re.compile(r"https?://[^/?#\s]+\S*", re.IGNORECASE)
 """An http(s) URL with a host and no whitespace (what ``urlsplit`` accepted, without its cost in bulk imports)."""
 
@@ -76,6 +77,8 @@ def check_link(link: str | None) -> str | None:
     if link is None:
         return None
     link = link.strip()
+    if _CONTROL.search(link):
+        raise InputError(f"--link {link!r} contains a control character")
     if len(link) > MAX_LINK:
         raise InputError(f"--link is {len(link)} characters long; at most {MAX_LINK}")
     if not _LINK.fullmatch(link):
