@@ -344,18 +344,21 @@ class Daemon:
                 # A SQLite file that is read-only, damaged or not a database will not heal by waiting; a server
                 # that does not answer (or a file locked for a while) may.
                 lasting = self.db.is_sqlite and "locked" not in str(exc)
-                if self.once or self.stopping or lasting:
+                if self.once or lasting:
                     log.error("%s", exc, extra={"action": "startup_failed"})
                     self._release()
                     return 1
-                log.error(
-                    "database unavailable at start: %s; retrying in %.0fs", exc, delay, extra={"action": "db_down"}
-                )
-                self.notifier.status(f"waiting for the database: {exc}")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), delay)
-                self.wake.clear()
-                delay = min(30.0, delay * 2)
+                if not self.stopping:
+                    log.error(
+                        "database unavailable at start: %s; retrying in %.0fs", exc, delay, extra={"action": "db_down"}
+                    )
+                    self.notifier.status(f"waiting for the database: {exc}")
+                    await self._sleep(delay)
+                    delay = min(30.0, delay * 2)
+                if self.stopping:  # asked to stop while waiting: nothing was started, a clean stop
+                    log.info("stopped before the database became available", extra={"action": "stopped"})
+                    self._release()
+                    return 0
             except SmmError as exc:
                 log.error("%s", exc, extra={"action": "startup_failed"})
                 self._release()

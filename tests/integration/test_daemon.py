@@ -404,3 +404,16 @@ def test_a_held_back_status_line_never_replaces_the_stopping_one(tmp_path: Path)
         daemon.db.dispose()
         daemon.executor.shutdown()
         daemon.read_executor.shutdown()
+
+
+def test_sigterm_while_waiting_for_the_database_at_start_exits_0(tmp_path: Path) -> None:
+    """systemd stops a unit whose database never came up: that is a clean stop, exit 0 (README: SIGTERM exits 0)."""
+    nothing_listens = "postgresql+psycopg://postgres@127.0.0.1:1/test"
+    config = write_config(tmp_path / "config.toml", nothing_listens, extra_top=FAST)
+    with DaemonProcess(config) as daemon:
+        daemon.wait_log(r"database unavailable at start: .*retrying in 1s")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.proc.wait(10) == 0, daemon.log
+        log = daemon.log
+    assert "stopped before the database became available" in log
+    assert "Traceback" not in log
