@@ -151,8 +151,17 @@ class OutboxAdapter(Adapter):
         return self._result(name) if published and name is not None else None
 
     async def check(self) -> str:
+        """Whether posts can be written into the folder. Creates nothing: the first post creates the folder."""
         with _translate(self.path):
-            self.path.mkdir(parents=True, exist_ok=True)
+            existing = self.path
+            while not existing.exists() and existing != existing.parent:
+                existing = existing.parent
+            if not existing.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+            if existing != self.path:
+                if not os.access(existing, os.W_OK | os.X_OK):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(existing))
+                return f"folder {self.path} does not exist yet; the first post creates it in {existing}"
             probe = self.path / f".check-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()

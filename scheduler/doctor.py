@@ -75,13 +75,18 @@ async def _check_all(config: Config) -> list[tuple[ChannelConfig, bool, str]]:
 
 
 def run_doctor(config: Config, open_db: Callable[[], Database]) -> int:
-    """Print one line for the database and one per channel; return 0 only when everything is ready."""
+    """Print one line for the database and one per channel; return 0 only when every line is ``ok``.
+
+    ``FAIL``: smm cannot work until it is fixed. ``warn``: it works, but a person should act (a config warning, no
+    database yet). Checking changes nothing: no database, folder or file is created.
+    """
+    all_ok = True
     for warning in config.warnings:
+        all_ok = False
         click.echo(f"warn  config: {warning}")
     if not config.channels:
         click.echo(f"FAIL  config: no channels in {config.path}")
         return 1
-    all_ok = True
     attention: dict[str, Any] = {}
     try:
         db = open_db()
@@ -89,7 +94,8 @@ def run_doctor(config: Config, open_db: Callable[[], Database]) -> int:
             attention = repo.attention(session)
         click.echo(f"ok    database: {db.where} (schema current)")
     except NoDatabaseYet as exc:
-        click.echo(f"--    database: {exc}")
+        all_ok = False
+        click.echo(f"warn  database: {exc}")
     except SmmError as exc:
         all_ok = False
         click.echo(redact(f"FAIL  database: {exc}"))

@@ -59,6 +59,7 @@ def config_with(tmp_path: Path, sqlite_url: str, *nets: Net) -> Path:
     config = write_config(tmp_path / "config.toml", sqlite_url, "".join(channel_table(net) for net in nets))
     upgraded = run_cli("db", "upgrade", config=config)
     assert upgraded.code == 0, upgraded.err
+    (tmp_path / "outbox").mkdir()
     return config
 
 
@@ -262,5 +263,53 @@ def test_doctor_checks_the_channels_even_with_the_database_down(tmp_path: Path) 
     config = write_config(tmp_path / "config.toml", "postgresql+psycopg://smm@127.0.0.1:1/smm")
     result = doctor(config, {}, [])
     assert result.code == 1
-    assert re.fullmatch(r"ok    outbox +outbox: folder \S+ is writable", result.line("outbox"))
+    assert result.line("outbox") == (
+        f"ok    outbox  outbox: folder {tmp_path / 'outbox'} does not exist yet; the first post creates it in "
+        f"{tmp_path}"
+    )
     assert any(line.startswith("FAIL  database") and "unavailable" in line for line in result.lines), result.printed
+
+
+def test_doctor_changes_nothing_and_fails_on_any_line_that_is_not_ok(tmp_path: Path, sqlite_url: str) -> None:
+    config = write_config(tmp_path / "config.toml", sqlite_url)
+    outbox = tmp_path / "outbox"
+    before = sorted(tmp_path.iterdir())
+
+    result = run_cli("doctor", config=config)
+    assert result.code == 1, result
+    assert result.out.splitlines() == [
+        f"warn  database: no database at {tmp_path / 'smm.db'} yet: nothing was queued with this config "
+        f"({config}); `smm add` creates it",
+        f"ok    outbox  outbox: folder {outbox} does not exist yet; the first post creates it in {tmp_path}",
+    ]
+    assert sorted(tmp_path.iterdir()) == before  # neither the database nor the outbox folder
+
+    assert run_cli("add", "hello", config=config).code == 0
+    ready = run_cli("doctor", config=config)
+    assert (ready.code, ready.err) == (0, ""), ready
+    assert not outbox.exists()
+    outbox.mkdir()
+    ready = run_cli("doctor", config=config)
+    assert ready.code == 0 and f"ok    outbox  outbox: folder {outbox} is writable\n" in ready.out, ready
+    assert list(outbox.iterdir()) == []
+
+    outbox.rmdir()
+    outbox.write_text("a file where the folder should be")
+    broken = run_cli("doctor", config=config)
+    assert broken.code == 1, broken
+    assert f"FAIL  outbox  outbox: cannot write to the outbox {outbox}: Not a directory; " in broken.out
+
+
+def test_a_config_warning_is_a_line_that_is_not_ok(tmp_path: Path, sqlite_url: str) -> None:
+    tg = start("telegram")
+    try:
+        config = config_with(tmp_path, sqlite_url, tg)
+        config.chmod(0o664)
+        result = doctor(config, tg.env, list(tg.env.values()))
+    finally:
+        tg.fake.stop()
+    assert result.code == 1, result.printed
+    assert [line for line in result.lines if not line.startswith("ok  ")] == [
+        f"warn  config: {config} is writable by other users (mode 664), who could send the channels' secrets to "
+        "another api_url: chmod go-w it"
+    ], result.printed
