@@ -62,6 +62,8 @@ class MediaFile:
     size: int
     width: int | None = None
     height: int | None = None
+    name: str = ""
+    """The file's name as the user gave it, for messages (the path is the store's, named by the file's hash)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ class Adapter(ABC):
     @classmethod
     def _media_problems(cls, item: MediaFile) -> list[Problem]:
         caps = cls.capabilities
-        name = item.path.name
+        name = item.name or item.path.name
         problems: list[Problem] = []
         if item.mime not in caps.media_types:
             allowed = ", ".join(sorted(caps.media_types))

@@ -116,6 +116,7 @@ class FacebookAdapter(Adapter):
         media_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff"}),
         # Facebook advises "under 4 MB" (PNG under 1 MB against pixelation); we refuse bigger files up front.
         max_media_bytes=4 * MB,
+        max_side_sum=30_000,  # no documented pixel limit: our cap (a 24,000 x 6,000 panorama passes)
     )
     can_read_back = True
     supports_native_schedule = True

@@ -91,6 +91,7 @@ class OkAdapter(Adapter):
         max_media=10,
         media_types=frozenset({"image/jpeg", "image/png", "image/gif"}),
         max_media_bytes=10 * MB,  # undocumented for photosV2 uploads; our choice
+        max_side_sum=30_000,  # no documented pixel limit either: our cap (a 24,000 x 6,000 panorama passes)
     )
     can_read_back = True
 

@@ -19,6 +19,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,7 +120,7 @@ class OutboxAdapter(Adapter):
         media = []
         for i, item in enumerate(post.media, start=1):
             target = f"media-{i}{item.path.suffix}"
-            shutil.copyfile(item.path, os.path.join(tmp, target))
+            _copy(item.path, os.path.join(tmp, target))
             media.append({"file": target, "mime": item.mime, "size": item.size})
         body = post.text + (f"\n\n{post.link}" if post.link and post.link not in post.text else "")
         _write(os.path.join(tmp, "post.txt"), (body + "\n").encode(), sync=False)
@@ -187,6 +188,14 @@ def _scan(root: str) -> dict[str, str]:
             if sep and key and (not writing or key not in found):
                 found[key] = name
     return found
+
+
+def _copy(source: Path, target: str) -> None:
+    """Copy a media file with its mode: the media store keeps its files private (0600), and so does the copy."""
+    with open(source, "rb") as src:
+        mode = stat.S_IMODE(os.fstat(src.fileno()).st_mode)
+        with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode), "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def _write(path: str, data: bytes, *, sync: bool) -> None:

@@ -38,6 +38,7 @@ from scheduler.db import SCHEMA_HEAD, Database, schema_revision
 from scheduler.errors import ConfigError, DatabaseError, SmmError
 from scheduler.lock import DaemonLock, wake_address
 from scheduler.log import redact
+from scheduler.media import MediaStore
 from scheduler.publisher import Publisher, apply_late_policy
 from scheduler.ratelimit import Limiter, pace
 from scheduler.sdnotify import PROGRESS_INTERVAL, Notifier
@@ -308,6 +309,9 @@ class Daemon:
             log.warning("%s", warning)
         self.adapters, self.broken = self.build_adapters(self.config)
         now = self.clock()
+        sweep = partial(MediaStore(self.config.media_dir).sweep, now, deep=True)
+        if swept := await asyncio.get_running_loop().run_in_executor(self.executor, sweep):
+            log.info("removed %s left by a killed process", plural(swept, "media copy", "media copies"))
         if self.clustered:
             await self.db_call(cluster.register, self.owner, socket.gethostname(), os.getpid(), now)
             self.members.refresh(set(), await self.db_read(cluster.live_instances, now, self._lease()))

@@ -394,7 +394,10 @@ class MediaStore:
 
     def sweep(self, now: datetime, *, deep: bool = False) -> int:
         """Remove the copies a killed process left on their way in (older than :data:`STALE_INCOMING`); ``deep``
-        looks in the sub-folders too, where earlier versions wrote them. Returns how many were removed."""
+        looks in the sub-folders too, where earlier versions wrote them. Returns how many were removed.
+
+        Best effort: what cannot be listed or removed stays for the next sweep (it only takes up space).
+        """
         cutoff = (now - STALE_INCOMING).timestamp()
         folders = [self.root]
         removed = 0
@@ -405,12 +408,10 @@ class MediaStore:
                         if deep and len(entry.name) == 2 and entry.is_dir(follow_symlinks=False):
                             folders.append(Path(entry.path))
                         elif entry.name.startswith(INCOMING) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                            Path(entry.path).unlink(missing_ok=True)
+                            os.unlink(entry.path)
                             removed += 1
-            except FileNotFoundError:
+            except OSError:
                 continue
-            except OSError as exc:
-                raise SmmError(f"cannot clean the media store {self.root}: {exc.strerror}") from None
         return removed
 
     def _trouble(self, shown: str, exc: OSError) -> SmmError:

@@ -124,6 +124,7 @@ def render(
                 size=m.size,
                 width=m.width,
                 height=m.height,
+                name=m.name,
             )
             for m in content.media
         )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from scheduler.errors import InputError
 from scheduler.media import ImageInfo, MediaStore
 from scheduler.render import PostContent
 from tests.conftest import make_png, run_cli, write_config
+from tests.support import smm
 
 SECRET = b"root:$6$hash-of-the-root-password:19000:0:99999:7:::\n" * 3
 
@@ -173,3 +176,80 @@ def test_an_image_without_a_size_in_pixels_is_refused(tmp_path: Path, name: str,
         MediaStore(tmp_path / "media").add(path)
     assert str(info.value) == f"media {path}: no size in pixels found in the {kind} file (damaged or cut short?)"
     assert files_in(tmp_path / "media") == []
+
+
+# -- pixel limits, names in messages, leftovers, modes ------------------------------------------------------------
+
+FB_OK = """
+[[channels]]
+name = "fb"
+network = "facebook"
+page_id = 1
+token_env = "SMM_FB_TOKEN"
+
+[[channels]]
+name = "ok"
+network = "ok"
+group_id = 1
+application_key = "KEY"
+application_secret_env = "SMM_OK_SECRET"
+token_env = "SMM_OK_TOKEN"
+"""
+
+
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A small file whose PNG header claims ``width`` x ``height`` pixels (nothing here decodes the pixels)."""
+    make_png(path, 1, 1)
+    with path.open("r+b") as f:
+        f.seek(16)
+        f.write(struct.pack(">II", width, height))
+    return path
+
+
+def test_a_50000_pixel_square_is_refused_for_facebook_and_ok_naming_the_users_file(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path / "config.toml", sqlite_url, FB_OK, outbox=False)
+    huge = png_claiming(tmp_path / "huge.png", 50_000, 50_000)
+    result = run_cli("add", "x", "--media", str(huge), config=config)
+    assert result.code == 2, result
+    message = result.err.removeprefix("smm: error: ").strip()
+    assert message == (
+        "channel 'fb': huge.png: 50000x50000 px; facebook needs width + height <= 30000; "
+        "channel 'ok': huge.png: 50000x50000 px; ok needs width + height <= 30000"
+    )
+    assert files_in(load_config(config, env={}).media_dir) == []
+
+
+def test_smm_add_removes_copies_a_killed_add_left_over_an_hour_ago(tmp_path: Path, sqlite_url: str) -> None:
+    config = write_config(tmp_path / "config.toml", sqlite_url)
+    media = load_config(config, env={}).media_dir
+    media.mkdir(parents=True)
+    old, fresh = media / ".incoming-killed", media / ".incoming-running"
+    old.write_bytes(b"half a copy")
+    fresh.write_bytes(b"a copy being written")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    assert run_cli("add", "x", "--media", str(make_png(tmp_path / "p.png")), config=config).code == 0
+    assert not old.exists()
+    assert fresh.exists()  # another smm add may be writing it
+
+
+def test_the_daemon_removes_leftover_copies_at_start_and_the_outbox_keeps_the_stores_mode(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path / "config.toml", sqlite_url)
+    assert run_cli("add", "x", "--now", "--media", str(make_png(tmp_path / "p.png")), config=config).code == 0
+    media = load_config(config, env={}).media_dir
+    legacy = next(p for p in media.iterdir() if p.is_dir()) / ".incoming-abc"  # where earlier versions wrote them
+    legacy.write_bytes(b"half a copy")
+    two_hours_ago = time.time() - 7200
+    os.utime(legacy, (two_hours_ago, two_hours_ago))
+    result = smm("run", "--once", config=config)
+    assert result.returncode == 0, result.stderr
+    assert not legacy.exists()
+    assert "removed 1 media copy left by a killed process" in result.stderr
+    [stored] = files_in(media)
+    [published] = (tmp_path / "outbox").glob("*/media-1.png")
+    assert published.read_bytes() == stored.read_bytes()
+    assert stat.S_IMODE(stored.stat().st_mode) == stat.S_IMODE(published.stat().st_mode) == 0o600
