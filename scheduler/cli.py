@@ -21,7 +21,7 @@ import click
 
 from scheduler import __version__
 from scheduler.config import CATEGORIES, Config, load_config
-from scheduler.errors import NoDatabaseYet, SmmError
+from scheduler.errors import NoDatabaseYet, NotFound, SmmError
 from scheduler.log import configure_logging, escape_for_terminal, redact
 from scheduler.views import plural
 
@@ -67,6 +67,13 @@ class Context:
             self._db.dispose()
             self._db = None
 
+    def db_of_post(self, post_id: int) -> Any:
+        """The database, for commands on a queued post: never created by them; none yet means no such post."""
+        try:
+            return self.existing_db
+        except NoDatabaseYet as exc:
+            raise NotFound(f"no post with id {post_id}: {exc}") from None
+
     @staticmethod
     def _create_schema(database: Any) -> None:
         database.check_schema(create=True)
@@ -77,7 +84,6 @@ class Context:
         """The database, for commands that only read: never created by them."""
         if self._db is None:
             from scheduler.db import Database, sqlite_path
-            from scheduler.errors import NoDatabaseYet
 
             path = sqlite_path(self.config.database_url)
             if path is not None and not path.exists():
@@ -328,7 +334,7 @@ def show(obj: Context, post_id: int, as_json: bool) -> None:
     """Show a post, its deliveries and their attempts."""
     from scheduler.service import post_extras, show_post
 
-    view = show_post(obj.existing_db, post_id)
+    view = show_post(obj.db_of_post(post_id), post_id)
     if as_json:
         emit_json(view)
         return
@@ -368,7 +374,7 @@ def cancel(obj: Context, post_id: int, channel: str | None) -> None:
     """Cancel a post's deliveries that have not gone out."""
     from scheduler.service import cancel_with_notes
 
-    view, notes = cancel_with_notes(obj.config, obj.db, post_id, now(), channel)
+    view, notes = cancel_with_notes(obj.config, obj.db_of_post(post_id), post_id, now(), channel)
     print_post(view, obj.config, "cancelled")
     for note in notes:
         click.echo(f"! {note}")
@@ -384,7 +390,7 @@ def reschedule(obj: Context, post_id: int, at: str | None, now_: bool, force: bo
     """Move a post's queued deliveries to another time."""
     from scheduler.service import reschedule_post
 
-    view = reschedule_post(obj.config, obj.db, post_id, at, now(), to_now=now_, force=force)
+    view = reschedule_post(obj.config, obj.db_of_post(post_id), post_id, at, now(), to_now=now_, force=force)
     print_post(view, obj.config, "rescheduled")
 
 
@@ -395,7 +401,7 @@ def retry(obj: Context, post_id: int) -> None:
     """Re-queue a post's failed or unknown deliveries, due now."""
     from scheduler.service import retry_post
 
-    print_post(retry_post(obj.db, post_id, now()), obj.config, "re-queued")
+    print_post(retry_post(obj.db_of_post(post_id), post_id, now()), obj.config, "re-queued")
 
 
 @cli.command()
@@ -414,7 +420,7 @@ def resolve(obj: Context, post_id: int, published: bool, url: str | None, again:
         raise InputError("give exactly one of --published and --retry")
     if url and not published:
         raise InputError("--url goes with --published")
-    view = resolve_post(obj.db, post_id, now(), published=published, url=url, channel=channel)
+    view = resolve_post(obj.db_of_post(post_id), post_id, now(), published=published, url=url, channel=channel)
     print_post(view, obj.config, "resolved")
 
 

@@ -146,8 +146,26 @@ def test_reading_commands_never_create_a_database(tmp_path: Path, sqlite_url: st
     result = run_cli("queue", config=config)
     assert result.code == 0
     assert "no database at" in result.out and "`smm add` creates it" in result.out
-    assert one_error_line(run_cli("show", "1", config=config), code=1).startswith("no database at")
     assert not (tmp_path / "smm.db").exists()
+
+
+POST_COMMANDS = [
+    ("show", "99"),
+    ("cancel", "99"),
+    ("reschedule", "99", "--at", "2027-01-01T10:00"),
+    ("retry", "99"),
+    ("resolve", "99", "--retry"),
+]
+
+
+@pytest.mark.parametrize("args", POST_COMMANDS)
+def test_a_post_id_with_no_database_yet_is_no_such_post(tmp_path: Path, sqlite_url: str, args: tuple[str, ...]) -> None:
+    config = write_config(tmp_path / "config.toml", sqlite_url, CHANNELS, outbox=False)
+    assert one_error_line(run_cli(*args, config=config)) == (
+        f"no post with id 99: no database at {tmp_path / 'smm.db'} yet: nothing was queued with this config "
+        f"({config}); `smm add` creates it"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
 
 
 def due(view: dict[str, Any]) -> dict[str, str]:
@@ -493,16 +511,7 @@ def test_resolve_an_unknown_delivery(env: Env) -> None:
     assert env.snapshot() == before
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("show", "99"),
-        ("cancel", "99"),
-        ("reschedule", "99", "--at", "2027-01-01T10:00"),
-        ("retry", "99"),
-        ("resolve", "99", "--retry"),
-    ],
-)
+@pytest.mark.parametrize("args", POST_COMMANDS)
 def test_unknown_post_id(env: Env, args: tuple[str, ...]) -> None:
     env.add("one post")
     before = env.snapshot()
