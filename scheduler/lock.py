@@ -1,5 +1,6 @@
 """One daemon per SQLite file (an advisory file lock the kernel drops when the process dies) and its wake-up
-socket, through which the CLI tells the daemon that something changed."""
+socket, through which the CLI tells the daemon that something changed. Both belong to the file itself, found through
+whatever spelling of its path a config uses (a symlink, ``..``, a relative path)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,17 @@ class AlreadyRunning(SmmError):
     """Another daemon is using this database."""
 
 
+def real_path(database: Path | str) -> Path:
+    """The database file's own path: symlinks (of the file and of its folders) followed, ``..`` and ``.`` gone."""
+    return Path(os.path.realpath(database))
+
+
 class DaemonLock:
-    """An exclusive ``flock`` on ``<database>.lock`` holding the owner's pid."""
+    """An exclusive ``flock`` on ``<database>.lock`` beside the database's real path, holding the owner's pid."""
 
     def __init__(self, database: Path) -> None:
-        self.path = database.with_name(database.name + ".lock")
+        self.database = real_path(database)
+        self.path = self.database.with_name(self.database.name + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -36,11 +43,15 @@ class DaemonLock:
             owner = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
             os.close(fd)
             raise AlreadyRunning(
-                f"another `smm run` (pid {owner}) is already publishing from {self.path.with_suffix('')}; "
+                f"another `smm run` (pid {owner}) is already publishing from {self.database}; "
                 "a second daemon on one SQLite file could publish posts twice, so this one will not start"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:  # a full disk, a file size limit
+            os.close(fd)
+            raise SmmError(f"cannot write the lock file {self.path}: {exc.strerror}") from None
         self._fd = fd
 
     def release(self) -> None:
@@ -50,8 +61,8 @@ class DaemonLock:
 
 
 def wake_address(database: str) -> str:
-    """An abstract Unix socket name derived from the database (Linux); nothing on the filesystem."""
-    digest = hashlib.sha256(database.encode()).hexdigest()[:24]
+    """An abstract Unix socket name derived from the database's real path (Linux); nothing on the filesystem."""
+    digest = hashlib.sha256(str(real_path(database)).encode()).hexdigest()[:24]
     return f"\0smm-scheduler-wake-{digest}"
 
 
