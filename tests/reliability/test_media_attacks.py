@@ -25,6 +25,7 @@ from scheduler.errors import InputError
 from scheduler.media import ImageInfo, MediaStore
 from scheduler.render import PostContent
 from tests.conftest import make_png, run_cli, write_config
+from tests.reliability.test_hostile_input import NETWORK_CHANNELS
 from tests.support import smm
 
 SECRET = b"root:$6$hash-of-the-root-password:19000:0:99999:7:::\n" * 3
@@ -32,6 +33,15 @@ SECRET = b"root:$6$hash-of-the-root-password:19000:0:99999:7:::\n" * 3
 
 def files_in(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A small file whose PNG header claims ``width`` x ``height`` pixels (nothing here decodes the pixels)."""
+    make_png(path, 1, 1)
+    with path.open("r+b") as f:
+        f.seek(16)
+        f.write(struct.pack(">II", width, height))
+    return path
 
 
 def after_first_check(monkeypatch: pytest.MonkeyPatch, attack: Callable[[], None]) -> None:
@@ -133,10 +143,7 @@ def test_smm_add_refuses_a_file_swapped_for_another_image_after_its_checks(
     """The post's checks passed on a small image; a 50,000 px one put in its place must not be queued."""
     config = write_config(tmp_path / "config.toml", sqlite_url)
     image = make_png(tmp_path / "img.png", 4, 4)
-    make_png(tmp_path / "huge.png", 1, 1)
-    with (tmp_path / "huge.png").open("r+b") as f:
-        f.seek(16)
-        f.write(struct.pack(">II", 50_000, 50_000))
+    png_claiming(tmp_path / "huge.png", 50_000, 50_000)
 
     def problems(content: PostContent, channel: ChannelConfig, media_root: Path) -> list[str]:
         found = render.problems(content, channel, media_root)
@@ -180,44 +187,18 @@ def test_an_image_without_a_size_in_pixels_is_refused(tmp_path: Path, name: str,
 
 # -- pixel limits, names in messages, leftovers, modes ------------------------------------------------------------
 
-FB_OK = """
-[[channels]]
-name = "fb"
-network = "facebook"
-page_id = 1
-token_env = "SMM_FB_TOKEN"
-
-[[channels]]
-name = "ok"
-network = "ok"
-group_id = 1
-application_key = "KEY"
-application_secret_env = "SMM_OK_SECRET"
-token_env = "SMM_OK_TOKEN"
-"""
-
-
-def png_claiming(path: Path, width: int, height: int) -> Path:
-    """A small file whose PNG header claims ``width`` x ``height`` pixels (nothing here decodes the pixels)."""
-    make_png(path, 1, 1)
-    with path.open("r+b") as f:
-        f.seek(16)
-        f.write(struct.pack(">II", width, height))
-    return path
-
 
 def test_a_50000_pixel_square_is_refused_for_facebook_and_ok_naming_the_users_file(
     tmp_path: Path, sqlite_url: str
 ) -> None:
-    config = write_config(tmp_path / "config.toml", sqlite_url, FB_OK, outbox=False)
+    config = write_config(tmp_path / "config.toml", sqlite_url, NETWORK_CHANNELS, outbox=False)
     huge = png_claiming(tmp_path / "huge.png", 50_000, 50_000)
     result = run_cli("add", "x", "--media", str(huge), config=config)
     assert result.code == 2, result
     message = result.err.removeprefix("smm: error: ").strip()
-    assert message == (
-        "channel 'fb': huge.png: 50000x50000 px; facebook needs width + height <= 30000; "
-        "channel 'ok': huge.png: 50000x50000 px; ok needs width + height <= 30000"
-    )
+    for channel, network in (("fb", "facebook"), ("ok", "ok")):
+        assert f"channel '{channel}': huge.png: 50000x50000 px; {network} needs width + height <= 30000" in message
+    assert "0000000000" not in message  # the store's name for a file being checked
     assert files_in(load_config(config, env={}).media_dir) == []
 
 
