@@ -102,7 +102,6 @@ class TelegramAdapter(Adapter):
         max_text=4096,
         max_caption=1024,
         caption_overflow="split",
-        utf16=True,
         max_media=10,
         media_types=frozenset(_EXTENSIONS),
         max_media_bytes=10 * MB,
@@ -157,7 +156,8 @@ class TelegramAdapter(Adapter):
             mode = normalize_parse_mode(options.get("parse_mode"))
         except ValueError as exc:
             return [Problem(str(exc))]
-        return [Problem(message) for message in markup_problems(post.text, post.link, mode, cls.capabilities.max_text)]
+        found = markup_problems(post.text, post.link, mode, cls.capabilities.max_text, media=bool(post.media))
+        return [Problem(message) for message in found]
 
     @classmethod
     def preview(cls, post: OutgoingPost, options: Mapping[str, Any] | None = None) -> list[str]:
