@@ -20,7 +20,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from scheduler import __version__
-from scheduler.config import CATEGORIES, Config, load_config
+from scheduler.config import CATEGORIES, Config, disabled_channels, load_config
 from scheduler.errors import NoDatabaseYet, NotFound, SmmError
 from scheduler.log import configure_logging, escape_for_terminal, redact
 from scheduler.views import plural
@@ -268,6 +268,10 @@ def add(
         emit_json(view)
     else:
         print_post(view, obj.config, "queued")
+    for channel, reason in disabled_channels(
+        obj.config, dict.fromkeys(d["channel"] for d in view["deliveries"])
+    ).items():
+        click.echo(redact(f"smm: warning: channel {channel!r} is disabled ({reason}); the post waits there"), err=True)
 
 
 @cli.command()

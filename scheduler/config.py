@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import KeysView, Mapping
+from collections.abc import Iterable, KeysView, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -178,6 +178,24 @@ class Config:
     def channel_names(self) -> KeysView[str]:
         """The channels' names, in the config's order (a set-like view: ``in`` is a hash lookup)."""
         return self._channels_by_name.keys()
+
+
+def disabled_channels(config: Config, names: Iterable[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The channels among ``names`` that smm would disable, as far as this process can tell, and why: a secret it
+    cannot read (the reason names where it looked, never a value). A systemd credential is checked only where
+    ``$CREDENTIALS_DIRECTORY`` is set: in the service, not in an operator's shell."""
+    env = os.environ if env is None else env
+    disabled: dict[str, str] = {}
+    for name in names:
+        for ref in config.channel(name).secrets.values():
+            if ref.source == "credential" and not env.get("CREDENTIALS_DIRECTORY"):
+                continue
+            try:
+                ref.read(env)
+            except ConfigError as exc:
+                disabled[name] = str(exc).removeprefix(f"{ref.owner}: ")
+                break
+    return disabled
 
 
 def find_config(explicit: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ path = "outbox-ny"
 BERLIN = ["2026-11-24T09:00:00Z", "2026-11-27T09:00:00Z", "2026-12-01T09:00:00Z", "2026-12-04T09:00:00Z"]
 NY = ["2026-11-24T15:00:00Z", "2026-11-27T15:00:00Z", "2026-12-01T15:00:00Z", "2026-12-04T15:00:00Z"]
 
+DISABLED = re.compile(r"smm: warning: channel '[^']+' is disabled \(\S+: environment variable SMM_\w+ is not set\)")
 POST_KEYS = {"id", "text", "link", "category", "media", "created_at", "deliveries"}
 DELIVERY_KEYS = {
     "channel",
@@ -81,9 +83,13 @@ class Env:
         return run_cli(*args, config=self.config)
 
     def ok(self, *args: str) -> CliResult:
+        """Run ``smm``; it must succeed with nothing on stderr but the notes that a database was created and that a
+        channel whose secret is not set (the tests of queueing need none) is disabled."""
         result = self(*args)
         err = "".join(
-            line for line in result.err.splitlines(True) if not line.startswith("smm: created a new database")
+            line
+            for line in result.err.splitlines(True)
+            if not line.startswith("smm: created a new database") and not DISABLED.match(line)
         )
         assert (result.code, err) == (0, ""), result
         return result
@@ -692,9 +698,52 @@ def test_bad_add_on_an_empty_database_writes_no_post(env: Env) -> None:
     assert env.snapshot()["media"] == []
 
 
+def test_add_on_a_channel_smm_cannot_read_the_secret_of_queues_and_warns(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("scheduler.cli.now", lambda: NOW)
+    monkeypatch.delenv("SMM_TG_TOKEN", raising=False)
+    token = tmp_path / "vk-token"
+    body = (
+        '[[channels]]\nname = "tg"\nnetwork = "telegram"\nchat_id = "@smm_test"\ntoken_env = "SMM_TG_TOKEN"\n\n'
+        f'[[channels]]\nname = "vk"\nnetwork = "vk"\ngroup_id = 1\ntoken_file = "{token}"\n\n'
+        '[[channels]]\nname = "fb"\nnetwork = "facebook"\npage_id = 1\ntoken_credential = "fb-token"\n'
+    )
+    config = write_config(tmp_path / "config.toml", sqlite_url, body)
+    config.chmod(0o600)
+    result = run_cli("add", "hello", config=config)
+    assert result.code == 0, result
+    assert [line.split()[:2] for line in result.out.splitlines()[1:]] == [
+        ["outbox", "queued"],
+        ["tg", "queued"],
+        ["vk", "queued"],
+        ["fb", "queued"],
+    ]
+    # A systemd credential is not checked outside the service: an operator's shell has no $CREDENTIALS_DIRECTORY.
+    assert result.err.splitlines() == [
+        f"smm: created a new database at {tmp_path / 'smm.db'}",
+        "smm: warning: channel 'tg' is disabled (channels[1].token_env: environment variable SMM_TG_TOKEN is not "
+        "set); the post waits there",
+        f"smm: warning: channel 'vk' is disabled (channels[2].token_file: cannot read {token}: No such file or "
+        "directory); the post waits there",
+    ]
+
+    monkeypatch.setenv("SMM_TG_TOKEN", "123:not-real")
+    token.write_text("vk1.a.not-real")
+    token.chmod(0o600)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "credentials"))
+    result = run_cli("add", "again", "--channel", "tg", "--channel", "vk", "--channel", "fb", "--json", config=config)
+    assert result.code == 0, result
+    assert result.err == (
+        f"smm: warning: channel 'fb' is disabled (channels[3].token_credential: cannot read "
+        f"{tmp_path}/credentials/fb-token: No such file or directory); the post waits there\n"
+    )
+    assert "not-real" not in result.out + result.err
+
+
 def test_text_too_long_for_telegram(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("scheduler.cli.now", lambda: NOW)
-    monkeypatch.delenv("SMM_TG_TOKEN", raising=False)  # adding never reads the token
+    monkeypatch.delenv("SMM_TG_TOKEN", raising=False)  # adding needs no token (it warns, below)
     body = '[[channels]]\nname = "tg"\nnetwork = "telegram"\nchat_id = "@smm_test"\ntoken_env = "SMM_TG_TOKEN"\n'
     config = write_config(tmp_path / "config.toml", db_url, body)
     result = run_cli("add", "x" * 4097, config=config)
