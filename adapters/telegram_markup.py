@@ -12,11 +12,12 @@ library.
 from __future__ import annotations
 
 import bisect
+import functools
 import html
 import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = [
     "HTML_TAGS",
@@ -70,13 +71,13 @@ MDV2_RESERVED = "_*[]()~`>#+-=|{}.!"
 TokenKind = Literal["text", "open", "close", "markup", "error"]
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One piece of a marked-up text, in order: ``text[start:end]`` is what the piece is written as.
 
     - ``text``: visible characters; ``value`` is what they show (an escape or an HTML entity decoded).
     - ``open`` / ``close``: the markup that starts or ends an entity; ``value`` is its Bot API type (``bold``,
-      ``text_link``, ``blockquote``, ...; a closing quote may say ``expandable_blockquote``).
+      ``text_link``, ``blockquote``, ...; a closing quote may say ``expandable_blockquote``; a close with no
+      type ends markup that made no entity: the ``||`` that makes a MarkdownV2 quote expandable).
     - ``markup``: markup that shows nothing and starts or ends no entity (a ``>`` continuing a quote).
     - ``error``: Telegram refuses the text here; ``value`` says why. Reading stops after it, except after an
       unescaped character, which is then read as if it had been escaped.
@@ -442,6 +443,7 @@ def _closing_problem(entry: _Open) -> str | None:
 
 _MD_RUN = re.compile(r"[^\\_*\[\]()~`>#+\-=|{}.!\n]+")
 _CODE_RUN = re.compile(r"[^\\`]+")
+_MD_SPECIAL, _CODE_SPECIAL = frozenset(MDV2_RESERVED + "\\\n"), frozenset("\\`")
 _URL_RUN = re.compile(r"[^\\)]+")
 _LANGUAGE = re.compile(r"[^ \t\r\n\0\v`]*")
 _MD_TYPES = {"*": "bold", "~": "strikethrough", "[": "text_link", "`": "code"}
@@ -462,7 +464,8 @@ def _md_closes(kind: str, s: str, i: int) -> bool:
     """Whether the character at ``s[i]`` ends the innermost open entity, of type ``kind`` (never a quote)."""
     if kind == "italic":
         return s[i] == "_" and s[i + 1] != "_"
-    return kind != "blockquote" and s.startswith(_MD_CLOSERS[kind], i)
+    closer = _MD_CLOSERS.get(kind, "")
+    return s[i] == closer if len(closer) == 1 else bool(closer) and s.startswith(closer, i)
 
 
 def _md_url(s: str, i: int, n: int) -> tuple[str, int]:
@@ -540,7 +543,12 @@ def _markdown_v2(text: str) -> Iterator[Token]:
             i += 2
             continue
         top = stack[-1][0] if stack else ""
-        run = (_CODE_RUN if top in ("code", "pre") else _MD_RUN).match(s, i, n)
+        in_code = top in ("code", "pre")
+        run = (
+            None
+            if c in (_CODE_SPECIAL if in_code else _MD_SPECIAL)
+            else (_CODE_RUN if in_code else _MD_RUN).match(s, i, n)
+        )
         if run or c == "\\":
             end = run.end() if run else i + 1
             yield Token("text", i, end, s[i:end])
@@ -648,8 +656,12 @@ def _md_close(
 # -- what the tokens add up to -----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
 def parse(text: str, parse_mode: str | None) -> Parsed:
-    """``text`` in ``parse_mode`` as Telegram's parser reads it: the text shown, its entities, what is refused."""
+    """``text`` in ``parse_mode`` as Telegram's parser reads it: the text shown, its entities, what is refused.
+
+    Remembered for the last few texts: validating a post asks for its length and for its problems.
+    """
     pieces: list[str] = []
     entities: list[Entity] = []
     problems: list[str] = []

@@ -1,0 +1,71 @@
+"""Markup built to make the Telegram check slow (issue 22.5): it stays linear in the length of the text.
+
+The old MarkdownV2 check looked through every open entity at each reserved character, and the HTML check counted
+the lines before every token: ``"[" * n + "]" * n`` took 18.7 s at 16,000 characters and ``smm add`` 67 s. Times
+are CPU times of this process, so that other work on the machine does not make the tests flaky.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from adapters.base import OutgoingPost
+from adapters.telegram import TelegramAdapter
+from adapters.telegram_markup import parse
+from tests.conftest import run_cli, write_config
+
+N = 32 * 1024  # every text below is about 64k characters
+BUDGET = 0.5
+
+ADVERSARIAL = {
+    "brackets": ("[" * N + "]" * N, "MarkdownV2"),
+    "open links": ("[" * 2 * N, "MarkdownV2"),
+    "links without an end": ("[a](" * (N // 2), "MarkdownV2"),
+    "bold and italic": ("*_" * N, "MarkdownV2"),
+    "underline and italic": ("_" * 2 * N, "MarkdownV2"),
+    "spoilers": ("||" * N, "MarkdownV2"),
+    "custom emoji": ("![" * N, "MarkdownV2"),
+    "backticks": ("`" * 2 * N, "MarkdownV2"),
+    "pre languages": ("```a" * (N // 2), "MarkdownV2"),
+    "quote markers": (">" * 2 * N, "MarkdownV2"),
+    "quote lines": ("**>a||\n" * (N // 4), "MarkdownV2"),
+    "unescaped dots": ("." * 2 * N, "MarkdownV2"),
+    "unescaped dots on many lines": (".\n" * N, "MarkdownV2"),
+    "backslashes": ("\\" * 2 * N, "MarkdownV2"),
+    "deep nesting": ("<b>" * (N // 4) + "x" + "</b>" * (N // 4), "HTML"),
+    "deep nesting never closed": ("<b><i>" * (N // 3), "HTML"),
+    "overlapping at the end": ("<b><i>" * (N // 3) + "</b>", "HTML"),
+    "bare less-than signs": ("<" * 2 * N, "HTML"),
+    "bare less-than signs on many lines": ("<\n" * N, "HTML"),
+    "a tag that never ends": ("<b" * N, "HTML"),
+    "references": ("&amp;" * (N // 2), "HTML"),
+    "long numeric references": ("&#" + "1" * (2 * N), "HTML"),
+    "letters after an ampersand": ("&" + "a" * (2 * N), "HTML"),
+    "a long attribute": ('<a href="' + "&amp;" * (N // 2) + '">x</a>', "HTML"),
+    "many attributes": ("<b" + " x=y" * (N // 2) + ">x</b>", "HTML"),
+    "a long tg-time": ('<tg-time unix="' + "9" * (2 * N) + '">x</tg-time>', "HTML"),
+}
+
+
+@pytest.mark.parametrize(("text", "mode"), ADVERSARIAL.values(), ids=list(ADVERSARIAL))
+def test_checking_64k_characters_of_adversarial_markup_is_fast(text: str, mode: str) -> None:
+    parse.cache_clear()
+    started = time.process_time()
+    TelegramAdapter.validate(OutgoingPost(text), {"parse_mode": mode})
+    assert time.process_time() - started < BUDGET
+
+
+def test_smm_add_of_16k_characters_of_nested_links_is_fast(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMM_TG_TOKEN", "123456:TEST-TOKEN-not-real")
+    channel = '[[channels]]\nname = "tg"\nnetwork = "telegram"\nchat_id = "@dos_test"\ntoken_env = "SMM_TG_TOKEN"\n'
+    config = write_config(tmp_path / "config.toml", sqlite_url, channel + 'parse_mode = "MarkdownV2"\n', outbox=False)
+    text = "[" * 8000 + "x" + "]" * 8000
+    started = time.process_time()
+    result = run_cli("add", text, config=config)
+    assert time.process_time() - started < 2 * BUDGET + 1
+    assert result.code == 0, result
