@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from adapters.telegram_markup import scan_html, scan_markdown_v2
@@ -73,6 +75,8 @@ def test_domains_limit_what_is_tagged_and_compare_idn_either_way() -> None:
     assert on_domains("https://blog.example.org/x", ["example.org"])
     assert not on_domains("https://example.org.evil.com/", ["example.org"])
     assert not on_domains("https://notexample.org/", ["example.org"])
+    assert not on_domains("https://evil.example\\@example.org/", ["example.org"])  # a backslash ends the host
+    assert on_domains("https://EXAMPLE.org%2E/", ["example.org"])
     assert on_domains("https://xn--e1afmkfd.xn--p1ai/", ["пример.рф"])
     assert on_domains("https://ПРИМЕР.рф/", ["xn--e1afmkfd.xn--p1ai"])
     assert tag_url("https://youtube.com/watch?v=1", P, ["example.org"]) == "https://youtube.com/watch?v=1"
@@ -169,3 +173,94 @@ def test_markdown_v2(text: str, tagged: str) -> None:
     result = tag_text(text, P, "MarkdownV2")
     assert result == tagged
     assert scan_markdown_v2(result)[1] == []
+
+
+# Issue 17: where a URL ends. The WHATWG reading decides: an apostrophe, quotes and entities inside an href are part
+# of the URL, and the parameters go at the true end of its query.
+@pytest.mark.parametrize(
+    ("text", "mode", "tagged"),
+    [
+        (
+            '<a href="https://en.wikipedia.org/wiki/Ender\'s_Game">x</a>',
+            "HTML",
+            f'<a href="https://en.wikipedia.org/wiki/Ender\'s_Game?{HTML_TAGS}">x</a>',
+        ),
+        (
+            "See https://en.wikipedia.org/wiki/Ender's_Game.",
+            None,
+            f"See https://en.wikipedia.org/wiki/Ender's_Game?{TAGS}.",
+        ),
+        (
+            '<a href="https://x.org/?q=&quot;a&quot;">x</a>',
+            "HTML",
+            f'<a href="https://x.org/?q=&quot;a&quot;&amp;{HTML_TAGS}">x</a>',
+        ),
+        (
+            '<a href="https://x.org/a&lt;b&gt;">x</a>',
+            "HTML",
+            f'<a href="https://x.org/a&lt;b&gt;?{HTML_TAGS}">x</a>',
+        ),
+        (
+            "<a href='https://example.com/\"quoted\"'>x</a>",
+            "HTML",
+            f"<a href='https://example.com/\"quoted\"?{HTML_TAGS}'>x</a>",
+        ),
+        ('see https://example.com/"quoted" now', None, f'see https://example.com/"quoted"?{TAGS} now'),
+        ('see "https://example.com/"quoted"" now', None, f'see "https://example.com/"quoted"?{TAGS}" now'),
+        # a bare "?" ending a URL: an empty query in an href, the sentence's question mark in text
+        ('<a href="http://host/?\'">x</a>', "HTML", f'<a href="http://host/?\'&amp;{HTML_TAGS}">x</a>'),
+        ('<a href="https://x.org/p?">x</a>', "HTML", f'<a href="https://x.org/p?{HTML_TAGS}">x</a>'),
+        ("Is it https://x.org/p?", None, f"Is it https://x.org/p?{TAGS}?"),
+        ("[x](http://host/?')", "MarkdownV2", f"[x](http://host/?'&{TAGS})"),
+        # Telegram reads the text without its tags and markers: the URL runs across them
+        ("https://x.org/<b>path</b> now", "HTML", f"https://x.org/<b>path?{HTML_TAGS}</b> now"),
+        (r"https://x\.org/a_b_c now", "MarkdownV2", rf"https://x\.org/a_b_c?{MD_TAGS} now"),
+        # Telegram decodes &#x41; but reads &#X41; as it is: its "#" starts the fragment
+        ('<a href="https://x.org/&#x41;">x</a>', "HTML", f'<a href="https://x.org/&#x41;?{HTML_TAGS}">x</a>'),
+        ('<a href="https://x.org/&#X41;">x</a>', "HTML", f'<a href="https://x.org/&?{HTML_TAGS}#X41;">x</a>'),
+        # tabs and newlines inside a URL are not part of it; leading and trailing spaces neither
+        ('<a href=" https://x.org/a\n ">x</a>', "HTML", f'<a href=" https://x.org/a?{HTML_TAGS}\n ">x</a>'),
+        # backslashes are slashes in an http(s) URL
+        ("<a href='https:\\\\x.org\\a'>x</a>", "HTML", f"<a href='https:\\\\x.org\\a?{HTML_TAGS}'>x</a>"),
+    ],
+)
+def test_where_a_url_ends(text: str, mode: str | None, tagged: str) -> None:
+    assert tag_text(text, P, mode) == tagged
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://", "it has no host"),
+        ("http://user@/x", "it has no host"),
+        ("https://x.org:99999/", "the port '99999' is not a number up to 65535"),
+        ("https://x.org:8o/", "the port '8o' is not a number up to 65535"),
+        ("http://foo.09/", "the host ends in a number but is not an IPv4 address"),
+        ("http://1.2.3.4.5/", "the host ends in a number but is not an IPv4 address"),
+        ("http://exa%20mple.org/", "the host has ' ' in it"),
+        ("http://[::1/", "the host is not a valid IPv6 address"),
+        ("http://[::1]x/", "the host is not a valid IPv6 address"),
+    ],
+)
+def test_an_url_that_cannot_be_tagged_is_left_as_written_and_logged(
+    url: str, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="smm.utm"):
+        assert tag_url(url, P) == url
+        assert tag_text(f"see {url} now", P) == f"see {url} now"
+    assert [r.getMessage() for r in caplog.records] == [f"UTM: {url!r} left as written: {why}"] * 2
+
+
+def test_an_unquoted_href_is_left_as_written_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    text = "<a href=https://x.org/>x</a>"
+    with caplog.at_level(logging.DEBUG, logger="smm.utm"):
+        assert tag_text(text, P, "HTML") == text
+    assert "unquoted href" in caplog.text
+
+
+def test_urls_that_are_not_web_urls_are_left_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="smm.utm"):
+        assert tag_text("[x](tg://resolve?domain=x) mailto:a@x.org", P, "MarkdownV2") == (
+            "[x](tg://resolve?domain=x) mailto:a@x.org"
+        )
+    assert caplog.records == []
