@@ -15,6 +15,7 @@ from collections.abc import Callable
 import ada_url
 import pytest
 
+from adapters.telegram_markup import scan_html, scan_markdown_v2
 from scheduler.utm import tag_text, tag_url, trim
 from tests.url_corpus import url_test_data
 
@@ -80,6 +81,14 @@ def _listing(failures: list[tuple[str, str]]) -> str:
     return f"{len(failures)} of the corpus URLs:\n" + "\n".join(f"{url!r}: {why}" for url, why in failures)
 
 
+def _new_markup_problems(mode: str | None, before: str, after: str) -> list[str]:
+    """What Telegram would refuse in ``after`` (the tagged text), when it takes ``before``."""
+    scan = {"HTML": scan_html, "MarkdownV2": scan_markdown_v2}.get(mode or "")
+    if scan is None or scan(before)[1]:
+        return []
+    return scan(after)[1]
+
+
 def _mdv2_escape(text: str) -> str:
     return re.sub(r"([_*\[\]()~`>#+\-=|{}.!\\])", r"\\\1", text)
 
@@ -121,9 +130,12 @@ def test_every_corpus_url_as_a_link_target(corpus: list[str], context: str) -> N
     head, tail = template.split("{}")
     failures = []
     for url in corpus:
-        result = tag_text(template.format(write(url)), P, mode)
+        original = template.format(write(url))
+        result = tag_text(original, P, mode)
         value = result[len(head) : len(result) - len(tail)]
-        if not (result.startswith(head) and result.endswith(tail)):
+        if problems := _new_markup_problems(mode, original, result):
+            failures.append((url, f"Telegram would refuse {result!r}: {problems}"))
+        elif not (result.startswith(head) and result.endswith(tail)):
             failures.append((url, f"the markup around the URL changed: {result!r}"))
         elif write(read(value)) != value:
             failures.append((url, f"the added text is not written as {context} requires: {value!r}"))
@@ -150,14 +162,17 @@ def test_every_corpus_url_in_a_text(corpus: list[str], context: str) -> None:
     for url in in_text:
         seen = trim(url)
         rest = url[len(seen) :] + " now."
-        result = tag_text(write(f"See {url} now."), P, mode)
+        original = write(f"See {url} now.")
+        result = tag_text(original, P, mode)
         text = read(result)
-        if write(text) != result:
+        if problems := _new_markup_problems(mode, original, result):
+            failures.append((url, f"Telegram would refuse {result!r}: {problems}"))
+        elif write(text) != result:
             failures.append((url, f"the added text is not written as {context} requires: {result!r}"))
         elif not (text.startswith("See ") and text.endswith(rest)):
             failures.append((url, f"the text around the URL changed: {text!r}"))
         elif not _parses(seen):
-            if result != write(f"See {url} now."):
+            if result != original:
                 failures.append((url, f"{seen!r} does not parse, yet the text became {result!r}"))
         elif why := _rule_broken(seen, text[4 : len(text) - len(rest)]):
             failures.append((url, why))
