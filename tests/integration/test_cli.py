@@ -918,6 +918,24 @@ def test_sqlite_database_that_is_a_folder_or_not_a_database(tmp_path: Path) -> N
     assert (tmp_path / "notes.db").read_text() == "these are my notes, not a database\n" * 100
 
 
+def test_the_quickstart_leaves_nothing_for_git_to_track(tmp_path: Path) -> None:
+    # The Quickstart's steps after the install, in a repository with the project's .gitignore.
+    for name in (".gitignore", "config.example.toml"):
+        (tmp_path / name).write_bytes((REPO / name).read_bytes())
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "config.toml").write_bytes((tmp_path / "config.example.toml").read_bytes())
+    assert run_cli("add", "Hello from smm-scheduler", "--now").code == 0
+    assert run_cli("run", "--once").code == 0
+    assert (tmp_path / "smm.db.lock").exists() and any((tmp_path / "outbox").iterdir())
+    status = subprocess.run(
+        ["git", "-C", str(tmp_path), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout.splitlines() == ["?? .gitignore", "?? config.example.toml"]
+
+
 # -- smm add stays light ------------------------------------------------------------------------------------------
 
 HEAVY = ("telegram", "vk_api", "httpx", "apscheduler", "alembic", "requests", "tenacity")
