@@ -951,8 +951,9 @@ class Daemon:
         try:
             lines = await asyncio.to_thread(poll_feeds, self.config, self.db, self.clock())
             upcoming = await asyncio.to_thread(next_poll, self.config, self.db, self.clock())
-        except SmmError as exc:
-            log.error("reading the feeds failed: %s", exc, extra={"action": "feed"})
+        except Exception as exc:  # planned again whatever went wrong: a failed poll must not end the polling
+            bug = not isinstance(exc, SmmError)
+            log.error("reading the feeds failed: %s", exc, extra={"action": "feed"}, exc_info=bug)
             upcoming = self.clock() + timedelta(minutes=5)
             lines = []
         for line in lines:

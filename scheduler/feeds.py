@@ -8,9 +8,12 @@ template (``{title}``, ``{summary}``, ``{link}``, ``{author}``, ``{published}``,
 Values put into the template are made plain (no HTML) and, for Telegram channels with a parse mode, escaped for it
 (as the post's Telegram text variant).
 
-Feeds are fetched with httpx (imported here, never by ``smm add``) with a timeout, a size cap and conditional
-requests (ETag, Last-Modified); parsed with feedparser. A feed that cannot be fetched, is not a feed, is an HTML page
-or has no entries is one clear error.
+Feeds are read by :mod:`scheduler.feed_fetch` (httpx, imported there and never by ``smm add``) within one deadline,
+a size cap and with conditional requests (ETag, Last-Modified); parsed with feedparser, relative links resolved
+against the feed's URL. A feed that cannot be fetched, is not a feed, is an HTML page or has no entries is one clear
+error. Within one feed, the first entry with an id wins over later ones with the same id. One read queues at most
+:data:`MAX_NEW_ENTRIES` entries (the rest wait for the next read), written in transactions of at most
+:data:`BATCH_ENTRIES`, so that a huge feed never locks others out of the database for long.
 """
 
 from __future__ import annotations
@@ -18,35 +21,45 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from adapters.telegram_markup import escape
-from scheduler import __version__, placement, timeline
+from scheduler import placement, timeline
 from scheduler import repository as repo
 from scheduler.config import ChannelConfig, Config, FeedConfig
 from scheduler.db import Database
-from scheduler.errors import InputError
+from scheduler.errors import InputError, SmmError
+from scheduler.feed_fetch import FeedError, Fetched, Request, fetch, fetch_all, is_url
 from scheduler.intake import check_link, check_text
 from scheduler.models import FeedState
 from scheduler.render import PostContent, problems
-from scheduler.views import plural
+from scheduler.views import plural, some_of
 
-MAX_FEED_BYTES = 20 * 1024 * 1024
-_TAG = re.compile(r"<[^>]+>")
-_BLANK_LINES = re.compile(r"\n{3,}")
-_ALTERNATE = re.compile(
-    r"""<link\b[^>]*\btype=["']application/(?:rss|atom)\+xml["'][^>]*>""",
+__all__ = ["FeedError", "FeedResult", "import_feed", "next_poll", "parse", "poll_feeds", "queue_entries"]
+
+MAX_NEW_ENTRIES = 500
+"""The most entries one read of a feed queues; the others are queued by the next reads, oldest first."""
+BATCH_ENTRIES = 100
+"""The most entries written in one transaction."""
+_KEYS_PER_QUERY = 500
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)?[^>]*>")
+#: Tags that break a line when shown: they leave a space; the others (a, b, span ...) leave nothing.
+_BLOCK_TAG = re.compile(
+    r"address|article|aside|blockquote|br|caption|d[dlt]|details|dialog|div|fieldset|figcaption|figure|footer|form"
+    r"|h[1-6]|header|hr|li|main|nav|ol|p|pre|section|summary|table|t[dhr]|tbody|tfoot|thead|ul",
     re.IGNORECASE,
 )
-_HREF = re.compile(r"""\bhref=["']([^"']+)["']""", re.IGNORECASE)
-
-
-class FeedError(InputError):
-    """The feed cannot be read: unreachable, not a feed, an HTML page, or empty."""
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml")
+_BLANK_LINES = re.compile(r"\n{3,}")
+log = logging.getLogger("smm.feeds")
 
 
 @dataclass(frozen=True)
@@ -59,16 +72,6 @@ class Entry:
     link: str | None
     author: str
     published: datetime | None
-
-
-@dataclass
-class Fetched:
-    """A feed's document, or ``None`` when the server said it has not changed since the last poll."""
-
-    data: bytes | None
-    content_type: str = ""
-    etag: str | None = None
-    modified: str | None = None
 
 
 @dataclass
@@ -86,6 +89,8 @@ class FeedResult:
     """Entries not queued this time because of the content mix rule (tried again next time)."""
     rejected: list[str] = field(default_factory=list)
     """Entries that cannot be published on a channel (remembered, with the reason, and not tried again)."""
+    later: int = 0
+    """New entries past :data:`MAX_NEW_ENTRIES`, left for the next reads."""
     not_modified: bool = False
 
     def lines(self) -> list[str]:
@@ -95,7 +100,7 @@ class FeedResult:
             return [f"{name}: not modified since the last poll"]
         parts = []
         if self.queued:
-            ids = ", ".join(str(post_id) for post_id, _ in self.queued)
+            ids = some_of([str(post_id) for post_id, _ in self.queued])
             posts = "post" if len(self.queued) == 1 else "posts"
             parts.append(f"{plural(len(self.queued), 'new entry', 'new entries')} queued ({posts} {ids})")
         if self.marked:
@@ -104,6 +109,9 @@ class FeedResult:
             parts.append(f"{len(self.waiting)} waiting for the content mix")
         if self.rejected:
             parts.append(f"{len(self.rejected)} rejected")
+        if self.later:
+            more = plural(self.later, "more new entry waits", "more new entries wait")
+            parts.append(f"{more} for the next read ({MAX_NEW_ENTRIES} at most a read)")
         if not parts:
             parts.append("nothing new")
         return [f"{name}: {', '.join(parts)} ({self.seen} already seen)"] + [
@@ -114,55 +122,6 @@ class FeedResult:
 # -- reading a feed -----------------------------------------------------------------------------------------------
 
 
-def fetch(source: str, *, timeout: float = 30.0, etag: str | None = None, modified: str | None = None) -> Fetched:
-    """The document at ``source``: an http(s) URL (conditional on ``etag``/``modified``) or a file."""
-    if not source.startswith(("http://", "https://")):
-        path = Path(source)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise FeedError(f"{source}: no such file") from None
-        except IsADirectoryError:
-            raise FeedError(f"{source}: is a directory, not a feed") from None
-        except OSError as exc:
-            raise FeedError(f"{source}: cannot read: {exc.strerror or exc}") from None
-        return Fetched(data)
-    import httpx
-
-    headers = {
-        "User-Agent": f"smm-scheduler/{__version__} (feed import)",
-        "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1",
-    }
-    if etag:
-        headers["If-None-Match"] = etag
-    if modified:
-        headers["If-Modified-Since"] = modified
-    try:
-        with httpx.stream("GET", source, headers=headers, timeout=timeout, follow_redirects=True) as response:
-            if response.status_code == 304:
-                return Fetched(None, etag=etag, modified=modified)
-            if response.status_code >= 400:
-                raise FeedError(f"{source}: the server answered HTTP {response.status_code} {response.reason_phrase}")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_FEED_BYTES:
-                    raise FeedError(f"{source}: larger than {MAX_FEED_BYTES // (1024 * 1024)} MB; not a feed to import")
-                chunks.append(chunk)
-            return Fetched(
-                b"".join(chunks),
-                response.headers.get("content-type", ""),
-                response.headers.get("etag"),
-                response.headers.get("last-modified"),
-            )
-    except httpx.TimeoutException:
-        raise FeedError(f"{source}: no answer within {timeout:g} s; try again later") from None
-    except httpx.HTTPError as exc:
-        reason = str(exc).strip() or type(exc).__name__
-        raise FeedError(f"{source}: cannot fetch: {reason}") from None
-
-
 def parse(fetched: Fetched, source: str, max_summary: int = 600) -> tuple[str, list[Entry]]:
     """The feed's title and its entries, oldest first; FeedError when it is not a feed with entries."""
     import feedparser
@@ -170,22 +129,30 @@ def parse(fetched: Fetched, source: str, max_summary: int = 600) -> tuple[str, l
     data = fetched.data or b""
     if not data.strip():
         raise FeedError(f"{source}: empty, not a feed")
-    parsed = feedparser.parse(io.BytesIO(data), response_headers={"content-type": fetched.content_type})
+    headers = {"content-type": fetched.content_type}
+    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
     if not parsed.get("version"):
         head = data[:2048].lstrip().lower()
         if b"<html" in head or b"<!doctype html" in head or "html" in fetched.content_type.lower():
-            link = _alternate(data, source)
-            hint = (
-                f"; it names its feed: smm import-feed {link}" if link else "; give the address of its RSS or Atom feed"
-            )
-            raise FeedError(f"{source}: an HTML page, not a feed{hint}")
+            raise FeedError(f"{source}: an HTML page, not a feed; {_feed_hint(data, fetched.url)}")
         detail = parsed.get("bozo_exception")
         reason = f" ({' '.join(str(detail).split())})" if detail else ""
         raise FeedError(f"{source}: not an RSS or Atom feed{reason}")
     if not parsed.entries:
         raise FeedError(f"{source}: the feed has no entries")
+    resolved = parsed.entries
+    if fetched.url and any(not is_url(e.get("link") or "http://") for e in parsed.entries):
+        # Relative links: read again against the feed's URL (xml:base included). The ids are taken from the first
+        # read, as the feed wrote them: feedparser would resolve a relative <guid> too, and entries are remembered
+        # by their id.
+        again = feedparser.parse(io.BytesIO(data), response_headers=headers | {"content-location": fetched.url})
+        if len(again.entries) == len(parsed.entries):
+            resolved = again.entries
     title = _plain(parsed.feed.get("title", "")) or source
-    entries = [_entry(e, max_summary) for e in parsed.entries]
+    entries = _first_of_each_id(
+        [_entry(raw, again.get("link"), max_summary) for raw, again in zip(parsed.entries, resolved, strict=True)],
+        source,
+    )
     if all(e.published is not None for e in entries):
         entries.sort(key=lambda e: e.published or datetime.min.replace(tzinfo=UTC))
     else:
@@ -193,20 +160,65 @@ def parse(fetched: Fetched, source: str, max_summary: int = 600) -> tuple[str, l
     return title, entries
 
 
-def _alternate(data: bytes, source: str) -> str | None:
-    text = data[:200_000].decode("utf-8", "replace")
-    for tag in _ALTERNATE.findall(text):
-        href = _HREF.search(tag)
-        if href:
-            from urllib.parse import urljoin
+def _first_of_each_id(entries: list[Entry], source: str) -> list[Entry]:
+    """``entries`` without those whose id an earlier entry of the feed has (said in the log, with ``-v``)."""
+    seen: set[str] = set()
+    unique: list[Entry] = []
+    for entry in entries:
+        if entry.id in seen:
+            log.debug(
+                "%s: %s has the id %r of an earlier entry; the first one is kept", source, _label(entry), entry.id
+            )
+            continue
+        seen.add(entry.id)
+        unique.append(entry)
+    return unique
 
-            return urljoin(source, html.unescape(href.group(1))) if "://" in source else html.unescape(href.group(1))
-    return None
+
+class _FeedLinks(HTMLParser):
+    """An HTML page's ``<base href>`` and the feeds it names (``<link type="application/rss+xml" href=...>``)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.feeds: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values: dict[str, str] = {}
+        for name, value in attrs:
+            values.setdefault(name, (value or "").strip())
+        href = values.get("href")
+        if not href:
+            return
+        if tag == "base" and self.base is None:
+            self.base = href
+        elif tag == "link" and values.get("type", "").split(";")[0].strip().lower() in _FEED_TYPES:
+            self.feeds.append(href)
+
+
+def _feed_hint(data: bytes, page_url: str | None) -> str:
+    """What to tell of an HTML page: the absolute URL of the feed it names, or how to find one."""
+    links = _FeedLinks()
+    links.feed(data[:200_000].decode("utf-8", "replace"))
+    links.close()
+    if not links.feeds:
+        return "give the address of its RSS or Atom feed"
+    base = page_url or ""
+    if links.base:
+        base = urljoin(base, links.base) if base else links.base
+    href = urljoin(base, links.feeds[0]) if base else links.feeds[0]
+    if is_url(href):
+        return f"it names its feed: smm import-feed {href}"
+    return f"it names its feed by an address relative to the page's own, {href!r}: give the feed's full URL"
+
+
+def _tag_gap(found: re.Match[str]) -> str:
+    return " " if _BLOCK_TAG.fullmatch(found.group(2) or "") else ""
 
 
 def _plain(value: str) -> str:
-    """Text without HTML tags or entities, its whitespace collapsed."""
-    return " ".join(html.unescape(_TAG.sub(" ", value or "")).split())
+    """Text without HTML tags or entities, its whitespace collapsed (a tag that breaks the line leaves a space)."""
+    return " ".join(html.unescape(_TAG.sub(_tag_gap, value or "")).split())
 
 
 def _value(raw: Any, key: str) -> str:
@@ -227,18 +239,37 @@ def _shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
-def _entry(raw: Any, max_summary: int) -> Entry:
-    link = raw.get("link") or None
+def _link(value: Any) -> str | None:
+    """An absolute http(s) link, or None."""
     try:
-        link = check_link(link) if link else None
+        return check_link(str(value)) if value else None
     except InputError:
-        link = None
+        return None
+
+
+def _published(stamp: Any) -> datetime | None:
+    """The entry's date, or None when it has none or one out of range (feedparser gives year 10000 for some)."""
+    if not stamp:
+        return None
+    try:
+        return datetime(stamp[0], stamp[1], stamp[2], stamp[3], stamp[4], stamp[5], tzinfo=UTC)
+    except (ValueError, TypeError, IndexError):
+        return None
+
+
+def _entry(raw: Any, resolved_link: Any, max_summary: int) -> Entry:
+    own_link = _link(raw.get("link"))
     title = _value(raw, "title")
     summary = _shorten(_value(raw, "summary"), max_summary)
-    stamp = raw.get("published_parsed") or raw.get("updated_parsed")
-    published = datetime(stamp[0], stamp[1], stamp[2], stamp[3], stamp[4], stamp[5], tzinfo=UTC) if stamp else None
-    identity = raw.get("id") or link or hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
+    published = _published(raw.get("published_parsed") or raw.get("updated_parsed"))
+    # The id as the feed wrote it; without one, its link if absolute as written (as entries were always remembered).
+    identity = raw.get("id") or own_link or hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
+    link = own_link or _link(resolved_link)
     return Entry(str(identity), title, summary, link, _plain(raw.get("author", "")), published)
+
+
+def _label(entry: Entry) -> str:
+    return f"entry {entry.title[:60]!r}" if entry.title else f"entry {entry.id[:60]!r}"
 
 
 # -- queueing entries ---------------------------------------------------------------------------------------------
@@ -266,7 +297,7 @@ def resolve(config: Config, source: str | None, name: str | None) -> tuple[FeedC
         return feed, source or feed.url, feed.name
     if source is None:
         raise InputError("give the feed's URL or file, or --feed NAME")
-    if not source.startswith(("http://", "https://")):
+    if not is_url(source):
         source = str(Path(source).resolve())
     for feed in config.feeds:
         if feed.url == source:
@@ -324,41 +355,87 @@ def queue_entries(
     strict: bool,
     mark_seen: bool = False,
 ) -> FeedResult:
-    """Queue the entries not seen before, in one transaction; remember each.
+    """Queue the entries not seen before (at most :data:`MAX_NEW_ENTRIES`), and remember each with its post.
 
     ``strict`` (``smm import-feed``): an entry that cannot be published is an error and nothing is written; otherwise
-    (the daemon) it is remembered as rejected, with the reason, and the others go ahead.
+    (the daemon) it is remembered as rejected, with the reason, and the others go ahead. Entries are written in
+    transactions of :data:`BATCH_ENTRIES`; each remembers its entries with their posts, so a read cut short by a
+    crash is taken up by the next read without queueing an entry twice.
     """
     channels = _channels(config, feed)
     result = FeedResult(feed.name or key)
+    with db.write():
+        pass  # a new database gets its schema on its first write: from here on it can be read
+    with db.read() as session:
+        known = _known(session, key, [_entry_key(e.id) for e in entries])
+    fresh = [e for e in entries if _entry_key(e.id) not in known]
+    result.seen = len(entries) - len(fresh)
+    if not mark_seen and len(fresh) > MAX_NEW_ENTRIES:
+        result.later = len(fresh) - MAX_NEW_ENTRIES
+        fresh = fresh[:MAX_NEW_ENTRIES]
+    prepared: list[tuple[Entry, PostContent | InputError | None]] = []
+    for entry in fresh:
+        if mark_seen:
+            prepared.append((entry, None))
+            continue
+        try:
+            content = _content(feed, title, entry, channels, config.timezone)
+            found = [p for c in channels for p in problems(content, c, config.media_dir)]
+            if found:
+                raise InputError("; ".join(found))
+        except InputError as exc:
+            if strict:
+                raise FeedError(f"feed {result.feed!r}: {_label(entry)}: {exc} (nothing was queued)") from None
+            prepared.append((entry, exc))
+            continue
+        prepared.append((entry, content))
+    for start in range(0, len(prepared), BATCH_ENTRIES):
+        _write(db, key, channels, feed, prepared[start : start + BATCH_ENTRIES], now, result)
+    if result.queued:
+        db.wake_daemon()
+    return result
+
+
+def _known(session: Any, key: str, keys: Sequence[str]) -> set[str]:
+    known: set[str] = set()
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        known |= repo.feed_entry_keys(session, key, keys[start : start + _KEYS_PER_QUERY])
+    return known
+
+
+def _write(
+    db: Database,
+    key: str,
+    channels: list[ChannelConfig],
+    feed: FeedConfig,
+    batch: Sequence[tuple[Entry, PostContent | InputError | None]],
+    now: datetime,
+    result: FeedResult,
+) -> None:
+    """One transaction: queue and remember ``batch`` (content, why it was rejected, or None to only remember)."""
     with db.write() as session:
         timeline.lock_channel(session, f"feed:{key}")
-        known = repo.feed_entry_keys(session, key, [_entry_key(e.id) for e in entries])
-        fresh = [e for e in entries if _entry_key(e.id) not in known]
-        result.seen = len(entries) - len(fresh)
+        # Read again under the feed's lock: another command or daemon may have queued some since.
+        known = _known(session, key, [_entry_key(entry.id) for entry, _ in batch])
         for name in sorted(c.name for c in channels):
             timeline.lock_channel(session, name)
-        for entry in fresh:
-            label = f"entry {entry.title[:60]!r}" if entry.title else f"entry {entry.id[:60]!r}"
-            if mark_seen:
-                repo.remember_entry(session, key, _entry_key(entry.id), entry.id, entry.title, None, now, "marked seen")
+        for entry, content in batch:
+            entry_key = _entry_key(entry.id)
+            if entry_key in known:
+                result.seen += 1
+                continue
+            if content is None:
+                repo.remember_entry(session, key, entry_key, entry.id, entry.title, None, now, "marked seen")
                 result.marked += 1
                 continue
-            try:
-                content = _content(feed, title, entry, channels, config.timezone)
-                found = [p for c in channels for p in problems(content, c, config.media_dir)]
-                if found:
-                    raise InputError("; ".join(found))
-            except InputError as exc:
-                if strict:
-                    raise FeedError(f"feed {result.feed!r}: {label}: {exc} (nothing was queued)") from None
-                repo.remember_entry(session, key, _entry_key(entry.id), entry.id, entry.title, None, now, str(exc))
-                result.rejected.append(f"{label} rejected: {exc}")
+            if isinstance(content, InputError):
+                repo.remember_entry(session, key, entry_key, entry.id, entry.title, None, now, str(content))
+                result.rejected.append(f"{_label(entry)} rejected: {content}")
                 continue
             try:
                 plan = [(c.name, c.network, placement.slot_for(session, c, now, feed.category), True) for c in channels]
             except InputError as exc:
-                result.waiting.append(f"{label} waits: {exc}")
+                result.waiting.append(f"{_label(entry)} waits: {exc}")
                 continue
             post_id = timeline.insert_post(
                 session,
@@ -371,11 +448,8 @@ def queue_entries(
                 campaign=content.campaign,
                 variants=dict(content.variants),
             )
-            repo.remember_entry(session, key, _entry_key(entry.id), entry.id, entry.title, post_id, now, None)
+            repo.remember_entry(session, key, entry_key, entry.id, entry.title, post_id, now, None)
             result.queued.append((post_id, entry.title))
-    if result.queued:
-        db.wake_daemon()
-    return result
 
 
 def import_feed(
@@ -429,30 +503,59 @@ def poll_feeds(config: Config, db: Database, now: datetime) -> list[str]:
     """Read every configured feed whose interval has passed and queue its new entries; returns log lines.
 
     For the daemon: call it as often as you like (each feed is read at most once per ``interval``, also across
-    several daemons on one database); it blocks while it fetches, so run it in a thread. Errors never raise: they
-    become lines (and the feed's ``last_error``), and the feed is tried again after its interval.
+    several daemons on one database); it blocks while it fetches, so run it in a thread. The feeds are fetched at
+    the same time, each within its own timeout. One feed's failure, of whatever kind, never stops the others: it
+    becomes a line naming the feed (and the feed's ``last_error``), and the feed is tried again after its interval.
     """
     lines: list[str] = []
+    due: list[tuple[FeedConfig, FeedState]] = []
     for feed in config.feeds:
-        state = _claim(db, feed, now)
-        if state is None:
-            continue
-        fetched: Fetched | None = None
         try:
-            fetched = fetch(feed.url, timeout=feed.timeout, etag=state.etag, modified=state.modified)
-            if fetched.data is None:
-                lines.extend(FeedResult(feed.name, not_modified=True).lines())
-                _record(db, feed, fetched, None)
-                continue
-            title, entries = parse(fetched, feed.url, feed.max_summary)
-            result = queue_entries(config, db, feed, feed.name, title, entries, now, strict=False)
-            lines.extend(result.lines())
-            _record(db, feed, fetched, None)
-        except InputError as exc:
-            message = str(exc)
-            lines.append(message if message.startswith("feed ") else f"feed {feed.name!r}: {message}")
-            _record(db, feed, replace(fetched, etag=None, modified=None) if fetched else None, message)
+            state = _claim(db, feed, now)
+        except Exception as exc:
+            lines.append(_failed(db, feed, exc, None))
+            continue
+        if state is not None:
+            due.append((feed, state))
+    fetched_all = fetch_all([Request(f.url, f.timeout, s.etag, s.modified) for f, s in due])
+    for (feed, _), fetched in zip(due, fetched_all, strict=True):
+        try:
+            if isinstance(fetched, Exception):
+                raise fetched
+            lines.extend(_take(config, db, feed, fetched, now))
+        except Exception as exc:
+            clear = replace(fetched, etag=None, modified=None) if isinstance(fetched, Fetched) else None
+            lines.append(_failed(db, feed, exc, clear))
     return lines
+
+
+def _take(config: Config, db: Database, feed: FeedConfig, fetched: Fetched, now: datetime) -> list[str]:
+    """Queue what a poll of ``feed`` read; its lines."""
+    if fetched.data is None:
+        _record(db, feed, fetched, None)
+        return FeedResult(feed.name, not_modified=True).lines()
+    title, entries = parse(fetched, feed.url, feed.max_summary)
+    result = queue_entries(config, db, feed, feed.name, title, entries, now, strict=False)
+    # Entries left for later are in this version of the feed: without its validators the next poll reads it again.
+    rest = result.later or result.waiting
+    _record(db, feed, replace(fetched, etag=None, modified=None) if rest else fetched, None)
+    return result.lines()
+
+
+def _failed(db: Database, feed: FeedConfig, exc: Exception, fetched: Fetched | None) -> str:
+    """The line for a feed whose poll failed, and its ``last_error`` (when the database takes it)."""
+    if isinstance(exc, SmmError):
+        message = str(exc)
+    else:
+        log.debug("feed %r: the poll failed", feed.name, exc_info=exc)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        message = f"unexpected {type(exc).__name__}: {first} (run with -v for the traceback)"
+    line = message if message.startswith("feed ") else f"feed {feed.name!r}: {message}"
+    try:
+        _record(db, feed, fetched, message)
+    except Exception:  # the database may be what failed; the line says it
+        log.debug("feed %r: the error could not be recorded", feed.name, exc_info=True)
+    return line
 
 
 def next_poll(config: Config, db: Database, now: datetime) -> datetime | None:

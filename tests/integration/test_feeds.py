@@ -245,6 +245,80 @@ def test_commercial_entries_wait_for_the_mix(
     assert env.ok("import-feed", "--feed", "blog").out.startswith("feed 'blog': 1 new entry queued (post 5)")
 
 
+def test_entries_with_one_id_the_first_of_the_feed_wins(env: Env) -> None:
+    feed = env.tmp / "feed.xml"
+    no_guid = "<item><title>{}</title><link>https://acme.example/same</link></item>"
+    feed.write_bytes(
+        rss(SECOND, ("a-2", "Second again", "copy", "Wed, 18 Nov 2026 10:00:00 GMT"), FIRST).replace(
+            b"</channel>", (no_guid.format("Linked") + no_guid.format("Linked again")).encode() + b"</channel>"
+        )
+    )
+    result = env("import-feed", str(feed), "-v")
+    assert result.code == 0, result
+    assert result.out.startswith(f"feed {str(feed)!r}: 3 new entries queued (posts 1, 2, 3)")
+    assert "entry 'Second again' has the id 'a-2' of an earlier entry; the first one is kept" in result.err
+    assert "entry 'Linked again' has the id 'https://acme.example/same' of an earlier entry" in result.err
+    assert sorted(t.split("\n")[0] for t, _, _ in texts(env)) == ["First & foremost", "Linked", "Second <tips>"]
+    assert env.ok("import-feed", str(feed)).out == f"feed {str(feed)!r}: nothing new (3 already seen)\n"
+
+
+def test_relative_links_are_resolved_against_the_feeds_url_after_redirects(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, site: FakeSite
+) -> None:
+    env = make_env(tmp_path, db_url, monkeypatch, BERLIN_CHANNEL + feeds_table(site, url=f'"{site.url}/old"'))
+    site.route("/old", lambda request: FakeResponse(301, b"", "text/plain", {"Location": "/blog/feed.xml"}))
+    items = (
+        "<item><guid>a-1</guid><title>Root</title><link>/posts/1</link></item>"
+        "<item><guid>a-2</guid><title>Near</title><link>posts/2?x=1</link></item>"
+        "<item><title>Guid only</title><guid>g/4</guid></item>"
+        '<item xml:base="/other/"><guid>a-3</guid><title>Based</title><link>p/3</link></item>'
+    )
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
+    site.pages["/blog/feed.xml"] = ("application/rss+xml", body.encode())
+    env.ok("import-feed", "--feed", "blog")
+    assert sorted(link or "" for _, link, _ in texts(env)) == [
+        f"{site.url}/blog/g/4",
+        f"{site.url}/blog/posts/2?x=1",
+        f"{site.url}/other/p/3",
+        f"{site.url}/posts/1",
+    ]
+    # entries keep the ids they were remembered by before links were resolved (xml:base alone applies to them)
+    ids = sorted(row[0] for row in env.sql("SELECT entry_id FROM feed_entries"))
+    assert ids == ["/other/a-3", "a-1", "a-2", "g/4"]
+
+
+def test_tags_leave_a_space_only_where_they_break_the_line(env: Env) -> None:
+    feed = env.tmp / "feed.xml"
+    html = "see &lt;a href='x'&gt;bench&lt;/a&gt;). &lt;p&gt;One&lt;/p&gt;&lt;p&gt;two&lt;br/&gt;three&lt;/p&gt;"
+    feed.write_bytes(rss(("a-1", "A &lt;b&gt;bold&lt;/b&gt;, title", html, "Mon, 16 Nov 2026 10:00:00 GMT")))
+    env.ok("import-feed", str(feed))
+    assert texts(env)[0][0] == "A bold, title\n\nsee bench). One two three"
+
+
+@pytest.mark.parametrize(
+    ("head", "hint"),
+    [
+        (
+            '<base href="/other/"><link type="application/atom+xml" data-href="x" href="f.xml?a=1&amp;b=2">',
+            "{site}/other/f.xml?a=1&b=2",
+        ),
+        ("<link rel=alternate type='application/rss+xml; charset=utf-8' href=feed.xml>", "{site}/blog/feed.xml"),
+    ],
+)
+def test_an_html_page_names_its_feed_by_an_absolute_url(env: Env, site: FakeSite, head: str, hint: str) -> None:
+    site.route("/moved", lambda request: FakeResponse(302, b"", "text/plain", {"Location": "/blog/index.html"}))
+    site.pages["/blog/index.html"] = ("text/html", f"<!DOCTYPE html><html><head>{head}</head></html>".encode())
+    url = f"{site.url}/moved"
+    expected = f"{url}: an HTML page, not a feed; it names its feed: smm import-feed {hint.format(site=site.url)}"
+    assert one_error_line(env("import-feed", url)) == expected
+    page = env.tmp / "page.html"
+    page.write_bytes(site.pages["/blog/index.html"][1])
+    assert one_error_line(env("import-feed", str(page))).endswith(
+        "an HTML page, not a feed; it names its feed by an address relative to the page's own, "
+        f"{hint.format(site='').removeprefix('/blog/')!r}: give the feed's full URL"
+    )
+
+
 # -- poll_feeds, for the daemon -----------------------------------------------------------------------------------
 
 
@@ -298,6 +372,39 @@ def test_poll_feeds_turns_errors_into_lines_and_remembers_rejected_entries(
         assert [(n[0], n[1]) for n in notes] == [("First & foremost", 1), ("Long", None)]
         assert "5005 characters" in notes[1][2]
         assert poll_feeds(config, db, NOW + timedelta(hours=2))[0] == "feed 'blog': not modified since the last poll"
+    finally:
+        db.dispose()
+
+
+def test_one_feeds_failure_of_any_kind_never_stops_the_polling_of_the_others(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, site: FakeSite
+) -> None:
+    dups = tmp_path / "dups.xml"
+    dups.write_bytes(rss(SECOND, ("a-2", "Second again", "copy", "Wed, 18 Nov 2026 10:00:00 GMT"), FIRST))
+    far = tmp_path / "far.xml"  # feedparser reads this date as the year 10000
+    far.write_bytes(rss(("f-1", "Far", "Future", "Fri, 31 Dec 9999 23:59:59 -1000")))
+    tables = (
+        f'\n[[feeds]]\nname = "dups"\nurl = "{dups}"\n'
+        f'\n[[feeds]]\nname = "far"\nurl = "{far}"\n'
+        '\n[[feeds]]\nname = "bad"\nurl = "http://[::1/feed.xml"\n' + feeds_table(site)
+    )
+    env = make_env(tmp_path, db_url, monkeypatch, BERLIN_CHANNEL + tables)
+    site.pages["/feed.xml"] = ("application/rss+xml", rss(THIRD))
+    config, db = daemon_view(env)
+    try:
+        lines = poll_feeds(config, db, NOW)
+        assert lines[:2] == [
+            "feed 'dups': 2 new entries queued (posts 1, 2) (0 already seen)",
+            "feed 'far': 1 new entry queued (post 3) (0 already seen)",
+        ]
+        assert lines[2].startswith("feed 'bad': http://[::1/feed.xml: not a valid URL")
+        assert lines[3] == "feed 'blog': 1 new entry queued (post 4) (0 already seen)"
+        errors = dict(env.sql("SELECT feed, last_error FROM feed_states"))
+        assert errors["bad"].startswith("http://[::1/feed.xml: not a valid URL")
+        assert [errors[name] for name in ("dups", "far", "blog")] == [None, None, None]
+        # each is read again at its next interval, the failed one too
+        again = poll_feeds(config, db, NOW + timedelta(hours=1))
+        assert [line.split(":")[0] for line in again] == ["feed 'dups'", "feed 'far'", "feed 'bad'", "feed 'blog'"]
     finally:
         db.dispose()
 
