@@ -51,6 +51,9 @@ NATIVE_INTERVAL = 30.0
 TAKEOVER_DELAY = 2.0
 """Seconds a daemon leaves a due lease group to its preferred owner before taking it itself."""
 SUMMARY_INTERVAL = 86400.0
+STOP_SLACK = 2.0
+"""Seconds past ``shutdown_grace`` after which ``smm run`` exits whatever still runs (a network call in a thread that
+a server keeps alive a byte at a time cannot be cancelled): what was in flight is reconciled at the next start."""
 
 
 READ_AHEAD = timedelta(seconds=2)
@@ -138,6 +141,10 @@ class Daemon:
         self.late_seen: set[int] = set()
         self.host_slots: dict[str, asyncio.Semaphore] = {}
         self.stopping = False
+        self.stop_deadline: float | None = None  # monotonic; in-flight work is cancelled then
+        #: Set by ``run_daemon``: a stop ends the process ``STOP_SLACK`` after its deadline, whatever still runs.
+        self.hard_stop = False
+        self.abandoned = 0  # in-flight work the stop cut short
         self.wake = asyncio.Event()
         self.stopped = asyncio.Event()
         # SQLite takes one writer at a time; reads (WAL) go on beside it, so a slow summary never delays a claim.
@@ -243,6 +250,9 @@ class Daemon:
             self.job_tasks.add(task)
         try:
             await job()
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise  # cut short by the stop's deadline: not an error of the job
         finally:
             self.job_tasks.discard(task)  # type: ignore[arg-type]
 
@@ -386,13 +396,14 @@ class Daemon:
             else "no channels",
             extra={"action": "started"},
         )
+        code = 0
         try:
             if self.once:
                 await self._run_once()
             else:
                 await self._loop()
             if self.once and self.db_failures:
-                return 1
+                code = 1
         finally:
             self.notifier.stopping()
             await self._shutdown()
@@ -406,7 +417,9 @@ class Daemon:
             # closes files: a second SIGTERM (an impatient operator, a supervisor) would turn a clean stop into a
             # death by signal. Stopped is stopped; from here on, they wait unanswered.
             _block_signals()
-        return 0
+            if self.hard_stop and self.abandoned:  # the interpreter would wait for a call's thread at exit
+                _exit_now(code)
+        return code
 
     def _release(self) -> None:
         self.executor.shutdown(wait=False)
@@ -423,9 +436,13 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.log_summary()))
 
     def request_stop(self, why: str = "request") -> None:
-        if not self.stopping:
+        if self.stop_deadline is None:
             log.info("%s: stopping; letting in-flight posts finish", why, extra={"action": "stopping"})
             self.notifier.stopping("stopping: finishing in-flight posts")
+            self.stop_deadline = self.monotonic() + self.config.daemon.shutdown_grace
+            if self.hard_stop:
+                last_resort = self.config.daemon.shutdown_grace + STOP_SLACK
+                threading.Thread(target=_exit_late, args=(last_resort,), name="smm-stop", daemon=True).start()
         self.stopping = True
         self.stopped.set()
         self.poke()
@@ -570,7 +587,11 @@ class Daemon:
             if self.native_task is not None and not self.native_task.done():
                 tasks.append(self.native_task)
             if tasks:
-                await asyncio.wait(tasks)
+                stop = asyncio.ensure_future(self.stopped.wait())
+                ended = asyncio.ensure_future(asyncio.wait(tasks))
+                await asyncio.wait([stop, ended], return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                ended.cancel()  # not the tasks: the shutdown lets them finish within the grace
                 continue
             pending = await self.db_read(watch.owned_in_doubt, self.owner)
             if not pending or self.clock() > deadline:
@@ -578,28 +599,40 @@ class Daemon:
             wait = max(0.05, min(1.0, (min(pending) - self.clock()).total_seconds()))
             await self._sleep(wait)
 
+    async def _finish(self, tasks: list[asyncio.Task[Any]]) -> int:
+        """Let ``tasks`` run until the stop's deadline, then cancel those still running (a second to unwind: one in
+        a thread is abandoned, its delivery left leased for reconciliation); returns how many were cancelled."""
+        tasks = [task for task in tasks if not task.done()]
+        if not tasks:
+            return 0
+        assert self.stop_deadline is not None
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, self.stop_deadline - self.monotonic()))
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+        return len(pending)
+
     async def _shutdown(self) -> None:
         self.stopping = True
+        if self.stop_deadline is None:  # run --once, done by itself
+            self.stop_deadline = self.monotonic() + self.config.daemon.shutdown_grace
         tasks = [*self.workers.values(), *self.reconciling.values()]
-        if self.native_task is not None and not self.native_task.done():
+        if self.native_task is not None:
             tasks.append(self.native_task)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=self.config.daemon.shutdown_grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                log.warning(
-                    "%s not finish within shutdown_grace; checked at the next start",
-                    plural(len(pending), "publish did", "publishes did"),
-                    extra={"action": "shutdown_timeout"},
-                )
-                await asyncio.wait(pending, timeout=5)
-        if self.summary_task is not None and not self.summary_task.done():
-            await asyncio.wait([self.summary_task], timeout=5)
+        if cut := await self._finish(tasks):
+            self.abandoned += cut
+            log.warning(
+                "%s not finish within shutdown_grace; checked at the next start",
+                plural(cut, "publish did", "publishes did"),
+                extra={"action": "shutdown_timeout"},
+            )
+        if self.summary_task is not None:
+            await self._finish([self.summary_task])
         if self.scheduler is not None:
             self.scheduler.pause()
-            if self.job_tasks:  # shutting APScheduler down cancels them mid-await, which it logs as a traceback
-                await asyncio.wait(set(self.job_tasks), timeout=5)
+            # Shutting APScheduler down cancels them mid-await, which it logs as a traceback.
+            self.abandoned += await self._finish(list(self.job_tasks))
             self.scheduler.shutdown(wait=False)
         if self.clustered:
             try:
@@ -1106,6 +1139,25 @@ def _warn_once(daemon: Daemon, key: str, message: str) -> None:
         log.warning("%s", message, extra={"action": "waiting"})
 
 
+def _exit_now(code: int) -> None:
+    """End the process at once, threads and all (the log flushed first)."""
+    logging.shutdown()
+    os._exit(code)
+
+
+def _exit_late(after: float) -> None:
+    """A stop's last resort, in a thread of its own: exit ``after`` seconds from now, should the stop be stuck."""
+    _worker_thread()
+    time.sleep(after)
+    log.warning(
+        "still running %gs past shutdown_grace (a call that does not return); exiting now; "
+        "what was in flight is checked at the next start",
+        STOP_SLACK,
+        extra={"action": "stopped"},
+    )
+    _exit_now(0)
+
+
 async def _close_quietly(adapter: Adapter) -> None:
     try:
         await adapter.aclose()
@@ -1143,4 +1195,5 @@ def run_daemon(config_path: str | None, *, once: bool = False) -> int:
     except SmmError as exc:
         log.error("%s", exc)
         return exc.exit_code
+    daemon.hard_stop = True
     return asyncio.run(daemon.main())

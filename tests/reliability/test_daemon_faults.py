@@ -4,14 +4,21 @@ disk at start and while it stays full, a server that keeps a call alive a byte a
 from __future__ import annotations
 
 import resource
+import signal
 import subprocess
 import sys
+import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
+from scheduler.daemon import STOP_SLACK
 from tests.conftest import write_config
-from tests.support import DaemonProcess, smm_env
+from tests.fakes.base import FakeResponse, FakeServer
+from tests.reliability.harness import Networks, queue_posts
+from tests.reliability.test_network_faults import deliveries
+from tests.support import DaemonProcess, smm, smm_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +75,65 @@ def test_a_daemon_that_cannot_write_its_lock_at_start_says_so_in_one_line(tmp_pa
     (line,) = refused.stderr.strip().splitlines()
     assert line.endswith(f"cannot write the lock file {tmp_path / 'smm.db.lock'}: File too large"), line
     assert "unexpected" not in line
+
+
+def drip(fake: FakeServer, path: str, seconds: float, limit: float = 30.0) -> None:
+    """Answer the requests to ``path`` (once applied) one byte every ``seconds``: no read ever waits long enough to
+    time out, and the answer never ends (within ``limit``)."""
+    send = fake._send
+
+    def dripping(h: BaseHTTPRequestHandler, response: FakeResponse) -> None:
+        if not h.path.startswith(path):
+            send(h, response)
+            return
+        raw = f"HTTP/1.1 {response.status} OK\r\nContent-Length: {len(response.body)}\r\n\r\n".encode()
+        end = time.monotonic() + limit
+        try:
+            for i in range(len(raw + response.body)):
+                if time.monotonic() > end:
+                    break
+                h.wfile.write((raw + response.body)[i : i + 1])
+                h.wfile.flush()
+                time.sleep(seconds)
+        except OSError:  # the daemon hung up
+            pass
+        h.close_connection = True
+
+    setattr(fake, "_send", dripping)  # noqa: B010 - an instance hook
+
+
+@pytest.mark.parametrize("once", [False, True])
+def test_sigterm_ends_the_daemon_within_the_grace_while_a_call_drips_and_the_post_stays_in_doubt(
+    tmp_path: Path, sqlite_url: str, once: bool
+) -> None:
+    """VK's client runs in a thread, which nothing can cancel; its timeout is per read, which a byte every 2 s never
+    reaches. The stop abandons it after shutdown_grace; the post stays leased, and the next start settles it."""
+    networks = Networks(per_network=1)
+    try:
+        body = networks.config_body().replace('timeout = "3s"', 'timeout = "60s"')
+        config = write_config(tmp_path / "config.toml", sqlite_url, body, outbox=False, extra_top=FAST)
+        networks.channels = [("vk0", "vk")]
+        queue_posts(config, networks, 0, per_channel=1)
+        drip(networks.vk, "/method/wall.post", 2.0)
+        with DaemonProcess(config, *(["--once"] if once else []), env=networks.env) as daemon:
+            wait_for(lambda: networks.vk.published, timeout=10, what="the post applied by VK")
+            time.sleep(0.3)  # the daemon reads the first bytes of the answer
+            daemon.signal(signal.SIGTERM)
+            asked = time.monotonic()
+            code = daemon.proc.wait(20)
+            took = time.monotonic() - asked
+            log = daemon.log
+        assert code == 0, log
+        assert took <= 1.0 + STOP_SLACK + 1.0, (took, log)
+        assert "did not finish within shutdown_grace" in log
+        ((_, _, status, _),) = deliveries(config)
+        assert status == "publishing"  # in doubt: leased, reconciled at the next start, never resent blindly
+
+        del networks.vk._send  # the instance hook: VK answers at once again
+        again = smm("run", "--once", config=config, env=networks.env)
+        assert again.returncode == 0, again.stderr
+        ((_, _, status, _),) = deliveries(config)
+        assert status == "published"
+        assert list(networks.copies().values()) == [1]
+    finally:
+        networks.stop()
