@@ -936,6 +936,18 @@ def test_the_quickstart_leaves_nothing_for_git_to_track(tmp_path: Path) -> None:
     assert status.stdout.splitlines() == ["?? .gitignore", "?? config.example.toml"]
 
 
+def test_the_unit_file_installs_as_the_readme_does() -> None:
+    unit = (REPO / "packaging" / "systemd" / "smm-scheduler.service").read_text()
+    section = (REPO / "README.md").read_text().split("## Running as a systemd service")[1]
+    steps = section.split("```sh\n")[1].split("```")[0].splitlines()
+    assert [line[4:] for line in unit.splitlines() if line.startswith("#   ")] == steps
+    assert "/opt/smm-scheduler/bin/pip install ." in steps[1]  # from the checkout, as the Quickstart
+    documentation = re.search(r"^Documentation=file:(\S+)$", unit, re.MULTILINE)
+    assert documentation is not None, "Documentation= names the installed README"
+    assert f"README.md {documentation.group(1)}" in steps[2]
+    assert "pypi" not in unit.lower()
+
+
 # -- smm add stays light ------------------------------------------------------------------------------------------
 
 HEAVY = ("telegram", "vk_api", "httpx", "apscheduler", "alembic", "requests", "tenacity")
