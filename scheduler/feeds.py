@@ -150,7 +150,7 @@ def parse(fetched: Fetched, source: str, max_summary: int = 600) -> tuple[str, l
             resolved = again.entries
     title = _plain(parsed.feed.get("title", "")) or source
     entries = _first_of_each_id(
-        [_entry(raw, again.get("link"), max_summary) for raw, again in zip(parsed.entries, resolved, strict=True)],
+        [_entry(raw, based.get("link"), max_summary) for raw, based in zip(parsed.entries, resolved, strict=True)],
         source,
     )
     if all(e.published is not None for e in entries):

@@ -382,7 +382,7 @@ def test_one_feeds_failure_of_any_kind_never_stops_the_polling_of_the_others(
     dups = tmp_path / "dups.xml"
     dups.write_bytes(rss(SECOND, ("a-2", "Second again", "copy", "Wed, 18 Nov 2026 10:00:00 GMT"), FIRST))
     far = tmp_path / "far.xml"  # feedparser reads this date as the year 10000
-    far.write_bytes(rss(("f-1", "Far", "Future", "Fri, 31 Dec 9999 23:59:59 -1000")))
+    far.write_bytes(rss(("f-1", "Far", "Future", "9999-12-31T23:59:59-10:00")))
     tables = (
         f'\n[[feeds]]\nname = "dups"\nurl = "{dups}"\n'
         f'\n[[feeds]]\nname = "far"\nurl = "{far}"\n'
