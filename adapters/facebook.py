@@ -28,7 +28,7 @@ from adapters.errors import (
     RateLimited,
     TransientError,
 )
-from adapters.http import parse_retry_after, transport_errors
+from adapters.http import parse_retry_after, request_budget, total_deadline, transport_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -281,14 +281,15 @@ class FacebookAdapter(Adapter):
         publishing: bool = False,
     ) -> _Reply:
         with self._translated(publishing):
-            response = await self._client.request(
-                method,
-                f"/{self._version}/{path}",
-                params=params,
-                data=data,
-                files=files,
-                headers={"Authorization": f"Bearer {self._token}"},
-            )
+            async with total_deadline(request_budget(self._client)):
+                response = await self._client.request(
+                    method,
+                    f"/{self._version}/{path}",
+                    params=params,
+                    data=data,
+                    files=files,
+                    headers={"Authorization": f"Bearer {self._token}"},
+                )
             try:
                 body = response.json()
             except ValueError:

@@ -1,10 +1,19 @@
-"""The one place where the httpx clients of the httpx-based adapters (Facebook, Odnoklassniki) are built."""
+"""The one place where the httpx clients of the httpx-based adapters (Facebook, Odnoklassniki) are built, and the
+total deadline every httpx request of an adapter runs under (Telegram's too, through python-telegram-bot).
+
+httpx times each phase on its own (waiting for a pooled connection, connecting, each write, each read), so a server
+that answers one byte every few seconds keeps a request alive as long as it likes. :func:`total_deadline` bounds
+the whole exchange, the answer's body included. It is kept by the caller, not by a transport of ours: a client
+given a transport ignores the proxies named in the environment.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from adapters.errors import AmbiguousError, PermanentError, TransientError
@@ -35,6 +44,84 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class _Progress:
+    """How far the requests inside one :func:`total_deadline` got, from httpcore's trace events."""
+
+    __slots__ = ("connecting", "hooked", "sent")
+
+    def __init__(self) -> None:
+        self.hooked = False  # whether :func:`trace_progress` saw a request (else nothing is known)
+        self.connecting = False
+        self.sent = False
+
+    def trace(self, extensions: dict[str, Any]) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+        """httpcore's ``trace`` extension for a request with these ``extensions``; it hands back whatever trace
+        was there before once the request is being written, so the rest of the exchange is not traced for us."""
+        chained = extensions.get("trace")
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            if event.endswith("send_request_headers.started"):
+                self.sent = True
+                if chained is None:
+                    del extensions["trace"]
+                else:
+                    extensions["trace"] = chained
+            elif event.startswith("connection."):
+                self.connecting = True
+            if chained is not None:
+                await chained(event, info)
+
+        return trace
+
+    def timeout(self, seconds: float) -> Exception:
+        """The httpx error for a deadline that passed: a connect or pool timeout if nothing was written yet."""
+        import httpx
+
+        if self.sent or not self.hooked:
+            return httpx.ReadTimeout(f"no complete answer within the {seconds:g} s deadline")
+        if self.connecting:
+            return httpx.ConnectTimeout(f"not connected within the {seconds:g} s deadline; nothing was sent")
+        return httpx.PoolTimeout(f"no free connection within the {seconds:g} s deadline; nothing was sent")
+
+
+_PROGRESS: ContextVar[_Progress | None] = ContextVar("deadline_progress", default=None)
+
+
+async def trace_progress(request: httpx.Request) -> None:
+    """An httpx request hook that lets the enclosing :func:`total_deadline` see whether the request was written."""
+    progress = _PROGRESS.get()
+    if progress is not None:
+        progress.hooked = True
+        request.extensions["trace"] = progress.trace(request.extensions)
+
+
+@asynccontextmanager
+async def total_deadline(seconds: float) -> AsyncIterator[None]:
+    """Run the httpx request inside within ``seconds``, from its start to the last byte of the answer.
+
+    Past the deadline it raises ``httpx.PoolTimeout`` or ``httpx.ConnectTimeout`` when no byte of the request was
+    written (it surely did nothing) and ``httpx.ReadTimeout`` once one was (the server may have applied it), or
+    when the client has no :func:`trace_progress` hook to tell.
+    """
+    progress = _Progress()
+    reset = _PROGRESS.set(progress)
+    scope = asyncio.timeout(seconds)
+    try:
+        async with scope:
+            yield
+    except TimeoutError as exc:
+        if not scope.expired():
+            raise
+        raise progress.timeout(seconds) from exc
+    finally:
+        _PROGRESS.reset(reset)
+
+
+def request_budget(client: httpx.AsyncClient) -> float:
+    """The total time one request of ``client`` may take: the ``timeout`` it was built with."""
+    return client.timeout.read or 30.0
+
+
 @functools.cache
 def ssl_context() -> ssl.SSLContext:
     """One TLS context for every client: loading the CA bundle costs about 30 ms each time it is done."""
@@ -57,6 +144,7 @@ def build_client(
     """An ``httpx.AsyncClient`` rooted at ``base_url`` with explicit timeouts and a bounded connection pool.
 
     One client serves every channel of a network that shares the root, so connections are reused across posts.
+    ``timeout`` is also the total a request may take under :func:`total_deadline` (see :func:`request_budget`).
     """
     import httpx
 
@@ -67,6 +155,7 @@ def build_client(
         headers={"User-Agent": USER_AGENT},
         transport=transport,
         follow_redirects=False,
+        event_hooks={"request": [trace_progress]},
         verify=kwargs.pop("verify", None) or ssl_context(),
         **kwargs,
     )

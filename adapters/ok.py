@@ -36,7 +36,7 @@ from adapters.errors import (
     RateLimited,
     TransientError,
 )
-from adapters.http import parse_retry_after, transport_errors
+from adapters.http import parse_retry_after, request_budget, total_deadline, transport_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -203,7 +203,8 @@ class OkAdapter(Adapter):
             raise TransientError(f"OK gave no upload URL for group {self.group_id}: {answer!r}")
         files = {f"pic{index}": await _file(item) for index, item in enumerate(media, start=1)}
         with self._translated(publishing=False):
-            response = await self._client.post(upload_url, files=files)
+            async with total_deadline(request_budget(self._client)):
+                response = await self._client.post(upload_url, files=files)
             photos = _mapping(_mapping(_parse(response)).get("photos"))
         ids = photo_ids if set(photo_ids) == set(photos) else list(photos)
         tokens = [str(_mapping(photos[i]).get("token") or "") for i in ids]
@@ -216,7 +217,9 @@ class OkAdapter(Adapter):
         fields["sig"] = sign(fields, self._token, self._secret)
         fields["access_token"] = self._token
         with self._translated(publishing):
-            return _parse(await self._client.post("/fb.do", data=fields))
+            async with total_deadline(request_budget(self._client)):
+                response = await self._client.post("/fb.do", data=fields)
+            return _parse(response)
 
     @contextmanager
     def _translated(self, publishing: bool) -> Iterator[None]:

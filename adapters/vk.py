@@ -4,7 +4,8 @@ A post is ``wall.post(owner_id=-group, from_group=1, message, attachments, guid)
 wall upload flow (photos.getWallUploadServer, a multipart POST to the returned upload_url, photos.saveWallPhoto).
 ``guid`` is the post's stable key, so publishing it again inside VK's window returns the same post; ``publish_date``
 hands the post to VK as a postponed post. vk_api hard-codes ``https://api.vk.ru`` and sets no timeout: our
-``requests`` session rewrites that root (``api_url``) and applies a default timeout.
+``requests`` session rewrites that root (``api_url``) and gives every request, uploads included, one total
+deadline (the channel's ``timeout``, see :mod:`adapters.requests_deadline`).
 """
 
 from __future__ import annotations
@@ -59,11 +60,14 @@ class CaptchaRequired(PermanentError):
 
 
 def build_session(api_url: str | None = None, timeout: float = 30.0) -> requests.Session:
-    """A ``requests.Session`` for vk_api: ``https://api.vk.ru`` rewritten to ``api_url``, and a default timeout.
+    """A ``requests.Session`` for vk_api: ``https://api.vk.ru`` rewritten to ``api_url``, and each request ended
+    by a total deadline of ``timeout`` seconds, whatever per-read timeouts it asks for.
 
-    Other hosts (the upload servers VK names in ``upload_url``) are left alone.
+    Other hosts (the upload servers VK names in ``upload_url``) are not rewritten.
     """
     import requests
+
+    from adapters.requests_deadline import DeadlineAdapter, deadline
 
     root = api_url.rstrip("/") if api_url else None
     default_timeout = (min(timeout, 10.0), timeout)
@@ -74,9 +78,13 @@ def build_session(api_url: str | None = None, timeout: float = 30.0) -> requests
                 url = root + url[len(VK_API_ROOT) :]
             if kwargs.get("timeout") is None:
                 kwargs["timeout"] = default_timeout
-            return super().request(method, url, *args, **kwargs)
+            with deadline(timeout):
+                return super().request(method, url, *args, **kwargs)
 
-    return VkSession()
+    session = VkSession()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, DeadlineAdapter())
+    return session
 
 
 def _seconds_to_utc_midnight(now: float) -> float:

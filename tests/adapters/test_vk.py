@@ -139,7 +139,7 @@ def test_same_key_twice_creates_one_post_within_the_guid_window(fake: FakeVk) ->
     assert VkAdapter.idempotent_window == 3600.0
 
 
-def test_the_session_rewrites_only_the_api_root_and_sets_a_default_timeout(fake: FakeVk) -> None:
+def test_the_session_rewrites_only_the_api_root_and_sets_a_deadline(fake: FakeVk) -> None:
     session = build_session(fake.url, timeout=0.3)
     answer = session.post("https://api.vk.ru/method/users.get", {"access_token": USER_TOKEN, "v": "5.199"})
     assert answer.json()["response"][0]["id"] == 1001
@@ -150,7 +150,7 @@ def test_the_session_rewrites_only_the_api_root_and_sets_a_default_timeout(fake:
     assert len(fake.requests) == 1
     fake.inject("users.get", Fault.delay(1.0))
     started = time.monotonic()
-    with pytest.raises(Exception, match="Read timed out"):
+    with pytest.raises(Exception, match=r"no complete answer within the 0\.3 s deadline"):
         session.post("https://api.vk.ru/method/users.get", {"access_token": USER_TOKEN})
     assert time.monotonic() - started < 0.9
 

@@ -9,7 +9,9 @@ Faults are scripted per route with :meth:`FakeServer.inject`:
 - ``Fault.respond(status, body)``: answer with this instead of handling the request (nothing is applied);
 - ``Fault.delay(seconds)``: wait, then handle (the request *is* applied: past a client timeout, that is ambiguous);
 - ``Fault.drop_before()``: close the connection without handling the request;
-- ``Fault.drop_after()``: handle the request (apply it), then close the connection without answering.
+- ``Fault.drop_after()``: handle the request (apply it), then close the connection without answering;
+- ``Fault.drip(seconds)``: handle the request (apply it), then send the answer, status line and headers included, one
+  byte every ``seconds``; after ``limit`` seconds (or when the client hangs up) the connection is closed.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Fault:
     body: Any = None
     seconds: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    limit: float = 0.0
 
     @classmethod
     def respond(cls, status: int, body: Any, headers: dict[str, str] | None = None) -> Fault:
@@ -88,6 +91,11 @@ class Fault:
     @classmethod
     def drop_after(cls) -> Fault:
         return cls("drop_after")
+
+    @classmethod
+    def drip(cls, seconds: float, *, limit: float = 30.0) -> Fault:
+        """Apply the request, then answer one byte every ``seconds``, for at most ``limit`` seconds."""
+        return cls("drip", seconds=seconds, limit=limit)
 
 
 Handler = Callable[[FakeRequest], FakeResponse]
@@ -263,6 +271,9 @@ class FakeServer:
         if fault is not None and fault.kind == "drop_after":
             self._drop(h)
             return
+        if fault is not None and fault.kind == "drip":
+            self._drip(h, response, fault.seconds, fault.limit)
+            return
         self._send(h, response)
 
     def handle(self, request: FakeRequest) -> FakeResponse:
@@ -284,6 +295,24 @@ class FakeServer:
             h.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True
+
+    @classmethod
+    def _drip(cls, h: BaseHTTPRequestHandler, response: FakeResponse, seconds: float, limit: float) -> None:
+        reason = h.responses.get(response.status, ("",))[0]
+        head = [f"HTTP/1.1 {response.status} {reason}", f"Content-Type: {response.content_type}"]
+        head += [f"Content-Length: {len(response.body)}", *(f"{k}: {v}" for k, v in response.headers.items())]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body
+        end = time.monotonic() + limit
+        try:
+            for index in range(len(raw)):
+                if time.monotonic() >= end:
+                    break
+                h.wfile.write(raw[index : index + 1])
+                h.wfile.flush()
+                time.sleep(seconds)
+        except OSError:  # the client hung up
+            pass
+        cls._drop(h)
 
     @staticmethod
     def _drop(h: BaseHTTPRequestHandler) -> None:
