@@ -203,7 +203,8 @@ class TelegramAdapter(Adapter):
         photos = [
             (await asyncio.to_thread(_read, item.path), _filename(item.path.name, item.mime)) for item in post.media
         ]
-        long_text = self.visible_length(text, {"parse_mode": self.parse_mode}) > (self.capabilities.max_caption or 0)
+        length = await asyncio.to_thread(self.visible_length, text, {"parse_mode": self.parse_mode})  # off the loop
+        long_text = length > (self.capabilities.max_caption or 0)
         caption = None if long_text or not text.strip() else text
         mode = self.parse_mode
         steps: list[tuple[str, Callable[[str | int], Awaitable[Sequence[Message]]]]] = []

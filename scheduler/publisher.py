@@ -141,7 +141,7 @@ class Publisher:
                 )
                 return False
             await self.record(claims.clear_native, claim.delivery_id)
-        post = self.outgoing(claim, channel)
+        post = await asyncio.to_thread(self.outgoing, claim, channel)  # markup is read off the event loop
         # One line a post at INFO is the "published" one; a first attempt's start is detail (50 posts a second).
         log.log(
             logging.INFO if claim.attempt_number > 1 else logging.DEBUG,
@@ -244,7 +244,7 @@ class Publisher:
                 self.limiter.pause(limit.scope, self.monotonic() + result.backoff)
         per_request = [limit for limit in adapter.rate_limits() if limit.unit == "request"]
         if per_request:
-            sent = post if post is not None else self.outgoing(claim, self._channel(claim))
+            sent = post if post is not None else await asyncio.to_thread(self.outgoing, claim, self._channel(claim))
             extra_units = adapter.requests_for(sent) - 1
             if extra_units > 0:
                 for limit in per_request:
@@ -343,7 +343,7 @@ class Publisher:
         if claim.open_since is None:
             await self.db_call(claims.release, claim, now, "claimed but never sent")
             return
-        post = self.outgoing(claim, channel)
+        post = await asyncio.to_thread(self.outgoing, claim, channel)
         since = claim.open_since
         age = (now - since).total_seconds()
         if adapter.can_read_back:

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -138,6 +139,22 @@ def test_album_has_the_caption_on_its_first_item(fake: FakeTelegram, tmp_path: P
     assert len({r["media_group_id"] for r in fake.published}) == 1
     assert [r["photo_bytes"][0] for r in fake.published] == [m.size for m in media]
     assert result.remote_id == "1"
+
+
+def test_publishing_reads_the_markup_off_the_event_loop(fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> None:
+    import adapters.telegram_markup as markup
+
+    parsed_on: list[threading.Thread] = []
+    real = markup.parse
+
+    def recording(text: str, mode: str | None) -> markup.Parsed:
+        parsed_on.append(threading.current_thread())
+        return real(text, mode)
+
+    monkeypatch.setattr(markup, "parse", recording)
+    publish(adapter(fake, parse_mode="MarkdownV2"), OutgoingPost("[" * 5000 + "x" + "]" * 5000))
+    assert fake.published[0]["text"].startswith("[[[")
+    assert parsed_on and threading.main_thread() not in parsed_on
 
 
 def test_long_text_with_photos_is_split_into_album_then_message(fake: FakeTelegram, tmp_path: Path) -> None:

@@ -7,15 +7,26 @@ are CPU times of this process, so that other work on the machine does not make t
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.base import OutgoingPost
 from adapters.telegram import TelegramAdapter
 from adapters.telegram_markup import parse
+from scheduler import claims
+from scheduler.config import load_config
+from scheduler.db import Database
+from scheduler.intake import NewPost, add_post
+from scheduler.publisher import Publisher
+from scheduler.ratelimit import Limiter
 from tests.conftest import run_cli, write_config
+from tests.fakes.adapter import FakeAdapter
 
 N = 32 * 1024  # every text below is about 64k characters
 BUDGET = 0.5
@@ -69,3 +80,44 @@ def test_smm_add_of_16k_characters_of_nested_links_is_fast(
     result = run_cli("add", text, config=config)
     assert time.process_time() - started < 2 * BUDGET + 1
     assert result.code == 0, result
+
+
+def test_the_publisher_renders_a_post_off_the_event_loop(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering reads markup (UTM tagging, hashtags that must fit): a worker thread does it, not the daemon's loop,
+    so that a heavy text on one channel never holds up a post on another."""
+    import adapters.telegram_markup as markup
+
+    monkeypatch.setenv("SMM_TG_TOKEN", "123456:TEST-TOKEN-not-real")
+    body = '[[channels]]\nname = "tg"\nnetwork = "telegram"\nchat_id = "@dos_test"\ntoken_env = "SMM_TG_TOKEN"\n'
+    body += 'parse_mode = "MarkdownV2"\nhashtags = ["#one", "#two"]\n'
+    config = load_config(write_config(tmp_path / "config.toml", sqlite_url, body, outbox=False))
+    db = Database(config.database_url)
+    db.check_schema()
+    now = datetime(2026, 12, 1, 7, tzinfo=UTC)
+    add_post(config, db, NewPost(text="[" * 5000 + "x" + "]" * 5000, channels=["tg"], now=True), now)
+    with db.write() as session:
+        claim = claims.claim(session, "tg", now, "me", timedelta(minutes=5))
+    assert claim is not None
+
+    async def db_call(fn: Any, *args: Any) -> Any:
+        with db.write() as session:
+            return fn(session, *args)
+
+    parsed_on: list[threading.Thread] = []
+    real = markup.parse
+
+    def recording(text: str, mode: str | None) -> markup.Parsed:
+        parsed_on.append(threading.current_thread())
+        return real(text, mode)
+
+    monkeypatch.setattr(markup, "parse", recording)
+    adapter = FakeAdapter()
+    publisher = Publisher(config, db_call, Limiter(), lambda: now, lambda: 1000.0)
+    try:
+        assert asyncio.run(publisher.publish(claim, adapter, config.channel("tg")))
+    finally:
+        db.dispose()
+    assert adapter.published[0].text.endswith("\\#one \\#two")
+    assert parsed_on and threading.main_thread() not in parsed_on
