@@ -51,6 +51,10 @@ NATIVE_INTERVAL = 30.0
 TAKEOVER_DELAY = 2.0
 """Seconds a daemon leaves a due lease group to its preferred owner before taking it itself."""
 SUMMARY_INTERVAL = 86400.0
+DB_RETRY_FIRST = 1.0
+DB_RETRY_MAX = 30.0
+"""Seconds before the first look at a database that failed, doubling up to this while it keeps failing (a full disk
+answers at once: looking again at every wake-up would log and retry several times a second)."""
 STOP_SLACK = 2.0
 """Seconds past ``shutdown_grace`` after which ``smm run`` exits whatever still runs (a network call in a thread that
 a server keeps alive a byte at a time cannot be cancelled): what was in flight is reconciled at the next start."""
@@ -179,6 +183,9 @@ class Daemon:
         self.db_down_since: float | None = None
         self.db_down_logged = 0.0
         self.db_failures = 0
+        self.db_retry_at = 0.0  # monotonic: no cycle before it while the database is down
+        self.db_backoff = DB_RETRY_FIRST
+        self.write_failing = False  # the outage is one of writes: a read that succeeds does not end it
         self.progress_timer: asyncio.TimerHandle | None = None
 
     # -- plumbing -----------------------------------------------------------------------------------------------
@@ -190,31 +197,34 @@ class Daemon:
             with self.db.write() as session:
                 return fn(session, *args, **kwargs)
 
-        loop = asyncio.get_running_loop()
-        done = False
         try:
-            result = await loop.run_in_executor(self.executor, work)
-            done = True
-            return result
-        finally:
-            self._wrote(fn, done=done)
+            result = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        except BaseException as exc:
+            self._wrote(fn, exc)
+            raise
+        self._wrote(fn)
+        return result
 
     async def batch_call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(session, *args)`` in a write transaction shared with the calls queued beside it."""
-        done = False
         try:
             result = await self.writes.call(fn, *args)
-            done = True
-            return result
-        finally:
-            self._wrote(fn, done=done)
+        except BaseException as exc:
+            self._wrote(fn, exc)
+            raise
+        self._wrote(fn)
+        return result
 
-    def _wrote(self, fn: Callable[..., Any], *, done: bool) -> None:
+    def _wrote(self, fn: Callable[..., Any], error: BaseException | None = None) -> None:
         # Once the write is done (or failed): a look that started before it may not have seen it. One that went
         # through may have set a time sooner than the planned wake-up (a retry, a check of an outcome in doubt, a
         # native post's check): only a look at the queue knows, so one comes now.
+        if error is None:
+            self._database_up()
+        elif isinstance(error, DatabaseError):
+            self.write_failing = True
         if fn not in _KEEPS_READ_AHEAD:
-            if done:
+            if error is None:
                 self.poke()
             else:
                 self._forget_read_ahead()
@@ -542,32 +552,56 @@ class Daemon:
             self.wake.clear()
             if self.stopping:
                 return
-            try:
-                await self.cycle()
-            except DatabaseError as exc:
-                self._database_down(exc)
-                self._wake_at(self.clock() + timedelta(seconds=min(30.0, self.config.daemon.tick)))
-            else:
-                self._database_up()
+            await self.turn()
             self.notifier.watchdog()
 
+    async def turn(self) -> None:
+        """One wake-up of the loop: a cycle, and the outage a failed one means."""
+        try:
+            await self.cycle()
+        except DatabaseError as exc:
+            self._database_down(exc)
+            self._wake_for_database()
+        else:
+            if not self.write_failing:  # a cycle's reads went through; its writes may not
+                self._database_up()
+
     def _database_down(self, exc: DatabaseError) -> None:
-        """Log an outage once when it starts, then once a minute, not on every attempt."""
+        """An outage: the next cycle waits (longer while the database keeps failing); logged once when it starts,
+        then at most once a minute."""
         self.db_failures += 1
         now = self.monotonic()
         if self.db_down_since is None:
-            self.db_down_since = now
-            log.error("database unavailable: %s; retrying", exc, extra={"action": "db_down"})
-        elif now - self.db_down_logged >= 60:
+            self.db_down_since = self.db_down_logged = now
+            self.db_backoff = DB_RETRY_FIRST
             log.error(
-                "database still unavailable after %.0fs: %s", now - self.db_down_since, exc, extra={"action": "db_down"}
+                "database unavailable: %s; trying again in %.0fs, then less and less often (every %.0fs at most)",
+                exc,
+                DB_RETRY_FIRST,
+                DB_RETRY_MAX,
+                extra={"action": "db_down"},
             )
+            self.notifier.status(f"waiting for the database: {exc}")
+        elif now >= self.db_retry_at:  # a try after the wait failed (not one more failure of the same try)
+            self.db_backoff = min(DB_RETRY_MAX, self.db_backoff * 2)
+            if now - self.db_down_logged >= 60:
+                self.db_down_logged = now
+                log.error(
+                    "database still unavailable after %.0fs: %s",
+                    now - self.db_down_since,
+                    exc,
+                    extra={"action": "db_down"},
+                )
+                self.notifier.status(f"waiting for the database: {exc}")
         else:
             return
-        self.db_down_logged = now
-        self.notifier.status(f"waiting for the database: {exc}")
+        self.db_retry_at = now + self.db_backoff
+
+    def _wake_for_database(self) -> None:
+        self._wake_at(self.clock() + timedelta(seconds=max(0.0, self.db_retry_at - self.monotonic())))
 
     def _database_up(self) -> None:
+        self.write_failing = False
         if self.db_down_since is not None:
             log.info(
                 "database available again after %.0fs", self.monotonic() - self.db_down_since, extra={"action": "db_up"}
@@ -656,6 +690,9 @@ class Daemon:
         """Look at the queue once (or at what the last look read ahead): late deliveries, due channels, expired
         leases; then plan the next wake-up."""
         now = self.clock()
+        if self.db_down_since is not None and self.monotonic() < self.db_retry_at:
+            self._wake_for_database()
+            return
         self._detect_gap(now)
         served = self._from_read_ahead(now) if until is None and self.late_cutoff is None else None
         if served is not None:

@@ -3,17 +3,24 @@ disk at start and while it stays full, a server that keeps a call alive a byte a
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import resource
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from scheduler.daemon import STOP_SLACK
+from scheduler import claims
+from scheduler.daemon import STOP_SLACK, Daemon
+from scheduler.errors import DatabaseError
+from scheduler.intake import NewPost, add_post
 from tests.conftest import write_config
 from tests.fakes.base import FakeResponse, FakeServer
 from tests.reliability.harness import Networks, queue_posts
@@ -137,3 +144,51 @@ def test_sigterm_ends_the_daemon_within_the_grace_while_a_call_drips_and_the_pos
         assert list(networks.copies().values()) == [1]
     finally:
         networks.stop()
+
+
+def test_while_the_disk_stays_full_the_daemon_backs_off_and_says_so_once(
+    tmp_path: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reads still work on a full disk, writes fail at once: the daemon used to log 'unavailable' and 'available
+    again after 0s' at every wake-up. Writes fail here at the daemon's write boundary, as SQLite fails them."""
+    t0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    elapsed = [0.0]
+    config = write_config(tmp_path / "config.toml", sqlite_url, extra_top=FAST)
+    daemon = Daemon(str(config), clock=lambda: t0 + timedelta(seconds=elapsed[0]), monotonic=lambda: elapsed[0])
+    daemon.db.check_schema()
+    add_post(daemon.config, daemon.db, NewPost(text="on a full disk", channels=["outbox"], now=True), t0)
+    full, tries = [True], []
+    real_call = daemon.writes.call
+
+    async def disk(fn: Any, *args: Any) -> Any:
+        if fn is claims.claim:
+            tries.append(elapsed[0])
+            if full[0]:
+                raise DatabaseError("database or disk is full")
+        return await real_call(fn, *args)
+
+    daemon.writes.call = disk  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        await daemon.startup()
+        for step in range(60):  # a wake-up every 300 ms for 18 s; the disk is freed after 8 s
+            elapsed[0] = round(step * 0.3, 1)
+            full[0] = elapsed[0] < 8
+            await daemon.turn()
+            while daemon.workers:
+                await asyncio.gather(*daemon.workers.values())
+
+    with caplog.at_level(logging.INFO, logger="smm.daemon"):
+        try:
+            asyncio.run(scenario())
+        finally:
+            daemon._release()
+    lines = [r.getMessage() for r in caplog.records if "database" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert lines[0] == (
+        "database unavailable: database or disk is full; trying again in 1s, then less and less often "
+        "(every 30s at most)"
+    )
+    assert lines[1] == "database available again after 16s"
+    assert tries == [0.0, 1.2, 3.3, 7.5, 15.6]  # 1, 2, 4, 8 s after the last try, at the next wake-up
+    assert daemon.publisher.published_count == 1
