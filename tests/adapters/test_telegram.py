@@ -395,9 +395,11 @@ def test_escape_round_trips(mode: str | None, text: str) -> None:
     assert TelegramAdapter.visible_length(escaped, {"parse_mode": mode}) == len(text)
 
 
-def test_lengths_count_what_telegram_counts(tmp_path: Path) -> None:
+def test_lengths_count_what_telegram_counts(fake: FakeTelegram, tmp_path: Path) -> None:
     # tdlib checks utf8_length (code points) of the cleaned, trimmed text against 4096 and 1024.
     assert TelegramAdapter.validate(OutgoingPost("😀" * 4096), {}) == []
+    publish(adapter(fake), OutgoingPost("😀" * 4096))
+    assert fake.published[0]["text"] == "😀" * 4096
     assert TelegramAdapter.validate(OutgoingPost("x" * 4096 + " \n\r\n "), {}) == []
     caption = OutgoingPost("😀" * 1024, media=photos(tmp_path, 1))
     assert [call.split(":")[0] for call in TelegramAdapter.preview(caption)] == ["sendPhoto to the chat"]

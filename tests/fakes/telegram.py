@@ -104,12 +104,13 @@ def make_jpeg(width: int, height: int) -> bytes:
 
 
 def visible_length(text: str, parse_mode: str | None) -> int:
-    """A rough visible length in UTF-16 code units (the fake does not fully parse markup)."""
+    """A rough visible length (the fake does not fully parse markup), counted as the Bot API counts it: characters
+    (tdlib utf8_length), without the spaces and line breaks at either end."""
     if parse_mode == "HTML":
         text = html.unescape(re.sub(r"<[^>]*>", "", text))
     elif parse_mode == "MarkdownV2":
         text = re.sub(r"\\(.)", r"\1", re.sub(r"(?<!\\)[*_~|`\[\]]|(?<!\\)\([^)]*\)", "", text))
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.replace("\r", "").strip(" \n"))
 
 
 @dataclass
