@@ -10,9 +10,11 @@ Telegram counts when it accepts).
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from adapters.telegram_markup import parse, tokenize, visible_length, visible_text
+from adapters.telegram_markup import escape, parse, tokenize, visible_length, visible_text
 
 HTML, MD = "HTML", "MarkdownV2"
 
@@ -139,3 +141,24 @@ def test_tokens_say_where_a_links_url_is_written() -> None:
 def test_visible_text_is_what_telegram_stores() -> None:
     assert visible_text(" <b>bold</b> &amp; <i>it</i>\r\n", HTML) == "bold & it"
     assert visible_text("\\*not bold\\* ", MD) == "*not bold*"
+
+
+PIECES = list("<>/&#;x1a =\"'_*[]()~`|!\\\n\r.-") + ["<b>", "</b>", "<a href=", "&amp;", "&#x1F600;", "```", "||"]
+PIECES += ["__", "**>", "](tg://emoji?id=1)", "<tg-emoji emoji-id=", "😀", "\u2028"]
+
+
+@pytest.mark.parametrize("mode", [HTML, MD])
+def test_random_markup_is_read_in_order_and_what_it_shows_escapes_back_to_itself(mode: str) -> None:
+    rng = random.Random(17)
+    for _ in range(3000):
+        text = "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 24)))
+        position = 0
+        for token in tokenize(text, mode):
+            if token.kind != "error":
+                assert token.start == position and token.end >= position, (text, token)
+                position = token.end
+        parsed = parse(text, mode)
+        visible_length(text, mode)
+        if not parsed.problems:
+            assert position == len(text), text
+            assert parse(escape(parsed.text, mode), mode).text == parsed.text, text
