@@ -829,15 +829,14 @@ class Daemon:
             return True
         return False
 
-    def _wake_later(self, seconds: float) -> None:
-        if self.scheduler is not None:
-            self.scheduler.add_job(
-                self._poke_job,
-                "date",
-                run_date=self.clock() + timedelta(seconds=seconds),
-                id="retake",
-                replace_existing=True,
-            )
+    def _wake_later(self, seconds: float, job: str = "retake", *, keep: bool = False) -> None:
+        """A wake-up (a look at the queue) in ``seconds``, as the date job ``job``; with ``keep``, not when that job
+        is planned already."""
+        if self.scheduler is None or (keep and self.scheduler.get_job(job) is not None):
+            return
+        self.scheduler.add_job(
+            self._poke_job, "date", run_date=self.clock() + timedelta(seconds=seconds), id=job, replace_existing=True
+        )
 
     def _start_worker(self, name: str) -> None:
         if self.stopping or name in self.left_for_next_run:
@@ -971,13 +970,19 @@ class Daemon:
         the ones since cancelled or moved (in the background; never more than one run at a time)."""
         if self.stopping or (self.native_task is not None and not self.native_task.done()):
             return
-        if self.monotonic() - self.native_last < NATIVE_INTERVAL:
-            return
-        self.native_last = self.monotonic()
         channels = [c for c in self.config.channels if c.native_schedule and c.name in self.adapters]
         if not channels:
             return
+        # Each run is a wake-up of its own (nothing else may wake an idle daemon for minutes): planned when one
+        # starts, and again by a cycle that comes too early for it (a run that outlasted the interval, a timer early).
+        wait = NATIVE_INTERVAL - (self.monotonic() - self.native_last)
+        if wait > 0:
+            self._wake_later(wait, "native", keep=True)
+            return
+        self.native_last = self.monotonic()
         self.native_task = asyncio.create_task(self._native_run(channels, now))
+        self.native_task.add_done_callback(lambda _: self.poke())
+        self._wake_later(NATIVE_INTERVAL, "native")
 
     async def _native_run(self, channels: list[ChannelConfig], now: datetime) -> None:
         from scheduler import native

@@ -3,17 +3,20 @@ connection dropped after the network took it is settled when the log says it wil
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from scheduler.config import load_config
+from scheduler.daemon import NATIVE_INTERVAL, Daemon
 from scheduler.db import Database
 from scheduler.models import Attempt, Delivery
 from tests.conftest import write_config
 from tests.fakes.base import Fault
+from tests.fakes.facebook import FakeFacebook
 from tests.reliability.harness import Networks, queue_posts
 from tests.support import DaemonProcess, wait_for
 
@@ -76,3 +79,45 @@ def test_an_accept_then_drop_is_settled_within_the_reconcile_delay_not_at_the_ti
         if channel != "vk0":  # read back no sooner than the log said: VK resends at once with its guid
             assert took >= RECONCILE_DELAY, (channel, took, log)
     assert sorted(copies.values()) == [1, 1, 1], copies
+
+
+def test_the_next_native_scheduling_run_is_a_wake_up_of_its_own(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handing posts to a network that schedules them itself, and deleting there the ones cancelled since, runs
+    every NATIVE_INTERVAL: an idle daemon must wake for it, not wait for the tick (a cancelled post would go out)."""
+    fake = FakeFacebook().start()
+    monkeypatch.setenv("FB_TOKEN", fake.token)
+    body = (
+        f'[[channels]]\nname = "fb"\nnetwork = "facebook"\npage_id = {fake.page_id}\ntoken_env = "FB_TOKEN"\n'
+        f'api_url = "{fake.url}"\nnative_schedule = true\n'
+    )
+    config = write_config(tmp_path / "config.toml", sqlite_url, body, outbox=False, extra_top=SETTINGS)
+    t0 = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)  # no planned wake-up comes during the test
+    elapsed = [0.0]
+    daemon = Daemon(str(config), clock=lambda: t0 + timedelta(seconds=elapsed[0]), monotonic=lambda: elapsed[0])
+
+    def native_wake() -> datetime | None:
+        job = daemon.scheduler.get_job("native")
+        return None if job is None else job.next_run_time  # type: ignore[no-any-return]
+
+    async def scenario() -> None:
+        await daemon.startup()
+        daemon._start_scheduler()
+        await daemon.turn()  # the first run starts
+        assert daemon.native_task is not None
+        await daemon.native_task
+        assert native_wake() == t0 + timedelta(seconds=NATIVE_INTERVAL)
+        elapsed[0] = 10.0
+        await daemon.turn()  # a look between two runs keeps the planned one
+        assert native_wake() == t0 + timedelta(seconds=NATIVE_INTERVAL)
+        daemon.scheduler.remove_job("native")  # as if its timer came a little early
+        elapsed[0] = NATIVE_INTERVAL - 0.5
+        await daemon.turn()
+        assert native_wake() == t0 + timedelta(seconds=NATIVE_INTERVAL)
+        await daemon._shutdown()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        fake.stop()
