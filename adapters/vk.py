@@ -51,6 +51,13 @@ SCOPES = "wall,photos,offline"
 # the token resumes after a throttle (within 0.5 s of its end) and costs at most two more error-6 answers a second.
 ERROR_6_PAUSE = 0.5
 MANAGER_LEVELS = {1: "a moderator", 2: "an editor", 3: "an administrator"}
+#: The ``wall`` bit of account.getAppPermissions' mask (https://dev.vk.com/reference/access-rights).
+WALL_BIT = 8192
+#: dev.vk.com/method/wall.post: a user token's ``wall`` right "is issued in exceptional cases by a request to support".
+WALL_RIGHT = (
+    "VK grants a user token the wall right only on request to its support (devsupport@corp.vk.com, see "
+    "https://dev.vk.com/method/wall.post): ask for it for your app, then issue a new token"
+)
 
 
 class CaptchaRequired(PermanentError):
@@ -259,6 +266,9 @@ class VkAdapter(Adapter):
         users = self._call("users.get", {})
         self._call("photos.getWallUploadServer", {"group_id": self.group_id})  # user-only: error 27 otherwise
         user_id = users[0]["id"] if users else "?"
+        rights = self._call("account.getAppPermissions", {})
+        if isinstance(rights, int) and not rights & WALL_BIT:
+            raise AuthError(f"the token of user {user_id} has no wall right, so VK refuses wall.post: {WALL_RIGHT}")
         answer = self._call("groups.getById", {"group_id": self.group_id, "fields": "is_admin,admin_level"})
         groups = answer["groups"] if isinstance(answer, dict) else answer
         group = groups[0] if groups else {}
@@ -392,9 +402,11 @@ class VkAdapter(Adapter):
         if code == 27:
             return AuthError(
                 "a community token was given; wall.post needs a community admin's user token "
-                f"(scopes {SCOPES}) {detail}",
+                f"(scopes {SCOPES}) {detail}; {WALL_RIGHT}",
                 code=27,
             )
+        if code in (7, 15) and action.startswith("wall."):
+            return AuthError(f"VK refused {action} {detail}: {rights}; {WALL_RIGHT}", code=code)
         if code in (7, 15, 200, 203, 214):
             return AuthError(f"VK refused {action} {detail}: {rights}", code=code)
         if code == 17:

@@ -402,6 +402,28 @@ def test_check_fails_with_the_fix(fake: FakeVk, token: str, managers: dict[int, 
     assert "not-real" not in str(exc)
 
 
+def test_a_token_without_the_wall_right_is_refused_as_vk_refuses_it_and_says_how_to_get_it(fake: FakeVk) -> None:
+    fake.rights[USER_TOKEN] = {"photos", "offline", "groups"}
+    exc = failure(adapter(fake), lambda a: a.publish(OutgoingPost("text")))
+    assert type(exc) is AuthError and exc.needs_attention and exc.code == 15
+    assert "VK refused wall.post (error 15: Access denied: no access to call this method)" in str(exc)
+    assert "VK grants a user token the wall right only on request to its support (devsupport@corp.vk.com" in str(exc)
+    assert fake.published == []
+
+
+def test_check_finds_a_token_without_the_wall_right_before_any_post_is_refused(fake: FakeVk) -> None:
+    fake.rights[USER_TOKEN] = {"photos", "offline"}
+    exc = failure(adapter(fake), lambda a: a.check())
+    assert type(exc) is AuthError
+    assert str(exc).startswith(
+        "the token of user 1001 has no wall right, so VK refuses wall.post: VK grants a user token the wall right "
+        "only on request to its support (devsupport@corp.vk.com"
+    )
+    assert fake.calls("wall.post") == []
+    [asked] = fake.calls("account.getAppPermissions")
+    assert "user_id" not in asked.form  # the token's own user
+
+
 def test_check_network_failure_is_transient(fake: FakeVk) -> None:
     fake.inject("users.get", Fault.drop_after())
     exc = failure(adapter(fake), lambda a: a.check())

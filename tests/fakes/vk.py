@@ -7,7 +7,11 @@ rewrites the root). Requests are ``POST /method/<name>``, form-encoded with ``v`
 multipart file in the field ``photo`` and answers ``{server, photo, hash}`` like VK's upload servers.
 
 Tokens are user tokens (mapped to a user id) or community tokens (mapped to a group id): a community token gets
-error 27 on the user-only methods ``wall.post`` and ``photos.*``; an unknown or revoked token gets error 5.
+error 27 on the user-only methods ``wall.post``, ``photos.*`` and ``account.*``; an unknown or revoked token gets
+error 5. A user token holds the rights (scopes) in :attr:`FakeVk.rights` (all of :data:`RIGHTS` unless set): a
+method whose right it lacks gets error 15 "Access denied: no access to call this method", as VK answers (dev.vk.com
+grants ``wall`` only on request to VK's support, so a token without it is a real case), and
+``account.getAppPermissions`` returns the rights as VK's bit mask.
 Communities are :class:`FakeGroup`. ``wall.post`` honours ``guid``: the same guid on the same wall within
 :attr:`FakeVk.guid_window` seconds returns the first post's id and creates nothing. Time comes from
 :meth:`FakeVk.now`, which tests move with :meth:`FakeVk.advance`.
@@ -32,7 +36,16 @@ USER_TOKEN = "vk1.a.USER-TOKEN-not-real"
 COMMUNITY_TOKEN = "vk1.a.GROUP-TOKEN-fake"
 USER_ID = 1001
 GROUP_ID = 45
-USER_ONLY = ("wall.post", "photos.getWallUploadServer", "photos.saveWallPhoto")
+USER_ONLY = ("wall.post", "photos.getWallUploadServer", "photos.saveWallPhoto", "account.getAppPermissions")
+#: VK's access rights and their bits (https://dev.vk.com/reference/access-rights).
+RIGHTS = {"photos": 4, "wall": 8192, "offline": 65536, "groups": 262144}
+#: The right each method needs with a user token.
+METHOD_RIGHTS = {
+    "wall.post": "wall",
+    "wall.delete": "wall",
+    "photos.getWallUploadServer": "photos",
+    "photos.saveWallPhoto": "photos",
+}
 MANAGER_LEVELS = {1: "moder", 2: "editor", 3: "admin"}
 DAY = 86400.0
 
@@ -78,6 +91,8 @@ class FakeVk(FakeServer):
         self.groups = {group.id: group for group in (groups if groups is not None else [FakeGroup(GROUP_ID)])}
         self.limits = limits
         self.guid_window = guid_window
+        #: The rights of user tokens that do not hold all of :data:`RIGHTS`.
+        self.rights: dict[str, set[str]] = {}
         self.published: list[dict[str, Any]] = []
         self.uploads: dict[str, bytes] = {}
         self.photos: dict[str, dict[str, Any]] = {}
@@ -134,6 +149,9 @@ class FakeVk(FakeServer):
                 self._rate_check(token)
                 if user is None and method in USER_ONLY:
                     raise VkError(27, "Group authorization failed: method is unavailable with group auth.")
+                needed = METHOD_RIGHTS.get(method)
+                if user is not None and needed and needed not in self.rights.get(token, RIGHTS.keys()):
+                    raise VkError(15, "Access denied: no access to call this method")
                 result = handler(user, params)
         except VkError as exc:
             shown = [{"key": k, "value": v} for k, v in params.items() if k != "access_token"]
@@ -165,6 +183,10 @@ class FakeVk(FakeServer):
         calls.append(now)
 
     # -- methods ---------------------------------------------------------------------------------------------
+
+    def _m_account_getAppPermissions(self, user: int | None, params: dict[str, str]) -> int:
+        token = params.get("access_token", "")
+        return sum(bit for name, bit in RIGHTS.items() if name in self.rights.get(token, RIGHTS.keys()))
 
     def _m_users_get(self, user: int | None, params: dict[str, str]) -> list[dict[str, Any]]:
         if user is None:

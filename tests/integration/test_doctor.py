@@ -86,7 +86,8 @@ def test_all_channels_healthy(nets: dict[str, Net], tmp_path: Path, sqlite_url: 
     tg: FakeTelegram = nets["telegram"].fake
     assert [tg.fault_key(r) for r in tg.requests] == ["getMe", "getChat", "getChatMember"]
     vk: FakeVk = nets["vk"].fake
-    assert [vk.fault_key(r) for r in vk.requests] == ["users.get", "photos.getWallUploadServer", "groups.getById"]
+    checked = ["users.get", "photos.getWallUploadServer", "account.getAppPermissions", "groups.getById"]
+    assert [vk.fault_key(r) for r in vk.requests] == checked
     assert [nets["facebook"].fake.fault_key(r) for r in nets["facebook"].fake.requests] == ["me", "permissions"]
     ok: FakeOk = nets["ok"].fake
     checks = ["users.getCurrentUser", "users.hasAppPermission", "users.hasAppPermission", "group.getInfo"]
