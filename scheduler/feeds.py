@@ -32,15 +32,16 @@ from typing import Any
 from urllib.parse import urljoin
 
 from adapters.telegram_markup import escape
-from scheduler import placement, timeline
 from scheduler import repository as repo
+from scheduler import timeline
 from scheduler.config import ChannelConfig, Config, FeedConfig
 from scheduler.db import Database
 from scheduler.errors import InputError, SmmError
 from scheduler.feed_fetch import FeedError, Fetched, Request, fetch, fetch_all, is_url
-from scheduler.intake import check_link, check_text
+from scheduler.intake import check_link, check_post
 from scheduler.models import FeedState
-from scheduler.render import PostContent, problems
+from scheduler.placement import Planner
+from scheduler.render import PostContent
 from scheduler.views import plural, some_of
 
 __all__ = ["FeedError", "FeedResult", "import_feed", "next_poll", "parse", "poll_feeds", "queue_entries"]
@@ -311,7 +312,9 @@ def _channels(config: Config, feed: FeedConfig) -> list[ChannelConfig]:
     return [config.channel(n) for n in feed.channels] if feed.channels else list(config.channels)
 
 
-def _content(feed: FeedConfig, title: str, entry: Entry, channels: list[ChannelConfig], zone: Any) -> PostContent:
+def _content(config: Config, feed: FeedConfig, title: str, entry: Entry, channels: list[ChannelConfig]) -> PostContent:
+    """The entry's post, checked as every post is (:func:`scheduler.intake.check_post`)."""
+    zone = config.timezone
     values = {
         "title": entry.title,
         "summary": entry.summary,
@@ -333,9 +336,11 @@ def _content(feed: FeedConfig, title: str, entry: Entry, channels: list[ChannelC
                 "its Telegram channels use different parse modes, so one Telegram text cannot suit them all: "
                 "list the channels of one parse mode in the feed's channels"
             )
-        variants["telegram"] = check_text(fill(modes.pop()))
-    return PostContent(
-        text=check_text(fill(None)),
+        variants["telegram"] = fill(modes.pop())
+    return check_post(
+        config,
+        channels,
+        text=fill(None),
         link=entry.link,
         category=feed.category,
         campaign=feed.campaign,
@@ -379,10 +384,7 @@ def queue_entries(
             prepared.append((entry, None))
             continue
         try:
-            content = _content(feed, title, entry, channels, config.timezone)
-            found = [p for c in channels for p in problems(content, c, config.media_dir)]
-            if found:
-                raise InputError("; ".join(found))
+            content = _content(config, feed, title, entry, channels)
         except InputError as exc:
             if strict:
                 raise FeedError(f"feed {result.feed!r}: {_label(entry)}: {exc} (nothing was queued)") from None
@@ -419,6 +421,7 @@ def _write(
         known = _known(session, key, [_entry_key(entry.id) for entry, _ in batch])
         for name in sorted(c.name for c in channels):
             timeline.lock_channel(session, name)
+        planners = [Planner(session, c, now) for c in channels]
         for entry, content in batch:
             entry_key = _entry_key(entry.id)
             if entry_key in known:
@@ -433,10 +436,13 @@ def _write(
                 result.rejected.append(f"{_label(entry)} rejected: {content}")
                 continue
             try:
-                plan = [(c.name, c.network, placement.slot_for(session, c, now, feed.category), True) for c in channels]
+                slots = [p.find_slot(feed.category) for p in planners]
             except InputError as exc:
                 result.waiting.append(f"{_label(entry)} waits: {exc}")
                 continue
+            for planner, when in zip(planners, slots, strict=True):
+                planner.take(when, feed.category)
+            plan = [(c.name, c.network, when, True) for c, when in zip(channels, slots, strict=True)]
             post_id = timeline.insert_post(
                 session,
                 text=content.text,

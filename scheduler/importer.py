@@ -5,12 +5,13 @@ Columns (a header row names them, in any order; only ``text``, ``media`` or ``li
 cadence), ``media`` (paths separated by ``;``, relative to the CSV's folder), ``link``, ``category``, ``campaign``,
 ``utm_content`` and ``text_for_<network>``. The delimiter is ``,``, ``;`` or a tab, read from the header line.
 
-Every row is checked as ``smm add`` checks a post; every bad row is reported with its line number and nothing is
-written unless all rows are good. Rows without ``at`` take slots in file order, after each channel's queue and
-around the times the file and the queue already take, computed in memory; then posts and deliveries go in with
-bulk inserts in one transaction. The media are copied beside the store before it (other writers would wait on a
-slow copy) and put in place within it. Commercial rows that break a channel's content mix rule are errors too (reorder
-the file, give them an ``at``, or ``--force``).
+Every row is checked as ``smm add`` checks a post (:func:`scheduler.intake.check_post`, messages naming the
+columns); every bad row is reported with its line number and nothing is written unless all rows are good. Rows
+without ``at`` take slots in file order, after each channel's queue and around the times the file and the queue
+already take, on each channel's :class:`~scheduler.placement.Planner`; then posts and deliveries go in through
+:func:`scheduler.timeline.insert_posts` in one transaction. The media are copied beside the store before it
+(other writers would wait on a slow copy) and put in place within it. Commercial rows that break a channel's
+content mix rule are errors too (reorder the file, give them an ``at``, or ``--force``).
 """
 
 from __future__ import annotations
@@ -18,26 +19,20 @@ from __future__ import annotations
 import csv
 import gc
 import io
-import os
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection
 
-from scheduler import mix, timeline
+from scheduler import intake, timeline
 from scheduler.config import NETWORKS, ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError
-from scheduler.intake import check_category, check_link, check_tag, check_text, check_variants, parse_when
 from scheduler.media import MediaStore, StoredMedia, inspect
-from scheduler.placement import local
-from scheduler.render import PostContent, problems
-from scheduler.slots import slot_times
-from scheduler.tables import Status, deliveries, posts
+from scheduler.placement import Planner, local
+from scheduler.render import PostContent
 from scheduler.views import plural
 
 COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content")
@@ -45,9 +40,6 @@ VARIANT_PREFIX = "text_for_"
 MAX_REPORTED = 50
 SUMMARY_CHANNELS = 20
 """Channels the import's summary lists one per line; the rest are counted in one line."""
-IMPORT_CACHE_KIB = 64 * 1024
-"""SQLite's page cache for a bulk import's transaction (see :func:`_insert`)."""
-_LAST = 2**62
 
 
 class ImportRejected(InputError):
@@ -163,10 +155,10 @@ def _import(
         raise InputError(f"{path}: no rows to import")
     if dry_run or db is None:
         if db is None:
-            _place(config, None, rows, now, force, path.name)
+            _place(None, rows, now, force, path)
         else:
             with db.read_core() as conn:
-                _place(config, conn, rows, now, force, path.name)
+                _place(conn, rows, now, force, path)
         return ImportResult(rows, dry_run=True)
     store = MediaStore(config.media_dir)
     checked = {p: m for row in rows for p, m in zip(row.media, row.content.media, strict=True)}
@@ -180,8 +172,25 @@ def _import(
             names = sorted({c.name for row in rows for c in row.channels})
             for name in names:
                 timeline.lock_channel(conn, name)
-            _place(config, conn, rows, now, force, path.name)
-            _insert(conn, rows, stored, now, tick)
+            _place(conn, rows, now, force, path)
+            timeline.insert_posts(
+                conn,
+                [
+                    timeline.NewPostRow(
+                        row.content.text,
+                        row.content.link,
+                        row.content.category,
+                        [stored[p] for p in row.media],
+                        [(c.name, c.network, row.due[c.name], row.at is None) for c in row.channels],
+                        row.content.campaign,
+                        row.content.utm_content,
+                        row.content.variants,
+                    )
+                    for row in rows
+                ],
+                now,
+                tick,
+            )
             store.commit()
     db.wake_daemon()
     return ImportResult(rows, dry_run=False)
@@ -271,7 +280,6 @@ class _Checker:
     def __init__(self, config: Config, folder: Path) -> None:
         self.config = config
         self.folder = folder
-        self.by_name = {c.name: c for c in config.channels}
         self._channels: dict[str, list[ChannelConfig]] = {}
         self._times: dict[tuple[str, str], datetime] = {}
         self._media: dict[str, tuple[Path, StoredMedia]] = {}
@@ -279,25 +287,13 @@ class _Checker:
     def channels(self, value: str) -> list[ChannelConfig]:
         if value not in self._channels:
             names = [n.strip() for n in value.replace(",", ";").split(";") if n.strip()]
-            if not self.config.channels:
-                raise InputError(f"no channels are configured in {self.config.path}: add a [[channels]] table")
-            picked: list[ChannelConfig] = []
-            for name in names:
-                if name not in self.by_name:
-                    known = ", ".join(self.by_name)
-                    raise InputError(f"unknown channel {name!r}; configured: {known}")
-                if self.by_name[name] not in picked:
-                    picked.append(self.by_name[name])
-            self._channels[value] = picked or list(self.config.channels)
+            self._channels[value] = intake.pick_channels(self.config, names)
         return self._channels[value]
 
     def when(self, value: str, channel: ChannelConfig, now: datetime) -> datetime:
         key = (value, channel.name)
         if key not in self._times:
-            try:
-                self._times[key] = parse_when(value, channel.timezone, now)
-            except InputError as exc:
-                raise InputError(str(exc).replace("--at", "at", 1)) from None
+            self._times[key] = intake.parse_when(value, channel.timezone, now, intake.COLUMNS.at)
         return self._times[key]
 
     def media(self, value: str) -> tuple[Path, StoredMedia]:
@@ -351,306 +347,67 @@ def _row(
     record: list[str],
     now: datetime,
 ) -> Row:
-    text = check_text(get["text"])
     channels = checker.channels(get["channels"])
-    link = check_link(get["link"].strip() or None)
-    category = check_category(get["category"].strip() or "educational")
-    campaign = check_tag(get["campaign"].strip() or None, "campaign")
-    utm_content = check_tag(get["utm_content"].strip() or None, "utm_content")
     raw_variants = {n: record[i] for n, i in variant_columns if i < len(record) and record[i].strip()}
-    variants = check_variants(raw_variants, channels) if raw_variants else {}
     media = [checker.media(m.strip()) for m in get["media"].split(";") if m.strip()] if get["media"] else []
     at_value = get["at"].strip()
     at = {c.name: checker.when(at_value, c, now) for c in channels} if at_value else None
-    content = PostContent(
-        text=text,
-        link=link,
-        media=tuple(m for _, m in media),
-        category=category,
-        campaign=campaign,
-        utm_content=utm_content,
-        variants=variants,
+    content = intake.check_post(
+        checker.config,
+        channels,
+        text=get["text"],
+        link=get["link"].strip() or None,
+        category=get["category"].strip() or "educational",
+        campaign=get["campaign"].strip() or None,
+        utm_content=get["utm_content"].strip() or None,
+        variants=raw_variants,
+        media=[m for _, m in media],
+        names=intake.COLUMNS,
     )
-    found = [p for channel in channels for p in problems(content, channel, checker.config.media_dir)]
-    if found:
-        raise InputError("; ".join(found))
     return Row(line, content, channels, at, [p for p, _ in media])
 
 
 # -- placing and writing ------------------------------------------------------------------------------------------
 
 
-def _place(config: Config, conn: Connection | None, rows: list[Row], now: datetime, force: bool, name: str) -> None:
-    """Give every row its time on each channel: its ``at``, or the channel's next free slot in file order."""
-    used: dict[str, set[datetime]] = {}
+def _place(conn: Connection | None, rows: list[Row], now: datetime, force: bool, path: Path) -> None:
+    """Give every row its time on each channel: its ``at``, or the channel's next free slot in file order.
+
+    Commercial rows that break a channel's mix rule are refused (unless ``force``), every one named.
+    """
+    planners: dict[str, Planner] = {}
+
+    def planner(channel: ChannelConfig) -> Planner:
+        if channel.name not in planners:
+            planners[channel.name] = Planner(conn, channel, now)
+        return planners[channel.name]
+
+    # The file's explicit times are taken before any row takes a slot.
     for row in rows:
         if row.at is not None:
             for channel in row.channels:
                 row.due[channel.name] = row.at[channel.name]
-                used.setdefault(channel.name, set()).add(row.at[channel.name])
-    free: dict[str, Iterator[datetime]] = {}
-    # Only channels that have rows to place in slots need their queue read (rows with `at` keep their time).
-    for channel in {c.name: c for row in rows if row.at is None for c in row.channels}.values():
-        last, occupied = None, set[datetime]()
-        if conn is not None:
-            times = timeline.channel_times(conn, channel.name, now)
-            last, occupied = times.last_slotted, set(times.occupied)
-        occupied |= used.get(channel.name, set())
-        after = max(now, last) if last is not None else now
-        free[channel.name] = _free(channel, after, occupied)
+                planner(channel).reserve(row.at[channel.name], row.content.category, order=row.line)
+    waiting: dict[str, tuple[ChannelConfig, list[Row]]] = {}
     for row in rows:
         if row.at is None:
             for channel in row.channels:
-                row.due[channel.name] = next(free[channel.name])
-    if not force:
-        errors = _mix_errors(conn, rows, name)
-        if errors:
-            raise ImportRejected(errors)
-
-
-def _free(channel: ChannelConfig, after: datetime, occupied: set[datetime]) -> Iterator[datetime]:
-    return (t for t in slot_times(channel.slots, channel.timezone, after) if t not in occupied)
-
-
-def _mix_errors(conn: Connection | None, rows: list[Row], name: str) -> list[str]:
-    """Rows whose commercial post completes a window over its channel's limit."""
-    new: dict[str, list[tuple[datetime, int, bool, int]]] = {}
-    channels: dict[str, ChannelConfig] = {}
-    for row in rows:
-        commercial = row.content.category == mix.COMMERCIAL
-        for channel in row.channels:
-            if channel.mix.enabled:
-                new.setdefault(channel.name, []).append((row.due[channel.name], _LAST + row.line, commercial, row.line))
-                channels[channel.name] = channel
-    errors: list[tuple[int, str]] = []
-    for channel_name, entries in new.items():
-        if not any(commercial for _, _, commercial, _ in entries):
-            continue
-        channel = channels[channel_name]
-        start = min(e[0] for e in entries)
-        existing = []
-        if conn is not None:
-            existing = timeline.mix_before(conn, channel_name, start, channel.mix.span)
-            existing += timeline.mix_from(conn, channel_name, start)
-        merged = sorted([(e.due_at, e.id, e.commercial, 0) for e in existing] + entries, key=lambda e: (e[0], e[1]))
-        after = [e[2] for e in merged]
-        if not mix.worsens([e.commercial for e in existing], after, channel.mix):
-            continue
-        counts = mix.window_counts(after, channel.mix.window)
-        blamed: set[int] = set()
-        for end, count in enumerate(counts):
-            if count <= channel.mix.limit:
-                continue
-            window = merged[max(0, end - channel.mix.window + 1) : end + 1]
-            culprits = [e for e in window if e[2] and e[3]]
-            if culprits and culprits[-1][3] not in blamed:
-                line = culprits[-1][3]
-                blamed.add(line)
-                errors.append(
-                    (
-                        line,
-                        f"{name}:{line}: channel {channel_name!r}: a commercial post at "
-                        f"{local(culprits[-1][0], channel)} makes {count} of {channel.mix.window} consecutive "
-                        f"deliveries commercial (rule: {channel.mix.describe()}); move the row, give it an 'at', "
-                        "or import with --force",
-                    )
-                )
-    return [message for _, message in sorted(errors)]
-
-
-def _sqlite_time(value: datetime) -> str:
-    """An aware datetime as SQLAlchemy stores it in SQLite (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``)."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-_POST_COLUMNS = ("text", "link", "category", "media", "created_at", "campaign", "utm_content", "variants")
-_DELIVERY_COLUMNS = (
-    "post_id",
-    "channel",
-    "network",
-    "status",
-    "due_at",
-    "slotted",
-    "next_attempt_at",
-    "attempts",
-    "key",
-    "updated_at",
-)
-
-
-def _insert(
-    conn: Connection, rows: list[Row], stored: dict[Path, dict[str, Any]], now: datetime, tick: Callable[[int], None]
-) -> None:
-    """Bulk-insert the rows' posts and deliveries, in batches, through the database driver.
-
-    SQLAlchemy's per-row machinery would take most of the time, so the rows go straight to the driver: on SQLite
-    ``executemany``, with the columns' own SQLAlchemy conversions and post ids counted on from the largest (safe:
-    the transaction is ``BEGIN IMMEDIATE``); on PostgreSQL ``COPY``, with ids taken from the posts' sequence.
-    """
-    driver = conn.connection.driver_connection
-    if conn.dialect.name == "sqlite":
-        # Every delivery goes into eight indexes, at random places in the per-channel ones: with SQLite's default
-        # 2 MiB page cache, 100,000 rows into a million-row queue re-read and re-wrote the same index pages over and
-        # over (a third of the import's system time). The cache is the connection's: set back afterwards.
-        previous = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
-        conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
-        try:
-            _write(_SqliteWriter(conn, driver, now), rows, stored, tick)
-        finally:
-            conn.exec_driver_sql(f"PRAGMA cache_size = {previous}")
-    elif conn.dialect.name == "postgresql":
-        _write(_PostgresWriter(driver, now), rows, stored, tick)
-    else:  # pragma: no cover - the config accepts only SQLite and PostgreSQL URLs
-        raise InputError(f"bulk import supports SQLite and PostgreSQL, not {conn.dialect.name}")
-
-
-def _write(writer: _Writer, rows: list[Row], stored: dict[Path, dict[str, Any]], tick: Callable[[int], None]) -> None:
-    prefix = os.urandom(12).hex()
-    counter = iter(range(1 << 32))
-    batch = 5000
-    for start in range(0, len(rows), batch):
-        chunk = rows[start : start + batch]
-        ids = writer.posts(
-            [
-                (
-                    row.content.text,
-                    row.content.link,
-                    row.content.category,
-                    [stored[p] for p in row.media],
-                    row.content.campaign,
-                    row.content.utm_content,
-                    dict(row.content.variants) or None,
-                )
-                for row in chunk
-            ]
+                waiting.setdefault(channel.name, (channel, []))[1].append(row)
+    for name, (channel, queued) in waiting.items():
+        slots = planner(channel).fill([(row.content.category, row.line) for row in queued])
+        for row, when in zip(queued, slots, strict=True):
+            row.due[name] = when
+    if force:
+        return
+    errors = sorted(
+        (
+            brk.order,
+            f"{path}:{brk.order}: channel {p.channel.name!r}: a commercial post at {local(brk.due_at, p.channel)} "
+            f"makes {brk.commercial} of {p.channel.mix.window} consecutive deliveries commercial "
+            f"(rule: {p.channel.mix.describe()}); move the row, give it an 'at', or import with --force",
         )
-        # Keys in order (a random prefix per import, then a counter) go into the unique index faster than random.
-        writer.deliveries(
-            [
-                (
-                    post_id,
-                    channel.name,
-                    channel.network,
-                    row.due[channel.name],
-                    row.at is None,
-                    f"{prefix}{next(counter):08x}",
-                )
-                for row, post_id in zip(chunk, ids, strict=True)
-                for channel in row.channels
-            ]
-        )
-        tick(len(chunk))
-
-
-_PostRow = tuple[str, str | None, str, list[dict[str, Any]], str | None, str | None, dict[str, str] | None]
-_DeliveryRow = tuple[int, str, str, datetime, bool, str]
-
-
-class _Writer(ABC):
-    """Bulk inserts through the database driver (SQLite executemany, PostgreSQL COPY)."""
-
-    @abstractmethod
-    def posts(self, values: list[_PostRow]) -> list[int]:
-        """Insert posts; returns their ids in order."""
-
-    @abstractmethod
-    def deliveries(self, values: list[_DeliveryRow]) -> None:
-        """Insert deliveries."""
-
-
-class _SqliteWriter(_Writer):
-    def __init__(self, conn: Any, driver: Any, now: datetime) -> None:
-        def converter(table: Table, name: str) -> Callable[[Any], Any]:
-            process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-            return process or (lambda value: value)
-
-        self.json, self.time, self.flag = (
-            converter(posts, "media"),
-            converter(deliveries, "due_at"),
-            converter(deliveries, "slotted"),
-        )
-        if self.time(now) == _sqlite_time(now):
-            self.time = _sqlite_time  # the same text, several times faster
-        self.created = self.time(now)
-        self.empty_media, self.no_variants = self.json([]), self.json(None)
-        self.cursor = driver.cursor()
-        self.next_id = (conn.execute(select(func.max(posts.c.id))).scalar() or 0) + 1
-
-    def posts(self, values: list[_PostRow]) -> list[int]:
-        ids = list(range(self.next_id, self.next_id + len(values)))
-        self.next_id += len(values)
-        marks = ", ".join("?" * (len(_POST_COLUMNS) + 1))
-        self.cursor.executemany(
-            f"INSERT INTO posts (id, {', '.join(_POST_COLUMNS)}) VALUES ({marks})",
-            [
-                (
-                    post_id,
-                    text,
-                    link,
-                    category,
-                    self.json(media) if media else self.empty_media,
-                    self.created,
-                    campaign,
-                    utm_content,
-                    self.json(variants) if variants else self.no_variants,
-                )
-                for post_id, (text, link, category, media, campaign, utm_content, variants) in zip(
-                    ids, values, strict=True
-                )
-            ],
-        )
-        return ids
-
-    def deliveries(self, values: list[_DeliveryRow]) -> None:
-        queued, created = Status.QUEUED.value, self.created
-        slotted, explicit = self.flag(True), self.flag(False)
-        rows = []
-        for post_id, channel, network, due_at, is_slotted, key in values:
-            due = self.time(due_at)
-            rows.append(
-                (post_id, channel, network, queued, due, slotted if is_slotted else explicit, due, 0, key, created)
-            )
-        marks = ", ".join("?" * len(_DELIVERY_COLUMNS))
-        self.cursor.executemany(f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) VALUES ({marks})", rows)
-
-
-class _PostgresWriter(_Writer):
-    def __init__(self, driver: Any, now: datetime) -> None:
-        self.driver = driver
-        self.now = now
-
-    def posts(self, values: list[_PostRow]) -> list[int]:
-        import json
-
-        with self.driver.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence('posts', 'id')) FROM generate_series(1, %s)", (len(values),)
-            )
-            ids = [int(r[0]) for r in cursor.fetchall()]
-            with cursor.copy(f"COPY posts (id, {', '.join(_POST_COLUMNS)}) FROM STDIN") as copy:
-                for post_id, (text, link, category, media, campaign, utm_content, variants) in zip(
-                    ids, values, strict=True
-                ):
-                    copy.write_row(
-                        (
-                            post_id,
-                            text,
-                            link,
-                            category,
-                            json.dumps(media),
-                            self.now,
-                            campaign,
-                            utm_content,
-                            json.dumps(variants) if variants else None,
-                        )
-                    )
-        return ids
-
-    def deliveries(self, values: list[_DeliveryRow]) -> None:
-        queued, now = Status.QUEUED.value, self.now
-        with (
-            self.driver.cursor() as cursor,
-            cursor.copy(f"COPY deliveries ({', '.join(_DELIVERY_COLUMNS)}) FROM STDIN") as copy,
-        ):
-            for post_id, channel, network, due_at, slotted, key in values:
-                copy.write_row((post_id, channel, network, queued, due_at, slotted, due_at, 0, key, now))
+        for p in planners.values()
+        for brk in p.breaks()
+    )
+    if errors:
+        raise ImportRejected([message for _, message in errors])

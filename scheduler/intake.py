@@ -1,8 +1,10 @@
-"""Queueing a post: the input checks and ``smm add``'s use case.
+"""Queueing a post: the one validation of a post's content, and ``smm add``'s use case.
 
-Everything is validated before anything is written, and the post goes in one short write transaction. This module
-works on SQLAlchemy's Core (:mod:`scheduler.timeline`) and never loads the ORM, which would cost ``smm add`` a
-third of its time; ``smm import`` shares its checks.
+:func:`check_post` is every entry point's check of a post (``smm add``, ``smm import``, feeds); its messages name
+the fields as the user gave them, through :class:`Names`: ``smm add``'s options or a CSV file's columns. Everything
+is validated before anything is written, and the post goes in one short write transaction, placed by
+:class:`scheduler.placement.Planner` and written by :func:`scheduler.timeline.insert_posts`. This module works on
+SQLAlchemy's Core and never loads the ORM, which ``smm add`` would pay for in start-up time.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from scheduler import mix, placement, timeline
+from scheduler import mix, timeline
 from scheduler.config import CATEGORIES, NETWORKS, ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError
 from scheduler.media import MediaStore, StoredMedia, inspect
+from scheduler.placement import Planner
 from scheduler.render import PostContent, problems
 from scheduler.slots import local_to_utc
 from scheduler.views import configured, post_view
@@ -30,6 +33,22 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 """C0 and C1 control characters but tab and line breaks: terminals act on them (ESC, CSI), networks mangle them."""
 _LINK = re.compile(r"https?://[^/?#\s]+\S*", re.IGNORECASE)
 """An http(s) URL with a host and no whitespace (what ``urlsplit`` accepted, without its cost in bulk imports)."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """How messages name a post's fields: ``smm add``'s options (:data:`OPTIONS`) or a CSV file's columns
+    (:data:`COLUMNS`). ``text_for`` has a ``{network}`` field."""
+
+    at: str
+    link: str
+    campaign: str
+    utm_content: str
+    text_for: str
+
+
+OPTIONS = Names("--at", "--link", "--campaign", "--utm-content", "--text-for {network}")
+COLUMNS = Names("at", "link", "campaign", "utm_content", "text_for_{network}")
 
 
 @dataclass(frozen=True)
@@ -73,21 +92,22 @@ def check_text(text: str) -> str:
     return text
 
 
-def check_link(link: str | None) -> str | None:
+def check_link(link: str | None, name: str = OPTIONS.link) -> str | None:
+    """An http(s) URL (stripped; None stays None); ``name`` is the field's name in messages."""
     if link is None:
         return None
     link = link.strip()
     if _CONTROL.search(link):
-        raise InputError(f"--link {link!r} contains a control character")
+        raise InputError(f"{name} {link!r} contains a control character")
     if len(link) > MAX_LINK:
-        raise InputError(f"--link is {len(link)} characters long; at most {MAX_LINK}")
+        raise InputError(f"{name} is {len(link)} characters long; at most {MAX_LINK}")
     if not _LINK.fullmatch(link):
-        raise InputError(f"--link {link!r} is not an http(s) URL")
+        raise InputError(f"{name} {link!r} is not an http(s) URL")
     if "[" in link:  # an IPv6 host: let urlsplit judge its brackets
         try:
             urlsplit(link)
         except ValueError:
-            raise InputError(f"--link {link!r} is not an http(s) URL") from None
+            raise InputError(f"{name} {link!r} is not an http(s) URL") from None
     return link
 
 
@@ -111,21 +131,26 @@ def check_tag(value: str | None, what: str) -> str | None:
     return value
 
 
-def check_variants(variants: Mapping[str, str], channels: Sequence[ChannelConfig]) -> dict[str, str]:
-    """Per-network texts: a known network among the post's channels, with text that passes :func:`check_text`."""
+def check_variants(
+    variants: Mapping[str, str], channels: Sequence[ChannelConfig], name: str = OPTIONS.text_for
+) -> dict[str, str]:
+    """Per-network texts: a known network among the post's channels, with text that passes :func:`check_text`.
+
+    ``name`` is the field's name in messages, with a ``{network}`` field."""
     networks = {c.network for c in channels}
     checked: dict[str, str] = {}
     for network, text in variants.items():
+        field_name = name.format(network=network)
         if network not in NETWORKS:
-            raise InputError(f"--text-for {network!r}: not a network; use one of {', '.join(NETWORKS)}")
+            raise InputError(f"{name.format(network=repr(network))}: not a network; use one of {', '.join(NETWORKS)}")
         if network not in networks:
-            raise InputError(f"--text-for {network}: the post goes to no {network} channel")
+            raise InputError(f"{field_name}: the post goes to no {network} channel")
         if not text.strip():
-            raise InputError(f"--text-for {network}: the text is empty")
+            raise InputError(f"{field_name}: the text is empty")
         try:
             checked[network] = check_text(text)
         except InputError as exc:
-            raise InputError(f"--text-for {network}: {exc}") from None
+            raise InputError(f"{field_name}: {exc}") from None
     return checked
 
 
@@ -143,27 +168,29 @@ def parse_variants(values: Sequence[str]) -> dict[str, str]:
     return variants
 
 
-def parse_when(value: str, zone: Any, now: datetime) -> datetime:
-    """An ISO 8601 date-time; without an offset it is read in ``zone``. Must be in the future."""
+def parse_when(value: str, zone: Any, now: datetime, name: str = OPTIONS.at) -> datetime:
+    """An ISO 8601 date-time; without an offset it is read in ``zone``. Must be in the future. ``name`` is the
+    field's name in messages."""
     raw = value.strip()
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
         raise InputError(
-            f"--at {value!r} is not an ISO 8601 date-time such as 2026-12-01T10:00 or 2026-12-01T10:00+03:00"
+            f"{name} {value!r} is not an ISO 8601 date-time such as 2026-12-01T10:00 or 2026-12-01T10:00+03:00"
         ) from None
     if len(raw) <= 10:
-        raise InputError(f"--at {value!r} has no time of day; give one, e.g. {raw}T10:00")
+        raise InputError(f"{name} {value!r} has no time of day; give one, e.g. {raw}T10:00")
     try:
         when = local_to_utc(parsed, zone, strict=True)
     except ValueError as exc:
-        raise InputError(f"--at {value!r}: {exc}") from None
+        raise InputError(f"{name} {value!r}: {exc}") from None
     if when <= now:
-        raise InputError(f"--at {value!r} is in the past (now is {now.astimezone(zone):%Y-%m-%d %H:%M %Z})")
+        raise InputError(f"{name} {value!r} is in the past (now is {now.astimezone(zone):%Y-%m-%d %H:%M %Z})")
     return when
 
 
 def pick_channels(config: Config, names: Sequence[str]) -> list[ChannelConfig]:
+    """The channels named (each once, in order), or every channel when none is named."""
     if not config.channels:
         raise InputError(f"no channels are configured in {config.path}: add a [[channels]] table")
     if not names:
@@ -179,6 +206,41 @@ def pick_channels(config: Config, names: Sequence[str]) -> list[ChannelConfig]:
     return picked
 
 
+def check_post(
+    config: Config,
+    channels: Sequence[ChannelConfig],
+    *,
+    text: str,
+    link: str | None = None,
+    category: str = "educational",
+    campaign: str | None = None,
+    utm_content: str | None = None,
+    variants: Mapping[str, str] | None = None,
+    media: Sequence[StoredMedia] = (),
+    extra: dict[str, Any] | None = None,
+    names: Names = OPTIONS,
+) -> PostContent:
+    """Check a post's content for its ``channels``; returns it as it will be stored (InputError: the problems).
+
+    Every entry point's one validation: the text, link, category, UTM tags and per-network texts, then what each
+    channel's network allows (:func:`scheduler.render.problems`). ``names`` names the fields in the messages.
+    """
+    content = PostContent(
+        text=check_text(text),
+        link=check_link(link, names.link),
+        media=tuple(media),
+        category=check_category(category),
+        extra=extra or {},
+        campaign=check_tag(campaign, names.campaign),
+        utm_content=check_tag(utm_content, names.utm_content),
+        variants=check_variants(variants, channels, names.text_for) if variants else {},
+    )
+    found = [p for channel in channels for p in problems(content, channel, config.media_dir)]
+    if found:
+        raise InputError("; ".join(found))
+    return content
+
+
 # -- queueing -----------------------------------------------------------------------------------------------------
 
 
@@ -187,34 +249,27 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> d
     modes = sum((request.at is not None, request.now, request.next))
     if modes > 1:
         raise InputError("give at most one of --at, --now and --next")
-    text = check_text(request.text)
-    link = check_link(request.link)
-    category = check_category(request.category)
-    campaign = check_tag(request.campaign, "--campaign")
-    utm_content = check_tag(request.utm_content, "--utm-content")
     channels = pick_channels(config, request.channels)
-    variants = check_variants(request.variants, channels)
     inspected = []
     for path in request.media:
         info, size = inspect(path)
         inspected.append(StoredMedia("0" * 64, path.name, info.mime, size, info.width, info.height))
-    content = PostContent(
-        text=text,
-        link=link,
-        media=tuple(inspected),
-        category=category,
+    content = check_post(
+        config,
+        channels,
+        text=request.text,
+        link=request.link,
+        category=request.category,
+        campaign=request.campaign,
+        utm_content=request.utm_content,
+        variants=request.variants,
+        media=inspected,
         extra=request.extra,
-        campaign=campaign,
-        utm_content=utm_content,
-        variants=variants,
     )
-    found = [p for channel in channels for p in problems(content, channel, config.media_dir)]
-    if found:
-        raise InputError("; ".join(found))
     explicit: dict[str, datetime] = {}
     if request.at is not None:
         explicit = {c.name: parse_when(request.at, c.timezone, now) for c in channels}
-    if category == mix.COMMERCIAL and not request.force:
+    if content.category == mix.COMMERCIAL and not request.force:
         closed = [c.name for c in channels if c.mix.enabled and c.mix.limit == 0]
         if closed:
             raise InputError(
@@ -232,18 +287,18 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> d
             # Always in the same order, so two adds naming the same channels in another order cannot deadlock.
             for name in sorted(c.name for c in channels):
                 timeline.lock_channel(conn, name)
-            plan = _plan(conn, channels, request, category, explicit, now)
+            plan = _plan(conn, channels, request, content.category, explicit, now)
             post_id = timeline.insert_post(
                 conn,
-                text=text,
-                link=link,
-                category=category,
+                text=content.text,
+                link=content.link,
+                category=content.category,
                 media=stored,
                 now=now,
                 plan=plan,
-                campaign=campaign,
-                utm_content=utm_content,
-                variants=variants,
+                campaign=content.campaign,
+                utm_content=content.utm_content,
+                variants=content.variants,
             )
             view = post_view(*timeline.post_rows(conn, post_id))
             store.commit()
@@ -262,20 +317,18 @@ def _plan(
     """Each channel's delivery ``(channel, network, due_at, slotted)``; every mix refusal in one InputError."""
     plan: list[tuple[str, str, datetime, bool]] = []
     refused: list[str] = []
-    check = category == mix.COMMERCIAL and not request.force
     for channel in channels:
+        planner = Planner(conn, channel, now)
         try:
             if request.now or request.at is not None:
                 when = now if request.now else explicit[channel.name]
-                if check:
-                    placement.check_explicit(conn, channel, when, category, now)
+                if not request.force:
+                    planner.check_explicit(when, category)
                 plan.append((channel.name, channel.network, when, False))
             elif request.next:
-                when = placement.next_slot(conn, channel, now, category, force=request.force)
-                plan.append((channel.name, channel.network, when, True))
+                plan.append((channel.name, channel.network, planner.push_back(category, force=request.force), True))
             else:
-                when = placement.slot_for(conn, channel, now, "" if request.force else category)
-                plan.append((channel.name, channel.network, when, True))
+                plan.append((channel.name, channel.network, planner.slot_for(category, force=request.force), True))
         except InputError as exc:
             refused.append(str(exc))
     if refused:

@@ -1,31 +1,34 @@
 """Placing deliveries on a channel's timeline under the content mix rule (:mod:`scheduler.mix`).
 
-Each function works inside the caller's write transaction (the channel is locked) and reads only the deliveries
-the rule can see around the change: :attr:`~scheduler.mix.MixRule.span` either side (the whole queue for
-``--next``, which moves it).
+:class:`Planner` is every entry point's placement (``smm add``, ``smm import``, feeds, the late policy): one
+channel's timeline in memory, read inside the caller's write transaction (the channel is locked) only as far as a
+placement needs, with what it placed itself kept on it.
 
-- :func:`slot_for`: "add to queue". A non-commercial post takes the next free slot after the channel's queue; a
-  commercial one takes the first free slot from there on where the rule holds (it can only help to go past an
-  explicit ``--at`` post), else it is refused with the earliest slot that would work once more non-commercial
-  posts are queued.
-- :func:`check_explicit`: ``--at`` and ``--now``. A commercial post that breaks the rule is refused unless forced.
-- :func:`next_slot`: ``--next`` pushes the queue back one slot, which can reorder it around explicit posts; any
-  post whose placement breaks the rule is refused unless forced.
+- :meth:`Planner.slot_for`: "add to queue". A non-commercial post takes the next free slot after the channel's
+  queue; a commercial one takes the first free slot from there on where the rule holds (it can only help to go past
+  an explicit ``--at`` post), else it is refused with the earliest slot that would work once more non-commercial
+  posts are queued. With ``force`` (and for ``smm import``'s rows) the next free slot, whatever the rule says.
+- :meth:`Planner.check_explicit`: ``--at`` and ``--now``. A commercial post that breaks the rule is refused unless
+  forced; :meth:`Planner.reserve` takes the time.
+- :meth:`Planner.push_back`: ``--next`` pushes the queue back one slot, which can reorder it around explicit posts;
+  any post whose placement breaks the rule is refused unless forced.
+- :meth:`Planner.reslot`: the late policy's ``reslot``, the first slot after now that no delivery holds.
+- :meth:`Planner.breaks`: a bulk import's commercial rows that break the rule.
 - :func:`check_move`: ``smm reschedule``, refused unless forced, like an explicit placement.
 - :func:`cancel_notes`: a cancel is never refused, but it can leave commercial posts side by side: say so.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from scheduler import mix, timeline
 from scheduler.config import ChannelConfig
 from scheduler.errors import InputError
-from scheduler.slots import push_back, queue_slot, slot_times
+from scheduler.slots import push_back, slot_times
 from scheduler.timeline import MixEntry
 
 if TYPE_CHECKING:
@@ -82,28 +85,6 @@ def _fits(flags: list[bool], position: int, rule: mix.MixRule) -> bool:
     return not mix.worsens(local, mix.insert(local, position - low), rule)
 
 
-def slot_for(session: Executor, channel: ChannelConfig, now: datetime, category: str) -> datetime:
-    """The slot "add to queue" gives a post of ``category`` on ``channel`` (raises InputError when none works)."""
-    times = timeline.channel_times(session, channel.name, now)
-    if category != mix.COMMERCIAL or not channel.mix.enabled:
-        return queue_slot(channel.slots, channel.timezone, now, times.last_slotted, times.occupied)
-    after = max(now, times.last_slotted) if times.last_slotted is not None else now
-    rule = channel.mix
-    history = timeline.mix_before(session, channel.name, after, rule.span, inclusive=True)
-    future = timeline.mix_from(session, channel.name, after, inclusive=False)
-    occupied = set(times.occupied)
-    first, found = _search(channel, after, occupied, history, future)
-    if found is not None:
-        return found
-    position = len(history) + bisect_right([e.due_at for e in future], first)
-    count = mix.worst_window(mix.insert(_flags(history) + _flags(future), position), position, rule)
-    reason = (
-        f"channel {channel.name!r}: a commercial post in its next slot ({local(first, channel)}) would make {count} "
-        f"of {rule.window} consecutive deliveries commercial (rule: {rule.describe()})"
-    )
-    raise InputError(f"{reason}; {_suggestion(channel, after, occupied, history, future)}")
-
-
 def _suggestion(
     channel: ChannelConfig, after: datetime, occupied: set[datetime], history: list[MixEntry], future: list[MixEntry]
 ) -> str:
@@ -130,53 +111,255 @@ def _suggestion(
     return "no slot would work before more non-commercial posts are queued (or give --at with --force)"
 
 
-def check_explicit(session: Executor, channel: ChannelConfig, when: datetime, category: str, now: datetime) -> None:
-    """Refuse a commercial post at ``when`` (``--at``/``--now``) that breaks the rule."""
-    rule = channel.mix
-    if category != mix.COMMERCIAL or not rule.enabled:
-        return
-    history = timeline.mix_before(session, channel.name, when, rule.span, inclusive=True)
-    future = timeline.mix_from(session, channel.name, when, rule.span, inclusive=False)
-    flags = _flags(history) + _flags(future)
-    after = mix.insert(flags, len(history))
-    if not mix.worsens(flags, after, rule):
-        return
-    count = mix.worst_window(after, len(history), rule)
-    try:
-        hint = f"`smm add` without --at/--now puts it in {local(slot_for(session, channel, now, category), channel)}"
-    except InputError:
-        hint = "no slot in the queue works yet"
-    raise InputError(
-        f"channel {channel.name!r}: a commercial post at {local(when, channel)} would make {count} of {rule.window} "
-        f"consecutive deliveries commercial (rule: {rule.describe()}); {hint}, or give --force"
-    )
+class Break(NamedTuple):
+    """A placed commercial delivery that breaks the mix: when, its placement's ``order``, and how many of the
+    rule's window are commercial."""
+
+    due_at: datetime
+    order: int
+    commercial: int
 
 
-def next_slot(session: Executor, channel: ChannelConfig, now: datetime, category: str, *, force: bool) -> datetime:
-    """``--next``: the first free slot for the post, the queue pushed back a slot (refused if that breaks the mix)."""
-    queued = timeline.slotted_queue(session, channel.name, now)
-    taken = timeline.explicit_times(session, channel.name, now)
-    first, moved = push_back(channel.slots, channel.timezone, now, [d.due_at for d in queued], taken)
-    rule = channel.mix
-    if rule.enabled and not force:
-        history = timeline.mix_before(session, channel.name, now, rule.span)
-        future = timeline.mix_from(session, channel.name, now)
-        new_times = {d.id: when for d, when in zip(queued, moved, strict=True)}
-        shifted = [MixEntry(new_times.get(e.id, e.due_at), e.id, e.commercial) for e in future]
-        shifted.append(MixEntry(first, _LAST, category == mix.COMMERCIAL))
-        shifted.sort(key=lambda e: (e.due_at, e.id))
-        before, after = _flags(history) + _flags(future), _flags(history) + _flags(shifted)
-        if mix.worsens(before, after, rule):
-            broken = mix.first_break(after, rule)
-            count = broken[2] if broken else 0
-            raise InputError(
-                f"channel {channel.name!r}: --next would put {count} commercial posts in {rule.window} consecutive "
-                f"deliveries (rule: {rule.describe()}); leave out --next, or give --force"
-            )
-    for delivery, when in zip(queued, moved, strict=True):
-        if when != delivery.due_at:
-            timeline.move_delivery(session, delivery.id, when, now, slotted=True)
-    return first
+def _by_time(entry: MixEntry) -> datetime:
+    return entry.due_at
+
+
+def _in_order(entry: MixEntry) -> tuple[datetime, int]:
+    return entry.due_at, entry.id
+
+
+class Planner:
+    """One channel's timeline in memory, on which new deliveries are placed.
+
+    It reads the database (in the caller's write transaction, with the channel locked) once, and only as far back
+    as a placement needs: the times taken from the end of the queue on, the mix around them, further back for an
+    explicit time or the late policy. What it places is kept in memory, so a bulk import places every row without
+    a query per row; the caller writes the deliveries. ``conn`` None plans on an empty timeline (a dry run before
+    the database exists). ``order`` numbers a placement (a CSV line) for :meth:`breaks`.
+    """
+
+    def __init__(self, conn: Executor | None, channel: ChannelConfig, now: datetime) -> None:
+        self.conn = conn
+        self.channel = channel
+        self.now = now
+        self._mixed = channel.mix.enabled
+        self._reset()
+
+    def _reset(self) -> None:
+        self._loaded = False
+        self._cursor = self.now
+        """Queue placement goes after this: now, or the last queue-placed delivery."""
+        self._start = self.now
+        """``_taken`` holds every time taken from here on (and ``_stored`` the mix from here, once read)."""
+        self._taken: set[datetime] = set()
+        self._stored: list[MixEntry] | None = None
+        """The rule's span of deliveries before ``_start`` and every one from it on, as the database holds them."""
+        self._placed: list[MixEntry] = []
+        self._merged: list[MixEntry] | None = None
+        self._free: Iterator[datetime] | None = None
+        self._free_from = self.now
+
+    # -- the timeline -----------------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if self.conn is None:
+            return
+        times = timeline.channel_times(self.conn, self.channel.name, self.now)
+        if times.last_slotted is not None and times.last_slotted > self.now:
+            self._start = self._cursor = max(self._cursor, times.last_slotted)
+        self._taken |= times.occupied
+
+    def _cover(self, since: datetime) -> None:
+        """Read the timeline back to ``since``."""
+        self._load()
+        if since >= self._start:
+            return
+        if self.conn is not None:
+            name = self.channel.name
+            self._taken |= timeline.taken_times(self.conn, name, since, until=self._start)
+            if self._stored is not None:
+                older = timeline.mix_before(self.conn, name, since, self.channel.mix.span)
+                older += [
+                    e for e in timeline.mix_from(self.conn, name, since, until=self._start) if e.due_at < self._start
+                ]
+                self._stored = older + [e for e in self._stored if e.due_at >= self._start]
+                self._merged = None
+        self._start = since
+
+    def _mix(self, since: datetime) -> list[MixEntry]:
+        """The deliveries in the rule's sequence, those placed here included: the rule's span before ``since`` (or
+        before the earliest placed) and every one from there on."""
+        self._cover(min([since, *(e.due_at for e in self._placed)]))
+        if self._stored is None:
+            self._stored = []
+            if self.conn is not None:
+                name = self.channel.name
+                self._stored = timeline.mix_before(self.conn, name, self._start, self.channel.mix.span)
+                self._stored += timeline.mix_from(self.conn, name, self._start)
+            self._merged = None
+        if self._merged is None:
+            self._merged = sorted([*self._stored, *self._placed], key=_in_order)
+        return self._merged
+
+    def _record(self, when: datetime, category: str, *, slotted: bool, order: int) -> None:
+        self._taken.add(when)
+        if slotted and when > self._cursor:
+            self._cursor = when
+        if self._mixed:
+            self._placed.append(MixEntry(when, _LAST + order, category == mix.COMMERCIAL))
+            self._merged = None
+
+    # -- placements -------------------------------------------------------------------------------------------
+
+    def reserve(self, when: datetime, category: str, *, order: int = 0) -> None:
+        """A delivery at an explicit time (``--at``, ``--now``, a CSV row's ``at``): the time is taken."""
+        self._record(when, category, slotted=False, order=order)
+
+    def slot_for(self, category: str, *, force: bool = False, order: int = 0) -> datetime:
+        """ "Add to queue": the next free slot after the queue, for a commercial post (unless ``force``) the first
+        from there where the rule holds (InputError when none does); the slot is taken."""
+        when = self._queue_slot("" if force else category)
+        self._record(when, category, slotted=True, order=order)
+        return when
+
+    def fill(self, placements: Sequence[tuple[str, int]]) -> list[datetime]:
+        """The next free slots after the queue, one for each ``(category, order)`` in turn, whatever the rule says
+        (a bulk import's rows: :meth:`breaks` names those that break it); the slots are taken."""
+        if not self._loaded:
+            self._load()
+        free = _free_slots(self.channel, self._cursor, self._taken)
+        found = [next(free) for _ in placements]
+        self._taken.update(found)
+        if found:
+            self._cursor = max(self._cursor, found[-1])
+        if self._mixed:
+            self._placed += [
+                MixEntry(when, _LAST + order, category == mix.COMMERCIAL)
+                for when, (category, order) in zip(found, placements, strict=True)
+            ]
+            self._merged = None
+        return found
+
+    def find_slot(self, category: str, *, force: bool = False) -> datetime:
+        """The slot :meth:`slot_for` would give, without taking it (for a post that goes to several channels)."""
+        return self._queue_slot("" if force else category)
+
+    def take(self, when: datetime, category: str, *, order: int = 0) -> None:
+        """A queue-placed delivery at ``when`` (from :meth:`find_slot`): the queue now ends there."""
+        self._record(when, category, slotted=True, order=order)
+
+    def _queue_slot(self, category: str) -> datetime:
+        if not self._loaded:
+            self._load()
+        if category != mix.COMMERCIAL or not self._mixed:
+            return self._next_free()
+        channel, rule = self.channel, self.channel.mix
+        entries = self._mix(self._cursor)
+        split = bisect_right(entries, self._cursor, key=_by_time)
+        history, future = entries[max(0, split - rule.span) : split], entries[split:]
+        first, found = _search(channel, self._cursor, self._taken, history, future)
+        if found is not None:
+            return found
+        position = len(history) + bisect_right(future, first, key=_by_time)
+        count = mix.worst_window(mix.insert(_flags(history) + _flags(future), position), position, rule)
+        reason = (
+            f"channel {channel.name!r}: a commercial post in its next slot ({local(first, channel)}) would make "
+            f"{count} of {rule.window} consecutive deliveries commercial (rule: {rule.describe()})"
+        )
+        raise InputError(f"{reason}; {_suggestion(channel, self._cursor, set(self._taken), history, future)}")
+
+    def _next_free(self) -> datetime:
+        """The first free slot after the cursor (the slots walked on from the last one, while the cursor is there)."""
+        if self._free is None or self._free_from != self._cursor:
+            self._free = _free_slots(self.channel, self._cursor, self._taken)
+        self._free_from = next(self._free)
+        return self._free_from
+
+    def check_explicit(self, when: datetime, category: str) -> None:
+        """Refuse a commercial post at ``when`` (``--at``/``--now``) that breaks the rule."""
+        channel, rule = self.channel, self.channel.mix
+        if category != mix.COMMERCIAL or not rule.enabled:
+            return
+        entries = self._mix(when)
+        split = bisect_right(entries, when, key=_by_time)
+        history, future = entries[max(0, split - rule.span) : split], entries[split : split + rule.span]
+        flags = _flags(history) + _flags(future)
+        after = mix.insert(flags, len(history))
+        if not mix.worsens(flags, after, rule):
+            return
+        count = mix.worst_window(after, len(history), rule)
+        try:
+            hint = f"`smm add` without --at/--now puts it in {local(self._queue_slot(category), channel)}"
+        except InputError:
+            hint = "no slot in the queue works yet"
+        raise InputError(
+            f"channel {channel.name!r}: a commercial post at {local(when, channel)} would make {count} of "
+            f"{rule.window} consecutive deliveries commercial (rule: {rule.describe()}); {hint}, or give --force"
+        )
+
+    def push_back(self, category: str, *, force: bool) -> datetime:
+        """``--next``: the first free slot for the post, the queue pushed back a slot (refused if that breaks the
+        mix, unless ``force``). Moves the queued deliveries."""
+        assert self.conn is not None
+        channel, rule, now = self.channel, self.channel.mix, self.now
+        queued = timeline.slotted_queue(self.conn, channel.name, now)
+        taken = timeline.explicit_times(self.conn, channel.name, now)
+        first, moved = push_back(channel.slots, channel.timezone, now, [d.due_at for d in queued], taken)
+        if rule.enabled and not force:
+            entries = self._mix(now)
+            split = bisect_left(entries, now, key=_by_time)
+            history, future = entries[max(0, split - rule.span) : split], entries[split:]
+            new_times = {d.id: when for d, when in zip(queued, moved, strict=True)}
+            shifted = [MixEntry(new_times.get(e.id, e.due_at), e.id, e.commercial) for e in future]
+            shifted.append(MixEntry(first, _LAST, category == mix.COMMERCIAL))
+            shifted.sort(key=_in_order)
+            before, after = _flags(history) + _flags(future), _flags(history) + _flags(shifted)
+            if mix.worsens(before, after, rule):
+                broken = mix.first_break(after, rule)
+                count = broken[2] if broken else 0
+                raise InputError(
+                    f"channel {channel.name!r}: --next would put {count} commercial posts in {rule.window} "
+                    f"consecutive deliveries (rule: {rule.describe()}); leave out --next, or give --force"
+                )
+        for delivery, when in zip(queued, moved, strict=True):
+            if when != delivery.due_at:
+                timeline.move_delivery(self.conn, delivery.id, when, now, slotted=True)
+        self._reset()  # the queue moved under the timeline in memory: read it again when it is next needed
+        self._record(first, category, slotted=True, order=0)
+        return first
+
+    def reslot(self) -> datetime:
+        """The late policy's ``reslot``: the first slot after now that no delivery holds (and takes it)."""
+        self._cover(self.now)
+        when = next(_free_slots(self.channel, self.now, self._taken))
+        self._taken.add(when)
+        return when
+
+    def breaks(self) -> list[Break]:
+        """The placed commercial deliveries that complete a window over the rule's limit: in each such window the
+        last one placed here, once."""
+        rule = self.channel.mix
+        if not any(e.commercial for e in self._placed):
+            return []
+        start = min(e.due_at for e in self._placed)
+        entries = self._mix(start)
+        entries = entries[max(0, bisect_left(entries, start, key=_by_time) - rule.span) :]
+        after = _flags(entries)
+        if not mix.worsens(_flags([e for e in entries if e.id < _LAST]), after, rule):
+            return []
+        found: list[Break] = []
+        blamed: set[int] = set()
+        for end, count in enumerate(mix.window_counts(after, rule.window)):
+            if count <= rule.limit:
+                continue
+            culprits = [e for e in entries[max(0, end - rule.window + 1) : end + 1] if e.commercial and e.id >= _LAST]
+            if culprits and culprits[-1].id not in blamed:
+                blamed.add(culprits[-1].id)
+                found.append(Break(culprits[-1].due_at, culprits[-1].id - _LAST, count))
+        return found
 
 
 def _around(session: Executor, channel: ChannelConfig, low: datetime, high: datetime) -> list[MixEntry]:

@@ -34,10 +34,10 @@ from scheduler.config import ChannelConfig, Config
 from scheduler.errors import DatabaseError
 from scheduler.log import redact
 from scheduler.models import Outcome
+from scheduler.placement import Planner
 from scheduler.ratelimit import Limiter
 from scheduler.render import render
 from scheduler.retry import call_with_retries, decide
-from scheduler.slots import next_free_slots
 
 log = logging.getLogger("smm.publish")
 T = TypeVar("T")
@@ -441,7 +441,7 @@ def apply_late_policy(session: Any, config: Config, cutoff: datetime, now: datet
     them with the reason "missed". ``seen`` collects the ids already decided, so each is logged once.
     """
     lines: list[str] = []
-    assigned: dict[str, set[datetime]] = {}
+    planners: dict[str, Planner] = {}
     for delivery in claims.overdue(session, cutoff, limit=500 + len(seen)):
         if delivery.id in seen:
             continue
@@ -464,9 +464,9 @@ def apply_late_policy(session: Any, config: Config, cutoff: datetime, now: datet
                 f"{where} is {_late(late_by)} late; skipped (late_policy = skip; smm retry {delivery.post_id})"
             )
         else:
-            taken = timeline.taken_times(session, channel.name, now) | assigned.setdefault(channel.name, set())
-            slot = next_free_slots(channel.slots, channel.timezone, now, taken)[0]
-            assigned[channel.name].add(slot)
+            if channel.name not in planners:
+                planners[channel.name] = Planner(session, channel, now)
+            slot = planners[channel.name].reslot()
             timeline.move_delivery(session, delivery.id, slot, now, slotted=True)
             local = slot.astimezone(channel.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
             lines.append(

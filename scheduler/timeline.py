@@ -1,18 +1,21 @@
-"""A channel's timeline in SQL: what slot placement and the content mix read, and the writes that queue a post.
+"""A channel's timeline in SQL: what slot placement and the content mix read, and the one writer of posts.
 
-Core statements over :mod:`scheduler.tables`, so that ``smm add`` and ``smm import`` never load the ORM. Each
-function takes either a Core connection or an ORM session inside the caller's transaction.
+Core statements over :mod:`scheduler.tables`, so that ``smm add`` and ``smm import`` never load the ORM; posts are
+written by :func:`insert_posts` (every entry point: ``smm add``, ``smm import``, feeds). Each function takes either
+a Core connection or an ORM session inside the caller's transaction.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 
-from sqlalchemy import Connection, CursorResult, Result, func, insert, select, text, update
+from sqlalchemy import Connection, CursorResult, Result, func, select, text, update
 
 from scheduler.db import connection_of
 from scheduler.tables import Status, deliveries, posts
@@ -34,10 +37,6 @@ _d = deliveries.c
 def rowcount(result: Result[Any]) -> int:
     """How many rows an UPDATE or DELETE changed."""
     return int(cast(CursorResult[Any], result).rowcount)
-
-
-def new_key() -> str:
-    return uuid.uuid4().hex
 
 
 def lock_channel(conn: Executor, channel: str) -> None:
@@ -63,11 +62,13 @@ def channel_times(conn: Executor, channel: str, now: datetime) -> ChannelTimes:
     return ChannelTimes(last, taken_times(conn, channel, after))
 
 
-def taken_times(conn: Executor, channel: str, since: datetime) -> frozenset[datetime]:
-    """Every time on ``channel`` from ``since`` on that a delivery holds (queue-placed or explicit)."""
-    return frozenset(
-        conn.scalars(select(_d.due_at).where(_d.channel == channel, _d.status.in_(_TAKEN), _d.due_at >= since))
-    )
+def taken_times(conn: Executor, channel: str, since: datetime, until: datetime | None = None) -> frozenset[datetime]:
+    """Every time on ``channel`` from ``since`` on (before ``until``) that a delivery holds (queue-placed or
+    explicit)."""
+    query = select(_d.due_at).where(_d.channel == channel, _d.status.in_(_TAKEN), _d.due_at >= since)
+    if until is not None:
+        query = query.where(_d.due_at < until)
+    return frozenset(conn.scalars(query))
 
 
 class Slotted(NamedTuple):
@@ -98,8 +99,7 @@ def explicit_times(conn: Executor, channel: str, since: datetime) -> list[dateti
     )
 
 
-@dataclass(frozen=True)
-class MixEntry:
+class MixEntry(NamedTuple):
     """A delivery as the content mix sees it: when, which (for ties), and whether its post is commercial."""
 
     due_at: datetime
@@ -154,56 +154,210 @@ def move_delivery(conn: Executor, delivery_id: int, due_at: datetime, now: datet
     return bool(rowcount(result))
 
 
+class NewPostRow(NamedTuple):
+    """A post to insert and its deliveries ``(channel, network, due_at, slotted)``."""
+
+    text: str
+    link: str | None
+    category: str
+    media: list[dict[str, Any]]
+    plan: Sequence[tuple[str, str, datetime, bool]]
+    campaign: str | None = None
+    utm_content: str | None = None
+    variants: Mapping[str, str] | None = None
+
+
+BULK_CACHE_KIB = 64 * 1024
+"""SQLite's page cache for a bulk insert's transaction (see :func:`insert_posts`)."""
+_BULK = 1000
+"""Rows from which :func:`insert_posts` enlarges SQLite's page cache."""
+_BATCH = 5000
+_POST_COLUMNS = ("id", "text", "link", "category", "media", "created_at", "campaign", "utm_content", "variants")
+_DELIVERY_COLUMNS = (
+    "post_id",
+    "channel",
+    "network",
+    "status",
+    "due_at",
+    "slotted",
+    "next_attempt_at",
+    "attempts",
+    "key",
+    "updated_at",
+)
+_DeliveryRow = tuple[int, str, str, datetime, bool, str]
+
+
 def insert_post(
     conn: Executor,
     *,
     text: str,
     link: str | None,
     category: str,
-    media: list[dict[str, object]],
+    media: list[dict[str, Any]],
     now: datetime,
-    plan: Iterable[tuple[str, str, datetime, bool]],
+    plan: Sequence[tuple[str, str, datetime, bool]],
     campaign: str | None = None,
     utm_content: str | None = None,
-    variants: dict[str, str] | None = None,
+    variants: Mapping[str, str] | None = None,
 ) -> int:
     """Insert a post and its deliveries ``(channel, network, due_at, slotted)``; returns the post's id."""
-    result = cast(
-        CursorResult[Any],
-        conn.execute(
-            insert(posts).values(
-                text=text,
-                link=link,
-                category=category,
-                media=media,
-                created_at=now,
-                campaign=campaign,
-                utm_content=utm_content,
-                variants=variants or None,
+    row = NewPostRow(text, link, category, media, plan, campaign, utm_content, variants)
+    return insert_posts(conn, [row], now)[0]
+
+
+def insert_posts(
+    conn: Executor, rows: Sequence[NewPostRow], now: datetime, tick: Callable[[int], None] | None = None
+) -> list[int]:
+    """Insert posts and their deliveries (queued), in batches; returns the posts' ids in order.
+
+    The one way posts are written. SQLAlchemy's per-row machinery would take most of a bulk import's time, so the
+    rows go straight to the driver: on SQLite ``executemany``, with the columns' own SQLAlchemy conversions and
+    post ids counted on from the largest (safe: write transactions are ``BEGIN IMMEDIATE``); on PostgreSQL
+    ``COPY``, with ids taken from the posts' sequence. ``tick`` is told of each batch written.
+    """
+    connection = connection_of(conn)
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        return _write(_PostgresWriter(driver, now), rows, tick)
+    if connection.dialect.name != "sqlite":  # pragma: no cover - the config accepts only SQLite and PostgreSQL
+        raise ValueError(f"posts are written to SQLite or PostgreSQL, not {connection.dialect.name}")
+    if len(rows) < _BULK:
+        return _write(_SqliteWriter(connection, driver, now), rows, tick)
+    # Every delivery goes into eight indexes, at random places in the per-channel ones: with SQLite's default
+    # 2 MiB page cache, a bulk insert into a big queue re-reads and re-writes the same index pages over and over.
+    # The cache is the connection's: set back afterwards.
+    previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    try:
+        return _write(_SqliteWriter(connection, driver, now), rows, tick)
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
+
+
+def _write(writer: _Writer, rows: Sequence[NewPostRow], tick: Callable[[int], None] | None) -> list[int]:
+    # Keys in order (a random prefix per call, then a counter) go into the unique index faster than random ones.
+    prefix = os.urandom(12).hex()
+    counter = iter(range(1 << 32))
+    ids: list[int] = []
+    for start in range(0, len(rows), _BATCH):
+        chunk = rows[start : start + _BATCH]
+        batch = writer.posts(chunk)
+        writer.deliveries(
+            [
+                (post_id, channel, network, due_at, slotted, f"{prefix}{next(counter):08x}")
+                for row, post_id in zip(chunk, batch, strict=True)
+                for channel, network, due_at, slotted in row.plan
+            ]
+        )
+        ids += batch
+        if tick is not None:
+            tick(len(chunk))
+    return ids
+
+
+class _Writer(ABC):
+    """Bulk inserts through the database driver (SQLite executemany, PostgreSQL COPY)."""
+
+    @abstractmethod
+    def posts(self, rows: Sequence[NewPostRow]) -> list[int]:
+        """Insert posts; returns their ids in order."""
+
+    @abstractmethod
+    def deliveries(self, values: list[_DeliveryRow]) -> None:
+        """Insert deliveries."""
+
+
+def _sqlite_time(value: datetime) -> str:
+    """An aware datetime as SQLAlchemy stores it in SQLite (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+class _SqliteWriter(_Writer):
+    def __init__(self, conn: Connection, driver: Any, now: datetime) -> None:
+        def converter(column: Any) -> Callable[[Any], Any]:
+            process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            return process or (lambda value: value)
+
+        self.json, self.time, self.flag = converter(posts.c.media), converter(_d.due_at), converter(_d.slotted)
+        if self.time(now) == _sqlite_time(now):
+            self.time = _sqlite_time  # the same text, several times faster
+        self.created = self.time(now)
+        self.empty_media, self.no_variants = self.json([]), self.json(None)
+        self.cursor = driver.cursor()
+        self.next_id = (conn.execute(select(func.max(posts.c.id))).scalar() or 0) + 1
+
+    def posts(self, rows: Sequence[NewPostRow]) -> list[int]:
+        ids = list(range(self.next_id, self.next_id + len(rows)))
+        self.next_id += len(rows)
+        self.cursor.executemany(
+            f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}) VALUES ({', '.join('?' * len(_POST_COLUMNS))})",
+            [
+                (
+                    post_id,
+                    row.text,
+                    row.link,
+                    row.category,
+                    self.json(row.media) if row.media else self.empty_media,
+                    self.created,
+                    row.campaign,
+                    row.utm_content,
+                    self.json(dict(row.variants)) if row.variants else self.no_variants,
+                )
+                for post_id, row in zip(ids, rows, strict=True)
+            ],
+        )
+        return ids
+
+    def deliveries(self, values: list[_DeliveryRow]) -> None:
+        queued, created = Status.QUEUED.value, self.created
+        slotted, explicit = self.flag(True), self.flag(False)
+        rows = []
+        for post_id, channel, network, due_at, is_slotted, key in values:
+            due = self.time(due_at)
+            rows.append(
+                (post_id, channel, network, queued, due, slotted if is_slotted else explicit, due, 0, key, created)
             )
-        ),
-    )
-    key = result.inserted_primary_key
-    assert key is not None
-    post_id = int(key[0])
-    rows = [
-        {
-            "post_id": post_id,
-            "channel": channel,
-            "network": network,
-            "status": Status.QUEUED.value,
-            "due_at": due_at,
-            "next_attempt_at": due_at,
-            "slotted": slotted,
-            "attempts": 0,
-            "key": new_key(),
-            "updated_at": now,
-        }
-        for channel, network, due_at, slotted in plan
-    ]
-    if rows:
-        conn.execute(insert(deliveries), rows)
-    return post_id
+        marks = ", ".join("?" * len(_DELIVERY_COLUMNS))
+        self.cursor.executemany(f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) VALUES ({marks})", rows)
+
+
+class _PostgresWriter(_Writer):
+    def __init__(self, driver: Any, now: datetime) -> None:
+        self.driver = driver
+        self.now = now
+
+    def posts(self, rows: Sequence[NewPostRow]) -> list[int]:
+        with self.driver.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('posts', 'id')) FROM generate_series(1, %s)", (len(rows),)
+            )
+            ids = [int(r[0]) for r in cursor.fetchall()]
+            with cursor.copy(f"COPY posts ({', '.join(_POST_COLUMNS)}) FROM STDIN") as copy:
+                for post_id, row in zip(ids, rows, strict=True):
+                    copy.write_row(
+                        (
+                            post_id,
+                            row.text,
+                            row.link,
+                            row.category,
+                            json.dumps(row.media),
+                            self.now,
+                            row.campaign,
+                            row.utm_content,
+                            json.dumps(dict(row.variants)) if row.variants else None,
+                        )
+                    )
+        return ids
+
+    def deliveries(self, values: list[_DeliveryRow]) -> None:
+        queued, now = Status.QUEUED.value, self.now
+        with (
+            self.driver.cursor() as cursor,
+            cursor.copy(f"COPY deliveries ({', '.join(_DELIVERY_COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for post_id, channel, network, due_at, slotted, key in values:
+                copy.write_row((post_id, channel, network, queued, due_at, slotted, due_at, 0, key, now))
 
 
 def post_rows(conn: Executor, post_id: int) -> tuple[Any, list[Any]]:

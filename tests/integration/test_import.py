@@ -136,7 +136,7 @@ def test_every_bad_row_is_reported_with_its_line_and_nothing_is_written(env: Env
     assert rejected(env, path) == [
         f"{path}:3: unknown channel 'paris'; configured: berlin, ny, tg",
         f"{path}:7: at 'tomorrow' is not an ISO 8601 date-time such as 2026-12-01T10:00 or 2026-12-01T10:00+03:00",
-        f"{path}:8: --link 'example.org' is not an http(s) URL",
+        f"{path}:8: link 'example.org' is not an http(s) URL",
         f"{path}:9: category 'gossip' is not one of entertaining, educational, commercial, ugc, news",
         f"{path}:10: media {env.tmp}/nope.png: no such file",
         f"{path}:11: channel 'tg': the text is 4097 characters long; telegram allows 4096",
@@ -218,11 +218,11 @@ def test_commercial_rows_that_break_the_mix_are_errors_unless_forced(env: Env) -
     path = write_csv(env, rows)
     env.add("existing", "--channel", "ny")
     assert rejected(env, path) == [
-        "posts.csv:4: channel 'berlin': a commercial post at Tue 2026-12-01 10:00 CET makes 3 of 4 consecutive "
+        f"{path}:4: channel 'berlin': a commercial post at Tue 2026-12-01 10:00 CET makes 3 of 4 consecutive "
         "deliveries commercial (rule: at most 50% of any 4); move the row, give it an 'at', or import with --force",
-        "posts.csv:6: channel 'berlin': a commercial post at Tue 2026-12-08 10:00 CET makes 3 of 4 consecutive "
+        f"{path}:6: channel 'berlin': a commercial post at Tue 2026-12-08 10:00 CET makes 3 of 4 consecutive "
         "deliveries commercial (rule: at most 50% of any 4); move the row, give it an 'at', or import with --force",
-        "posts.csv:7: channel 'berlin': a commercial post at Fri 2026-12-11 10:00 CET makes 3 of 4 consecutive "
+        f"{path}:7: channel 'berlin': a commercial post at Fri 2026-12-11 10:00 CET makes 3 of 4 consecutive "
         "deliveries commercial (rule: at most 50% of any 4); move the row, give it an 'at', or import with --force",
     ]
     env.ok("import", str(path), "--force")
@@ -233,7 +233,7 @@ def test_commercial_rows_are_judged_with_the_queue_already_there(env: Env) -> No
     env.add("offer", "--category", "commercial", "--channel", "berlin")
     env.add("offer", "--category", "commercial", "--channel", "berlin")
     path = write_csv(env, [["text", "channels", "category"], ["tip", "berlin", ""], ["offer", "berlin", "commercial"]])
-    assert rejected(env, path)[0].startswith("posts.csv:3: channel 'berlin': a commercial post at Fri 2026-12-04 10:00")
+    assert rejected(env, path)[0].startswith(f"{path}:3: channel 'berlin': a commercial post at Fri 2026-12-04 10:00")
 
 
 def test_ten_thousand_rows(env: Env) -> None:
@@ -265,3 +265,38 @@ def test_the_summary_lists_twenty_channels_and_counts_the_rest(tmp_path: Path, d
     assert lines[0] == "imported 2 posts (24 deliveries) from posts.csv"
     assert [line.split(":")[0] for line in lines[1:21]] == [f"  {n}" for n in names[:20]]
     assert lines[21:] == ["  ... and 3 more channels (4 deliveries)"]
+
+
+def test_a_row_and_smm_add_get_the_same_check_with_the_field_named_as_the_user_wrote_it(
+    tmp_path: Path, db_url: str
+) -> None:
+    # One validation for both: an unknown channel lists the same (at most 20) configured names; a field's message
+    # names the CSV column where `smm add` names its option.
+    names = [f"c{i:02d}" for i in range(23)]
+    body = "".join(f'[[channels]]\nname = "{n}"\nnetwork = "outbox"\npath = "out-{n}"\n\n' for n in names)
+    env = Env(tmp_path, write_config(tmp_path / "config.toml", db_url, body + TG, outbox=False), db_url, tmp_path)
+    env.add("existing", "--channel", "c00")
+    added = one_error_line(env("add", "hi", "--channel", "paris"))
+    assert added.startswith("unknown channel 'paris'; configured: c00, c01,")
+    path = write_csv(
+        env,
+        [
+            ["text", "channels", "link", "campaign", "text_for_telegram"],
+            ["x", "paris", "", "", ""],
+            ["x", "c00", "ftp://example.org", "", ""],
+            ["x", "c00", "", "a\tb", ""],
+            ["x", "c00", "", "", "hallo"],
+        ],
+    )
+    assert rejected(env, path) == [
+        f"{path}:2: {added}",
+        f"{path}:3: link 'ftp://example.org' is not an http(s) URL",
+        f"{path}:4: campaign 'a\\tb' must be one line without control characters",
+        f"{path}:5: text_for_telegram: the post goes to no telegram channel",
+    ]
+    for args, message in [
+        (["--link", "ftp://example.org"], "--link 'ftp://example.org' is not an http(s) URL"),
+        (["--campaign", "a\tb"], "--campaign 'a\\tb' must be one line without control characters"),
+        (["--text-for", "telegram=hallo"], "--text-for telegram: the post goes to no telegram channel"),
+    ]:
+        assert one_error_line(env("add", "x", "--channel", "c00", *args)) == message

@@ -172,15 +172,19 @@ def test_a_huge_feed_is_queued_in_short_transactions_and_capped_per_poll(tmp_pat
         posts_per_commit: list[int] = []
         inserted = [0]
 
-        def count_posts(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        def count_posts(statement: str) -> None:
             if statement.lstrip().upper().startswith("INSERT INTO POSTS"):
                 inserted[0] += 1
+
+        def trace(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+            # Posts are written through the driver (executemany), past SQLAlchemy's statement events.
+            dbapi_conn.set_trace_callback(count_posts)
 
         def commit(conn: Any) -> None:
             posts_per_commit.append(inserted[0])
             inserted[0] = 0
 
-        event.listen(db.write_engine, "after_cursor_execute", count_posts)
+        event.listen(db.write_engine, "checkout", trace)
         event.listen(db.write_engine, "commit", commit)
         try:
             first = poll_feeds(config, db, NOW)
