@@ -165,7 +165,7 @@ def resolve_post(
                 f"post {post_id} has {len(unknown)} unknown deliveries; name one with --channel to give a URL"
             )
         if url is not None:
-            check_link(url)
+            check_link(url, "--url")
         if published:
             for delivery in unknown:
                 repo.mark_published_by_hand(session, delivery.id, url, now)

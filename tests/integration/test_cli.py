@@ -505,6 +505,10 @@ def test_resolve_an_unknown_delivery(env: Env) -> None:
         "! channel 'berlin': 1 delivery in doubt: check the channel, then `smm resolve ID --published` or `--retry`",
         "! channel 'ny': 1 delivery in doubt: check the channel, then `smm resolve ID --published` or `--retry`",
     ]
+    # the message names the option the user gave
+    assert one_error_line(env("resolve", "1", "--published", "--url", "example.org/p", "--channel", "berlin")) == (
+        "--url 'example.org/p' is not an http(s) URL"
+    )
     env.ok("resolve", "1", "--published", "--url", "https://example.org/p/1", "--channel", "berlin")
     env.ok("resolve", "1", "--retry")
     states = {d["channel"]: (d["status"], d["remote_url"]) for d in env.json("show", "1")["deliveries"]}
