@@ -36,7 +36,7 @@ from scheduler.claims import Claim
 from scheduler.config import ChannelConfig, Config, load_config
 from scheduler.db import SCHEMA_HEAD, Database, schema_revision
 from scheduler.errors import ConfigError, DatabaseError, SmmError
-from scheduler.lock import DaemonLock, wake_address
+from scheduler.lock import DaemonLock
 from scheduler.log import redact
 from scheduler.media import MediaStore
 from scheduler.publisher import Publisher, apply_late_policy
@@ -416,12 +416,11 @@ class Daemon:
                 code = 1
         finally:
             self.notifier.stopping()
+            if wake_sock is not None:  # the lock's, closed with it
+                loop.remove_reader(wake_sock.fileno())
             await self._shutdown()
             if listener is not None:
                 listener.cancel()
-            if wake_sock is not None:
-                loop.remove_reader(wake_sock.fileno())
-                wake_sock.close()
             self.notifier.close()
             # Closing the loop resets the handlers to their defaults while the interpreter still joins threads and
             # closes files: a second SIGTERM (an impatient operator, a supervisor) would turn a clean stop into a
@@ -466,15 +465,9 @@ class Daemon:
             await asyncio.wait_for(self.stopped.wait(), seconds)
 
     def _listen_for_pokes(self, loop: asyncio.AbstractEventLoop) -> socket.socket | None:
-        if self.db.path is None:
+        sock = self.lock.socket if self.lock is not None else None
+        if sock is None:
             return None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        try:
-            sock.bind(wake_address(str(self.db.path)))
-        except OSError:
-            sock.close()
-            return None
-        sock.setblocking(False)
 
         def drain() -> None:
             try:

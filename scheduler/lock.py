@@ -1,9 +1,12 @@
-"""One daemon per SQLite file (an advisory file lock the kernel drops when the process dies) and its wake-up
-socket, through which the CLI tells the daemon that something changed. Both belong to the file itself, found through
-whatever spelling of its path a config uses (a symlink, ``..``, a relative path)."""
+"""One daemon per SQLite file, and its wake-up socket, through which the CLI tells the daemon that something changed.
+
+Both belong to the file itself, whatever path a config reaches it by, and the kernel drops both when the process
+dies: an advisory lock beside the file's real path (a symlink, ``..``, a relative path lead to it), and the wake-up
+socket, an abstract name made of the file's device and inode (a hard link or a bind mount lead to it too)."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -23,12 +26,14 @@ def real_path(database: Path | str) -> Path:
 
 
 class DaemonLock:
-    """An exclusive ``flock`` on ``<database>.lock`` beside the database's real path, holding the owner's pid."""
+    """An exclusive ``flock`` on ``<database>.lock`` beside the database's real path, holding the owner's pid, and
+    the database's wake-up socket (None where it cannot be bound: the daemon's own wake-ups and tick remain)."""
 
     def __init__(self, database: Path) -> None:
         self.database = real_path(database)
         self.path = self.database.with_name(self.database.name + ".lock")
         self._fd: int | None = None
+        self.socket: socket.socket | None = None
 
     def acquire(self) -> None:
         if self._fd is not None:
@@ -52,17 +57,41 @@ class DaemonLock:
         except OSError as exc:  # a full disk, a file size limit
             os.close(fd)
             raise SmmError(f"cannot write the lock file {self.path}: {exc.strerror}") from None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.bind(wake_address(self.database))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                os.close(fd)
+                raise AlreadyRunning(
+                    f"another `smm run` is already publishing from {self.database} (through another path to the "
+                    "same file: a hard link or a bind mount); a second daemon on one SQLite file could publish posts "
+                    "twice, so this one will not start"
+                ) from None
+        else:
+            sock.setblocking(False)
+            self.socket = sock
         self._fd = fd
 
     def release(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
 
-def wake_address(database: str) -> str:
-    """An abstract Unix socket name derived from the database's real path (Linux); nothing on the filesystem."""
-    digest = hashlib.sha256(str(real_path(database)).encode()).hexdigest()[:24]
+def wake_address(database: Path | str) -> str:
+    """An abstract Unix socket name (Linux; nothing on the filesystem) for the database file: its device and inode
+    (its real path while it does not exist)."""
+    try:
+        found = os.stat(database)
+        identity = f"{found.st_dev}:{found.st_ino}"
+    except OSError:
+        identity = str(real_path(database))
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:24]
     return f"\0smm-scheduler-wake-{digest}"
 
 

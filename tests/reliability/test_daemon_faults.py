@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import signal
 import subprocess
@@ -51,27 +52,32 @@ def run(config: Path, *args: str, file_size_limit: int | None = None) -> subproc
     )
 
 
-@pytest.mark.parametrize("spelling", ["symlink", "dotdot"])
+@pytest.mark.parametrize("spelling", ["symlink", "dotdot", "hardlink"])
 def test_a_second_daemon_on_the_same_file_through_another_path_refuses_to_start(tmp_path: Path, spelling: str) -> None:
     real = tmp_path / "data" / "smm.db"
     (tmp_path / "data" / "sub").mkdir(parents=True)
+    other = tmp_path / "elsewhere" / "alias.db"
+    other.parent.mkdir()
     if spelling == "symlink":
-        other = tmp_path / "elsewhere" / "alias.db"
-        other.parent.mkdir()
         other.symlink_to(real)
-    else:
+    elif spelling == "dotdot":
         (tmp_path / "linked").symlink_to(tmp_path / "data" / "sub")
         other = tmp_path / "linked" / ".." / "smm.db"  # through a symlinked folder: data/sub/.. is data
     first = write_config(tmp_path / "first.toml", f"sqlite:///{real}", extra_top=FAST)
     second = write_config(tmp_path / "second.toml", f"sqlite:///{other}", extra_top=FAST)
     with DaemonProcess(first) as daemon:
         daemon.wait_ready()
+        if spelling == "hardlink":  # (a bind mount is the same file too, but needs root to make)
+            os.link(real, other)
         refused = run(second)
         assert daemon.proc.poll() is None
         assert daemon.stop() == 0
     assert refused.returncode == 1, refused.stderr
     (line,) = refused.stderr.strip().splitlines()
-    assert "another `smm run` (pid " in line and f"is already publishing from {real};" in line
+    if spelling == "hardlink":
+        assert f"another `smm run` is already publishing from {other} (through another path to the same" in line
+    else:
+        assert "another `smm run` (pid " in line and f"is already publishing from {real};" in line
     assert "could publish posts twice" in line
 
 
