@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from scheduler import mix, timeline
 from scheduler.config import ChannelConfig
 from scheduler.errors import InputError
-from scheduler.slots import push_back, slot_times
+from scheduler.slots import free_slots, push_back
 from scheduler.timeline import MixEntry
 
 if TYPE_CHECKING:
@@ -48,9 +48,7 @@ def _flags(entries: Sequence[MixEntry]) -> list[bool]:
 
 
 def _free_slots(channel: ChannelConfig, after: datetime, occupied: set[datetime]) -> Iterator[datetime]:
-    for when in slot_times(channel.slots, channel.timezone, after):
-        if when not in occupied:
-            yield when
+    return free_slots(channel.slots, channel.timezone, after, occupied)
 
 
 def _search(

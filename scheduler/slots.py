@@ -17,9 +17,10 @@ cannot happen.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
+from itertools import islice
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -114,6 +115,16 @@ def slot_times(slots: Iterable[Slot], zone: tzinfo, after: datetime) -> Iterator
         week += timedelta(days=7)
 
 
+def free_slots(
+    slots: Iterable[Slot], zone: tzinfo, after: datetime, occupied: Container[datetime]
+) -> Iterator[datetime]:
+    """Every slot instant strictly after ``after`` that is not in ``occupied`` (UTC times), in order; endless.
+
+    ``occupied`` is consulted as the walk goes, so times added to it meanwhile are skipped too.
+    """
+    return (instant for instant in slot_times(slots, zone, after) if instant not in occupied)
+
+
 def next_free_slots(
     slots: Iterable[Slot],
     zone: tzinfo,
@@ -121,27 +132,8 @@ def next_free_slots(
     occupied: Iterable[datetime] = (),
     count: int = 1,
 ) -> list[datetime]:
-    """The first ``count`` slot instants strictly after ``after`` that are not in ``occupied``."""
-    taken = {o.astimezone(UTC) for o in occupied}
-    found: list[datetime] = []
-    for instant in slot_times(slots, zone, after):
-        if instant not in taken:
-            found.append(instant)
-            if len(found) == count:
-                break
-    return found
-
-
-def queue_slot(
-    slots: Iterable[Slot],
-    zone: tzinfo,
-    now: datetime,
-    last_queued: datetime | None,
-    occupied: Iterable[datetime] = (),
-) -> datetime:
-    """Where "add to queue" puts a new post: the first free slot after ``now`` and after the last queued one."""
-    after = max(now, last_queued) if last_queued is not None else now
-    return next_free_slots(slots, zone, after, occupied)[0]
+    """The first ``count`` slot instants strictly after ``after`` that are not in ``occupied`` (in any zone)."""
+    return list(islice(free_slots(slots, zone, after, {o.astimezone(UTC) for o in occupied}), count))
 
 
 def push_back(

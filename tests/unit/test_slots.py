@@ -1,4 +1,5 @@
-"""The cadence as pure maths: parsing slots, slot instants across weeks and DST changes, and queue placement.
+"""The cadence as pure maths: parsing slots, slot instants across weeks and DST changes, and queue placement (the
+planner on an empty timeline in memory).
 
 Every test passes a fixed ``now``; nothing reads the clock. Calendar used below (2026): Monday 23 November,
 Tuesday 24, Friday 27, Tuesday 1 December, Friday 4. DST changes: Europe/Berlin and Europe/Helsinki spring forward
@@ -14,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from scheduler.config import ChannelConfig
+from scheduler.placement import Planner
 from scheduler.slots import (
     DEFAULT_SLOTS,
     Slot,
@@ -22,7 +25,6 @@ from scheduler.slots import (
     parse_slot,
     parse_slots,
     push_back,
-    queue_slot,
     slot_times,
 )
 from tests.conftest import utc
@@ -211,9 +213,8 @@ def test_two_slots_collapsing_into_one_instant_count_once() -> None:
     ]
     assert next_free_slots(pair, BERLIN, utc(2026, 3, 27), (), 2) == [utc(2026, 3, 29, 1, 30), utc(2026, 4, 5, 0, 30)]
     # Queueing two posts: the second one goes to the next week, not to the same instant.
-    taken = queue_slot(pair, BERLIN, utc(2026, 3, 27), None)
-    assert taken == utc(2026, 3, 29, 1, 30)
-    assert queue_slot(pair, BERLIN, utc(2026, 3, 27), taken, {taken}) == utc(2026, 4, 5, 0, 30)
+    planner = Planner(None, _channel(pair, BERLIN), utc(2026, 3, 27))
+    assert [planner.slot_for("news"), planner.slot_for("news")] == [utc(2026, 3, 29, 1, 30), utc(2026, 4, 5, 0, 30)]
 
 
 def test_new_york_spring_forward_and_fall_back() -> None:
@@ -304,19 +305,27 @@ def test_the_edges_of_the_skipped_hour_exist() -> None:
 def test_queue_slot(
     now: datetime, last_queued: datetime | None, occupied: tuple[datetime, ...], expected: datetime
 ) -> None:
-    assert queue_slot(DEFAULT_SLOTS, ZoneInfo("UTC"), now, last_queued, occupied) == expected
+    planner = Planner(None, _channel(DEFAULT_SLOTS, ZoneInfo("UTC")), now)  # an empty timeline, in memory
+    if last_queued is not None:
+        planner.take(last_queued, "news")
+    for when in occupied:
+        planner.reserve(when, "news")
+    assert planner.slot_for("news") == expected
 
 
 def test_queue_slot_matches_occupied_times_given_in_any_zone() -> None:
-    t1_in_berlin = T1.astimezone(BERLIN)
-    assert queue_slot(DEFAULT_SLOTS, ZoneInfo("UTC"), MONDAY_NOON, None, {t1_in_berlin}) == F1
+    planner = Planner(None, _channel(DEFAULT_SLOTS, ZoneInfo("UTC")), MONDAY_NOON)
+    planner.reserve(T1.astimezone(BERLIN), "news")
+    assert planner.slot_for("news") == F1
 
 
 def test_queue_slot_is_fifo_over_many_adds() -> None:
-    placed: list[datetime] = []
-    for _ in range(6):
-        placed.append(queue_slot(DEFAULT_SLOTS, ZoneInfo("UTC"), MONDAY_NOON, max(placed, default=None), placed))
-    assert placed == [T1, F1, T2, F2, T3, F3]
+    planner = Planner(None, _channel(DEFAULT_SLOTS, ZoneInfo("UTC")), MONDAY_NOON)
+    assert [planner.slot_for("news") for _ in range(3)] + planner.fill([("news", 0)] * 3) == [T1, F1, T2, F2, T3, F3]
+
+
+def _channel(slots: tuple[Slot, ...], zone: ZoneInfo) -> ChannelConfig:
+    return ChannelConfig("c", "outbox", zone, slots, None, {}, {})
 
 
 def test_next_free_slots_counts_and_skips() -> None:
