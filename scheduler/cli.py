@@ -23,6 +23,7 @@ from scheduler import __version__
 from scheduler.config import CATEGORIES, Config, disabled_channels, load_config
 from scheduler.errors import NoDatabaseYet, NotFound, SmmError
 from scheduler.log import configure_logging, escape_for_terminal, redact
+from scheduler.timefmt import format_local
 from scheduler.views import plural
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -114,7 +115,7 @@ def local_time(iso: str | None, channel: str, config: Config) -> str:
         return "-"
     when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     zone = config.channel(channel).timezone if channel in config.channel_names else config.timezone
-    return when.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+    return format_local(when, zone)
 
 
 def one_line(text: str, width: int) -> str:

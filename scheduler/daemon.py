@@ -42,6 +42,7 @@ from scheduler.media import MediaStore
 from scheduler.publisher import Publisher, apply_late_policy
 from scheduler.ratelimit import Limiter, pace
 from scheduler.sdnotify import PROGRESS_INTERVAL, Notifier
+from scheduler.timefmt import format_local
 from scheduler.views import plural, some_of
 
 log = logging.getLogger("smm.daemon")
@@ -746,7 +747,7 @@ class Daemon:
                 continue
             channel = self.config.channel(d.channel) if d.channel in self.config.channel_names else None
             zone = channel.timezone if channel else UTC
-            when = (d.next_attempt_at or d.due_at).astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+            when = format_local(d.next_attempt_at or d.due_at, zone)
             log.info(
                 "queued post %d on %s for %s",
                 d.post_id,

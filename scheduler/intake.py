@@ -25,6 +25,7 @@ from scheduler.media import MediaStore, StoredMedia, inspect
 from scheduler.placement import Planner
 from scheduler.render import PostContent, problems
 from scheduler.slots import local_to_utc
+from scheduler.timefmt import format_local
 from scheduler.views import configured, post_view
 
 MAX_LINK = 2048
@@ -185,7 +186,7 @@ def parse_when(value: str, zone: Any, now: datetime, name: str = OPTIONS.at) -> 
     except ValueError as exc:
         raise InputError(f"{name} {value!r}: {exc}") from None
     if when <= now:
-        raise InputError(f"{name} {value!r} is in the past (now is {now.astimezone(zone):%Y-%m-%d %H:%M %Z})")
+        raise InputError(f"{name} {value!r} is in the past (now is {format_local(now, zone, weekday=False)})")
     return when
 
 

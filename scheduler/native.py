@@ -26,6 +26,7 @@ from scheduler.config import ChannelConfig
 from scheduler.log import redact
 from scheduler.models import Outcome
 from scheduler.render import render
+from scheduler.timefmt import format_local
 
 if TYPE_CHECKING:
     from scheduler.publisher import Publisher
@@ -39,10 +40,6 @@ GIVE_UP_AFTER = timedelta(minutes=30)
 
 def _extra(claim: Claim, action: str) -> dict[str, object]:
     return {"post_id": claim.post_id, "delivery_id": claim.delivery_id, "channel": claim.channel, "action": action}
-
-
-def _local(when: datetime, channel: ChannelConfig) -> str:
-    return when.astimezone(channel.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 async def arm(publisher: Publisher, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> None:
@@ -86,14 +83,15 @@ async def arm(publisher: Publisher, claim: Claim, adapter: Adapter, channel: Cha
 async def _armed(
     publisher: Publisher, claim: Claim, channel: ChannelConfig, remote_id: str, at: datetime, now: datetime
 ) -> None:
-    note = f"scheduled on {claim.network} for {_local(at, channel)}: it goes out even if smm is down then"
+    local = format_local(at, channel.timezone)
+    note = f"scheduled on {claim.network} for {local}: it goes out even if smm is down then"
     if await publisher.record(claims.record_armed, claim, now, remote_id, at, at + CHECK_AFTER, note):
         log.info(
             "post %d handed to %s (%s) to publish at %s",
             claim.post_id,
             claim.channel,
             remote_id,
-            _local(at, channel),
+            local,
             extra=_extra(claim, "scheduled_on_network"),
         )
 

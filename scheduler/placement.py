@@ -29,6 +29,7 @@ from scheduler import mix, timeline
 from scheduler.config import ChannelConfig
 from scheduler.errors import InputError
 from scheduler.slots import free_slots, push_back
+from scheduler.timefmt import format_local
 from scheduler.timeline import MixEntry
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ _LAST = 2**62
 
 
 def local(when: datetime, channel: ChannelConfig) -> str:
-    return when.astimezone(channel.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
+    return format_local(when, channel.timezone)
 
 
 def _flags(entries: Sequence[MixEntry]) -> list[bool]:

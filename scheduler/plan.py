@@ -18,6 +18,7 @@ from scheduler.config import Config
 from scheduler.db import Database
 from scheduler.errors import InputError
 from scheduler.render import PostContent, render
+from scheduler.timefmt import format_local
 from scheduler.views import configured
 
 
@@ -75,11 +76,8 @@ def format_plan(items: list[dict[str, Any]], config: Config) -> list[str]:
     lines: list[str] = []
     for item in items:
         zone = config.channel(item["channel"]).timezone if item["channel"] in config.channel_names else UTC
-        when = datetime.fromisoformat(item["due_at"].replace("Z", "+00:00")).astimezone(zone)
-        lines.append(
-            f"post {item['post_id']} -> {item['channel']} ({item['network']}, {item['category']}) "
-            f"at {when:%a %Y-%m-%d %H:%M %Z}"
-        )
+        when = format_local(datetime.fromisoformat(item["due_at"].replace("Z", "+00:00")), zone)
+        lines.append(f"post {item['post_id']} -> {item['channel']} ({item['network']}, {item['category']}) at {when}")
         if item["text"]:
             lines.extend("  | " + line for line in item["text"].split("\n"))
         if item["link"]:

@@ -38,6 +38,7 @@ from scheduler.placement import Planner
 from scheduler.ratelimit import Limiter
 from scheduler.render import render
 from scheduler.retry import call_with_retries, decide
+from scheduler.timefmt import format_duration, format_local
 
 log = logging.getLogger("smm.publish")
 T = TypeVar("T")
@@ -397,7 +398,7 @@ class Publisher:
             )
             await self._resend(claim, now, "outcome unknown; sent again (on_uncertain = retry)")
             return
-        local = since.astimezone(channel.timezone).strftime("%Y-%m-%d %H:%M %Z")
+        local = format_local(since, channel.timezone, weekday=False)
         message = (
             f"the outcome is unknown and {claim.network} cannot be read back: check {claim.channel} for this post "
             f"around {local}, then run `smm resolve {claim.post_id} --published [--url URL]` or "
@@ -448,37 +449,24 @@ def apply_late_policy(session: Any, config: Config, cutoff: datetime, now: datet
         seen.add(delivery.id)
         if delivery.native_id is not None and delivery.native_at is not None:
             continue  # handed to the network, which publishes it by itself: the worker checks it
-        late_by = now - (delivery.next_attempt_at or delivery.due_at)
+        late = format_duration(now - (delivery.next_attempt_at or delivery.due_at), "words")
         where = f"post {delivery.post_id} to {delivery.channel} (due {delivery.due_at:%Y-%m-%d %H:%M} UTC)"
         if delivery.channel not in config.channel_names:
             continue
         channel = config.channel(delivery.channel)
         policy = channel.late_policy or config.daemon.late_policy
         if policy == "publish":
-            lines.append(f"{where} is {_late(late_by)} late; publishing it now (late_policy = publish)")
+            lines.append(f"{where} is {late} late; publishing it now (late_policy = publish)")
         elif policy == "skip":
             repo.skip_delivery(
                 session, delivery.id, now, f"missed: due {delivery.due_at:%Y-%m-%d %H:%M} UTC while smm was not running"
             )
-            lines.append(
-                f"{where} is {_late(late_by)} late; skipped (late_policy = skip; smm retry {delivery.post_id})"
-            )
+            lines.append(f"{where} is {late} late; skipped (late_policy = skip; smm retry {delivery.post_id})")
         else:
             if channel.name not in planners:
                 planners[channel.name] = Planner(session, channel, now)
             slot = planners[channel.name].reslot()
             timeline.move_delivery(session, delivery.id, slot, now, slotted=True)
-            local = slot.astimezone(channel.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
-            lines.append(
-                f"{where} is {_late(late_by)} late; moved to the next free slot, {local} (late_policy = reslot)"
-            )
+            local = format_local(slot, channel.timezone)
+            lines.append(f"{where} is {late} late; moved to the next free slot, {local} (late_policy = reslot)")
     return lines
-
-
-def _late(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    if minutes < 2880:
-        return f"{minutes // 60} h"
-    return f"{minutes // 1440} days"

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from adapters.base import Quota
 from scheduler.models import Attempt, Delivery, Status
+from scheduler.timefmt import format_duration
 
 MARGIN = timedelta(seconds=1)
 
@@ -78,8 +79,9 @@ def defer_over_quota(session: Session, channel: str, quota: Quota, now: datetime
         row = info[delivery_id]
         if row.next_attempt_at is not None and when <= row.next_attempt_at:
             continue
+        per = format_duration(window, "window")
         note = (
-            f"deferred: {label} takes {quota.limit} posts per {_span(window)}; due {row.due_at:%Y-%m-%d %H:%M} UTC, "
+            f"deferred: {label} takes {quota.limit} posts per {per}; due {row.due_at:%Y-%m-%d %H:%M} UTC, "
             f"goes out at {when:%Y-%m-%d %H:%M} UTC when the window has room"
         )
         session.execute(
@@ -90,8 +92,3 @@ def defer_over_quota(session: Session, channel: str, quota: Quota, now: datetime
         )
         lines.append(f"post {row.post_id} to {channel}: {note}")
     return lines
-
-
-def _span(window: timedelta) -> str:
-    hours = window.total_seconds() / 3600
-    return "day" if hours == 24 else f"{hours:g} hours"

@@ -14,6 +14,7 @@ from tenacity.stop import stop_base
 
 from adapters.errors import TransientError
 from scheduler.config import RetryConfig
+from scheduler.timefmt import format_duration
 from scheduler.views import plural
 
 T = TypeVar("T")
@@ -57,21 +58,10 @@ def decide(
         age = now - due_at
         return Decision(
             None,
-            f"gave up after {plural(attempts, 'attempt', 'attempts')} over {_human(age)} "
-            f"(max_age {_human(policy.max_age)})",
+            f"gave up after {plural(attempts, 'attempt', 'attempts')} over {format_duration(age)} "
+            f"(max_age {format_duration(policy.max_age)})",
         )
     return Decision(retry_at, f"attempt {attempts} of {policy.max_attempts}")
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
 
 
 class _RetryAfterWait:

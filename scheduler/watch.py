@@ -13,6 +13,7 @@ from scheduler import claims
 from scheduler import repository as repo
 from scheduler.config import Config
 from scheduler.models import Delivery, Status
+from scheduler.timefmt import format_local
 from scheduler.views import plural
 
 
@@ -120,10 +121,10 @@ def summary(config: Config, now: datetime, session: Any) -> list[tuple[int, str]
         if nxt is None:
             lines.append((logging.WARNING, f"channel {channel.name}: nothing queued; the cadence has stopped"))
             continue
-        local = nxt.astimezone(channel.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
+        local = format_local(nxt, channel.timezone)
         lines.append((logging.INFO, f"channel {channel.name}: {queued} queued, next {local}"))
         if last is not None and last < horizon:
-            until = last.astimezone(channel.timezone).strftime("%a %Y-%m-%d")
+            until = format_local(last, channel.timezone, clock=False)
             lines.append(
                 (
                     logging.WARNING,
