@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import stat
 import struct
@@ -93,6 +94,11 @@ class StoredMedia:
         )
 
 
+def stored_path(root: Path, item: StoredMedia) -> Path:
+    """Where the store under ``root`` keeps ``item``: ``<root>/<first two hex digits>/<sha256><ext>``."""
+    return root / item.sha256[:2] / f"{item.sha256}{item.ext}"
+
+
 def sniff(head: bytes) -> ImageInfo | None:
     """The image type and size in pixels from a file's first bytes (64 KiB is plenty), or None if not an image."""
     if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24 and head[12:16] == b"IHDR":
@@ -102,7 +108,7 @@ def sniff(head: bytes) -> ImageInfo | None:
         width, height = struct.unpack("<HH", head[6:10])
         return ImageInfo("image/gif", width, height)
     if head.startswith(b"\xff\xd8\xff"):
-        return ImageInfo("image/jpeg", *_jpeg_size(head))
+        return ImageInfo("image/jpeg", *_jpeg_size(io.BytesIO(head)))
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return ImageInfo("image/webp", *_webp_size(head))
     if head.startswith(b"BM") and len(head) >= 26:
@@ -117,29 +123,12 @@ _JPEG_FRAMES = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 
 """Start-of-frame markers: the segment that holds the image's size."""
 
 
-def _jpeg_size(data: bytes) -> tuple[int | None, int | None]:
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            i += 1
-            continue
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-            i += 1 if marker == 0xFF else 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if marker in _JPEG_FRAMES:
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return width, height
-        i += 2 + length
-    return None, None
+def _jpeg_size(f: BinaryIO) -> tuple[int | None, int | None]:
+    """Walk a JPEG's segments by their lengths (seeking, not reading) to the frame header, which holds the size.
 
-
-def _jpeg_size_in_file(f: BinaryIO) -> tuple[int | None, int | None]:
-    """Walk a JPEG's segments by their lengths (seeking, not reading) to the frame header.
-
-    Camera files can carry several 64 KiB metadata segments (EXIF, XMP, ICC) before it, beyond what
-    :func:`sniff` is given.
+    The one JPEG reader: :func:`sniff` runs it over the first bytes of a file, and :func:`_describe` over the whole
+    file when the frame header lies beyond them (camera files can carry several 64 KiB metadata segments, EXIF,
+    XMP, ICC, before it).
     """
     f.seek(2)
     while True:
@@ -250,7 +239,7 @@ def _describe(f: BinaryIO, size: int, shown: str) -> ImageInfo:
         head = f.read(65536)
         info = sniff(head)
         if info is not None and info.width is None and size > len(head) and info.mime == "image/jpeg":
-            info = ImageInfo(info.mime, *_jpeg_size_in_file(f))
+            info = ImageInfo(info.mime, *_jpeg_size(f))
         elif info is not None and info.mime == "image/tiff":
             info = ImageInfo(info.mime, *_tiff_size_in_file(f))
     except OSError as exc:
@@ -290,7 +279,7 @@ class MediaStore:
         self._staged: list[tuple[Path, Path]] = []
 
     def path_of(self, item: StoredMedia) -> Path:
-        return self.root / item.sha256[:2] / f"{item.sha256}{item.ext}"
+        return stored_path(self.root, item)
 
     def add(self, source: Path) -> StoredMedia:
         """Check ``source`` and copy it into the store (once per content)."""

@@ -24,7 +24,7 @@ from adapters import Adapter, MediaFile, OutgoingPost
 from adapters import adapter_class as _lookup
 from adapters.telegram_markup import compose, escape
 from scheduler.config import ChannelConfig
-from scheduler.media import StoredMedia
+from scheduler.media import StoredMedia, stored_path
 from scheduler.utm import tag_text, tag_url, utm_params
 
 
@@ -119,7 +119,7 @@ def render(
     media = (
         tuple(
             MediaFile(
-                path=media_root / m.sha256[:2] / f"{m.sha256}{m.ext}",
+                path=stored_path(media_root, m),
                 mime=m.mime,
                 size=m.size,
                 width=m.width,
