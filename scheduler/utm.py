@@ -9,7 +9,9 @@ backslash is a slash, the fragment starts at the first ``#`` and the query at th
 URL that cannot be tagged that way (no host, a host or port the parser refuses) is left exactly as written, and
 the ``-v`` log says why.
 
-URLs in a post's text are found and tagged where they are, markup-aware for Telegram's parse modes:
+URLs in a post's text are found and tagged where they are, markup-aware for Telegram's parse modes (the text is
+read by :func:`adapters.telegram_markup.tokenize`, as Telegram reads it; where Telegram stops reading, so does
+tagging):
 
 - in text, a URL starts with ``http:/`` or ``https:/`` (or a backslash for the slash) and runs to the next white
   space or ``«»“”``; punctuation that ends the sentence around it (``.``, ``,``, ``?``, ``!``, ``'``, ...) and a closing
@@ -30,12 +32,12 @@ import ipaddress
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from urllib.parse import parse_qsl, quote, unquote
 
-from adapters.telegram_markup import escape
+from adapters.telegram_markup import Token, escape, tokenize, written_argument
 
 log = logging.getLogger("smm.utm")
 
@@ -270,6 +272,25 @@ class _Run:
     ends: list[int]
 
 
+def _extend(chars: list[str], ends: list[int], token: Token, text: str) -> None:
+    """Add a text token of ``text``: a run, as written, or one character (an escape, a reference) where it ends."""
+    if len(token.value) == token.end - token.start:
+        chars.append(text[token.start : token.end])
+        ends.extend(range(token.start + 1, token.end + 1))
+    else:
+        chars.append(token.value)
+        ends.append(token.end)
+
+
+def _target(tokens: Iterable[Token], text: str) -> _Run:
+    """A link's target in ``text``, read as one run."""
+    chars: list[str] = []
+    ends: list[int] = []
+    for token in tokens:
+        _extend(chars, ends, token, text)
+    return _Run("".join(chars), ends)
+
+
 class _Reader:
     """Collects the runs of text of a message, and the link targets in it."""
 
@@ -279,9 +300,8 @@ class _Reader:
         self._chars: list[str] = []
         self._ends: list[int] = []
 
-    def add(self, char: str, end: int) -> None:
-        self._chars.append(char)
-        self._ends.append(end)
+    def add(self, token: Token, text: str) -> None:
+        _extend(self._chars, self._ends, token, text)
 
     def flush(self) -> None:
         """End the current run (code, a link's brackets, ...: no URL in text runs across it)."""
@@ -295,7 +315,7 @@ def tag_text(text: str, params: Mapping[str, str], parse_mode: str | None = None
     if ":" not in text:
         return text
     if parse_mode in ("HTML", "MarkdownV2"):
-        reader = _read_html(text) if parse_mode == "HTML" else _read_markdown_v2(text)
+        reader = _read_marked_up(text, parse_mode)
         runs, targets = reader.runs, reader.targets
         in_text: Callable[[str], str] = partial(escape, parse_mode=parse_mode)
         # an href is escaped as text is; a MarkdownV2 link target needs only ")" and "\\" escaped, never added
@@ -321,147 +341,50 @@ def _urls_in(run: _Run) -> Iterator[tuple[str, list[int]]]:
         yield url, run.ends[match.start() : match.start() + len(url)]
 
 
-# Telegram's HTML entities: &lt; &gt; &amp; &quot; and numeric ones (hexadecimal with a lower-case x only), the ``;``
-# optional (tdlib, td/telegram/MessageEntity.cpp, decode_html_entity).
-_HTML_ENTITY = re.compile(r"&(?:#x([0-9A-Fa-f]+)|#([0-9]+)|(lt|gt|amp|quot)(?![A-Za-z]));?")
-_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-_TAG_NAME = re.compile(r"[^\s>]*")
-_ATTRIBUTE_NAME = re.compile(r"[^\s=>/\"']*")
-_NAME_TOKEN = re.compile(r"[A-Za-z0-9.\-]*")
-
-
-def _html_entity(text: str, i: int) -> tuple[str, int] | None:
-    """The character of the entity at ``text[i]`` and where it ends, or None if Telegram reads a plain ``&``."""
-    match = _HTML_ENTITY.match(text, i)
-    if match is None:
-        return None
-    hexadecimal, decimal, name = match.groups()
-    if name:
-        return _NAMED[name], match.end()
-    digits = hexadecimal or decimal
-    code = int(digits, 16 if hexadecimal else 10)
-    if code == 0 or code >= 0x10FFFF or len(digits) + (3 if hexadecimal else 2) >= 10:
-        return None
-    return chr(code), match.end()
-
-
-def _read_html(text: str) -> _Reader:
-    reader = _Reader()
-    code = 0  # how deep inside <code>/<pre>
-    i, n = 0, len(text)
-    while i < n:
-        if text[i] == "<":
-            i, name, closing, href = _html_tag(text, i)
-            if name in ("code", "pre"):
-                reader.flush()
-                code = max(0, code - 1) if closing else code + 1
-            elif href is not None and not code:
-                reader.targets.append(href)
-            continue
-        entity = _html_entity(text, i) if text[i] == "&" else None
-        char, i = entity if entity else (text[i], i + 1)
-        if not code:
-            reader.add(char, i)
-    reader.flush()
-    return reader
-
-
-def _html_tag(text: str, i: int) -> tuple[int, str, bool, _Run | None]:
-    """The tag at ``text[i]``: where it ends, its name, whether it is an end tag, and its quoted ``href``."""
-    n = len(text)
-    closing = text.startswith("</", i)
-    name_match = _TAG_NAME.match(text, i + 1 + closing)
-    assert name_match is not None
-    name, j = name_match.group().lower(), name_match.end()
-    href: _Run | None = None
-    while not closing and j < n and text[j] != ">":
-        if text[j].isspace():
-            j += 1
-            continue
-        attribute_match = _ATTRIBUTE_NAME.match(text, j)
-        assert attribute_match is not None
-        attribute, j = attribute_match.group(), max(attribute_match.end(), j + 1)
-        while j < n and text[j].isspace():
-            j += 1
-        if j >= n or text[j] != "=":
-            continue
-        j += 1
-        while j < n and text[j].isspace():
-            j += 1
-        if j < n and text[j] in "\"'":
-            value, j = _attribute_value(text, j)
-            if name == "a" and attribute == "href":
-                href = value
-        else:
-            token = _NAME_TOKEN.match(text, j)
-            assert token is not None
-            if name == "a" and attribute == "href":
-                log.debug("UTM: an unquoted href at %d left as written (Telegram takes quoted values only)", j)
-                href = None
-            j = max(token.end(), j + 1)
-    end = text.find(">", j)
-    return (n if end < 0 else end + 1), name, closing, href
-
-
-def _attribute_value(text: str, j: int) -> tuple[_Run, int]:
-    """The quoted attribute value at ``text[j]`` with its entities decoded, and where it ends."""
-    quote_char, j = text[j], j + 1
-    chars: list[str] = []
-    ends: list[int] = []
-    while j < len(text) and text[j] != quote_char:
-        entity = _html_entity(text, j) if text[j] == "&" else None
-        char, j = entity if entity else (text[j], j + 1)
-        chars.append(char)
-        ends.append(j)
-    return _Run("".join(chars), ends), j + 1
-
-
+_UNQUOTED_HREF = re.compile(r"""<a\s(?:[^>]*\s)?href\s*=\s*(?=[^\s'"])""", re.IGNORECASE)
+_FORMATTING = frozenset(("bold", "italic", "underline", "strikethrough", "spoiler"))
+"""Entities whose MarkdownV2 markers a URL runs across (Telegram reads the text without them)."""
 _MDV2_MARKERS = "*_~|"
-_MDV2_RESERVED = frozenset("_*[]()~`>#+-=|{}.!")
 
 
-def _mdv2_escaped(text: str, i: int) -> bool:
-    """Whether ``text[i]`` is a ``\\`` that escapes the next character (any ASCII character, as tdlib reads it)."""
-    return text[i] == "\\" and i + 1 < len(text) and 0 < ord(text[i + 1]) <= 126
+def _read_marked_up(text: str, parse_mode: str) -> _Reader:
+    """The runs of text and the link targets of ``text``, read by Telegram's tokenizer.
 
-
-def _read_markdown_v2(text: str) -> _Reader:
+    Nothing inside code or a pre block is read. In HTML a URL runs across every tag; in MarkdownV2 only across
+    the markers of formatting, and other markup (a link's brackets, a quote's ``>``, a character that must be
+    escaped) ends the run. Reading stops where Telegram stops reading.
+    """
     reader = _Reader()
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if _mdv2_escaped(text, i):
-            reader.add(text[i + 1], i + 2)
-            i += 2
-        elif text.startswith("```", i):
+    html = parse_mode == "HTML"
+    # tdlib ends a tag at a NUL; a NUL in an href is read (and tagged) as the character it is
+    read = text.replace("\0", "\x01") if html else text
+    code = 0  # how deep inside code or a pre block
+    refused = -1  # where the last error is: the unescaped character read there is not text
+    for token in tokenize(read, parse_mode):
+        kind = token.kind
+        if kind == "text":
+            if token.start == refused:
+                if text[refused] not in _MDV2_MARKERS:
+                    reader.flush()
+            elif not code:
+                reader.add(token, text)
+        elif kind == "error":
+            refused = token.start
+            unquoted = _UNQUOTED_HREF.match(text, token.start) if html else None
+            if unquoted:
+                log.debug(
+                    "UTM: an unquoted href at %d left as written (Telegram takes quoted values only)", unquoted.end()
+                )
+        elif token.value in ("code", "pre"):
             reader.flush()
-            close = text.find("```", i + 3)
-            i = n if close < 0 else close + 3
-        elif c == "`":
+            code = code + 1 if kind == "open" else max(0, code - 1)
+        elif code:
+            continue
+        elif token.value == "text_link" and token.argument_start >= 0:
+            if not html:
+                reader.flush()
+            reader.targets.append(_target(written_argument(read, token, parse_mode), text))
+        elif not html and token.value not in _FORMATTING:
             reader.flush()
-            j = i + 1
-            while j < n and text[j] != "`":
-                j += 2 if _mdv2_escaped(text, j) else 1
-            i = j + 1
-        elif text.startswith("](", i):
-            reader.flush()
-            j = i + 2
-            chars: list[str] = []
-            ends: list[int] = []
-            while j < n and text[j] != ")":
-                step = 2 if _mdv2_escaped(text, j) else 1
-                chars.append(text[j + step - 1])
-                j += step
-                ends.append(j)
-            reader.targets.append(_Run("".join(chars), ends))
-            i = j + 1
-        elif c in _MDV2_MARKERS:
-            i += 1
-        elif c in _MDV2_RESERVED:
-            reader.flush()
-            i += 1
-        else:
-            reader.add(c, i + 1)
-            i += 1
     reader.flush()
     return reader

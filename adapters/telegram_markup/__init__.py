@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from adapters.telegram_markup._html import HTML_TAGS, tokenize_html
-from adapters.telegram_markup._markdown import MDV2_RESERVED, tokenize_markdown_v2
+from adapters.telegram_markup._html import HTML_TAGS, quoted_value, tokenize_html
+from adapters.telegram_markup._markdown import MDV2_RESERVED, link_url, tokenize_markdown_v2
 from adapters.telegram_markup._tokens import Token, TokenKind
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "tokenize",
     "visible_length",
     "visible_text",
+    "written_argument",
 ]
 
 MAX_PROBLEMS = 5
@@ -103,6 +104,20 @@ def tokenize(text: str, parse_mode: str | None) -> Iterator[Token]:
     if parse_mode == "MarkdownV2":
         return tokenize_markdown_v2(text)
     return iter([Token("text", 0, len(text), text)] if text else [])
+
+
+def written_argument(text: str, token: Token, parse_mode: str | None) -> Iterator[Token]:
+    """How ``token``'s argument is written in ``text``, as text tokens (each the characters it reads as, and where
+    they are written): a link's URL in an HTML ``href`` (character references decoded) or a MarkdownV2 ``(...)``
+    (escapes read), a code block's language as it is; nothing when the argument is not written."""
+    start, end = token.argument_start, token.argument_end
+    if start < 0:
+        return iter(())
+    if parse_mode == "HTML" and text[start - 1] in "'\"":
+        return quoted_value(text[:end] + "\0", start)
+    if parse_mode == "MarkdownV2" and token.kind == "close":
+        return link_url(text + "\0", start, end)
+    return iter([Token("text", start, end, token.argument)])
 
 
 # -- what the tokens add up to -----------------------------------------------------------------------------------

@@ -64,6 +64,21 @@ def _reference(s: str, i: int) -> tuple[str, int]:
     return char, j + 1 if s[j] == ";" else j
 
 
+def quoted_value(s: str, i: int) -> Iterator[Token]:
+    """The attribute value quoted by ``s[i - 1]``, from ``s[i]`` to its closing quote (or the ``"\\0"`` that ends
+    ``s``), as text tokens: its character references decoded, each piece with where it is written."""
+    quote = s[i - 1]
+    while s[i] != quote and s[i] != "\0":
+        char, end = _reference(s, i) if s[i] == "&" else ("", i)
+        if char:
+            yield Token("text", i, end, char)
+            i = end
+            continue
+        end = skip(_QUOTED_RUN[quote], s, i) if s[i] != "&" else i + 1
+        yield Token("text", i, end, s[i:end])
+        i = end
+
+
 def _int32(value: str) -> int:
     """tdlib ``to_integer<int32>``: an optional ``-`` and the digits that follow, wrapped as C++ wraps them."""
     negative = value.startswith("-")
@@ -200,17 +215,9 @@ def _start_tag(s: str, begin: int, where: Locator) -> Generator[Token, None, tup
         i = skip(_SKIP_SPACE, s, i + 1)
         if s[i] in "'\"":
             quote, i = s[i], i + 1
-            first, parts = i, []
-            while s[i] != quote and s[i] != "\0":
-                char, end = _reference(s, i) if s[i] == "&" else ("", i)
-                if char:
-                    parts.append(char)
-                    i = end
-                    continue
-                end = skip(_QUOTED_RUN[quote], s, i) if s[i] != "&" else i + 1
-                parts.append(s[i:end])
-                i = end
-            value, value_span = "".join(parts), (first, i)
+            first, parts = i, list(quoted_value(s, i))
+            i = parts[-1].end if parts else i
+            value, value_span = "".join(part.value for part in parts), (first, i)
             if s[i] == quote:
                 i += 1
         else:

@@ -36,19 +36,23 @@ def _md_closes(kind: str, s: str, i: int) -> bool:
     return s[i] == closer if len(closer) == 1 else bool(closer) and s.startswith(closer, i)
 
 
-def _md_url(s: str, i: int, n: int) -> tuple[str, int]:
-    """The URL in ``(...)`` from ``s[i]`` (just after the parenthesis), read through its escapes, and where the
-    ``)`` is (``n`` when there is none)."""
-    parts: list[str] = []
+def link_url(s: str, i: int, n: int) -> Iterator[Token]:
+    """The URL in ``(...)`` from ``s[i]`` (just after the parenthesis) to the ``)`` (or ``n``), read through its
+    escapes, as text tokens, each piece with where it is written."""
     while i < n and s[i] != ")":
         if s[i] == "\\" and "\0" < s[i + 1] <= "~":
-            parts.append(s[i + 1])
+            yield Token("text", i, i + 2, s[i + 1])
             i += 2
             continue
         end = skip(_URL_RUN, s, i, n) if s[i] != "\\" else i + 1
-        parts.append(s[i:end])
+        yield Token("text", i, end, s[i:end])
         i = end
-    return "".join(parts), i
+
+
+def _md_url(s: str, i: int, n: int) -> tuple[str, int]:
+    """The URL in ``(...)`` from ``s[i]`` and where the ``)`` is (``n`` when there is none)."""
+    parts = list(link_url(s, i, n))
+    return "".join(part.value for part in parts), parts[-1].end if parts else i
 
 
 def _tg_query(url: str, host: str) -> str | None:
