@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 
 from sqlalchemy import Connection, CursorResult, Result, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from scheduler.db import connection_of
 from scheduler.tables import Status, deliveries, posts
@@ -217,6 +218,17 @@ def insert_posts(
     ``COPY``, with ids taken from the posts' sequence. ``tick`` is told of each batch written.
     """
     connection = connection_of(conn)
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        return _insert(connection, rows, now, tick)
+    except dbapi_error as exc:
+        # As SQLAlchemy would have raised it, so that the database's errors read the same on every path.
+        raise DBAPIError.instance("INSERT INTO posts", None, exc, dbapi_error) from exc
+
+
+def _insert(
+    connection: Connection, rows: Sequence[NewPostRow], now: datetime, tick: Callable[[int], None] | None
+) -> list[int]:
     driver = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
         return _write(_PostgresWriter(driver, now), rows, tick)
