@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from adapters.base import Adapter, Capabilities, MediaFile, OutgoingPost, Problem, PublishResult, Quota, RateLimit
+from adapters.errors import UnknownNetwork
 
 ADAPTERS: dict[str, str] = {
     "vk": "adapters.vk:VkAdapter",
@@ -31,10 +32,6 @@ __all__ = [
     "UnknownNetwork",
     "adapter_class",
 ]
-
-
-class UnknownNetwork(LookupError):
-    """No adapter is registered under this network name."""
 
 
 def adapter_class(network: str) -> type[Adapter]:

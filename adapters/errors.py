@@ -1,18 +1,24 @@
-"""The one error hierarchy every adapter raises.
+"""The root of every error smm raises, and the branch the adapters raise.
 
-An adapter translates whatever its client library or the network says into one of these, in one place per
-adapter, with ``raise ... from exc``. The scheduler decides what to do from the class alone::
+``SmmError`` lives here because adapters never import the scheduler; :mod:`scheduler.errors` adds the scheduler's
+branch and draws the whole tree. An adapter translates whatever its client library or the network says into one
+of these, in one place per adapter, with ``raise ... from exc``. The scheduler decides what to do from the class
+alone::
 
-    PublishError
-    ├── TransientError          surely not applied: retry later (after ``retry_after`` when the network said so)
-    │   └── RateLimited         the network asked us to slow down
-    ├── PermanentError          retrying cannot help: fail the delivery and say what the operator must do
-    │   ├── AuthError           token expired, revoked or lacking rights: the channel needs attention
-    │   └── ContentRejected     the network refused this post's content
-    └── AmbiguousError          the network may have applied the request: reconcile, never resend blindly
-        └── DuplicateSuspected  the network says it already has this post (Facebook 506)
-
-    ReadBackUnsupported        raised by ``find_published`` on a network that cannot be read back (Telegram)
+    SmmError                        the root (its scheduler branch: see scheduler/errors.py)
+    ├── PublishError                publishing failed
+    │   ├── TransientError          surely not applied: retry later (after ``retry_after`` when the network said so)
+    │   │   └── RateLimited         the network asked us to slow down
+    │   ├── PermanentError          retrying cannot help: fail the delivery and say what the operator must do
+    │   │   ├── AuthError           token expired, revoked or lacking rights: the channel needs attention
+    │   │   ├── ContentRejected     the network refused this post's content
+    │   │   └── CaptchaRequired     VK wants a captcha solved for this token (adapters/vk.py)
+    │   └── AmbiguousError          the network may have applied the request: reconcile, never resend blindly
+    │       └── DuplicateSuspected  the network says it already has this post (Facebook 506)
+    ├── ReadBackUnsupported         raised by ``find_published`` on a network that cannot be read back (Telegram)
+    ├── UnknownNetwork              no adapter is registered under this network name (adapters/__init__.py)
+    └── BadResponse                 an answer that is not a success, before its adapter translates it into a
+                                    PublishError (OK, Facebook); it never leaves the adapter
 
 Messages are written for an operator reading a log line at 3 a.m.: what happened and what to do. They never
 contain a token.
@@ -20,8 +26,25 @@ contain a token.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 
-class PublishError(Exception):
+
+class SmmError(Exception):
+    """Something went wrong."""
+
+    #: The exit code of a command that ends with this error.
+    exit_code = 1
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PublishError(SmmError):
     """Publishing failed."""
 
     #: Whether the failure means the channel itself needs a person (a token to renew, rights to grant).
@@ -35,16 +58,12 @@ class PublishError(Exception):
         code: int | str | None = None,
         scope: str | None = None,
     ) -> None:
-        self.message = message or (self.__doc__ or "").strip()
         self.retry_after = retry_after
         self.code = code
         #: The rate-limit scope ``retry_after`` applies to (a :class:`~adapters.base.RateLimit` scope); None means
         #: the channel's tightest scope.
         self.scope = scope
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__(message)
 
 
 class TransientError(PublishError):
@@ -77,5 +96,17 @@ class DuplicateSuspected(AmbiguousError):
     """The network reports the post as a duplicate: it is probably already published."""
 
 
-class ReadBackUnsupported(Exception):
+class ReadBackUnsupported(SmmError):
     """This network cannot be read back, so an ambiguous outcome cannot be settled automatically."""
+
+
+class UnknownNetwork(SmmError, LookupError):
+    """No adapter is registered under this network name."""
+
+
+class BadResponse(SmmError):
+    """A network's answer that is not a success: its adapter translates it into a :class:`PublishError`."""
+
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(str(status))
+        self.status, self.body, self.headers = status, body, headers or {}

@@ -21,6 +21,7 @@ from adapters.base import MB, Adapter, Capabilities, MediaFile, OutgoingPost, Pu
 from adapters.errors import (
     AmbiguousError,
     AuthError,
+    BadResponse,
     ContentRejected,
     DuplicateSuspected,
     PermanentError,
@@ -56,14 +57,6 @@ READ_BACK_SLACK = 120
 class _Reply(NamedTuple):
     body: dict[str, Any]
     backoff: float | None
-
-
-class _BadResponse(Exception):
-    """A response that is not a Graph success: translated by :meth:`FacebookAdapter._translated`."""
-
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
-        super().__init__(status)
-        self.status, self.body, self.headers = status, body, headers
 
 
 def usage_backoff(headers: Mapping[str, str]) -> float | None:
@@ -295,7 +288,7 @@ class FacebookAdapter(Adapter):
             except ValueError:
                 body = None
             if response.status_code >= 400 or not isinstance(body, dict) or "error" in body:
-                raise _BadResponse(response.status_code, body, response.headers)
+                raise BadResponse(response.status_code, body, response.headers)
             return _Reply(body, usage_backoff(response.headers))
 
     @contextmanager
@@ -305,10 +298,10 @@ class FacebookAdapter(Adapter):
         try:
             with transport_errors("Facebook", publishing=publishing, may_exist=may_exist, redact=self._redact):
                 yield
-        except _BadResponse as exc:
+        except BadResponse as exc:
             raise self._api_error(exc, publishing) from exc
 
-    def _api_error(self, exc: _BadResponse, publishing: bool) -> PublishError:
+    def _api_error(self, exc: BadResponse, publishing: bool) -> PublishError:
         body = exc.body if isinstance(exc.body, dict) else {}
         raw = body.get("error")
         error: dict[str, Any] = raw if isinstance(raw, dict) else {}

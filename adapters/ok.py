@@ -30,6 +30,7 @@ from adapters.base import (
 from adapters.errors import (
     AmbiguousError,
     AuthError,
+    BadResponse,
     ContentRejected,
     PermanentError,
     PublishError,
@@ -66,14 +67,6 @@ def sign(params: Mapping[str, str], access_token: str, application_secret: str) 
     secret = hashlib.md5((access_token + application_secret).encode()).hexdigest()
     pairs = "".join(f"{key}={params[key]}" for key in sorted(params) if key not in _UNSIGNED)
     return hashlib.md5((pairs + secret).encode()).hexdigest()
-
-
-class _OkFailure(Exception):
-    """A response that is not an OK success: translated by :meth:`OkAdapter._translated`."""
-
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status, self.body, self.headers = status, body, headers or {}
 
 
 class OkAdapter(Adapter):
@@ -228,10 +221,10 @@ class OkAdapter(Adapter):
         try:
             with transport_errors("OK", publishing=publishing, may_exist=may_exist, redact=self._redact):
                 yield
-        except _OkFailure as exc:
+        except BadResponse as exc:
             raise self._api_error(exc, publishing) from exc
 
-    def _api_error(self, exc: _OkFailure, publishing: bool) -> PublishError:
+    def _api_error(self, exc: BadResponse, publishing: bool) -> PublishError:
         body = exc.body if isinstance(exc.body, dict) else {}
         code = body.get("error_code")
         said = self._redact(f"OK error {code}: {body.get('error_msg')}")
@@ -290,7 +283,7 @@ def _parse(response: httpx.Response) -> Any:
     except ValueError:
         body = None
     if response.status_code != 200 or body is None or (isinstance(body, dict) and "error_code" in body):
-        raise _OkFailure(response.status_code, body, response.headers)
+        raise BadResponse(response.status_code, body, response.headers)
     return body
 
 

@@ -1,28 +1,36 @@
-"""Errors the scheduler raises to its callers (the CLI prints them as one line and picks the exit code)::
+"""Every error smm raises, in one tree rooted in ``SmmError`` (the CLI prints one as one line, exit code 1 unless
+the class says otherwise)::
 
-SmmError
-├── ConfigError          the config file is missing, malformed or invalid            exit 2
-├── InputError           a command's input is invalid; nothing was written           exit 2
-│   ├── NotFound         no post with this id
-│   └── StateConflict    the post is in a state that does not allow this
-└── DatabaseError        the database cannot be used right now                       exit 1
-    └── SchemaMismatch   the database schema is not the one this version expects
+    SmmError                            the root; defined in adapters/errors.py, which adapters share   exit 1
+    ├── ConfigError                     the config file is missing, malformed or invalid                exit 2
+    ├── InputError                      a command's input is invalid; nothing was written               exit 2
+    │   ├── NotFound                    no post with this id
+    │   ├── StateConflict               the post is in a state that does not allow this
+    │   ├── ImportRejected              some rows of an import are invalid; one line each (scheduler/importer.py)
+    │   └── FeedError                   a feed cannot be fetched or read (scheduler/feed_fetch.py)
+    ├── DatabaseError                   the database cannot be used right now                           exit 1
+    │   ├── NoDatabaseYet               nothing was queued with this config yet: there is no database to read
+    │   └── SchemaMismatch              the database schema is not the one this version expects
+    ├── AlreadyRunning                  another daemon is using this database (scheduler/lock.py)
+    ├── PublishError                    publishing failed (adapters/errors.py draws this branch)
+    │   ├── TransientError              surely not applied: retry later
+    │   │   └── RateLimited             the network asked us to slow down
+    │   ├── PermanentError              retrying cannot help
+    │   │   ├── AuthError               the channel's token needs a person
+    │   │   ├── ContentRejected         the network refused this post's content
+    │   │   └── CaptchaRequired         VK wants a captcha solved for this token (adapters/vk.py)
+    │   └── AmbiguousError              the network may have applied the request: reconcile
+    │       └── DuplicateSuspected      the network says it already has this post
+    ├── ReadBackUnsupported             the network cannot be read back (adapters/errors.py)
+    ├── UnknownNetwork                  no adapter under this network name (adapters/errors.py)
+    └── BadResponse                     a network's answer before its adapter translates it (adapters/errors.py)
+
+A new error class belongs in this drawing (tests/unit/test_error_tree.py checks that every one is).
 """
 
 from __future__ import annotations
 
-
-class SmmError(Exception):
-    """Something went wrong."""
-
-    exit_code = 1
-
-    def __init__(self, message: str | None = None) -> None:
-        self.message = message or (self.__doc__ or "").strip()
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
+from adapters.errors import SmmError as SmmError
 
 
 class ConfigError(SmmError):
