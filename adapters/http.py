@@ -124,7 +124,7 @@ def request_budget(client: httpx.AsyncClient) -> float:
 
 @functools.cache
 def ssl_context() -> ssl.SSLContext:
-    """One TLS context for every client: loading the CA bundle costs about 30 ms each time it is done."""
+    """One TLS context for every client: loading the CA bundle is slow, so it is done once."""
     import ssl
 
     import certifi

@@ -91,7 +91,7 @@ class OutboxAdapter(Adapter):
 
     async def publish(self, post: OutgoingPost) -> PublishResult:
         # Written on the event loop: a few small files, the sync of one of them and a rename (on a thread, the hop
-        # cost more than the writing: B10 at a thousand posts a second went from 0.55 to 0.65 ms of CPU a post).
+        # costs more than the writing).
         key = post.key or os.urandom(8).hex()
         when = post.publish_at or self._clock()
         name = f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}-{key}"
@@ -131,7 +131,7 @@ class OutboxAdapter(Adapter):
             "media": media,
             "published_at": when.astimezone(UTC).isoformat(),
         }
-        # One line: json's C encoder does not indent (indenting took the pure-Python one, 3 times slower).
+        # One line: json's C encoder does not indent (indenting takes the pure-Python one, several times slower).
         _write(os.path.join(tmp, "post.json"), (json.dumps(sidecar, ensure_ascii=False) + "\n").encode(), sync=True)
         # The link must survive a power cut whenever the folder's rename does.
         _sync_folder(self._keys)

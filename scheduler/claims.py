@@ -81,8 +81,8 @@ ARM_MARGIN = timedelta(minutes=5)
 
 
 # The daemon's per-post statements are built once and run on the session's connection: building an ORM statement
-# and running it through the Session cost four times as much CPU (0.45 against 0.11 ms a statement on SQLite), and
-# a post takes about a dozen of them (B8). Bind names differ from column names: in an UPDATE those are reserved.
+# and running it through the Session costs several times as much CPU, and a post takes about a dozen of them.
+# Bind names differ from column names: in an UPDATE those are reserved.
 def _at(name: str) -> BindParameter[datetime]:
     return bindparam(name, type_=UTCDateTime())
 
@@ -109,7 +109,7 @@ _EXPIRED = (
     .limit(bindparam("lim"))
 )
 # What falls due next, in order, up to a time: the daemon reads the coming seconds ahead, once, instead of looking at
-# the queue again at every due time (B8: 50 looks a second at 50 posts a second).
+# the queue again at every due time (one look a post).
 _UPCOMING = (
     select(Delivery.next_attempt_at, Delivery.channel)
     .where(
@@ -250,7 +250,7 @@ def claim(session: Session, channel: str, now: datetime, owner: str, lease: time
 # PostgreSQL takes the claims of one or many channels (the daemon's group commit gathers them) in one statement:
 # each channel's oldest due delivery through a LATERAL probe of its index range, the claiming UPDATE and the
 # attempts' INSERT in data-modifying CTEs, the posts' content and whether each channel has another delivery due.
-# The round trips, not the statements' work, set the pace there (B10): N claims in one cost a fraction of N.
+# The round trips, not the statements' work, set the pace there: N claims in one cost a fraction of N.
 _CHANNELS = func.unnest(bindparam("chs", type_=ARRAY(String))).table_valued("name").render_derived(name="due_on")
 _OLDEST = (
     select(Delivery.id)
@@ -630,8 +630,8 @@ def queued_per_channel(
     """Per channel: how many deliveries are queued, and when the first and the last will go.
 
     One covering range of the ``(channel, status, next_attempt_at)`` index per channel: no row is read, nothing is
-    sorted or grouped in a temporary table (one grouped query over the whole queue cost 0.9 s and a temporary
-    B-tree at 1,000,000 queued). A queued delivery always has its ``next_attempt_at`` (its due time, or a later
+    sorted or grouped in a temporary table (one grouped query over the whole queue reads every queued row and
+    builds a temporary B-tree). A queued delivery always has its ``next_attempt_at`` (its due time, or a later
     retry or deferral): it is when it goes.
     """
     conn = session.connection()

@@ -569,8 +569,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if argv is None:
             # The process exits next: its final garbage collection would walk every object the libraries made
-            # (~90 ms of a 300-ms `smm add`) to free nothing that exit does not free. Everything written is
-            # committed and flushed by now.
+            # (a large share of a short command's time) to free nothing that exit does not free. Everything
+            # written is committed and flushed by now.
             gc.freeze()
 
 

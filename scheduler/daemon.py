@@ -132,7 +132,7 @@ class Daemon:
         self.factory = AdapterFactory()
         self.config: Config = load_config(config_path)
         # The daemon's recurring statements probe a few index pages; SQLite's default 2 MiB page cache per
-        # connection held the pages of the daily summary for a day (B5, B7: resident memory for months).
+        # connection held the pages of the daily summary for a day (resident memory for months).
         self.db = Database(self.config.database_url, cache_kib=DAEMON_SQLITE_CACHE_KIB)
         self.lock: DaemonLock | None = DaemonLock(self.db.path) if self.db.path else None
         self.adapters: dict[str, Adapter] = {}
@@ -1129,8 +1129,8 @@ class Daemon:
 def loop_scheduler() -> type[Any]:
     """APScheduler's ``AsyncIOScheduler``, but one that, woken on its own event loop (a job added, its timer due),
     schedules its look at the jobs there directly. The original always goes through ``call_soon_threadsafe``, a
-    write to the loop's self-pipe and one more turn of the loop for each: at 50 due times a second, 0.24 against
-    0.15 ms of CPU a wake-up (B8). Imported when the daemon starts, not by the CLI."""
+    write to the loop's self-pipe and one more turn of the loop for each, at every due time. Imported when the
+    daemon starts, not by the CLI."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     class LoopScheduler(AsyncIOScheduler):  # type: ignore[misc]
@@ -1161,8 +1161,8 @@ def _libc(name: str) -> Callable[..., int] | None:
 
 
 def _return_free_memory() -> None:
-    """Hand the C heap's free pages back to the system. glibc keeps what start-up's imports and queries freed (a few
-    MiB of a daemon's resident memory, for months); the summary runs after start-up and once a day."""
+    """Hand the C heap's free pages back to the system. glibc keeps what start-up's imports and queries freed (part
+    of a daemon's resident memory, for months); the summary runs after start-up and once a day."""
     if (trim := _libc("malloc_trim")) is not None:
         trim(0)
 

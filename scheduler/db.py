@@ -118,7 +118,7 @@ class Database:
         self._sessions: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
 
     def _makers(self) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
-        """The write and read session factories, made on first use: importing the ORM costs 60 ms."""
+        """The write and read session factories, made on first use: a command that needs no ORM never imports it."""
         if self._sessions is None:
             from sqlalchemy.orm import sessionmaker
 

@@ -40,8 +40,8 @@ HEADROOM = 0.952
 """Pacing runs at this share of each declared rate: the networks' windows do not see our clock. It sits just under
 what the sliding window allows (``rate`` sends in ``per`` x 1.05, 95.24 % of a rate), so a steady pace never waits
 at the window, and a burst drains at the window's share rather than below it. Above the window's share, the pace
-would build a backlog at the window, in the host slots (B2 at 96 %: 3 s late, and before the window's turns were
-first come, first served, four posts straggled 50 s behind the burst)."""
+would build a backlog at the window, in the host slots (and before the window's turns were first come, first
+served, a few posts straggled far behind the burst)."""
 
 
 ROUND_TRIPS = 32

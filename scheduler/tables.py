@@ -2,7 +2,7 @@
 publish each delivery, and the daemon's bookkeeping.
 
 This module imports SQLAlchemy's Core only. ``smm add`` and ``smm import`` work on these tables, so they never load
-the ORM (60 ms and more per command); :mod:`scheduler.models` maps its ORM classes onto the same tables.
+the ORM (a noticeable part of each command's time); :mod:`scheduler.models` maps its ORM classes onto the same tables.
 
 All times are stored in UTC and come back as aware UTC datetimes (:class:`UTCDateTime`). The schema is created
 and changed only by the Alembic migrations in ``migrations/``; a test checks that they match these tables.
@@ -149,7 +149,7 @@ deliveries = Table(
     # "What is queued on this channel" and slot occupancy.
     Index("ix_deliveries_channel_status_due_at", "channel", "status", "due_at"),
     # A channel's claim and its "more due" probe: without it they range over every due row of every channel, so
-    # a backlog made each claim slower (B1 at 1M queued).
+    # a backlog made each claim slower.
     Index("ix_deliveries_channel_status_next_attempt_at", "channel", "status", "next_attempt_at"),
     # Listing by time (smm queue).
     Index("ix_deliveries_status_due_at", "status", "due_at"),
@@ -175,7 +175,7 @@ attempts = Table(
     CheckConstraint(f"outcome IS NULL OR outcome IN ({_OUTCOMES})", name="outcome"),
     # At most one open attempt per delivery: a partial unique index on both databases (the migrations create it).
     # The table names only SQLite's condition: naming PostgreSQL's makes SQLAlchemy import its PostgreSQL dialect
-    # to check the argument, 100 ms and 2 MiB in every `smm add` and daemon on SQLite. The schema comes from the
+    # to check the argument, in every `smm add` and daemon on SQLite. The schema comes from the
     # migrations, never from this metadata (tests/integration/test_migrations.py checks both are partial).
     Index("uq_attempts_open", "delivery_id", unique=True, sqlite_where=text("outcome IS NULL")),
 )
