@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from scheduler.errors import DatabaseError, NoDatabaseYet, SchemaMismatch
+from scheduler.migrate import upgrade
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -219,8 +220,6 @@ class Database:
         if revision == SCHEMA_HEAD:
             return
         if revision is None and create:
-            from scheduler.migrate import upgrade
-
             upgrade(self)
             return
         if revision is None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from scheduler import __version__
@@ -14,9 +14,20 @@ from scheduler.errors import DatabaseError, SchemaMismatch
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-    from scheduler.db import Database
-
 _PG_MIGRATION_LOCK = 0x534D4D01  # any constant: serialises migrations of several daemons on one PostgreSQL
+
+
+class Migratable(Protocol):
+    """The database a migration runs on: a :class:`scheduler.db.Database`, which creates a new database's schema
+    through this module (a protocol here, so that this module does not import it back)."""
+
+    is_sqlite: bool
+    write_engine: Engine
+
+    @property
+    def where(self) -> str: ...
+
+    def schema_revision(self) -> str | None: ...
 
 
 def alembic_config() -> AlembicConfig:
@@ -36,16 +47,16 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
+def upgrade(db: Migratable, revision: str = "head") -> tuple[str | None, str | None]:
     """Migrate the database to ``revision``; returns the revisions before and after."""
     return _run(db, "upgrade", revision)
 
 
-def downgrade(db: Database, revision: str) -> tuple[str | None, str | None]:
+def downgrade(db: Migratable, revision: str) -> tuple[str | None, str | None]:
     return _run(db, "downgrade", revision)
 
 
-def _run(db: Database, direction: str, revision: str) -> tuple[str | None, str | None]:
+def _run(db: Migratable, direction: str, revision: str) -> tuple[str | None, str | None]:
     from alembic import command
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError

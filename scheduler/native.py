@@ -15,21 +15,47 @@ delivery waits in the queue, holding the network's id, until a little after its 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from adapters import Adapter
+from adapters import Adapter, OutgoingPost, PublishResult
 from adapters.errors import AmbiguousError, PermanentError, PublishError
 from scheduler import claims
 from scheduler.claims import Claim
-from scheduler.config import ChannelConfig
+from scheduler.config import ChannelConfig, Config
 from scheduler.log import redact
 from scheduler.models import Outcome
 from scheduler.render import render
 from scheduler.timefmt import format_local
 
-if TYPE_CHECKING:
-    from scheduler.publisher import Publisher
+
+class Publisher(Protocol):
+    """What native pre-scheduling needs of :class:`scheduler.publisher.Publisher`, which calls into this module
+    (a protocol here, so that this module does not import the publisher back)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def db_call(self) -> Callable[..., Awaitable[Any]]: ...
+
+    async def record(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    async def flag(self, channel: str, reason: str) -> None: ...
+
+    async def published(
+        self,
+        claim: Claim,
+        adapter: Adapter,
+        result: PublishResult,
+        note: str | None = None,
+        post: OutgoingPost | None = None,
+    ) -> bool: ...
+
 
 log = logging.getLogger("smm.native")
 CHECK_AFTER = timedelta(minutes=1)
