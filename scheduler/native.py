@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from adapters import Adapter, OutgoingPost, PublishResult
+from adapters import Adapter, PublishResult
 from adapters.errors import AmbiguousError, PermanentError, PublishError
 from scheduler import claims
 from scheduler.claims import Claim
@@ -47,14 +47,8 @@ class Publisher(Protocol):
 
     async def flag(self, channel: str, reason: str) -> None: ...
 
-    async def published(
-        self,
-        claim: Claim,
-        adapter: Adapter,
-        result: PublishResult,
-        note: str | None = None,
-        post: OutgoingPost | None = None,
-    ) -> bool: ...
+    async def published(self, claim: Claim, adapter: Adapter, result: PublishResult, note: str) -> bool:
+        """Record what the network published (native passes the note it shows)."""
 
 
 log = logging.getLogger("smm.native")
