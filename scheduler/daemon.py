@@ -425,8 +425,8 @@ class Daemon:
             self.notifier.close()
             # Closing the loop resets the handlers to their defaults while the interpreter still joins threads and
             # closes files: a second SIGTERM (an impatient operator, a supervisor) would turn a clean stop into a
-            # death by signal. Stopped is stopped; from here on, they wait unanswered.
-            _block_signals()
+            # death by signal. Stopped is stopped; from here on, they are ignored.
+            _ignore_signals(loop)
             if self.hard_stop and self.abandoned:  # the interpreter would wait for a call's thread at exit
                 _exit_now(code)
         return code
@@ -1210,9 +1210,23 @@ def _block_signals() -> None:
     """Block the daemon's signals in the calling thread.
 
     Worker threads block them from the start, so that the kernel delivers them to the main thread, the one running
-    the event loop; the main thread blocks them once the daemon has stopped.
+    the event loop.
     """
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+
+
+def _ignore_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """Take the daemon's signals from the loop and ignore them in this process, up to its very end (the interpreter
+    resets the handlers it set before it exits; it keeps ``SIG_IGN``). Not blocked: a process started later (after
+    ``smm run`` called in-process) would inherit the mask, where a handler it installs does not unblock them; but
+    blocked during the swap, so that none meets a default handler."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+    try:
+        for signum in HANDLED_SIGNALS:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, signal.SIG_IGN)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _worker_thread() -> None:

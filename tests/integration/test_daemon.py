@@ -417,3 +417,21 @@ def test_sigterm_while_waiting_for_the_database_at_start_exits_0(tmp_path: Path)
         log = daemon.log
     assert "stopped before the database became available" in log
     assert "Traceback" not in log
+
+
+def test_run_in_process_leaves_no_signal_blocked_for_the_processes_started_after_it(tmp_path: Path) -> None:
+    """A blocked signal is inherited by every process started later: after an in-process `smm run --once` (tests,
+    a script), a daemon started from the same process could not be stopped with SIGTERM."""
+    from scheduler.daemon import HANDLED_SIGNALS, run_daemon
+
+    config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'smm.db'}", extra_top=FAST)
+    handlers = {signum: signal.getsignal(signum) for signum in HANDLED_SIGNALS}
+    try:
+        assert run_daemon(str(config), once=True) == 0
+        assert not set(HANDLED_SIGNALS) & signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        with DaemonProcess(config) as daemon:
+            daemon.wait_ready()
+            assert daemon.stop(timeout=10) == 0
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
