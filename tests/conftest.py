@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -108,6 +109,22 @@ def _postgres_schema() -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'smm.db'}"
+
+
+_PROCESS_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+
+
+@pytest.fixture(autouse=True)
+def _signals_as_they_were() -> Iterator[None]:
+    """A daemon run in-process leaves the process as a daemon leaves its own at exit (its signals ignored); every
+    process a later test starts would inherit that. Each test starts with the handlers and mask pytest had."""
+    handlers = {signum: signal.getsignal(signum) for signum in _PROCESS_SIGNALS}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    for signum, handler in handlers.items():
+        if handler is not None:
+            signal.signal(signum, handler)
 
 
 @pytest.fixture(autouse=True)
