@@ -22,9 +22,10 @@ a caller that needs one write before another awaits the first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -34,18 +35,25 @@ from scheduler.errors import DatabaseError
 MAX_BATCH = 100
 """Calls per transaction at most (a SQLite batch holds the write lock while it runs)."""
 
-_Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Combine = Mapping[Callable[..., object], Callable[[Session, list[Any]], Sequence[object]]]
+"""A function's combined form: ``many(session, [args, ...])`` returns the values of ``fn(session, *args)`` for each
+(the argument tuples differ from one function to another, hence ``Any``)."""
+
+
+class _Call(NamedTuple):
+    fn: Callable[..., object]
+    args: tuple[object, ...]
+    future: asyncio.Future[Any]
 
 
 class WriteBatcher:
     """Runs ``fn(session, *args)`` calls on ``executor``, those that queue up together in one write transaction."""
 
     def __init__(
-        self,
-        db: Database,
-        executor: Executor,
-        max_batch: int = MAX_BATCH,
-        combine: Mapping[Callable[..., Any], Callable[[Session, list[tuple[Any, ...]]], list[Any]]] | None = None,
+        self, db: Database, executor: Executor, max_batch: int = MAX_BATCH, combine: Combine | None = None
     ) -> None:
         self.db = db
         self.executor = executor
@@ -57,10 +65,11 @@ class WriteBatcher:
         self.transactions = 0
         self.calls = 0
 
-    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(session, *args)`` in a write transaction shared with the calls queued beside it."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.pending.append((fn, args, future))
+    async def call(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(session, *args, **kwargs)`` in a write transaction shared with the calls queued beside it (a
+        call with keyword arguments is never combined)."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self.pending.append(_Call(functools.partial(fn, **kwargs) if kwargs else fn, args, future))
         if self.runner is None or self.runner.done():
             self.runner = asyncio.create_task(self._run(), name="smm-write-batch")
         return await future
@@ -72,57 +81,58 @@ class WriteBatcher:
             try:
                 outcomes = await loop.run_in_executor(self.executor, self._transaction, batch)
             except asyncio.CancelledError:
-                for _, _, future in batch + self.pending:
-                    future.cancel()
+                for call in batch + self.pending:
+                    call.future.cancel()
                 raise
             except Exception as exc:  # the database is unavailable: every call of the batch fails with it
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                for call in batch:
+                    if not call.future.done():
+                        call.future.set_exception(exc)
                 continue
-            for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.done():  # its caller was cancelled; the write stands
+            for call, (value, error) in zip(batch, outcomes, strict=True):
+                if call.future.done():  # its caller was cancelled; the write stands
                     continue
-                if ok:
-                    future.set_result(value)
+                if error is None:
+                    call.future.set_result(value)
                 else:
-                    future.set_exception(value)
+                    call.future.set_exception(error)
 
-    def _transaction(self, batch: list[_Call]) -> list[tuple[bool, Any]]:
-        """On the writer thread: the whole batch in one transaction, or, if a call raised, each call alone."""
+    def _transaction(self, batch: list[_Call]) -> list[tuple[object, Exception | None]]:
+        """On the writer thread: the whole batch in one transaction, or, if a call raised, each call alone.
+        Each call's outcome is its value, or the exception it raised."""
         self.calls += len(batch)
         if len(batch) > 1:
             try:
                 self.transactions += 1
                 with self.db.write() as session:
-                    return [(True, value) for value in self._apply(session, batch)]
+                    return [(value, None) for value in self._apply(session, batch)]
             except DatabaseError:
                 raise
             except Exception:  # the batch is rolled back; each call runs alone below, to fail on its own
                 pass
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: list[tuple[object, Exception | None]] = []
         for fn, args, _ in batch:
             try:
                 self.transactions += 1
                 with self.db.write() as session:
                     value = fn(session, *args)
             except Exception as exc:  # the call, or its commit
-                outcomes.append((False, exc))
+                outcomes.append((None, exc))
             else:
-                outcomes.append((True, value))
+                outcomes.append((value, None))
         return outcomes
 
-    def _apply(self, session: Session, batch: list[_Call]) -> list[Any]:
+    def _apply(self, session: Session, batch: list[_Call]) -> list[object]:
         """Each call's value, the calls of a combined function run as one at the place of the first of them."""
-        groups: dict[Any, list[int]] = {}
-        for i, (fn, _, _) in enumerate(batch):
-            groups.setdefault(fn if fn in self.combine else i, []).append(i)
-        values: list[Any] = [None] * len(batch)
+        groups: dict[Callable[..., object] | int, list[int]] = {}
+        for i, call in enumerate(batch):
+            groups.setdefault(call.fn if call.fn in self.combine else i, []).append(i)
+        values: list[object] = [None] * len(batch)
         for key, places in groups.items():
             if isinstance(key, int):
-                fn, args, _ = batch[key]
-                values[key] = fn(session, *args)
+                values[key] = batch[key].fn(session, *batch[key].args)
                 continue
-            for place, value in zip(places, self.combine[key](session, [batch[i][1] for i in places]), strict=True):
+            many = self.combine[key](session, [batch[i].args for i in places])
+            for place, value in zip(places, many, strict=True):
                 values[place] = value
         return values

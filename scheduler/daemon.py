@@ -24,7 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.orm import Session
 
 from adapters import Adapter
 from scheduler import claims, cluster, watch
@@ -42,10 +44,14 @@ from scheduler.media import MediaStore
 from scheduler.publisher import Publisher, apply_late_policy
 from scheduler.ratelimit import Limiter, pace
 from scheduler.sdnotify import PROGRESS_INTERVAL, Notifier
+from scheduler.store.executor import Executor
 from scheduler.timefmt import format_local
 from scheduler.views import plural, some_of
 
 log = logging.getLogger("smm.daemon")
+P = ParamSpec("P")
+R = TypeVar("R")
+
 MAX_CONCURRENT_PER_HOST = 10
 NATIVE_INTERVAL = 30.0
 """Seconds between two looks for posts to hand to (or delete on) networks that schedule posts themselves."""
@@ -167,6 +173,7 @@ class Daemon:
         self.scheduler: Any = None
         self.wake_when: datetime | None = None
         self.job_tasks: set[asyncio.Task[Any]] = set()
+        self.store = Executor(self.db, self.executor, self.read_executor)
         self.writes = WriteBatcher(self.db, self.executor, combine=claims.COMBINED)
         self.publisher = Publisher(
             self.config, self.db_call, self.limiter, self.clock, self.monotonic, db_batch=self.batch_call
@@ -191,25 +198,20 @@ class Daemon:
 
     # -- plumbing -----------------------------------------------------------------------------------------------
 
-    async def db_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def db_call(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(session, *args)`` in one write transaction on the database thread."""
-
-        def work() -> Any:
-            with self.db.write() as session:
-                return fn(session, *args, **kwargs)
-
         try:
-            result = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+            result = await self.store.write(fn, *args, **kwargs)
         except BaseException as exc:
             self._wrote(fn, exc)
             raise
         self._wrote(fn)
         return result
 
-    async def batch_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def batch_call(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(session, *args)`` in a write transaction shared with the calls queued beside it."""
         try:
-            result = await self.writes.call(fn, *args)
+            result = await self.writes.call(fn, *args, **kwargs)
         except BaseException as exc:
             self._wrote(fn, exc)
             raise
@@ -241,12 +243,9 @@ class Daemon:
         self.ahead = None
         self.ahead_epoch += 1
 
-    async def db_read(self, fn: Callable[..., Any], *args: Any) -> Any:
-        def work() -> Any:
-            with self.db.read() as session:
-                return fn(session, *args)
-
-        return await asyncio.get_running_loop().run_in_executor(self.read_executor, work)
+    async def db_read(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(session, *args)`` in a read transaction on a reader thread."""
+        return await self.store.read(fn, *args, **kwargs)
 
     def poke(self) -> None:
         """Wake the main loop to look at the queue (the CLI's datagram, a LISTEN notification, the tick, a finished
@@ -689,6 +688,7 @@ class Daemon:
             return
         self._detect_gap(now)
         served = self._from_read_ahead(now) if until is None and self.late_cutoff is None else None
+        next_wake: datetime | None
         if served is not None:
             due, expired, next_wake = served.due, [], served.next_wake
         else:

@@ -15,9 +15,11 @@ delivery waits in the queue, holding the network's id, until a little after its 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
 
 from adapters import Adapter, PublishResult
 from adapters.errors import AmbiguousError, PermanentError, PublishError
@@ -27,7 +29,11 @@ from scheduler.config import ChannelConfig, Config
 from scheduler.log import redact
 from scheduler.models import Outcome
 from scheduler.render import render
+from scheduler.store.executor import Write
 from scheduler.timefmt import format_local
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Publisher(Protocol):
@@ -41,9 +47,9 @@ class Publisher(Protocol):
     def clock(self) -> Callable[[], datetime]: ...
 
     @property
-    def db_call(self) -> Callable[..., Awaitable[Any]]: ...
+    def db_call(self) -> Write: ...
 
-    async def record(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+    async def record(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
 
     async def flag(self, channel: str, reason: str) -> None: ...
 

@@ -13,10 +13,12 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.orm import Session
 
 from adapters import Adapter, OutgoingPost, PublishResult
 from adapters.errors import (
@@ -38,11 +40,13 @@ from scheduler.placement import Planner
 from scheduler.ratelimit import Limiter
 from scheduler.render import render
 from scheduler.retry import call_with_retries, decide
+from scheduler.store.executor import Write
 from scheduler.timefmt import format_duration, format_local
 
 log = logging.getLogger("smm.publish")
 T = TypeVar("T")
-DbCall = Callable[..., Awaitable[Any]]
+P = ParamSpec("P")
+R = TypeVar("R")
 READ_BACK_SLACK = timedelta(minutes=2)
 
 
@@ -71,12 +75,12 @@ class Publisher:
     """Runs publishes and reconciliations for the daemon."""
 
     config: Config
-    db_call: DbCall
+    db_call: Write
     limiter: Limiter
     clock: Callable[[], datetime]
     monotonic: Callable[[], float]
     #: Runs an outcome's write, in a transaction it may share with other writes (the daemon's group commit).
-    db_batch: DbCall | None = None
+    db_batch: Write | None = None
     published_count: int = 0
     _flagged: set[str] | None = None
 
@@ -94,7 +98,7 @@ class Publisher:
             await self.db_call(repo.set_attention, channel, None, self.clock())
             self._flagged.discard(channel)
 
-    async def record(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def record(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Write an outcome; while the database is down, keep trying for as long as the lease lasts, because the
         network's answer exists only in this process (after that, the lease expires and reconciliation takes over).
         """
@@ -102,7 +106,7 @@ class Publisher:
         delay = 0.5
         while True:
             try:
-                return await (self.db_batch or self.db_call)(fn, *args)
+                return await (self.db_batch or self.db_call)(fn, *args, **kwargs)
             except DatabaseError as exc:
                 if self.monotonic() + delay > deadline:
                     raise
