@@ -18,7 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from adapters.channel import ChannelSettings, OptionReader, SharedClients
 
 MB = 1024 * 1024
 
@@ -131,8 +134,10 @@ def text_length(text: str, *, utf16: bool = False) -> int:
 class Adapter(ABC):
     """Publishes posts to one channel of a network.
 
-    Subclasses set ``network`` and ``capabilities`` and implement :meth:`publish` and :meth:`check`; networks
-    that can be read back implement :meth:`find_published`.
+    Subclasses set ``network`` and ``capabilities`` and implement :meth:`publish`, :meth:`check` and
+    :meth:`from_config`; networks that can be read back implement :meth:`find_published`. A channel's config keys
+    beyond those every channel has are the network's: :meth:`read_options` reads them and :attr:`secret_keys` names
+    its secrets.
     """
 
     network: ClassVar[str]
@@ -146,6 +151,27 @@ class Adapter(ABC):
     native_lead: ClassVar[tuple[float, float]] = (600.0, 30 * 86400.0)
     #: Whether :attr:`OutgoingPost.publish_at` is honoured (the network schedules the post itself).
     supports_native_schedule: ClassVar[bool] = False
+    #: The secrets a channel names, in the order they are checked: ``token`` is given as ``token_env``,
+    #: ``token_file`` or ``token_credential``.
+    secret_keys: ClassVar[tuple[str, ...]] = ()
+    #: Where the network's API is when the channel sets no ``api_url`` (empty: the network has no API).
+    default_api_root: ClassVar[str] = ""
+
+    @classmethod
+    def read_options(cls, table: OptionReader, folder: Path) -> dict[str, Any]:
+        """The network's own keys of a channel, read from its config table and checked (``raise table.error(key,
+        message)`` refuses one); a relative path is taken from ``folder``. They become the channel's options."""
+        return {}
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, channel: ChannelSettings, shared: SharedClients) -> Adapter:
+        """The adapter of a configured channel; clients that channels can share come from ``shared``."""
+
+    @classmethod
+    def sent_length(cls, text: str, link: str | None, options: Mapping[str, Any]) -> int:
+        """The length the network counts for a post of ``text`` and ``link`` (a link sent apart does not count)."""
+        return cls.visible_length(text, options)
 
     @classmethod
     def visible_length(cls, text: str, options: Mapping[str, Any]) -> int:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from adapters.base import MB, Adapter, Capabilities, MediaFile, OutgoingPost, PublishResult, RateLimit
+from adapters.channel import ChannelSettings, OptionReader, SharedClients, positive_id, show
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -29,12 +31,15 @@ from adapters.errors import (
     RateLimited,
     TransientError,
 )
-from adapters.http import parse_retry_after, request_budget, total_deadline, transport_errors
+from adapters.http import parse_retry_after, request_budget, shared_client, total_deadline, transport_errors
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx
 
 API_URL = "https://graph.facebook.com"
+_GRAPH_VERSION = re.compile(r"v\d+\.\d+")
 #: Seconds to slow a Page down once a usage header reports >= 90 % of a quota and gives no regain time.
 USAGE_BACKOFF = 300.0
 USAGE_THRESHOLD = 90.0
@@ -113,12 +118,32 @@ class FacebookAdapter(Adapter):
     )
     can_read_back = True
     supports_native_schedule = True
+    secret_keys = ("token",)
+    default_api_root = API_URL
 
     def __init__(self, page_id: str, token: str, *, client: httpx.AsyncClient, api_version: str = "v25.0") -> None:
         self.page_id = page_id
         self._token = token
         self._client = client
         self._version = api_version
+
+    @classmethod
+    def read_options(cls, table: OptionReader, folder: Path) -> dict[str, Any]:
+        page_id = str(positive_id(table, "page_id"))
+        version = table.string("api_version", "v25.0")
+        assert version is not None
+        if not _GRAPH_VERSION.fullmatch(version):
+            raise table.error("api_version", f'{show(version)} is not a Graph API version such as "v25.0"')
+        return {"page_id": page_id, "api_version": version}
+
+    @classmethod
+    def from_config(cls, channel: ChannelSettings, shared: SharedClients) -> FacebookAdapter:
+        return cls(
+            channel.options["page_id"],
+            channel.secrets["token"],
+            client=shared_client(shared, channel.api_root, channel.timeout),
+            api_version=channel.options["api_version"],
+        )
 
     # -- the adapter interface ---------------------------------------------------------------------------
 

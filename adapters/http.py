@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from adapters.channel import SharedClients
+
 USER_AGENT = "smm-scheduler (+https://github.com/smm-scheduler)"
 
 
@@ -158,6 +160,17 @@ def build_client(
         event_hooks={"request": [trace_progress]},
         verify=kwargs.pop("verify", None) or ssl_context(),
         **kwargs,
+    )
+
+
+def shared_client(shared: SharedClients, base_url: str, timeout: float) -> httpx.AsyncClient:
+    """The client of ``shared`` for ``base_url`` and ``timeout`` (:func:`build_client`), made on first use: the
+    channels of one API root share its connection pool."""
+    return shared.get(
+        ("http", base_url, timeout),
+        lambda: build_client(base_url, timeout=timeout),
+        lambda client: client.aclose(),
+        usable=lambda client: not client.is_closed,
     )
 
 

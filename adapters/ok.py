@@ -27,6 +27,7 @@ from adapters.base import (
     RateLimit,
     token_fingerprint,
 )
+from adapters.channel import ChannelSettings, OptionReader, SharedClients, positive_id
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -37,9 +38,11 @@ from adapters.errors import (
     RateLimited,
     TransientError,
 )
-from adapters.http import parse_retry_after, request_budget, total_deadline, transport_errors
+from adapters.http import parse_retry_after, request_budget, shared_client, total_deadline, transport_errors
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx
 
 API_URL = "https://api.ok.ru"
@@ -87,6 +90,8 @@ class OkAdapter(Adapter):
         max_side_sum=30_000,  # no documented pixel limit either: our cap (a 24,000 x 6,000 panorama passes)
     )
     can_read_back = True
+    secret_keys = ("application_secret", "token")
+    default_api_root = API_URL
 
     def __init__(
         self,
@@ -102,6 +107,23 @@ class OkAdapter(Adapter):
         self._secret = application_secret
         self._token = token
         self._client = client
+
+    @classmethod
+    def read_options(cls, table: OptionReader, folder: Path) -> dict[str, Any]:
+        return {
+            "group_id": str(positive_id(table, "group_id")),
+            "application_key": table.string("application_key", required=True),
+        }
+
+    @classmethod
+    def from_config(cls, channel: ChannelSettings, shared: SharedClients) -> OkAdapter:
+        return cls(
+            channel.options["group_id"],
+            channel.options["application_key"],
+            channel.secrets["application_secret"],
+            channel.secrets["token"],
+            client=shared_client(shared, channel.api_root, channel.timeout),
+        )
 
     # -- the adapter interface ---------------------------------------------------------------------------
 

@@ -23,8 +23,10 @@ import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from adapters.base import MB, Adapter, Capabilities, OutgoingPost, PublishResult, RateLimit
+from adapters.channel import ChannelSettings, OptionReader, SharedClients
 from adapters.errors import AuthError, PublishError, TransientError
 
 KEYS = ".keys"
@@ -55,6 +57,16 @@ class OutboxAdapter(Adapter):
         self._keys = os.path.join(self._root, KEYS)
         self._indexed = False
         self._uri_root: str | None = None
+
+    @classmethod
+    def read_options(cls, table: OptionReader, folder: Path) -> dict[str, Any]:
+        path = table.string("path", "outbox")
+        assert path is not None
+        return {"path": str((folder / path).resolve()) if not Path(path).is_absolute() else path}
+
+    @classmethod
+    def from_config(cls, channel: ChannelSettings, shared: SharedClients) -> OutboxAdapter:
+        return cls(channel.options["path"])
 
     def _result(self, name: str) -> PublishResult:
         if self._uri_root is None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import MB, Adapter, Capabilities, OutgoingPost, Problem, PublishResult, RateLimit, token_fingerprint
+from adapters.channel import ChannelSettings, OptionReader, SharedClients, show
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -55,6 +57,7 @@ __all__ = [
 ]
 
 DEFAULT_API_URL = "https://api.telegram.org"
+_CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+")
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 #: The HTTP status of the last Bot API answer in this task (PTB keeps it only in the message).
 _STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_status", default=None)
@@ -112,6 +115,8 @@ class TelegramAdapter(Adapter):
         max_side_sum=10000,
         max_aspect_ratio=20,
     )
+    secret_keys = ("token",)
+    default_api_root = DEFAULT_API_URL
 
     def __init__(
         self,
@@ -138,6 +143,45 @@ class TelegramAdapter(Adapter):
         self._owns_bot = bot is None
         self._ready_lock = asyncio.Lock()
         self._limits: tuple[RateLimit, ...] | None = None
+
+    @classmethod
+    def read_options(cls, table: OptionReader, folder: Path) -> dict[str, Any]:
+        chat = table.get("chat_id")
+        chat_id: str | int
+        if isinstance(chat, int) and not isinstance(chat, bool):
+            chat_id = chat
+        elif isinstance(chat, str) and _CHAT_ID.fullmatch(chat.strip()):
+            chat = chat.strip()
+            chat_id = int(chat) if chat.lstrip("-").isdigit() else chat
+        elif chat is None:
+            raise table.error("chat_id", 'is required: "@channelname" or a numeric id such as -1001234567890')
+        else:
+            raise table.error("chat_id", f'{show(chat)} is not "@channelname" or a numeric id')
+        mode = table.choice("parse_mode", ("none", "HTML", "MarkdownV2"), "none")
+        return {"chat_id": chat_id, "parse_mode": None if mode == "none" else mode}
+
+    @classmethod
+    def from_config(cls, channel: ChannelSettings, shared: SharedClients) -> TelegramAdapter:
+        token = channel.secrets["token"]
+        # The channels of one bot share its Bot object: one connection pool, one getMe.
+        bot = shared.get(
+            ("telegram-bot", token, channel.api_root, channel.timeout),
+            lambda: build_bot(token, api_url=channel.api_root, timeout=channel.timeout),
+            lambda bot: bot.shutdown(),
+        )
+        return cls(
+            token,
+            channel.options["chat_id"],
+            api_url=channel.api_url,
+            parse_mode=channel.options.get("parse_mode"),
+            timeout=channel.timeout,
+            bot=bot,
+        )
+
+    @classmethod
+    def sent_length(cls, text: str, link: str | None, options: Mapping[str, Any]) -> int:
+        # The link goes at the end of the text (compose), where it counts.
+        return cls.visible_length(compose(text, link, options.get("parse_mode")), options)
 
     @property
     def chat_id(self) -> str | int:

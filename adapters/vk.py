@@ -29,6 +29,7 @@ from adapters.base import (
     RateLimit,
     token_fingerprint,
 )
+from adapters.channel import ChannelSettings, OptionReader, SharedClients, positive_id
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -41,6 +42,8 @@ from adapters.errors import (
 from adapters.http import parse_retry_after
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import requests
 
 VK_API_ROOT = "https://api.vk.ru"
@@ -118,6 +121,8 @@ class VkAdapter(Adapter):
     can_read_back = True
     idempotent_window = 3600.0
     supports_native_schedule = True
+    secret_keys = ("token",)
+    default_api_root = VK_API_ROOT
 
     def __init__(
         self,
@@ -142,6 +147,26 @@ class VkAdapter(Adapter):
         self._rps_delay = rps_delay
         self._vk: Any = None
         self._vk_lock = threading.Lock()
+
+    @classmethod
+    def read_options(cls, table: OptionReader, folder: Path) -> dict[str, Any]:
+        return {"group_id": positive_id(table, "group_id")}
+
+    @classmethod
+    def from_config(cls, channel: ChannelSettings, shared: SharedClients) -> VkAdapter:
+        # The channels of one API root share a requests session (its connection pool).
+        session = shared.get(
+            ("vk-session", channel.api_url, channel.timeout),
+            lambda: build_session(channel.api_url, channel.timeout),
+            lambda session: session.close(),
+        )
+        return cls(
+            channel.secrets["token"],
+            channel.options["group_id"],
+            api_url=channel.api_url,
+            timeout=channel.timeout,
+            session=session,
+        )
 
     @property
     def rps_delay(self) -> float:

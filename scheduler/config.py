@@ -21,24 +21,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from adapters import ADAPTERS, adapter_class
+from adapters.channel import show
 from scheduler.errors import ConfigError
 from scheduler.mix import MixRule
 from scheduler.slots import DEFAULT_SLOTS, Slot
-from scheduler.toml_table import SecretRef, Table, show
+from scheduler.toml_table import SecretRef, Table
 from scheduler.utm import UtmConfig
 from scheduler.views import configured, plural
 
-NETWORKS = ("vk", "telegram", "facebook", "ok", "outbox")
 CATEGORIES = ("entertaining", "educational", "commercial", "ugc", "news")
-NATIVE_SCHEDULE_NETWORKS = ("vk", "facebook")
 LATE_POLICIES = ("publish", "reslot", "skip")
 DEFAULT_CONFIG_LOCATIONS = (Path("config.toml"), Path("/etc/smm-scheduler/config.toml"))
-DEFAULT_API_ROOTS = {
-    "vk": "https://api.vk.ru",
-    "telegram": "https://api.telegram.org",
-    "facebook": "https://graph.facebook.com",
-    "ok": "https://api.ok.ru",
-}
 
 DEFAULT_FEED_TEMPLATE = "{title}\n\n{summary}"
 FEED_FIELDS = ("title", "summary", "link", "author", "published", "feed")
@@ -47,23 +41,15 @@ COMPILED_TOML_FROM = 32 * 1024
 _HASHTAG = re.compile(r"#?(\w+)")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _API_URL = re.compile(r"^https?://[^\s/]+")
-_CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+")
-_GRAPH_VERSION = re.compile(r"v\d+\.\d+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CHANNEL_SECRETS = {
-    "vk": ("token",),
-    "telegram": ("token",),
-    "facebook": ("token",),
-    "ok": ("application_secret", "token"),
-}
-"""The secrets each network's channel names, in the order they are checked (after the network's other keys)."""
 _CHANNEL_MIX_KEYS = ("mix", "mix_share", "mix_window")
 _CHANNEL_UTM_KEYS = ("utm", "utm_source", "utm_medium", "utm_campaign")
 
 
 @dataclass(frozen=True)
 class ChannelConfig:
-    """One channel: a VK community, a Telegram channel, a Facebook Page, an OK group or an outbox folder."""
+    """One channel: a VK community, a Telegram channel, a Facebook Page, an OK group, an outbox folder (one of
+    the networks in :data:`adapters.ADAPTERS`)."""
 
     name: str
     network: str
@@ -71,7 +57,8 @@ class ChannelConfig:
     slots: tuple[Slot, ...]
     api_url: str | None
     options: Mapping[str, Any]
-    """Network-specific settings (group_id, chat_id, parse_mode, path, ...), validated."""
+    """Network-specific settings (group_id, chat_id, parse_mode, path, ...), validated by the network's adapter
+    (:meth:`~adapters.base.Adapter.read_options`)."""
     secrets: Mapping[str, SecretRef]
     """Named secrets the adapter needs (``token``, ``application_secret``)."""
     on_uncertain: str = "hold"
@@ -89,13 +76,14 @@ class ChannelConfig:
 
     @property
     def parse_mode(self) -> str | None:
-        """The Telegram parse mode of the channel's texts (None for other networks and plain text)."""
-        mode = self.options.get("parse_mode") if self.network == "telegram" else None
+        """The markup of the channel's texts (Telegram's ``parse_mode``; None for plain text)."""
+        mode = self.options.get("parse_mode")
         return str(mode) if mode else None
 
     @property
     def api_root(self) -> str:
-        return (self.api_url or DEFAULT_API_ROOTS.get(self.network, "")).rstrip("/")
+        """``api_url``, else the network's own API root, without a trailing slash."""
+        return (self.api_url or adapter_class(self.network).default_api_root).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -329,9 +317,10 @@ def _channel(
         raise t.error("name", f"{show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
     network = t.get("network")
     if network is None:
-        raise t.error("network", f"is required: one of {', '.join(NETWORKS)}")
-    if network not in NETWORKS:
-        raise t.error("network", f"{show(network)} is not one of {', '.join(NETWORKS)}")
+        raise t.error("network", f"is required: one of {', '.join(ADAPTERS)}")
+    if network not in ADAPTERS:
+        raise t.error("network", f"{show(network)} is not one of {', '.join(ADAPTERS)}")
+    adapter = adapter_class(network)
     owner = f"channel {name!r}"
     timezone = t.timezone("timezone", schedule_tz)
     slots = t.slots("slots", schedule_slots)
@@ -341,39 +330,9 @@ def _channel(
     on_uncertain = t.choice("on_uncertain", ("hold", "retry"), "hold")
     late_policy = t.choice("late_policy", LATE_POLICIES)
     timeout = t.duration("timeout", 30.0)
-    options: dict[str, Any] = {}
-    if network == "vk":
-        options["group_id"] = _positive_id(t, "group_id")
-    elif network == "telegram":
-        chat = t.get("chat_id")
-        if isinstance(chat, int) and not isinstance(chat, bool):
-            options["chat_id"] = chat
-        elif isinstance(chat, str) and _CHAT_ID.fullmatch(chat.strip()):
-            chat = chat.strip()
-            options["chat_id"] = int(chat) if chat.lstrip("-").isdigit() else chat
-        elif chat is None:
-            raise t.error("chat_id", 'is required: "@channelname" or a numeric id such as -1001234567890')
-        else:
-            raise t.error("chat_id", f'{show(chat)} is not "@channelname" or a numeric id')
-        options["parse_mode"] = t.choice("parse_mode", ("none", "HTML", "MarkdownV2"), "none")
-        if options["parse_mode"] == "none":
-            options["parse_mode"] = None
-    elif network == "facebook":
-        options["page_id"] = str(_positive_id(t, "page_id"))
-        version = t.string("api_version", "v25.0")
-        assert version is not None
-        if not _GRAPH_VERSION.fullmatch(version):
-            raise t.error("api_version", f'{show(version)} is not a Graph API version such as "v25.0"')
-        options["api_version"] = version
-    elif network == "ok":
-        options["group_id"] = str(_positive_id(t, "group_id"))
-        options["application_key"] = t.string("application_key", required=True)
-    elif network == "outbox":
-        path = t.string("path", "outbox")
-        assert path is not None
-        options["path"] = str((base / path).resolve()) if not Path(path).is_absolute() else path
+    options = adapter.read_options(t, base)
     secrets: dict[str, SecretRef] = {}
-    for secret in _CHANNEL_SECRETS.get(network, ()):
+    for secret in adapter.secret_keys:
         ref = t.secret(secret, owner, config_dir)
         assert ref is not None
         secrets[secret] = ref
@@ -385,11 +344,9 @@ def _channel(
     channel_utm = utm if keys.isdisjoint(_CHANNEL_UTM_KEYS) else _utm(t, utm, _CHANNEL_UTM_KEYS, quiet=True)
     hashtags = _hashtags(t, "hashtags") if t.has("hashtags") else ()
     native_schedule = t.boolean("native_schedule", False) if t.has("native_schedule") else False
-    if native_schedule and network not in NATIVE_SCHEDULE_NETWORKS:
-        raise t.error(
-            "native_schedule",
-            f"{network} cannot schedule posts itself; only {' and '.join(NATIVE_SCHEDULE_NETWORKS)} can",
-        )
+    if native_schedule and not adapter.supports_native_schedule:
+        able = [name for name in ADAPTERS if adapter_class(name).supports_native_schedule]
+        raise t.error("native_schedule", f"{network} cannot schedule posts itself; only {' and '.join(able)} can")
     t.finish()
     return ChannelConfig(
         name=name,
@@ -516,17 +473,6 @@ def _check_template(t: Table, template: str) -> None:
         if name not in FEED_FIELDS:
             allowed = ", ".join(f"{{{f}}}" for f in FEED_FIELDS)
             raise t.error("template", f"{{{name}}} is not a placeholder; use {allowed}")
-
-
-def _positive_id(t: Table, key: str) -> int:
-    value = t.get(key)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if value is None:
-        raise t.error(key, "is required: the numeric id")
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise t.error(key, f"{show(value)} is not a positive numeric id (without a minus sign)")
-    return value
 
 
 def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str]) -> Config:

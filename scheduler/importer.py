@@ -26,8 +26,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
+from adapters import ADAPTERS
 from scheduler import intake, timeline
-from scheduler.config import NETWORKS, ChannelConfig, Config
+from scheduler.config import ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError
 from scheduler.media import MediaStore, StoredMedia, inspect
@@ -251,9 +252,9 @@ def _header(path: Path, record: list[str]) -> dict[str, int]:
     columns: dict[str, int] = {}
     for index, raw in enumerate(record):
         name = raw.strip().lower()
-        known = name in COLUMNS or (name.startswith(VARIANT_PREFIX) and name[len(VARIANT_PREFIX) :] in NETWORKS)
+        known = name in COLUMNS or (name.startswith(VARIANT_PREFIX) and name[len(VARIANT_PREFIX) :] in ADAPTERS)
         if not known:
-            allowed = ", ".join((*COLUMNS, f"{VARIANT_PREFIX}<{'|'.join(NETWORKS)}>"))
+            allowed = ", ".join((*COLUMNS, f"{VARIANT_PREFIX}<{'|'.join(ADAPTERS)}>"))
             raise InputError(f"{path}:1: unknown column {raw!r}; the columns are {allowed}")
         if name in columns:
             raise InputError(f"{path}:1: the column {name!r} is given twice")

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from adapters import ADAPTERS
 from scheduler import mix, timeline
-from scheduler.config import CATEGORIES, NETWORKS, ChannelConfig, Config
+from scheduler.config import CATEGORIES, ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError
 from scheduler.media import MediaStore, StoredMedia, inspect
@@ -142,8 +143,8 @@ def check_variants(
     checked: dict[str, str] = {}
     for network, text in variants.items():
         field_name = name.format(network=network)
-        if network not in NETWORKS:
-            raise InputError(f"{name.format(network=repr(network))}: not a network; use one of {', '.join(NETWORKS)}")
+        if network not in ADAPTERS:
+            raise InputError(f"{name.format(network=repr(network))}: not a network; use one of {', '.join(ADAPTERS)}")
         if network not in networks:
             raise InputError(f"{field_name}: the post goes to no {network} channel")
         if not text.strip():

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from adapters import Adapter, MediaFile, OutgoingPost
 from adapters import adapter_class as _lookup
-from adapters.telegram_markup import compose, escape
+from adapters.telegram_markup import escape
 from scheduler.config import ChannelConfig
 from scheduler.media import StoredMedia, stored_path
 from scheduler.utm import tag_text, tag_url, utm_params
@@ -150,11 +150,11 @@ def _with_hashtags(post: OutgoingPost, channel: ChannelConfig) -> OutgoingPost:
     wanted = [tag for tag in channel.hashtags if tag.lower() not in present]
     if not wanted:
         return post
-    limit = _hashtag_limit(cls, post, channel.options, mode)
+    limit = _hashtag_limit(cls, post, channel.options)
     kept: list[str] = []
     for tag in wanted:
         candidate = _append(post.text, [*kept, tag], mode)
-        if _length(cls, candidate, post.link, channel.options, mode) <= limit:
+        if cls.sent_length(candidate, post.link, channel.options) <= limit:
             kept.append(tag)
     if not kept:
         return post
@@ -174,21 +174,14 @@ def _append(text: str, tags: list[str], mode: str | None) -> str:
     return f"{text.rstrip()}\n\n{line}"
 
 
-def _length(cls: type[Adapter], text: str, link: str | None, options: Mapping[str, Any], mode: str | None) -> int:
-    # Telegram counts the link it appends to the text (telegram_markup.compose); other networks send it apart.
-    if cls.network == "telegram":
-        text = compose(text, link, mode)
-    return cls.visible_length(text, options)
-
-
-def _hashtag_limit(cls: type[Adapter], post: OutgoingPost, options: Mapping[str, Any], mode: str | None) -> int:
+def _hashtag_limit(cls: type[Adapter], post: OutgoingPost, options: Mapping[str, Any]) -> int:
     """The longest text the post may have: a caption stays a caption, and nothing outgrows the network's limit."""
     caps = cls.capabilities
     if not post.media or caps.max_caption is None:
         return caps.max_text
     if caps.caption_overflow == "reject":
         return caps.max_caption
-    if _length(cls, post.text, post.link, options, mode) <= caps.max_caption:
+    if cls.sent_length(post.text, post.link, options) <= caps.max_caption:
         return caps.max_caption
     return caps.max_text
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from adapters.channel import show
 from scheduler.errors import ConfigError
 from scheduler.slots import Slot, parse_slots
 
@@ -225,16 +226,6 @@ def _parse_slots(texts: tuple[str, ...]) -> tuple[Slot, ...]:
 def _in_folder(folder: Path, name: str) -> str:
     """``name`` as it is, when absolute, else inside ``folder``."""
     return name if Path(name).is_absolute() else str(folder / name)
-
-
-def show(value: Any) -> str:
-    """A value as TOML would spell it, on one line (a string with a newline must not break the message)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return " ".join(str(value).split())
 
 
 def toml_key(key: str) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from adapters.base import MB, Adapter, Capabilities, OutgoingPost, PublishResult, RateLimit
+from adapters.channel import ChannelSettings, SharedClients
 from adapters.errors import PublishError, ReadBackUnsupported
 
 
@@ -33,6 +34,10 @@ class FakeAdapter(Adapter):
         # Instance attributes shadow the class-level declarations for this fake.
         self.can_read_back = can_read_back  # type: ignore[misc]
         self.idempotent_window = idempotent_window  # type: ignore[misc]
+
+    @classmethod
+    def from_config(cls, channel: ChannelSettings, shared: SharedClients) -> FakeAdapter:
+        return cls()
 
     async def publish(self, post: OutgoingPost) -> PublishResult:
         self.attempts += 1
