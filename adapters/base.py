@@ -141,6 +141,8 @@ class Adapter(ABC):
     """
 
     network: ClassVar[str]
+    #: The network's name in messages for people ("Telegram").
+    title: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     #: Whether :meth:`find_published` can settle an ambiguous outcome.
     can_read_back: ClassVar[bool] = False

@@ -80,6 +80,7 @@ class OkAdapter(Adapter):
     """
 
     network = "ok"
+    title = "OK"
     capabilities: ClassVar[Capabilities] = Capabilities(
         # OK publishes no text limit, only error 601 MEDIA_TOPIC_TEXT_LIMIT: 10 000 characters is our cap.
         max_text=10_000,

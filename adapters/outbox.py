@@ -41,6 +41,7 @@ class OutboxAdapter(Adapter):
     """Writes posts into a folder."""
 
     network = "outbox"
+    title = "outbox"
     capabilities = Capabilities(
         max_text=100_000,
         max_media=20,

@@ -105,6 +105,7 @@ class TelegramAdapter(Adapter):
     """Posts to one Telegram channel (or group) as a bot that is an admin there with the right to post."""
 
     network = "telegram"
+    title = "Telegram"
     capabilities = Capabilities(
         max_text=4096,
         max_caption=1024,

@@ -110,6 +110,7 @@ class VkAdapter(Adapter):
     """Posts to one VK community's wall as the community, with a user token of one of its admins or editors."""
 
     network = "vk"
+    title = "VK"
     capabilities = Capabilities(
         max_text=16000,  # not documented; an assumption to check (see the API notes)
         max_media=10,

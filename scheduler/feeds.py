@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+from adapters import adapter_class
 from adapters.telegram_markup import escape
 from scheduler import repository as repo
 from scheduler import timeline
@@ -328,15 +329,21 @@ def _content(config: Config, feed: FeedConfig, title: str, entry: Entry, channel
         text = feed.template.format_map({k: escape(v, mode) for k, v in values.items()})
         return _BLANK_LINES.sub("\n\n", text).strip()
 
-    modes = {c.parse_mode for c in channels if c.network == "telegram"}
+    # A network whose channels take markup gets its own text, escaped for their parse mode.
+    modes: dict[str, set[str | None]] = {}
+    for channel in channels:
+        modes.setdefault(channel.network, set()).add(channel.parse_mode)
     variants: dict[str, str] = {}
-    if modes - {None}:
-        if len(modes) > 1:
+    for network, found in modes.items():
+        if not found - {None}:
+            continue
+        if len(found) > 1:
+            title = adapter_class(network).title
             raise InputError(
-                "its Telegram channels use different parse modes, so one Telegram text cannot suit them all: "
+                f"its {title} channels use different parse modes, so one {title} text cannot suit them all: "
                 "list the channels of one parse mode in the feed's channels"
             )
-        variants["telegram"] = fill(modes.pop())
+        variants[network] = fill(found.pop())
     return check_post(
         config,
         channels,

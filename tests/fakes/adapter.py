@@ -15,6 +15,7 @@ class FakeAdapter(Adapter):
     """Publishes into a list. ``script`` holds errors (or None for success) consumed one per publish."""
 
     network = "outbox"
+    title = "outbox"
     capabilities: ClassVar[Capabilities] = Capabilities(
         max_text=1000, max_media=4, media_types=frozenset({"image/png"}), max_media_bytes=MB
     )

@@ -215,6 +215,23 @@ def test_unreachable_slow_and_missing_feeds(env: Env, site: FakeSite) -> None:
     assert env.snapshot() == before
 
 
+def test_telegram_channels_of_two_parse_modes_cannot_share_one_feed_text(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, site: FakeSite
+) -> None:
+    plain = TG.replace('name = "tg"', 'name = "tg-plain"').replace('parse_mode = "HTML"', 'parse_mode = "none"')
+    markdown = TG.replace('name = "tg"', 'name = "tg-md"').replace('"HTML"', '"MarkdownV2"')
+    table = feeds_table(site, channels='["tg", "tg-plain", "tg-md"]')
+    env = make_env(tmp_path, db_url, monkeypatch, BERLIN_CHANNEL + TG + plain + markdown + table)
+    env.add("existing")
+    site.pages["/feed.xml"] = ("application/rss+xml", rss(FIRST))
+    before = env.snapshot()
+    assert one_error_line(env("import-feed", "--feed", "blog")) == (
+        "feed 'blog': entry 'First & foremost': its Telegram channels use different parse modes, so one Telegram "
+        "text cannot suit them all: list the channels of one parse mode in the feed's channels (nothing was queued)"
+    )
+    assert env.snapshot() == before
+
+
 def test_an_entry_that_cannot_be_published_stops_the_import(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, site: FakeSite
 ) -> None:
