@@ -75,7 +75,8 @@ def test_the_config_reads_the_new_networks_keys_and_secrets(tmp_path: Path, sqli
         ('loft = "a/b"\n', 'channels[0].loft: "a/b" is not a loft\'s name: letters and digits'),
         (
             'loft = "north"\nlofts = 1\n',
-            "channels[0].lofts: unknown key, did you mean loft or slots? (known here: api_url, hashtags, late_policy, loft,",
+            "channels[0].lofts: unknown key, did you mean loft or slots? "
+            "(known here: api_url, hashtags, late_policy, loft,",
         ),
         ('loft = "north"\nring = "x"\n', "channels[0].ring: secrets never go in the config: use ring_env"),
         (
