@@ -4,7 +4,7 @@ Goal: combined claim rate >= 2,000 posts/s; 0 double sends. The network is the `
 2,000 requests/s on this machine; outbox has no network, only a folder per post), its folders on /dev/shm so the
 disk does not set the pace; 100 outbox channels (one lease group each). 1,000,000 future posts queued besides.
 Claim rate = attempts opened / (last attempt's start - first's), from the attempts table.
-Also measured: the SQL claim path alone (claims.claim_each + claims.record_published_each in 4 threads, no
+Also measured: the SQL claim path alone (store.claim_each + store.record_published_each in 4 threads, no
 daemon), the ceiling the daemons could reach if publishing cost nothing; and the CPU a post of the daemons and of
 PostgreSQL, which share the machine's cores.
 """
@@ -117,9 +117,9 @@ def run(n_daemons: int, url: str, due_n: int, folder: Path) -> dict[str, float]:
 
 
 def raw_claims(url: str, seconds: float = 5.0, threads: int = 4) -> float:
-    """Claims + records per second through scheduler.claims alone, no daemon, no network: each thread claims on its
+    """Claims + records per second through scheduler.store alone, no daemon, no network: each thread claims on its
     share of 100 channels in one statement, then records them published in another, as a daemon's batch does."""
-    from scheduler import claims
+    from scheduler import store
     from scheduler.db import Database
 
     now = datetime.now(UTC)
@@ -134,11 +134,11 @@ def raw_claims(url: str, seconds: float = 5.0, threads: int = 4) -> float:
         while time.monotonic() < stop:
             t = datetime.now(UTC)
             with db.write() as s:
-                got = [c for c in claims.claim_each(s, [(ch, t, f"raw-{i}", lease) for ch in mine]) if c]
+                got = [c for c in store.claim_each(s, [(ch, t, f"raw-{i}", lease) for ch in mine]) if c]
             if not got:
                 return
             with db.write() as s:
-                claims.record_published_each(s, [(c, t, "x", None) for c in got])
+                store.record_published_each(s, [(c, t, "x", None) for c in got])
             count[i] += len(got)
 
     pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]

@@ -109,7 +109,7 @@ def probe_cpu(q: int) -> dict[str, float]:
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
-    from scheduler import claims
+    from scheduler import store
     from scheduler.db import Database
     from scheduler.watch import look
 
@@ -118,7 +118,7 @@ def probe_cpu(q: int) -> dict[str, float]:
     db = Database(db_url)
     now = datetime.now(UTC)
     with db.read() as session:
-        newest = claims.newest_id(session)
+        newest = store.newest_id(session)
         first = session.scalar(
             text("SELECT min(next_attempt_at) FROM deliveries WHERE channel = 'tg0001' AND status = 'queued'")
         )
@@ -126,17 +126,17 @@ def probe_cpu(q: int) -> dict[str, float]:
     # few of other channels due before it, about the same number at 1k and 1M) due; rolled back after each call.
     later = datetime.fromisoformat(str(first)).replace(tzinfo=UTC) + timedelta(microseconds=1)
     probes: dict[str, Callable[[Any], Any]] = {
-        "next-due probe, the cycle's glance (claims.glance)": lambda s: claims.glance(s, now),
-        "due channels (claims.due_channels)": lambda s: claims.due_channels(s, now),
-        "expired leases (claims.expired_leases)": lambda s: claims.expired_leases(s, now, set()),
+        "next-due probe, the cycle's glance (store.glance)": lambda s: store.glance(s, now),
+        "due channels (store.due_channels)": lambda s: store.due_channels(s, now),
+        "expired leases (store.expired_leases)": lambda s: store.expired_leases(s, now, set()),
         "cycle's reads in one transaction (watch.look)": lambda s: look(s, newest, now, now, set()),
-        "claim of a due post, rolled back (claims.claim)": lambda s: claims.claim(
+        "claim of a due post, rolled back (store.claim)": lambda s: store.claim(
             s, "tg0001", later, "bench", timedelta(seconds=60)
         ),
     }
     out = {}
     for name, fn in probes.items():
-        writes = "claims.claim" in name
+        writes = "store.claim" in name
 
         def once(fn: Callable[[Any], Any] = fn, writes: bool = writes) -> None:
             if writes:

@@ -13,7 +13,7 @@ back, and each of its calls is run again alone, so one bad call cannot fail or u
 whose whole effect is in the session may be batched (they may be run twice, the first run rolled back).
 
 Calls of a function that has a combined form (``combine``: ``fn -> many(session, [args, ...])``, such as
-:data:`scheduler.claims.COMBINED`) go to it together, at the place of the first of them, so they may run before
+:data:`scheduler.store.COMBINED`) go to it together, at the place of the first of them, so they may run before
 calls that arrived earlier: on PostgreSQL the claims of a batch are one statement, its outcomes another. That is
 sound because the calls of one batch were made concurrently (any order of them is one they could have run in);
 a caller that needs one write before another awaits the first.

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from scheduler.db import rowcount
 from scheduler.models import Instance, LeaseGroup
-from scheduler.timeline import rowcount
 
 
 def preferred(group: str, live: Iterable[str]) -> str | None:

@@ -29,12 +29,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy.orm import Session
 
 from adapters import Adapter
-from scheduler import claims, cluster, watch
+from scheduler import cluster, store, watch
 from scheduler import quota as quota_mod
 from scheduler import repository as repo
 from scheduler.batch import WriteBatcher
 from scheduler.channels import AdapterFactory
-from scheduler.claims import Claim
 from scheduler.config import ChannelConfig, Config, load_config
 from scheduler.db import SCHEMA_HEAD, Database, schema_revision
 from scheduler.errors import ConfigError, DatabaseError, SmmError
@@ -44,6 +43,7 @@ from scheduler.media import MediaStore
 from scheduler.publisher import Publisher, apply_late_policy
 from scheduler.ratelimit import Limiter, pace
 from scheduler.sdnotify import PROGRESS_INTERVAL, Notifier
+from scheduler.store import Claim
 from scheduler.store.executor import Executor
 from scheduler.timefmt import format_local
 from scheduler.views import plural, some_of
@@ -76,9 +76,9 @@ READ_AHEAD = timedelta(seconds=2)
 # drops the read-ahead.)
 _KEEPS_READ_AHEAD = frozenset(
     {
-        claims.claim,
-        claims.record_published,
-        claims.extend_lease,
+        store.claim,
+        store.record_published,
+        store.extend_lease,
         repo.set_attention,
         repo.attention,  # a read
         # A cluster's membership (a lease group newly taken may have deliveries due: acquire is not here):
@@ -174,7 +174,7 @@ class Daemon:
         self.wake_when: datetime | None = None
         self.job_tasks: set[asyncio.Task[Any]] = set()
         self.store = Executor(self.db, self.executor, self.read_executor)
-        self.writes = WriteBatcher(self.db, self.executor, combine=claims.COMBINED)
+        self.writes = WriteBatcher(self.db, self.executor, combine=store.COMBINED)
         self.publisher = Publisher(
             self.config, self.db_call, self.limiter, self.clock, self.monotonic, db_batch=self.batch_call
         )
@@ -337,12 +337,12 @@ class Daemon:
             self.members.refresh(set(), await self.db_read(cluster.live_instances, now, self._lease()))
         self.alive_since = now
         self.late_cutoff = now - self.config.daemon.late_grace
-        self.last_seen_id = await self.db_read(claims.newest_id)
+        self.last_seen_id = await self.db_read(store.newest_id)
         if self.db.is_sqlite:
             # One daemon per SQLite file: everything still publishing was left by a crash.
-            await self.db_call(watch.expire_leases, await self.db_call(claims.all_publishing), now)
+            await self.db_call(watch.expire_leases, await self.db_call(store.all_publishing), now)
         await self.db_call(watch.probe_write)
-        stale = await self.db_read(claims.expired_leases, now, set())
+        stale = await self.db_read(store.expired_leases, now, set())
         if stale:
             log.warning(
                 "%s published when a daemon stopped; checking each before anything is sent again",
@@ -887,7 +887,7 @@ class Daemon:
                     return
                 if not self.owns(name):
                     return
-                claim = await self.batch_call(claims.claim, name, self.clock(), self.owner, self._lease())
+                claim = await self.batch_call(store.claim, name, self.clock(), self.owner, self._lease())
                 last, recording = recording, None
                 if last is not None:
                     await self._recorded(last, claim)
@@ -932,7 +932,7 @@ class Daemon:
         except Exception:
             if claim is not None:
                 with contextlib.suppress(DatabaseError):
-                    await self.db_call(claims.release, claim, self.clock(), "claimed but never sent")
+                    await self.db_call(store.release, claim, self.clock(), "claimed but never sent")
             raise
 
     async def _publish(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> asyncio.Task[bool] | None:
@@ -988,9 +988,9 @@ class Daemon:
                 if adapter is None or not self.owns(channel.name):
                     continue
                 least, most = adapter.native_lead
-                earliest = now + timedelta(seconds=least) + claims.ARM_MARGIN
+                earliest = now + timedelta(seconds=least) + store.ARM_MARGIN
                 latest = now + timedelta(seconds=most) - timedelta(hours=1)
-                for delivery_id in await self.db_read(claims.arm_candidates, [channel.name], earliest, latest, 20):
+                for delivery_id in await self.db_read(store.arm_candidates, [channel.name], earliest, latest, 20):
                     if self.stopping:
                         return
                     if not await pace(
@@ -998,7 +998,7 @@ class Daemon:
                     ):
                         return
                     lease = self._lease()
-                    claim = await self.db_call(claims.claim_for_arming, delivery_id, self.clock(), self.owner, lease)
+                    claim = await self.db_call(store.claim_for_arming, delivery_id, self.clock(), self.owner, lease)
                     if claim is None:
                         continue
                     self.inflight.add(claim.delivery_id)
@@ -1049,7 +1049,7 @@ class Daemon:
     async def recover_expired(self, now: datetime, *, wait: bool = False) -> None:
         """Reconcile deliveries whose lease ran out (crash leftovers, ambiguous outcomes)."""
         exclude = self.inflight | set(self.reconciling)
-        self._reconcile_all(await self.db_read(claims.expired_leases, now, exclude))
+        self._reconcile_all(await self.db_read(store.expired_leases, now, exclude))
         if wait and self.reconciling:
             await asyncio.wait(list(self.reconciling.values()))
 
@@ -1061,7 +1061,7 @@ class Daemon:
     async def _reconcile(self, delivery_id: int) -> None:
         try:
             lease = timedelta(seconds=self.config.daemon.lease)
-            claim = await self.db_call(claims.take_over, delivery_id, self.clock(), self.owner, lease)
+            claim = await self.db_call(store.take_over, delivery_id, self.clock(), self.owner, lease)
             if claim is None:
                 return
             adapter = self.adapters.get(claim.channel)
@@ -1073,7 +1073,7 @@ class Daemon:
                     f"{claim.channel!r}: it is not configured or disabled; they wait",
                 )
                 await self.db_call(
-                    claims.record_in_doubt,
+                    store.record_in_doubt,
                     claim,
                     self.clock(),
                     "waiting for the channel to be configured",
@@ -1094,7 +1094,7 @@ class Daemon:
         now = self.clock()
         try:
             if self.inflight:
-                await self.db_call(claims.extend_lease, sorted(self.inflight), self.owner, now + self._lease())
+                await self.db_call(store.extend_lease, sorted(self.inflight), self.owner, now + self._lease())
             if self.clustered:
                 await self._cluster_heartbeat(now)
         except DatabaseError as exc:

@@ -12,9 +12,9 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -65,6 +65,11 @@ def sqlite_path(url: str) -> Path | None:
 def connection_of(session: Session | Connection) -> Connection:
     """The Core connection behind an ORM session (in its transaction), or the connection itself."""
     return session if isinstance(session, Connection) else session.connection()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def schema_revision(session: Session | Connection) -> str | None:

@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session
 
 from adapters import Adapter, PublishResult
 from adapters.errors import AmbiguousError, PermanentError, PublishError
-from scheduler import claims
-from scheduler.claims import Claim
+from scheduler import store
 from scheduler.config import ChannelConfig, Config
 from scheduler.log import redact
 from scheduler.models import Outcome
 from scheduler.render import render
+from scheduler.store import Claim
 from scheduler.store.executor import Write
 from scheduler.timefmt import format_local
 
@@ -81,7 +81,7 @@ async def arm(publisher: Publisher, claim: Claim, adapter: Adapter, channel: Cha
         result = await adapter.publish(post)
     except AmbiguousError as exc:
         await publisher.record(
-            claims.record_in_doubt,
+            store.record_in_doubt,
             claim,
             now,
             redact(f"handing the post to {claim.network} was unclear: {exc}"),
@@ -91,7 +91,7 @@ async def arm(publisher: Publisher, claim: Claim, adapter: Adapter, channel: Cha
         return
     except PublishError as exc:
         # Not handed over: it stays queued for its time and is published the ordinary way (or handed over later).
-        await publisher.record(claims.record_retry, claim, now, redact(f"not handed to {claim.network}: {exc}"), at)
+        await publisher.record(store.record_retry, claim, now, redact(f"not handed to {claim.network}: {exc}"), at)
         if exc.needs_attention:
             await publisher.flag(claim.channel, redact(str(exc)))
         log.warning(
@@ -111,7 +111,7 @@ async def _armed(
 ) -> None:
     local = format_local(at, channel.timezone)
     note = f"scheduled on {claim.network} for {local}: it goes out even if smm is down then"
-    if await publisher.record(claims.record_armed, claim, now, remote_id, at, at + CHECK_AFTER, note):
+    if await publisher.record(store.record_armed, claim, now, remote_id, at, at + CHECK_AFTER, note):
         log.info(
             "post %d handed to %s (%s) to publish at %s",
             claim.post_id,
@@ -132,17 +132,17 @@ async def reconcile_arm(publisher: Publisher, claim: Claim, adapter: Adapter, ch
         found = await adapter.find_published(post, since - timedelta(minutes=2))
     except PublishError as exc:
         retry_at = now + timedelta(seconds=max(30.0, publisher.config.daemon.reconcile_delay))
-        await publisher.record(claims.record_in_doubt, claim, now, redact(f"checking the hand-over: {exc}"), retry_at)
+        await publisher.record(store.record_in_doubt, claim, now, redact(f"checking the hand-over: {exc}"), retry_at)
         return
     if found is not None:
         await _armed(publisher, claim, channel, found.remote_id, claim.publish_at, now)
         return
     if (now - since).total_seconds() < publisher.config.daemon.reconcile_delay:
         wait = now + timedelta(seconds=publisher.config.daemon.reconcile_delay)
-        await publisher.record(claims.record_in_doubt, claim, now, "hand-over unclear; looking again shortly", wait)
+        await publisher.record(store.record_in_doubt, claim, now, "hand-over unclear; looking again shortly", wait)
         return
     note = "not found on the network after an unclear hand-over"
-    await publisher.record(claims.record_retry, claim, now, note, claim.publish_at, Outcome.NOT_FOUND)
+    await publisher.record(store.record_retry, claim, now, note, claim.publish_at, Outcome.NOT_FOUND)
 
 
 async def verify(publisher: Publisher, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> bool:
@@ -157,14 +157,14 @@ async def verify(publisher: Publisher, claim: Claim, adapter: Adapter, channel: 
         if isinstance(exc, PermanentError) and exc.needs_attention:
             await publisher.flag(claim.channel, redact(str(exc)))
         await publisher.record(
-            claims.record_retry, claim, now, redact(f"checking the scheduled post: {exc}"), now + CHECK_AFTER
+            store.record_retry, claim, now, redact(f"checking the scheduled post: {exc}"), now + CHECK_AFTER
         )
         return False
     if state == "published" and result is not None:
         return await publisher.published(claim, adapter, result, note=f"published by {claim.network} at its time")
     if state == "scheduled" and now - at < GIVE_UP_AFTER:
         await publisher.record(
-            claims.record_retry, claim, now, f"{claim.network} has not published it yet", now + CHECK_AFTER
+            store.record_retry, claim, now, f"{claim.network} has not published it yet", now + CHECK_AFTER
         )
         return False
     if state == "scheduled":
@@ -172,25 +172,25 @@ async def verify(publisher: Publisher, claim: Claim, adapter: Adapter, channel: 
             await adapter.cancel_scheduled(claim.native_id)
         except PublishError as exc:
             await publisher.record(
-                claims.record_retry, claim, now, redact(f"deleting the late post failed: {exc}"), now + CHECK_AFTER
+                store.record_retry, claim, now, redact(f"deleting the late post failed: {exc}"), now + CHECK_AFTER
             )
             return False
         note = f"{claim.network} did not publish it within {GIVE_UP_AFTER} of its time; deleted there, publishing now"
         log.warning("post %d to %s: %s", claim.post_id, claim.channel, note, extra=_extra(claim, "network_late"))
-        await publisher.record(claims.record_disarmed, claim, now, note, now)
+        await publisher.record(store.record_disarmed, claim, now, note, now)
         return False
     message = (
         f"the post scheduled on {claim.network} ({claim.native_id}) is gone there (deleted on the network?); "
         f"nothing was published: `smm retry {claim.post_id}` publishes it now"
     )
-    await publisher.record(claims.record_native_gone, claim, now, message)
+    await publisher.record(store.record_native_gone, claim, now, message)
     log.error("post %d to %s: %s", claim.post_id, claim.channel, message, extra=_extra(claim, "scheduled_post_gone"))
     return False
 
 
 async def delete_stale(publisher: Publisher, adapters: dict[str, Adapter]) -> None:
     """Delete on the networks the posts handed over for deliveries since cancelled, failed or moved."""
-    for delivery_id, channel, native_id, status in await publisher.db_call(claims.stale_native):
+    for delivery_id, channel, native_id, status in await publisher.db_call(store.stale_native):
         adapter = adapters.get(channel)
         if adapter is None:
             continue
@@ -202,5 +202,5 @@ async def delete_stale(publisher: Publisher, adapters: dict[str, Adapter]) -> No
             continue
         why = "cancelled" if status == "cancelled" else ("failed" if status == "failed" else "moved")
         note = f"the post scheduled on the network ({native_id}) was deleted there: the delivery was {why}"
-        await publisher.db_call(claims.forget_native, delivery_id, native_id, now, note)
+        await publisher.db_call(store.forget_native, delivery_id, native_id, now, note)
         log.info("%s: deleted the scheduled post %s (delivery %s)", channel, native_id, why, extra={"channel": channel})

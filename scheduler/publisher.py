@@ -1,7 +1,7 @@
 """Publishing one claimed delivery, settling an ambiguous one, and deciding about late ones.
 
 The caller has committed the claim (the attempt row) before anything here calls the network; everything here
-records its outcome through the fenced updates of :mod:`scheduler.claims`. No database session is open while an
+records its outcome through the fenced updates of :mod:`scheduler.store`. No database session is open while an
 adapter runs.
 """
 
@@ -29,9 +29,8 @@ from adapters.errors import (
     ReadBackUnsupported,
     TransientError,
 )
-from scheduler import claims, native, ratelimit, timeline
+from scheduler import native, ratelimit, store, timeline
 from scheduler import repository as repo
-from scheduler.claims import Claim
 from scheduler.config import ChannelConfig, Config
 from scheduler.errors import DatabaseError
 from scheduler.log import redact
@@ -40,6 +39,7 @@ from scheduler.placement import Planner
 from scheduler.ratelimit import Limiter
 from scheduler.render import render
 from scheduler.retry import call_with_retries, decide
+from scheduler.store import Claim
 from scheduler.store.executor import Write
 from scheduler.timefmt import format_duration, format_local
 
@@ -142,10 +142,10 @@ class Publisher:
             except PublishError as exc:
                 retry = self.clock() + native.CHECK_AFTER
                 await self.record(
-                    claims.record_retry, claim, self.clock(), f"deleting the old scheduled post: {exc}", retry
+                    store.record_retry, claim, self.clock(), f"deleting the old scheduled post: {exc}", retry
                 )
                 return False
-            await self.record(claims.clear_native, claim.delivery_id)
+            await self.record(store.clear_native, claim.delivery_id)
         post = await asyncio.to_thread(self.outgoing, claim, channel)  # markup is read off the event loop
         # One line a post at INFO is the "published" one; a first attempt's start is detail (50 posts a second).
         log.log(
@@ -254,7 +254,7 @@ class Publisher:
             if extra_units > 0:
                 for limit in per_request:
                     self.limiter.reserve((limit,), self.monotonic(), {limit.scope: extra_units})
-        recorded = await self.record(claims.record_published, claim, now, result.remote_id, result.remote_url, note)
+        recorded = await self.record(store.record_published, claim, now, result.remote_id, result.remote_url, note)
         if not recorded:
             log.error(
                 "post %d to %s was published (%s) but its attempt had already been settled elsewhere",
@@ -283,7 +283,7 @@ class Publisher:
     async def _failed(self, claim: Claim, exc: PermanentError) -> None:
         now = self.clock()
         message = redact(f"{exc}")
-        if not await self.record(claims.record_failed, claim, now, message):
+        if not await self.record(store.record_failed, claim, now, message):
             return
         if exc.needs_attention:
             await self.flag(claim.channel, message)
@@ -302,7 +302,7 @@ class Publisher:
         decision = decide(claim.attempt_number, claim.due_at, now, self.config.retry, exc.retry_after)
         if decision.retry_at is None:
             error = f"{message}; {decision.reason}. Check the network and the channel, then: smm retry {claim.post_id}"
-            if await self.record(claims.record_failed, claim, now, error, Outcome.TRANSIENT):
+            if await self.record(store.record_failed, claim, now, error, Outcome.TRANSIENT):
                 log.error(
                     "post %d to %s failed: %s",
                     claim.post_id,
@@ -311,7 +311,7 @@ class Publisher:
                     extra=_extra(claim, action="failed"),
                 )
             return
-        if await self.record(claims.record_retry, claim, now, message, decision.retry_at):
+        if await self.record(store.record_retry, claim, now, message, decision.retry_at):
             kind = "rate limited" if isinstance(exc, RateLimited) else "temporary failure"
             log.warning(
                 "post %d to %s: %s (%s); retry scheduled at %s (%s)",
@@ -327,7 +327,7 @@ class Publisher:
     async def _in_doubt(self, claim: Claim, adapter: Adapter, message: str) -> None:
         now = self.clock()
         delay = 0.0 if adapter.idempotent_window else self.config.daemon.reconcile_delay
-        await self.record(claims.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=delay))
+        await self.record(store.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=delay))
         log.warning(
             "post %d to %s: %s; checking the channel %s",
             claim.post_id,
@@ -346,7 +346,7 @@ class Publisher:
             return
         now = self.clock()
         if claim.open_since is None:
-            await self.db_call(claims.release, claim, now, "claimed but never sent")
+            await self.db_call(store.release, claim, now, "claimed but never sent")
             return
         post = await asyncio.to_thread(self.outgoing, claim, channel)
         since = claim.open_since
@@ -378,7 +378,7 @@ class Publisher:
                     return
                 wait = self.config.daemon.reconcile_delay - age
                 await self.db_call(
-                    claims.record_in_doubt,
+                    store.record_in_doubt,
                     claim,
                     now,
                     "outcome unknown; reading the channel back again shortly",
@@ -408,11 +408,11 @@ class Publisher:
             f"around {local}, then run `smm resolve {claim.post_id} --published [--url URL]` or "
             f"`smm resolve {claim.post_id} --retry`"
         )
-        if await self.record(claims.record_unknown, claim, now, message):
+        if await self.record(store.record_unknown, claim, now, message):
             log.error("post %d to %s: %s", claim.post_id, claim.channel, message, extra=_extra(claim, action="unknown"))
 
     async def _resend(self, claim: Claim, now: datetime, note: str) -> None:
-        if await self.record(claims.record_retry, claim, now, note, now, Outcome.NOT_FOUND):
+        if await self.record(store.record_retry, claim, now, note, now, Outcome.NOT_FOUND):
             log.warning("post %d to %s: %s", claim.post_id, claim.channel, note, extra=_extra(claim, action="resend"))
 
     async def _check_later(self, claim: Claim, now: datetime, since: datetime, message: str) -> None:
@@ -421,11 +421,11 @@ class Publisher:
                 f"{message}; gave up checking after {self.config.retry.max_age}: check {claim.channel} by hand, "
                 f"then `smm resolve {claim.post_id} --published` or `--retry`"
             )
-            if await self.record(claims.record_unknown, claim, now, redact(text)):
+            if await self.record(store.record_unknown, claim, now, redact(text)):
                 log.error("post %d to %s: %s", claim.post_id, claim.channel, redact(text), extra=_extra(claim))
             return
         retry_in = min(self.config.retry.backoff_cap, max(self.config.daemon.reconcile_delay, 30.0))
-        await self.record(claims.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=retry_in))
+        await self.record(store.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=retry_in))
         log.warning(
             "post %d to %s: %s; trying again in %.0fs",
             claim.post_id,
@@ -447,7 +447,7 @@ def apply_late_policy(session: Any, config: Config, cutoff: datetime, now: datet
     """
     lines: list[str] = []
     planners: dict[str, Planner] = {}
-    for delivery in claims.overdue(session, cutoff, limit=500 + len(seen)):
+    for delivery in store.overdue(session, cutoff, limit=500 + len(seen)):
         if delivery.id in seen:
             continue
         seen.add(delivery.id)

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from scheduler.db import rowcount
 from scheduler.models import ACTIVE, Attempt, ChannelState, Delivery, FeedEntry, FeedState, Outcome, Post, Status
-from scheduler.timeline import rowcount
 
 
 def upcoming_categories(

@@ -13,12 +13,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
-from sqlalchemy import Connection, CursorResult, Result, func, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from scheduler.db import connection_of
+from scheduler.db import connection_of, rowcount
 from scheduler.tables import Status, deliveries, posts
 
 if TYPE_CHECKING:
@@ -33,11 +33,6 @@ _TAKEN = (Status.QUEUED, Status.PUBLISHING, Status.PUBLISHED)
 """Statuses whose deliveries occupy their time on the channel."""
 
 _d = deliveries.c
-
-
-def rowcount(result: Result[Any]) -> int:
-    """How many rows an UPDATE or DELETE changed."""
-    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def lock_channel(conn: Executor, channel: str) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import select, text, update
 
-from scheduler import claims
 from scheduler import repository as repo
+from scheduler import store
 from scheduler.config import Config
 from scheduler.models import Delivery, Status
 from scheduler.timefmt import format_local
@@ -71,23 +71,23 @@ def look(
     must not hide the next one, or that one would wait for the tick. One statement answers an idle cycle; the due
     channels and the expired leases are read only when there are some. With ``ahead``, what falls due within that
     long after ``due_at`` is read too when something does (``upcoming``, complete up to ``ahead_until``)."""
-    seen = claims.glance(session, due_at)
-    new, newest = claims.queued_since(session, seen_id, seen.newest_id)
-    due = claims.due_channels(session, due_at) if seen.first_due is not None and seen.first_due <= due_at else []
+    seen = store.glance(session, due_at)
+    new, newest = store.queued_since(session, seen_id, seen.newest_id)
+    due = store.due_channels(session, due_at) if seen.first_due is not None and seen.first_due <= due_at else []
     expired: list[int] = []
     held: list[int] = []
     lease_end = seen.first_lease_end
     if lease_end is not None and lease_end <= now:
-        ran_out = claims.expired_leases(session, now, set(), limit=EXPIRED_LIMIT + len(exclude))
+        ran_out = store.expired_leases(session, now, set(), limit=EXPIRED_LIMIT + len(exclude))
         expired = [i for i in ran_out if i not in exclude][:EXPIRED_LIMIT]
         held = [i for i in ran_out if i in exclude]
-        lease_end = claims.next_lease_expiry(session, now)
+        lease_end = store.next_lease_expiry(session, now)
     times = [t for t in (seen.next_due, lease_end) if t is not None]
     upcoming: list[tuple[datetime, str]] = []
     ahead_until = None
     if ahead is not None and seen.next_due is not None and seen.next_due <= due_at + ahead:
         ahead_until = due_at + ahead
-        upcoming = claims.upcoming(session, due_at, ahead_until, ahead_limit)
+        upcoming = store.upcoming(session, due_at, ahead_until, ahead_limit)
         if len(upcoming) == ahead_limit:  # cut short: complete only up to before its last due time
             ahead_until = upcoming[-1][0]
             upcoming = [item for item in upcoming if item[0] < ahead_until]
@@ -114,7 +114,7 @@ def owned_in_doubt(session: Any, owner: str) -> list[datetime]:
 
 def summary(config: Config, now: datetime, session: Any) -> list[tuple[int, str]]:
     lines: list[tuple[int, str]] = []
-    queues = claims.queued_per_channel(session, config.channel_names)
+    queues = store.queued_per_channel(session, config.channel_names)
     horizon = now + timedelta(days=config.daemon.queue_warning_days)
     for channel in config.channels:
         queued, nxt, last = queues.get(channel.name, (0, None, None))

@@ -1,4 +1,92 @@
-"""The store: every SQL statement of the publishing path, one module per concern, each function ``fn(session, ...)``.
+"""The store: the SQL of the publishing path, one module per concern, each function ``fn(session, ...)``.
 
-:mod:`.executor` runs them off the event loop, typed.
+- :mod:`.claims`: a delivery taken for publishing or reconciling, with its attempt opened (:class:`Claim`);
+- :mod:`.outcomes`: what became of an attempt, fenced on the attempt still being open;
+- :mod:`.leases`: leases of deliveries being published, their expiry and the heartbeat;
+- :mod:`.queue`: reads of the queue (the daemon's look, what falls due next, the summary's counts);
+- :mod:`.native`: the rows of native pre-scheduling;
+- :mod:`.executor`: runs store functions off the event loop, typed with ``ParamSpec``.
+
+Every name is re-exported here: callers write ``store.claim(session, ...)``, ``store.record_published(...)``.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from scheduler.store.claims import ARM_MARGIN, Claim, ClaimCall, claim, claim_each, claim_for_arming, take_over
+from scheduler.store.leases import all_publishing, expired_leases, extend_lease, next_lease_expiry
+from scheduler.store.native import (
+    arm_candidates,
+    clear_native,
+    forget_native,
+    record_armed,
+    record_disarmed,
+    record_native_gone,
+    stale_native,
+)
+from scheduler.store.outcomes import (
+    record_failed,
+    record_in_doubt,
+    record_published,
+    record_published_each,
+    record_retry,
+    record_unknown,
+    release,
+)
+from scheduler.store.queue import (
+    Glance,
+    due_channels,
+    glance,
+    newest_id,
+    overdue,
+    queued_per_channel,
+    queued_since,
+    upcoming,
+)
+
+COMBINED: dict[Callable[..., object], Callable[[Session, list[Any]], Sequence[object]]] = {
+    claim: claim_each,
+    record_published: record_published_each,
+}
+"""Calls the daemon's group commit may run together as one (see :class:`scheduler.batch.WriteBatcher`)."""
+
+__all__ = [
+    "ARM_MARGIN",
+    "COMBINED",
+    "Claim",
+    "ClaimCall",
+    "Glance",
+    "all_publishing",
+    "arm_candidates",
+    "claim",
+    "claim_each",
+    "claim_for_arming",
+    "clear_native",
+    "due_channels",
+    "expired_leases",
+    "extend_lease",
+    "forget_native",
+    "glance",
+    "newest_id",
+    "next_lease_expiry",
+    "overdue",
+    "queued_per_channel",
+    "queued_since",
+    "record_armed",
+    "record_disarmed",
+    "record_failed",
+    "record_in_doubt",
+    "record_native_gone",
+    "record_published",
+    "record_published_each",
+    "record_retry",
+    "record_unknown",
+    "release",
+    "stale_native",
+    "take_over",
+    "upcoming",
+]

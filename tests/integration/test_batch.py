@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from scheduler import claims
 from scheduler import repository as repo
+from scheduler import store
 from scheduler.batch import WriteBatcher
 from scheduler.config import load_config
 from scheduler.db import Database
@@ -235,11 +235,11 @@ def test_claims_and_outcomes_of_one_batch_take_what_one_at_a_time_would(
     db: Database, executor: ThreadPoolExecutor, three_channels: Any
 ) -> None:
     # On PostgreSQL each list is one statement; on SQLite the calls one by one: both must give the same.
-    batcher = WriteBatcher(db, executor, combine=claims.COMBINED)
+    batcher = WriteBatcher(db, executor, combine=store.COMBINED)
     lease = timedelta(minutes=5)
     with counted_statements(db) as statements:
         got = asyncio.run(
-            queue_behind_busy_writer(batcher, [(claims.claim, ch, NOW, "me", lease) for ch in ("a", "b", "c")])
+            queue_behind_busy_writer(batcher, [(store.claim, ch, NOW, "me", lease) for ch in ("a", "b", "c")])
         )
     if not db.is_sqlite:
         assert statements == ["WITH"]
@@ -252,15 +252,15 @@ def test_claims_and_outcomes_of_one_batch_take_what_one_at_a_time_would(
     assert opened == {a.delivery_id: a.attempt_id, b.delivery_id: b.attempt_id}
 
     with db.write() as session:  # b's attempt was settled elsewhere (a daemon presumed dead): its outcome is fenced
-        assert claims.record_unknown(session, b, NOW, "settled elsewhere")
+        assert store.record_unknown(session, b, NOW, "settled elsewhere")
     later = NOW + timedelta(seconds=3)
     with counted_statements(db) as statements:
         recorded = asyncio.run(
             queue_behind_busy_writer(
                 batcher,
                 [
-                    (claims.record_published, a, later, "r-a", "outbox://a", "note a"),
-                    (claims.record_published, b, later, "r-b", "outbox://b"),
+                    (store.record_published, a, later, "r-a", "outbox://a", "note a"),
+                    (store.record_published, b, later, "r-b", "outbox://b"),
                 ],
             )
         )
@@ -289,7 +289,7 @@ def test_claims_and_outcomes_of_one_batch_take_what_one_at_a_time_would(
 def test_claims_for_one_channel_twice_in_a_batch_take_two_deliveries(db: Database, three_channels: Any) -> None:
     lease = timedelta(minutes=5)
     with db.write() as session:
-        first, second, third = claims.claim_each(session, [("a", NOW, "me", lease)] * 3)
+        first, second, third = store.claim_each(session, [("a", NOW, "me", lease)] * 3)
     assert first is not None and second is not None and third is None
     assert (first.content.text, second.content.text) == ("a1", "a2")
 
@@ -299,14 +299,14 @@ def test_outcomes_of_one_batch_stay_fenced_when_two_are_for_one_delivery(db: Dat
     # batch as the second's, changes nothing, and the same outcome twice counts once.
     lease = timedelta(minutes=5)
     with db.write() as session:
-        first = claims.claim(session, "b", NOW, "me", lease)
+        first = store.claim(session, "b", NOW, "me", lease)
         assert first is not None
-        assert claims.record_retry(session, first, NOW, "timeout", NOW)
-        second = claims.claim(session, "b", NOW, "me", lease)
+        assert store.record_retry(session, first, NOW, "timeout", NOW)
+        second = store.claim(session, "b", NOW, "me", lease)
         assert second is not None and second.delivery_id == first.delivery_id
     later = NOW + timedelta(seconds=3)
     with db.write() as session:
-        recorded = claims.record_published_each(
+        recorded = store.record_published_each(
             session,
             [
                 (first, later, "stale", "outbox://stale"),
@@ -324,7 +324,7 @@ def test_outcomes_of_one_batch_stay_fenced_when_two_are_for_one_delivery(db: Dat
 def test_combined_outcomes_refuse_a_naive_time_like_one_outcome(db: Database, three_channels: Any) -> None:
     lease = timedelta(minutes=5)
     with db.write() as session:
-        a, b = claims.claim_each(session, [("a", NOW, "me", lease), ("b", NOW, "me", lease)])
+        a, b = store.claim_each(session, [("a", NOW, "me", lease), ("b", NOW, "me", lease)])
     assert a is not None and b is not None
     with pytest.raises(Exception, match="naive datetime"), db.write() as session:
-        claims.record_published_each(session, [(a, NOW, "r-a", None), (b, NOW.replace(tzinfo=None), "r-b", None)])
+        store.record_published_each(session, [(a, NOW, "r-a", None), (b, NOW.replace(tzinfo=None), "r-b", None)])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler import claims
+from scheduler import store
 from scheduler.config import load_config
 from scheduler.daemon import DAEMON_SQLITE_CACHE_KIB, Daemon
 from scheduler.db import Database
@@ -206,7 +206,7 @@ def test_a_crash_leftover_is_reconciled_not_resent_blindly(tmp_path: Path, db_ur
     post = add_post(cfg, db, NewPost(text="claimed, then the daemon died", channels=["outbox"], now=True), now)
     with db.write() as session:
         # The dead daemon's lease has run out (on PostgreSQL a live lease would belong to a running daemon).
-        claim = claims.claim(session, "outbox", now, "dead-daemon", timedelta(seconds=0))
+        claim = store.claim(session, "outbox", now, "dead-daemon", timedelta(seconds=0))
     assert claim is not None
     db.dispose()
     result = smm("run", "--once", config=config)

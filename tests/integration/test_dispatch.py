@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from adapters.base import RateLimit
 from adapters.errors import AmbiguousError, AuthError, ContentRejected, RateLimited, TransientError
-from scheduler import claims, watch
+from scheduler import store, watch
 from scheduler.config import Config, load_config
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
@@ -74,10 +74,10 @@ class World:
         view = add_post(self.config, self.db, post, self.clock())
         return int(view["id"])
 
-    def claim(self) -> claims.Claim | None:
-        return self.sync(claims.claim, "outbox", self.clock(), "me", timedelta(minutes=5))
+    def claim(self) -> store.Claim | None:
+        return self.sync(store.claim, "outbox", self.clock(), "me", timedelta(minutes=5))
 
-    def publish(self, adapter: FakeAdapter) -> claims.Claim:
+    def publish(self, adapter: FakeAdapter) -> store.Claim:
         claim = self.claim()
         assert claim is not None
         asyncio.run(self.publisher.publish(claim, adapter, self.channel))
@@ -87,8 +87,8 @@ class World:
         return show_post(self.db, post_id)["deliveries"][0]
 
     def reconcile(self, adapter: FakeAdapter) -> None:
-        for delivery_id in self.sync(claims.expired_leases, self.clock(), set()):
-            claim = self.sync(claims.take_over, delivery_id, self.clock(), "me", timedelta(minutes=5))
+        for delivery_id in self.sync(store.expired_leases, self.clock(), set()):
+            claim = self.sync(store.take_over, delivery_id, self.clock(), "me", timedelta(minutes=5))
             assert claim is not None
             asyncio.run(self.publisher.reconcile(claim, adapter, self.channel))
 
@@ -311,8 +311,8 @@ def test_a_late_writer_cannot_overwrite_a_settled_attempt(world: World) -> None:
     post_id = world.add()
     claim = world.claim()
     assert claim is not None
-    assert world.sync(claims.record_unknown, claim, world.clock(), "settled elsewhere")
-    assert not world.sync(claims.record_published, claim, world.clock(), "9", "fake://9")
+    assert world.sync(store.record_unknown, claim, world.clock(), "settled elsewhere")
+    assert not world.sync(store.record_published, claim, world.clock(), "9", "fake://9")
     assert world.delivery(post_id)["status"] == "unknown"
 
 
@@ -320,9 +320,9 @@ def test_take_over_refuses_a_live_lease(world: World) -> None:
     world.add()
     claim = world.claim()
     assert claim is not None
-    assert world.sync(claims.take_over, claim.delivery_id, world.clock(), "other", timedelta(minutes=5)) is None
+    assert world.sync(store.take_over, claim.delivery_id, world.clock(), "other", timedelta(minutes=5)) is None
     world.clock.advance(301)
-    taken = world.sync(claims.take_over, claim.delivery_id, world.clock(), "other", timedelta(minutes=5))
+    taken = world.sync(store.take_over, claim.delivery_id, world.clock(), "other", timedelta(minutes=5))
     assert taken is not None and taken.open_since == START
 
 
@@ -383,7 +383,7 @@ def test_release_returns_an_unsent_claim_to_the_queue(world: World) -> None:
     post_id = world.add()
     claim = world.claim()
     assert claim is not None
-    assert world.sync(claims.release, claim, world.clock(), "never sent")
+    assert world.sync(store.release, claim, world.clock(), "never sent")
     d = world.delivery(post_id)
     assert d["status"] == "queued" and d["attempts"] == 0
     assert world.open_attempts() == 0

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scheduler import claims, native
+from scheduler import native, store
 from scheduler.channels import AdapterFactory
 from scheduler.config import load_config
 from scheduler.db import Database
@@ -93,16 +93,16 @@ class World:
 
     def arm(self) -> list[int]:
         now = self.clock()
-        ids = self.sync(claims.arm_candidates, ["ch"], now + timedelta(minutes=15), now + timedelta(days=29), 20)
+        ids = self.sync(store.arm_candidates, ["ch"], now + timedelta(minutes=15), now + timedelta(days=29), 20)
         for delivery_id in ids:
-            claim = self.sync(claims.claim_for_arming, delivery_id, now, "me", timedelta(minutes=5))
+            claim = self.sync(store.claim_for_arming, delivery_id, now, "me", timedelta(minutes=5))
             assert claim is not None
             self.run(native.arm(self.publisher, claim, self.adapter, self.channel))
         return list(ids)
 
     def work(self) -> None:
         """What a worker does when the channel has something due: claim and publish (or verify)."""
-        while (claim := self.sync(claims.claim, "ch", self.clock(), "me", timedelta(minutes=5))) is not None:
+        while (claim := self.sync(store.claim, "ch", self.clock(), "me", timedelta(minutes=5))) is not None:
             self.run(self.publisher.publish(claim, self.adapter, self.channel))
 
     def delivery(self, post_id: int) -> dict[str, Any]:
@@ -192,8 +192,8 @@ def test_an_unclear_hand_over_is_found_among_the_scheduled_posts(world: World) -
     world.arm()
     assert world.row(post_id).status == "publishing"
     world.clock.offset += 2
-    for delivery_id in world.sync(claims.expired_leases, world.clock(), set()):
-        claim = world.sync(claims.take_over, delivery_id, world.clock(), "me", timedelta(minutes=5))
+    for delivery_id in world.sync(store.expired_leases, world.clock(), set()):
+        claim = world.sync(store.take_over, delivery_id, world.clock(), "me", timedelta(minutes=5))
         world.run(world.publisher.reconcile(claim, world.adapter, world.channel))
     row = world.row(post_id)
     assert row.status == "queued" and row.native_id is not None

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from adapters.outbox import OutboxAdapter
-from scheduler import claims
+from scheduler import store
 from scheduler.daemon import Daemon
 from scheduler.errors import DatabaseError
 from tests.conftest import write_config
@@ -73,7 +73,7 @@ def test_an_outcome_that_cannot_be_recorded_stops_the_channel_and_is_retried(
 ) -> None:
     # The database fails the outcome of the first post (and with it the second claim, in the same transaction):
     # the worker stops, the outcome is recorded once the database is back, and nothing is sent twice.
-    real = claims.record_published_each
+    real = store.record_published_each
     failures = [1]
 
     def flaky(session: Any, calls: Any) -> Any:
@@ -82,7 +82,7 @@ def test_an_outcome_that_cannot_be_recorded_stops_the_channel_and_is_retried(
             raise DatabaseError("database is locked")
         return real(session, calls)
 
-    monkeypatch.setitem(daemon.writes.combine, claims.record_published, flaky)
+    monkeypatch.setitem(daemon.writes.combine, store.record_published, flaky)
 
     async def scenario() -> None:
         await daemon.startup()
@@ -104,7 +104,7 @@ def test_a_claim_whose_last_outcome_cannot_be_written_is_handed_back_unsent(
     # than the outcome's retries): the claimed post was not sent, so it goes back to the queue rather than being
     # left open (a Telegram post left open would be "unknown" after a restart).
     async def record(fn: Any, *args: Any) -> Any:
-        if fn is claims.record_published:
+        if fn is store.record_published:
             await asyncio.sleep(0.01)  # the next claim is queued meanwhile
             raise DatabaseError("database is down")
         return await daemon.batch_call(fn, *args)

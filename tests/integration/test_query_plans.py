@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from scheduler import claims
 from scheduler.db import Database
+from scheduler.store import claims, leases, queue
 
 
 @pytest.fixture
@@ -35,14 +35,14 @@ def plan(db: Database, statement: Any) -> list[str]:
 
 
 STATEMENTS = {
-    "a cycle's glance": claims._GLANCE,
-    "next due": claims._NEXT_DUE,
-    "next lease expiry": claims._NEXT_LEASE_EXPIRY,
-    "due channels": claims._DUE_CHANNELS,
-    "what falls due next (read ahead)": claims._UPCOMING,
-    "expired leases": claims._EXPIRED,
+    "a cycle's glance": queue._GLANCE,
+    "next due": queue._NEXT_DUE,
+    "next lease expiry": leases._NEXT_LEASE_EXPIRY,
+    "due channels": queue._DUE_CHANNELS,
+    "what falls due next (read ahead)": queue._UPCOMING,
+    "expired leases": leases._EXPIRED,
     "claim, with its content and whether more is due": claims._CLAIM_RETURNING_ALL,
-    "queued on a channel": claims._QUEUED_ON,
+    "queued on a channel": queue._QUEUED_ON,
 }
 
 
@@ -62,6 +62,6 @@ def test_a_claim_asks_whether_more_is_due_on_its_channels_index(db: Database) ->
 
 
 def test_the_queue_summary_reads_only_a_covering_index_and_sorts_nothing(db: Database) -> None:
-    steps = plan(db, claims._QUEUED_ON)
+    steps = plan(db, queue._QUEUED_ON)
     index = "ix_deliveries_channel_status_next_attempt_at"
     assert steps == [f"SEARCH deliveries USING COVERING INDEX {index} (channel=? AND status=?)"]

@@ -10,11 +10,11 @@ from sqlalchemy import update
 
 from adapters.base import Quota
 from scheduler import timeline
-from scheduler.claims import queued_per_channel
 from scheduler.config import load_config
 from scheduler.db import Database
 from scheduler.models import Delivery, Status
 from scheduler.quota import defer_over_quota, plan
+from scheduler.store import queued_per_channel
 from tests.conftest import write_config
 from tests.fakes.vk import USER_ID, USER_TOKEN, FakeGroup, FakeVk
 from tests.support import smm

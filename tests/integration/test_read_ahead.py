@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select, update
 
 from adapters.base import Quota
-from scheduler import claims, watch
+from scheduler import store, watch
 from scheduler.daemon import READ_AHEAD, Daemon
 from scheduler.db import Database
 from scheduler.errors import DatabaseError
@@ -185,7 +185,7 @@ def test_a_worker_that_claims_nothing_leaves_its_post_to_the_next_look(daemon: D
     failures = [DatabaseError("database is locked")]
 
     async def flaky(fn: Any, *args: Any) -> Any:
-        if fn is claims.claim and failures:
+        if fn is store.claim and failures:
             raise failures.pop()
         return await real_call(fn, *args)
 

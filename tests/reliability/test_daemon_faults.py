@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from scheduler import claims
+from scheduler import store
 from scheduler.daemon import STOP_SLACK, Daemon
 from scheduler.errors import DatabaseError
 from scheduler.intake import NewPost, add_post
@@ -167,7 +167,7 @@ def test_while_the_disk_stays_full_the_daemon_backs_off_and_says_so_once(
     real_call = daemon.writes.call
 
     async def disk(fn: Any, *args: Any) -> Any:
-        if fn is claims.claim:
+        if fn is store.claim:
             tries.append(elapsed[0])
             if full[0]:
                 raise DatabaseError("database or disk is full")

@@ -19,7 +19,7 @@ import pytest
 from adapters.base import OutgoingPost
 from adapters.telegram import TelegramAdapter
 from adapters.telegram_markup import parse
-from scheduler import claims
+from scheduler import store
 from scheduler.config import load_config
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
@@ -98,7 +98,7 @@ def test_the_publisher_renders_a_post_off_the_event_loop(
     now = datetime(2026, 12, 1, 7, tzinfo=UTC)
     add_post(config, db, NewPost(text="[" * 5000 + "x" + "]" * 5000, channels=["tg"], now=True), now)
     with db.write() as session:
-        claim = claims.claim(session, "tg", now, "me", timedelta(minutes=5))
+        claim = store.claim(session, "tg", now, "me", timedelta(minutes=5))
     assert claim is not None
 
     async def db_call(fn: Any, *args: Any) -> Any:

@@ -44,7 +44,7 @@ def _make_unsafe() -> None:
     marked published afterwards, so a crash in between sends it again."""
     from sqlalchemy import update
 
-    from scheduler import claims, publisher
+    from scheduler import publisher, store
     from scheduler.models import Delivery, Status
 
     def mark(session: Any, delivery_id: int, status: Status, remote_id: str | None) -> None:
@@ -55,7 +55,7 @@ def _make_unsafe() -> None:
     async def publish_then_record(
         self: Any, claim: Any, adapter: Any, channel: Any, slot: Any = None, **_: Any
     ) -> None:
-        await self.db_call(claims.release, claim, self.clock(), "unsafe: no attempt record")
+        await self.db_call(store.release, claim, self.clock(), "unsafe: no attempt record")
         try:
             result = await adapter.publish(self.outgoing(claim, channel))
         except Exception:

@@ -1,0 +1,61 @@
+"""Leases of deliveries being published: when they run out, which have, and the heartbeat that keeps them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from scheduler.db import rowcount
+from scheduler.models import Delivery, Status
+from scheduler.store.common import PUBLISHING, at
+
+_NEXT_LEASE_EXPIRY = select(func.min(Delivery.lease_until)).where(
+    Delivery.status == PUBLISHING, Delivery.lease_until > at("after")
+)
+_EXPIRED = (
+    select(Delivery.id)
+    .where(Delivery.status == PUBLISHING, Delivery.lease_until <= at("now"))
+    .order_by(Delivery.lease_until)
+    .limit(bindparam("lim"))
+)
+
+
+def next_lease_expiry(session: Session, after: datetime) -> datetime | None:
+    """When the next lease of a delivery being published runs out, strictly after ``after``."""
+    value: datetime | None = session.connection().execute(_NEXT_LEASE_EXPIRY, {"after": after}).scalar()
+    return value
+
+
+def expired_leases(session: Session, now: datetime, exclude: set[int], limit: int = 100) -> list[int]:
+    """Ids of ``publishing`` deliveries whose lease ran out (a crash, or an ambiguous outcome to settle)."""
+    ids = session.connection().execute(_EXPIRED, {"now": now, "lim": limit + len(exclude)}).scalars()
+    return [i for i in ids if i not in exclude][:limit]
+
+
+def all_publishing(session: Session) -> list[int]:
+    return list(session.scalars(select(Delivery.id).where(Delivery.status == Status.PUBLISHING)))
+
+
+def extend_lease(session: Session, delivery_ids: list[int], owner: str, until: datetime) -> int:
+    """Heartbeat: keep this process's in-flight deliveries leased."""
+    if not delivery_ids:
+        return 0
+    return int(
+        rowcount(
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(delivery_ids), Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner
+                )
+                .values(lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    )
