@@ -6,6 +6,7 @@ not import every client library.
 
 from __future__ import annotations
 
+import functools
 from importlib import import_module
 
 from adapters.base import Adapter, Capabilities, MediaFile, OutgoingPost, Problem, PublishResult, Quota, RateLimit
@@ -40,6 +41,12 @@ def adapter_class(network: str) -> type[Adapter]:
         target = ADAPTERS[network]
     except KeyError:
         raise UnknownNetwork(f"unknown network {network!r}; known: {', '.join(ADAPTERS)}") from None
+    return _load(target)
+
+
+@functools.cache
+def _load(target: str) -> type[Adapter]:
+    # Looked up once per channel when the config is read: an agency's config has thousands of channels.
     module_name, _, class_name = target.partition(":")
     cls = getattr(import_module(module_name), class_name)
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
