@@ -24,7 +24,7 @@ from scheduler.config import CATEGORIES, Config, disabled_channels, load_config
 from scheduler.errors import NoDatabaseYet, NotFound, SmmError
 from scheduler.log import configure_logging, escape_for_terminal, redact
 from scheduler.timefmt import format_local
-from scheduler.views import plural
+from scheduler.views import DeliveryView, PostView, plural
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("smm.cli")
@@ -123,16 +123,16 @@ def one_line(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def when_of(delivery: dict[str, Any]) -> str | None:
+def when_of(delivery: DeliveryView) -> str | None:
     """The time that matters for a delivery: when it went out, or when it will be tried next."""
     if delivery["status"] == "published":
-        return delivery["published_at"]  # type: ignore[no-any-return]
-    if delivery.get("network_scheduled_at"):
-        return delivery["network_scheduled_at"]  # type: ignore[no-any-return]
-    return delivery.get("next_attempt_at") or delivery["due_at"]  # type: ignore[no-any-return]
+        return delivery["published_at"]
+    if delivery["network_scheduled_at"]:
+        return delivery["network_scheduled_at"]
+    return delivery["next_attempt_at"] or delivery["due_at"]
 
 
-def print_post(view: dict[str, Any], config: Config, heading: str) -> None:
+def print_post(view: PostView, config: Config, heading: str) -> None:
     click.echo(f"{heading} post {view['id']}")
     width = max((len(d["channel"]) for d in view["deliveries"]), default=0)
     for d in view["deliveries"]:
@@ -141,7 +141,7 @@ def print_post(view: dict[str, Any], config: Config, heading: str) -> None:
             line += f"  {d['remote_url']}"
         if d["last_error"] and d["status"] != "published":
             line += f"  ({redact(one_line(d['last_error'], 200))})"
-        elif d.get("note") and d["status"] == "queued":
+        elif d["note"] and d["status"] == "queued":
             line += f"  ({one_line(d['note'], 200)})"
         click.echo(escape_for_terminal(line))
 
@@ -316,7 +316,7 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, ever
                     escape_for_terminal(one_line(text, 50)),
                 )
             )
-            if d.get("note") and d["status"] == "queued":
+            if d["note"] and d["status"] == "queued":
                 notes[len(rows) - 1] = d["note"]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for i, r in enumerate(rows):

@@ -27,7 +27,7 @@ from scheduler.placement import Planner
 from scheduler.render import PostContent, problems
 from scheduler.slots import local_to_utc
 from scheduler.timefmt import format_local
-from scheduler.views import configured, post_view
+from scheduler.views import PostView, configured, post_view
 
 MAX_LINK = 2048
 MAX_TAG = 128
@@ -246,7 +246,7 @@ def check_post(
 # -- queueing -----------------------------------------------------------------------------------------------------
 
 
-def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> dict[str, Any]:
+def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> PostView:
     """Validate and queue a post on its channels; returns the post as JSON-ready data."""
     modes = sum((request.at is not None, request.now, request.next))
     if modes > 1:

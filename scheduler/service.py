@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict
+
+from sqlalchemy.orm import Session
 
 from scheduler import mix, placement, timeline
 from scheduler import repository as repo
@@ -19,7 +21,7 @@ from scheduler.db import Database
 from scheduler.errors import InputError, NotFound, StateConflict
 from scheduler.intake import check_link, parse_when
 from scheduler.models import ACTIVE, Delivery, Post, Status
-from scheduler.views import configured, iso, plural, post_view
+from scheduler.views import PostView, configured, iso, plural, post_view
 
 MIX_HORIZON = 1000
 """``smm queue`` shows the content mix of at most this many upcoming deliveries per channel."""
@@ -34,7 +36,7 @@ def list_queue(
     channel: str | None = None,
     include_all: bool = False,
     limit: int | None = 100,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[PostView], int]:
     """Upcoming (or, with ``include_all``, all) posts by time; and how many there are in all."""
     if channel is not None and channel not in config.channel_names:
         with db.read() as session:
@@ -47,7 +49,7 @@ def list_queue(
         return [post_view(post, deliveries) for post, deliveries in rows], total
 
 
-def show_post(db: Database, post_id: int) -> dict[str, Any]:
+def show_post(db: Database, post_id: int) -> PostView:
     with db.read() as session:
         post = _get(session, post_id)
         view = post_view(post, post.deliveries)
@@ -65,14 +67,14 @@ def show_post(db: Database, post_id: int) -> dict[str, Any]:
         return view
 
 
-def cancel_post(db: Database, post_id: int, now: datetime, channel: str | None = None) -> dict[str, Any]:
+def cancel_post(db: Database, post_id: int, now: datetime, channel: str | None = None) -> PostView:
     """Cancel the post's deliveries that have not gone out."""
     return cancel_with_notes(None, db, post_id, now, channel)[0]
 
 
 def cancel_with_notes(
     config: Config | None, db: Database, post_id: int, now: datetime, channel: str | None = None
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[PostView, list[str]]:
     """:func:`cancel_post`, and what the cancel does to the channels' content mix (a cancel is never refused)."""
     notes: list[str] = []
     with db.write() as session:
@@ -99,7 +101,7 @@ def reschedule_post(
     *,
     to_now: bool = False,
     force: bool = False,
-) -> dict[str, Any]:
+) -> PostView:
     """Move the post's queued deliveries to an explicit time (``--at``) or to now.
 
     A move that breaks a channel's content mix rule is refused unless ``force``.
@@ -126,7 +128,7 @@ def reschedule_post(
     return view
 
 
-def retry_post(db: Database, post_id: int, now: datetime) -> dict[str, Any]:
+def retry_post(db: Database, post_id: int, now: datetime) -> PostView:
     """Re-queue the post's failed and unknown deliveries, due now."""
     with db.write() as session:
         post = _get(session, post_id)
@@ -151,7 +153,7 @@ def resolve_post(
     published: bool,
     url: str | None = None,
     channel: str | None = None,
-) -> dict[str, Any]:
+) -> PostView:
     """Settle the post's ``unknown`` deliveries: it went out (``published``), or send it again."""
     with db.write() as session:
         post = _get(session, post_id)
@@ -181,7 +183,7 @@ def resolve_post(
 # -- views --------------------------------------------------------------------------------------------------------
 
 
-def _get(session: Any, post_id: int) -> Post:
+def _get(session: Session, post_id: int) -> Post:
     post = repo.get_post(session, post_id)
     if post is None:
         raise NotFound(f"no post with id {post_id}")
@@ -192,11 +194,19 @@ def _states(deliveries: Sequence[Delivery]) -> str:
     return ", ".join(f"{d.channel} is {d.status}" for d in deliveries) or "it has no deliveries"
 
 
-def post_extras(db: Database, post_id: int) -> dict[str, Any]:
+class PostExtras(TypedDict):
+    """A post's marketing fields."""
+
+    campaign: str | None
+    utm_content: str | None
+    variants: dict[str, str]
+
+
+def post_extras(db: Database, post_id: int) -> PostExtras:
     """A post's marketing fields (not part of the post JSON contract): campaign, utm_content, variants."""
     with db.read() as session:
         post = _get(session, post_id)
-        return {"campaign": post.campaign, "utm_content": post.utm_content, "variants": dict(post.variants or {})}
+        return PostExtras(campaign=post.campaign, utm_content=post.utm_content, variants=dict(post.variants or {}))
 
 
 def mix_lines(

@@ -5,9 +5,9 @@ Imports nothing heavy: every command's output goes through here, ``smm --version
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import NotRequired, Protocol, TypedDict
 
 
 def plural(n: int, one: str, many: str) -> str:
@@ -32,7 +32,106 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def delivery_view(d: Any) -> dict[str, Any]:
+class StoredDelivery(Protocol):
+    """The columns of a delivery a view shows: a :class:`scheduler.models.Delivery` or a row of the table."""
+
+    @property
+    def channel(self) -> str: ...
+    @property
+    def network(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def due_at(self) -> datetime: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def published_at(self) -> datetime | None: ...
+    @property
+    def remote_id(self) -> str | None: ...
+    @property
+    def remote_url(self) -> str | None: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def next_attempt_at(self) -> datetime | None: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def native_id(self) -> str | None: ...
+    @property
+    def native_at(self) -> datetime | None: ...
+
+
+class StoredPost(Protocol):
+    """The columns of a post a view shows: a :class:`scheduler.models.Post` or a row of the table."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def link(self) -> str | None: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def media(self) -> Sequence[Mapping[str, object]]: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class AttemptView(TypedDict):
+    """One attempt of a delivery (``smm show --json`` only)."""
+
+    attempt: int
+    started_at: str | None
+    finished_at: str | None
+    outcome: str | None
+    error: str | None
+
+
+class DeliveryView(TypedDict):
+    """A delivery in the documented JSON shape (docs/json.md); keys in their output order."""
+
+    channel: str
+    network: str
+    status: str
+    due_at: str | None
+    attempts: int
+    published_at: str | None
+    remote_id: str | None
+    remote_url: str | None
+    last_error: str | None
+    next_attempt_at: str | None
+    note: str | None
+    network_scheduled_at: str | None
+    history: NotRequired[list[AttemptView]]
+
+
+class MediaView(TypedDict):
+    """A media file of a post as the JSON shows it."""
+
+    name: object
+    sha256: object
+    mime: object
+    size: object
+    width: object
+    height: object
+
+
+class PostView(TypedDict):
+    """A post in the documented JSON shape (docs/json.md); keys in their output order."""
+
+    id: int
+    text: str
+    link: str | None
+    category: str
+    media: list[MediaView]
+    created_at: str | None
+    deliveries: list[DeliveryView]
+
+
+def delivery_view(d: StoredDelivery) -> DeliveryView:
     """A delivery (an ORM object or a row of the deliveries table) as JSON-ready data."""
     return {
         "channel": d.channel,
@@ -50,14 +149,26 @@ def delivery_view(d: Any) -> dict[str, Any]:
     }
 
 
-def post_view(post: Any, deliveries: Sequence[Any]) -> dict[str, Any]:
+def media_view(m: Mapping[str, object]) -> MediaView:
+    """A stored media item's public fields (the store's own, such as its file extension, stay out)."""
+    return {
+        "name": m.get("name"),
+        "sha256": m.get("sha256"),
+        "mime": m.get("mime"),
+        "size": m.get("size"),
+        "width": m.get("width"),
+        "height": m.get("height"),
+    }
+
+
+def post_view(post: StoredPost, deliveries: Sequence[StoredDelivery]) -> PostView:
     """A post in the documented JSON shape."""
     return {
         "id": post.id,
         "text": post.text,
         "link": post.link,
         "category": post.category,
-        "media": [{k: m.get(k) for k in ("name", "sha256", "mime", "size", "width", "height")} for m in post.media],
+        "media": [media_view(m) for m in post.media],
         "created_at": iso(post.created_at),
         "deliveries": [delivery_view(d) for d in deliveries],
     }

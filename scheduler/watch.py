@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
 
 from scheduler import repository as repo
 from scheduler import store
@@ -17,7 +17,8 @@ from scheduler.timefmt import format_local
 from scheduler.views import plural
 
 
-def expire_leases(session: Any, ids: list[int], now: datetime) -> None:
+def expire_leases(session: Session, ids: list[int], now: datetime) -> None:
+    """End the leases of ``ids`` at ``now`` (at start: this daemon's own deliveries left in flight by a crash)."""
     if ids:
         session.execute(
             update(Delivery)
@@ -27,7 +28,7 @@ def expire_leases(session: Any, ids: list[int], now: datetime) -> None:
         )
 
 
-def probe_write(session: Any) -> None:
+def probe_write(session: Session) -> None:
     """Fail now, with the reason, if the database cannot be written (a read-only file, a read-only replica)."""
     session.execute(text("UPDATE alembic_version SET version_num = version_num"))
 
@@ -40,7 +41,7 @@ EXPIRED_LIMIT = 100
 class Look:
     """One cycle's reads."""
 
-    new: list[Any]
+    new: list[Delivery]
     newest: int
     due: list[str]
     expired: list[int]
@@ -56,7 +57,7 @@ class Look:
 
 
 def look(
-    session: Any,
+    session: Session,
     seen_id: int,
     due_at: datetime,
     now: datetime,
@@ -104,15 +105,15 @@ def look(
     )
 
 
-def owned_in_doubt(session: Any, owner: str) -> list[datetime]:
-    return list(
-        session.scalars(
-            select(Delivery.lease_until).where(Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner)
-        )
-    )
+def owned_in_doubt(session: Session, owner: str) -> list[datetime]:
+    """When the leases of the deliveries ``owner`` is publishing run out."""
+    query = select(Delivery.lease_until).where(Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner)
+    return [until for until in session.scalars(query) if until is not None]  # a claim always sets it
 
 
-def summary(config: Config, now: datetime, session: Any) -> list[tuple[int, str]]:
+def summary(config: Config, now: datetime, session: Session) -> list[tuple[int, str]]:
+    """The operators' summary: per channel what is queued and until when, and the channels that need a person,
+    as ``(log level, line)``."""
     lines: list[tuple[int, str]] = []
     queues = store.queued_per_channel(session, config.channel_names)
     horizon = now + timedelta(days=config.daemon.queue_warning_days)

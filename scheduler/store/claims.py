@@ -20,11 +20,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy import (
     ARRAY,
+    BindParameter,
     Boolean,
+    ColumnElement,
+    Connection,
     String,
     bindparam,
     exists,
@@ -39,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import rowcount
 from scheduler.models import Attempt, Delivery, Post, Status
-from scheduler.render import PostContent
+from scheduler.render import PostContent, StoredPost
 from scheduler.store.common import PUBLISHING, QUEUED, at
 
 
@@ -89,7 +92,7 @@ _CLAIMED_VALUES = {
 }
 
 
-def _due_on(channel: Any) -> tuple[Any, ...]:
+def _due_on(channel: BindParameter[str] | ColumnElement[str]) -> tuple[ColumnElement[bool], ...]:
     """The queued deliveries of ``channel`` (a parameter or a column) due at the ``now`` parameter."""
     return (Delivery.channel == channel, Delivery.status == QUEUED, Delivery.next_attempt_at <= at("now"))
 
@@ -126,6 +129,32 @@ _CLAIMED = (
     Delivery.native_id,
     Delivery.native_at,
 )
+
+
+class ClaimedRow(Protocol):
+    """A claimed delivery as its statement returns it (the columns of ``_CLAIMED``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def post_id(self) -> int: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def network(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def due_at(self) -> datetime: ...
+    @property
+    def next_attempt_at(self) -> datetime | None: ...
+    @property
+    def native_id(self) -> str | None: ...
+    @property
+    def native_at(self) -> datetime | None: ...
+
 
 # SQLite takes a claim in two statements: the claiming UPDATE returns, besides the delivery, the post's content and
 # whether the channel has another delivery due (subqueries in RETURNING); the attempt's INSERT follows.
@@ -226,7 +255,9 @@ def claim_each(session: Session, calls: Sequence[ClaimCall]) -> list[Claim | Non
     return _claim_many(conn, channels, now, owner, lease)
 
 
-def _claim_many(conn: Any, channels: list[str], now: datetime, owner: str, lease: timedelta) -> list[Claim | None]:
+def _claim_many(
+    conn: Connection, channels: list[str], now: datetime, owner: str, lease: timedelta
+) -> list[Claim | None]:
     """On PostgreSQL: the claims of distinct ``channels``, in their order (None where nothing is due)."""
     params = {"chs": channels, "now": now, "owner": owner, "until": now + lease}
     got = {
@@ -236,7 +267,9 @@ def _claim_many(conn: Any, channels: list[str], now: datetime, owner: str, lease
     return [got.get(channel) for channel in channels]
 
 
-def _claim_of(session: Session, row: Any, number: int, now: datetime, owner: str, *, more_due: bool = False) -> Claim:
+def _claim_of(
+    session: Session, row: ClaimedRow, number: int, now: datetime, owner: str, *, more_due: bool = False
+) -> Claim:
     """Open the attempt on a claimed delivery (``row`` has the columns of ``_CLAIMED``)."""
     conn = session.connection()
     attempt_id = conn.execute(
@@ -246,7 +279,9 @@ def _claim_of(session: Session, row: Any, number: int, now: datetime, owner: str
     return _claim_from(row, number, attempt_id, post, now, more_due=more_due)
 
 
-def _claim_from(row: Any, number: int, attempt_id: int, post: Any, now: datetime, *, more_due: bool) -> Claim:
+def _claim_from(
+    row: ClaimedRow, number: int, attempt_id: int, post: StoredPost, now: datetime, *, more_due: bool
+) -> Claim:
     return Claim(
         delivery_id=row.id,
         attempt_id=attempt_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import (
     ARRAY,
@@ -40,7 +40,7 @@ def _settle_statements(
         .where(Attempt.id == bindparam("aid"), Attempt.outcome.is_(None))
         .values({k: bindparam(f"a_{k}", type_=attempts[k].type) for k in attempt_keys})
     )
-    values: dict[str, Any] = {k: bindparam(f"d_{k}", type_=deliveries[k].type) for k in delivery_keys}
+    values: dict[str, object] = {k: bindparam(f"d_{k}", type_=deliveries[k].type) for k in delivery_keys}
     if undo_attempt:
         values["attempts"] = Delivery.attempts - 1
     move = update(Delivery).where(Delivery.id == bindparam("did"), Delivery.status == PUBLISHING).values(values)
@@ -58,26 +58,33 @@ def settle(
     error: str | None,
     *,
     undo_attempt: bool = False,
-    **values: Any,
+    **values: object,
 ) -> bool:
     """Close the open attempt with ``outcome`` and, if it was still open, move the delivery on and free its lease
     (``undo_attempt``: the attempt does not count, it was never sent).
 
     False when the attempt was already settled elsewhere: then nothing changes."""
-    attempt: dict[str, Any] = {"outcome": outcome.value, "finished_at": now, "error": error}
+    attempt: dict[str, object] = {"outcome": outcome.value, "finished_at": now, "error": error}
     if "remote_id" in values:
         attempt["remote_id"] = values["remote_id"]
     delivery = {"updated_at": now, "lease_owner": None, "lease_until": None, **values}
     conn = session.connection()
     statements = _settle_statements(tuple(attempt), tuple(delivery), undo_attempt, conn.dialect.name == "postgresql")
-    params: dict[str, Any] = {"aid": claim.attempt_id, "did": claim.delivery_id}
+    params: dict[str, object] = {"aid": claim.attempt_id, "did": claim.delivery_id}
     params.update({f"a_{k}": v for k, v in attempt.items()})
     params.update({f"d_{k}": v for k, v in delivery.items()})
     # The delivery moves on only if the attempt was still open (all() stops at the first UPDATE that changed nothing).
     return all(rowcount(conn.execute(statement, params)) for statement in statements)
 
 
-_PUBLISHED_CLEARS: dict[str, Any] = {"last_error": None, "next_attempt_at": None, "native_id": None, "native_at": None}
+class _Cleared(TypedDict):
+    last_error: None
+    next_attempt_at: None
+    native_id: None
+    native_at: None
+
+
+_PUBLISHED_CLEARS = _Cleared(last_error=None, next_attempt_at=None, native_id=None, native_at=None)
 """What a published delivery no longer has (its one outcome and its many outcomes alike)."""
 
 
@@ -152,7 +159,11 @@ _RECORD_PUBLISHED_MANY = (
 )
 
 
-def record_published_each(session: Session, calls: Sequence[tuple[Any, ...]]) -> list[bool]:
+PublishedCall = tuple[Claim, datetime, str, str | None] | tuple[Claim, datetime, str, str | None, str | None]
+"""The arguments of one :func:`record_published` after the session: claim, now, remote id, URL[, note]."""
+
+
+def record_published_each(session: Session, calls: Sequence[PublishedCall]) -> list[bool]:
     """:func:`record_published` for each of ``calls`` (its arguments after the session), in order; on PostgreSQL
     one statement for all."""
     conn = session.connection()

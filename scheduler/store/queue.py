@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     bindparam,
@@ -50,8 +49,8 @@ _GLANCE = select(
 def upcoming(session: Session, after: datetime, until: datetime, limit: int) -> list[tuple[datetime, str]]:
     """``(due time, channel)`` of the queued deliveries falling due after ``after`` up to ``until``, the first
     ``limit`` of them in time order."""
-    rows: Any = session.connection().execute(_UPCOMING, {"after": after, "until": until, "lim": limit})
-    return [(row[0], row[1]) for row in rows]
+    rows = session.connection().execute(_UPCOMING, {"after": after, "until": until, "lim": limit})
+    return [(due, channel) for due, channel in rows if due is not None]  # never None: due after ``after``
 
 
 def due_channels(session: Session, now: datetime, limit: int = 10_000) -> list[str]:
