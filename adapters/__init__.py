@@ -1,7 +1,8 @@
 """One adapter per network, behind the interface in :mod:`adapters.base`.
 
 The registry maps a network name to the adapter class's import path, so that looking up a network's limits does
-not import every client library.
+not import every client library. A network lives in its module: its limits, config keys, secrets, construction,
+preview and doctor check are its adapter class's. Adding one is a new module and one line in :data:`ADAPTERS`.
 """
 
 from __future__ import annotations
