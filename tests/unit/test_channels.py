@@ -4,6 +4,8 @@ redaction, and the clients its channels can share made once and closed together.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 from adapters.facebook import FacebookAdapter
@@ -104,3 +106,17 @@ def test_each_network_builds_its_adapters_and_shares_its_clients(tmp_path: Path)
     fb_again = factory.build(config.channel("fb1"))
     assert isinstance(fb_again, FacebookAdapter) and not fb_again._client.is_closed
     asyncio.run(factory.aclose())
+
+
+def test_reading_a_config_of_every_network_loads_no_client_library(tmp_path: Path) -> None:
+    # The config asks each network's adapter class for its keys; `smm add` must stay free of the client libraries.
+    path = write_config(tmp_path / "config.toml", "sqlite:///smm.db", CHANNELS)
+    code = (
+        "import sys\n"
+        "from scheduler.config import load_config\n"
+        f"config = load_config({str(path)!r}, env={{}})\n"
+        "assert {c.network for c in config.channels} == {'telegram', 'vk', 'facebook', 'ok', 'outbox'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('telegram', 'vk_api', 'httpx', 'requests')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert (result.returncode, result.stdout) == (0, "[]\n"), result.stderr
