@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.db import rowcount
+from scheduler.due import keeps_due_times
 from scheduler.models import Instance, LeaseGroup
 
 
@@ -29,10 +30,12 @@ def preferred(group: str, live: Iterable[str]) -> str | None:
     return max(live, key=lambda owner: hashlib.sha256(f"{group}|{owner}".encode()).digest(), default=None)
 
 
+@keeps_due_times
 def register(session: Session, owner: str, host: str, pid: int, now: datetime) -> None:
     session.add(Instance(owner=owner, host=host, pid=pid, started_at=now, heartbeat_at=now))
 
 
+@keeps_due_times
 def heartbeat(session: Session, owner: str, groups: Iterable[str], now: datetime, lease: timedelta) -> set[str]:
     """Renew this daemon's liveness and its groups' leases; returns the groups it still owns."""
     session.execute(update(Instance).where(Instance.owner == owner).values(heartbeat_at=now))
@@ -48,6 +51,7 @@ def heartbeat(session: Session, owner: str, groups: Iterable[str], now: datetime
     return set(session.scalars(select(LeaseGroup.name).where(LeaseGroup.name.in_(names), LeaseGroup.owner == owner)))
 
 
+@keeps_due_times
 def live_instances(session: Session, now: datetime, lease: timedelta) -> list[str]:
     """Daemons whose heartbeat is younger than ``lease``."""
     return list(session.scalars(select(Instance.owner).where(Instance.heartbeat_at > now - lease)))
@@ -66,6 +70,7 @@ def acquire(session: Session, group: str, owner: str, now: datetime, lease: time
     return bool(rowcount(session.execute(statement)))
 
 
+@keeps_due_times
 def release(session: Session, groups: Iterable[str], owner: str) -> None:
     names = list(groups)
     if names:
@@ -82,6 +87,7 @@ def leave(session: Session, owner: str) -> None:
     session.execute(delete(Instance).where(Instance.owner == owner))
 
 
+@keeps_due_times
 def forget_dead(session: Session, now: datetime, keep: timedelta) -> int:
     """Remove instance rows silent for longer than ``keep`` (their groups expired long ago)."""
     return rowcount(session.execute(delete(Instance).where(Instance.heartbeat_at < now - keep)))

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from scheduler.db import rowcount
+from scheduler.due import keeps_due_times
 from scheduler.models import ACTIVE, Attempt, ChannelState, Delivery, FeedEntry, FeedState, Outcome, Post, Status
 
 
@@ -101,6 +102,7 @@ def channel_summary(session: Session) -> dict[str, dict[str, int]]:
     return summary
 
 
+@keeps_due_times
 def attention(session: Session) -> dict[str, str]:
     """Channels that need a person, with the reason."""
     return {
@@ -109,6 +111,7 @@ def attention(session: Session) -> dict[str, str]:
     }
 
 
+@keeps_due_times
 def set_attention(session: Session, channel: str, reason: str | None, now: datetime) -> None:
     """Mark ``channel`` as needing a person (``reason``) or clear the mark (``None``)."""
     state = session.get(ChannelState, channel)

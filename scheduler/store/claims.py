@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from scheduler.db import rowcount
+from scheduler.due import keeps_due_times
 from scheduler.models import Attempt, Delivery, Post, Status
 from scheduler.render import PostContent, StoredPost
 from scheduler.store.common import PUBLISHING, QUEUED, at
@@ -177,6 +178,7 @@ _CLAIM_RETURNING_ALL = _CLAIM.returning(
 )
 
 
+@keeps_due_times
 def claim(session: Session, channel: str, now: datetime, owner: str, lease: timedelta) -> Claim | None:
     """Take the channel's oldest due delivery and open an attempt on it, or None when nothing is due.
 

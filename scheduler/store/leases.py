@@ -13,6 +13,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from scheduler.db import rowcount
+from scheduler.due import keeps_due_times
 from scheduler.models import Delivery, Status
 from scheduler.store.common import PUBLISHING, at
 
@@ -43,6 +44,7 @@ def all_publishing(session: Session) -> list[int]:
     return list(session.scalars(select(Delivery.id).where(Delivery.status == Status.PUBLISHING)))
 
 
+@keeps_due_times
 def extend_lease(session: Session, delivery_ids: list[int], owner: str, until: datetime) -> int:
     """Heartbeat: keep this process's in-flight deliveries leased."""
     if not delivery_ids:

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from scheduler.db import rowcount
+from scheduler.due import keeps_due_times
 from scheduler.models import Attempt, Delivery, Outcome, Status, UTCDateTime
 from scheduler.store.claims import Claim
 from scheduler.store.common import PUBLISHING
@@ -88,6 +89,7 @@ _PUBLISHED_CLEARS = _Cleared(last_error=None, next_attempt_at=None, native_id=No
 """What a published delivery no longer has (its one outcome and its many outcomes alike)."""
 
 
+@keeps_due_times
 def record_published(
     session: Session, claim: Claim, now: datetime, remote_id: str, remote_url: str | None, note: str | None = None
 ) -> bool:

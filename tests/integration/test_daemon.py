@@ -18,7 +18,8 @@ import pytest
 
 from scheduler import store
 from scheduler.config import load_config
-from scheduler.daemon import DAEMON_SQLITE_CACHE_KIB, Daemon
+from scheduler.channels import AdapterFactory
+from scheduler.daemon import DAEMON_SQLITE_CACHE_KIB, Daemon, open_daemon
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
 from scheduler.sdnotify import Notifier
@@ -344,16 +345,14 @@ def test_sigterm_during_a_publish_lets_it_finish_and_records_it(tmp_path: Path, 
 def test_the_daemons_sqlite_connections_keep_a_small_page_cache(tmp_path: Path) -> None:
     # SQLite's default is 2 MiB per connection, filled by the daily summary and kept for months (B5, B7).
     config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'smm.db'}")
-    daemon = Daemon(str(config))
+    daemon = open_daemon(str(config))
     try:
-        daemon.db.check_schema()
-        with daemon.db.write() as writer, daemon.db.read() as reader:
+        daemon.rt.db.check_schema()
+        with daemon.rt.db.write() as writer, daemon.rt.db.read() as reader:
             sizes = [s.connection().exec_driver_sql("PRAGMA cache_size").scalar() for s in (writer, reader)]
         assert sizes == [-DAEMON_SQLITE_CACHE_KIB, -DAEMON_SQLITE_CACHE_KIB]
     finally:
-        daemon.db.dispose()
-        daemon.executor.shutdown()
-        daemon.read_executor.shutdown()
+        daemon.release()
 
 
 def test_a_daemon_on_sqlite_never_loads_the_postgresql_dialect(tmp_path: Path) -> None:
@@ -378,14 +377,16 @@ def test_a_held_back_status_line_never_replaces_the_stopping_one(tmp_path: Path)
     systemd.bind("\0" + address[1:])
     systemd.setblocking(False)
     config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'smm.db'}")
-    daemon = Daemon(str(config))
-    daemon.notifier = Notifier({"NOTIFY_SOCKET": address})
+    # The daemon is built from its parts, with a notifier of the test's.
+    cfg = load_config(config)
+    notifier = Notifier({"NOTIFY_SOCKET": address})
+    daemon = Daemon(cfg, Database(cfg.database_url), AdapterFactory(), load=lambda: cfg, notifier=notifier)
 
     async def scenario() -> None:
-        daemon._report_progress()  # sent
+        daemon.progress.report()  # sent
         daemon.publisher.published_count += 1
-        daemon._report_progress()  # held back: a timer will send it
-        assert daemon.progress_timer is not None
+        daemon.progress.report()  # held back: a timer will send it
+        assert daemon.progress.timer is not None
         daemon.request_stop("test")
         await asyncio.sleep(1.2)  # the timer fires after the stopping line went out
 
@@ -400,10 +401,8 @@ def test_a_held_back_status_line_never_replaces_the_stopping_one(tmp_path: Path)
         assert messages[-1] == "STOPPING=1\nSTATUS=stopping: finishing in-flight posts", messages
     finally:
         systemd.close()
-        daemon.notifier.close()
-        daemon.db.dispose()
-        daemon.executor.shutdown()
-        daemon.read_executor.shutdown()
+        notifier.close()
+        daemon.release()
 
 
 def test_sigterm_while_waiting_for_the_database_at_start_exits_0(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from adapters.outbox import OutboxAdapter
 from scheduler import store
-from scheduler.daemon import Daemon
+from scheduler.daemon import Daemon, open_daemon
 from scheduler.errors import DatabaseError
 from tests.conftest import write_config
 from tests.integration.test_read_ahead import T0, Clock, cycle_at, queue, statuses
@@ -31,21 +31,21 @@ def daemon(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.setattr(OutboxAdapter, "rate_limits", lambda self: ())
     body = f'[[channels]]\nname = "a"\nnetwork = "outbox"\npath = "{tmp_path / "a"}"\n'
     clock = Clock()
-    d = Daemon(str(write_config(tmp_path / "config.toml", db_url, body, outbox=False)), clock=clock)
-    d.db.check_schema()
+    d = open_daemon(str(write_config(tmp_path / "config.toml", db_url, body, outbox=False)), clock=clock)
+    d.rt.db.check_schema()
     d.test_clock = clock  # type: ignore[attr-defined]
     d.batches = []  # type: ignore[attr-defined]
-    real = d.writes._transaction
+    real = d.rt.writes._transaction
 
     def observed(batch: list[Any]) -> Any:
         d.batches.append(sorted(fn.__name__ for fn, _, _ in batch))  # type: ignore[attr-defined]
         return real(batch)
 
-    monkeypatch.setattr(d.writes, "_transaction", observed)
+    monkeypatch.setattr(d.rt.writes, "_transaction", observed)
     for i in range(POSTS):
         queue(d, "a", T0 - timedelta(minutes=POSTS - i), f"post {i}")
     yield d
-    d._release()
+    d.release()
 
 
 def test_each_claim_after_the_first_shares_the_transaction_of_the_last_posts_outcome(
@@ -61,11 +61,11 @@ def test_each_claim_after_the_first_shares_the_transaction_of_the_last_posts_out
     asyncio.run(scenario())
     both = ["claim", "record_published"]
     assert daemon.batches == [["claim"], *[both] * (POSTS - 1), ["record_published"]]  # type: ignore[attr-defined]
-    assert set(statuses(daemon.db).values()) == {"published"}
+    assert set(statuses(daemon.rt.db).values()) == {"published"}
     published = [folder.name.split("-", 1)[1] for folder in outbox_folders(tmp_path / "a")]
     assert len(published) == len(set(published)) == POSTS
     assert daemon.publisher.published_count == POSTS
-    assert daemon.inflight == set()
+    assert daemon.rt.inflight == set()
 
 
 def test_an_outcome_that_cannot_be_recorded_stops_the_channel_and_is_retried(
@@ -82,7 +82,7 @@ def test_an_outcome_that_cannot_be_recorded_stops_the_channel_and_is_retried(
             raise DatabaseError("database is locked")
         return real(session, calls)
 
-    monkeypatch.setitem(daemon.writes.combine, store.record_published, flaky)
+    monkeypatch.setitem(daemon.rt.writes.combine, store.record_published, flaky)
 
     async def scenario() -> None:
         await daemon.startup()
@@ -91,9 +91,9 @@ def test_an_outcome_that_cannot_be_recorded_stops_the_channel_and_is_retried(
 
     asyncio.run(scenario())
     assert failures == []  # it failed once
-    assert set(statuses(daemon.db).values()) == {"published"}
+    assert set(statuses(daemon.rt.db).values()) == {"published"}
     assert daemon.publisher.published_count == POSTS
-    assert daemon.db_failures >= 1
+    assert daemon.rt.health.failures >= 1
     assert len(outbox_folders(tmp_path / "a")) == POSTS
 
 
@@ -107,7 +107,7 @@ def test_a_claim_whose_last_outcome_cannot_be_written_is_handed_back_unsent(
         if fn is store.record_published:
             await asyncio.sleep(0.01)  # the next claim is queued meanwhile
             raise DatabaseError("database is down")
-        return await daemon.batch_call(fn, *args)
+        return await daemon.rt.batch_call(fn, *args)
 
     monkeypatch.setattr(daemon.publisher, "record", record)
 
@@ -119,6 +119,6 @@ def test_a_claim_whose_last_outcome_cannot_be_written_is_handed_back_unsent(
 
     asyncio.run(scenario())
     assert len(outbox_folders(tmp_path / "a")) == 1  # the worker stopped after the first post
-    assert sorted(statuses(daemon.db).values()) == ["publishing"] + ["queued"] * (POSTS - 1)
-    assert daemon.db_failures >= 1
-    assert daemon.inflight == set()
+    assert sorted(statuses(daemon.rt.db).values()) == ["publishing"] + ["queued"] * (POSTS - 1)
+    assert daemon.rt.health.failures >= 1
+    assert daemon.rt.inflight == set()

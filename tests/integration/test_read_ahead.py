@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from adapters.base import Quota
 from scheduler import store, watch
-from scheduler.daemon import READ_AHEAD, Daemon
+from scheduler.daemon import READ_AHEAD, Daemon, open_daemon
 from scheduler.db import Database
 from scheduler.errors import DatabaseError
 from scheduler.intake import NewPost, add_post
@@ -41,8 +41,8 @@ def daemon(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iter
     body = "".join(f'[[channels]]\nname = "{n}"\nnetwork = "outbox"\npath = "{tmp_path / n}"\n\n' for n in CHANNELS)
     config = write_config(tmp_path / "config.toml", db_url, body, outbox=False)
     clock = Clock()
-    d = Daemon(str(config), clock=clock)
-    d.db.check_schema()
+    d = open_daemon(str(config), clock=clock)
+    d.rt.db.check_schema()
     d.looks = 0  # type: ignore[attr-defined]
     real_look = watch.look
 
@@ -53,12 +53,12 @@ def daemon(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.setattr(watch, "look", counted)
     d.test_clock = clock  # type: ignore[attr-defined]
     yield d
-    d._release()
+    d.release()
 
 
 def queue(d: Daemon, channel: str, at: datetime, text: str) -> None:
     when = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    add_post(d.config, d.db, NewPost(text=text, channels=[channel], at=when), T0 - timedelta(hours=1))
+    add_post(d.config, d.rt.db, NewPost(text=text, channels=[channel], at=when), T0 - timedelta(hours=1))
 
 
 def statuses(db: Database) -> dict[str, str]:
@@ -69,8 +69,8 @@ def statuses(db: Database) -> dict[str, str]:
 async def cycle_at(d: Daemon, when: datetime) -> None:
     d.test_clock.now = when  # type: ignore[attr-defined]
     await d.cycle()
-    while d.workers:
-        await asyncio.gather(*d.workers.values())
+    while d.workers.tasks:
+        await asyncio.gather(*d.workers.tasks.values())
 
 
 def test_one_look_serves_the_due_times_read_ahead(daemon: Daemon) -> None:
@@ -93,7 +93,7 @@ def test_one_look_serves_the_due_times_read_ahead(daemon: Daemon) -> None:
         assert daemon.looks - looks <= 2  # type: ignore[attr-defined]
 
     asyncio.run(scenario())
-    assert set(statuses(daemon.db).values()) == {"published"}
+    assert set(statuses(daemon.rt.db).values()) == {"published"}
 
 
 def test_a_poke_or_a_write_that_may_make_something_due_sooner_ends_the_read_ahead(daemon: Daemon) -> None:
@@ -110,21 +110,21 @@ def test_a_poke_or_a_write_that_may_make_something_due_sooner_ends_the_read_ahea
         looks = daemon.looks  # type: ignore[attr-defined]
         # The CLI queues a post for now on another channel and pokes the daemon: the next cycle looks, and sends it.
         queue(daemon, "b", T0 + step, "added meanwhile")
-        daemon.poke()
+        daemon.rt.poke()
         await cycle_at(daemon, T0 + step)
         assert daemon.looks == looks + 1  # type: ignore[attr-defined]
-        assert statuses(daemon.db)["added meanwhile"] == "published"
+        assert statuses(daemon.rt.db)["added meanwhile"] == "published"
         # Publishing and claiming keep what was read ahead; a retry (due again sooner, maybe) does not.
         await cycle_at(daemon, T0 + 2 * step)
         assert daemon.looks == looks + 1  # type: ignore[attr-defined]
-        await daemon.db_call(watch.expire_leases, [], T0)
+        await daemon.rt.db_call(watch.expire_leases, [], T0)
         await cycle_at(daemon, T0 + 3 * step)
         assert daemon.looks == looks + 2  # type: ignore[attr-defined]
         for i in range(4, 7):
             await cycle_at(daemon, T0 + i * step)
 
     asyncio.run(scenario())
-    assert set(statuses(daemon.db).values()) == {"published"}
+    assert set(statuses(daemon.rt.db).values()) == {"published"}
 
 
 def test_what_another_process_queued_unannounced_waits_at_most_the_read_ahead(daemon: Daemon) -> None:
@@ -140,7 +140,7 @@ def test_what_another_process_queued_unannounced_waits_at_most_the_read_ahead(da
         queue(daemon, "c", T0 + step, "unannounced")
         await cycle_at(daemon, T0 + step)
         at = T0 + step
-        while statuses(daemon.db)["unannounced"] != "published":
+        while statuses(daemon.rt.db)["unannounced"] != "published":
             at += step
             assert at - (T0 + step) <= READ_AHEAD, "not sent within the read-ahead"
             await cycle_at(daemon, at)
@@ -181,7 +181,7 @@ def test_a_worker_that_claims_nothing_leaves_its_post_to_the_next_look(daemon: D
     queue(daemon, "a", T0 + step, "first claim fails")
     queue(daemon, "c", T0 + 5 * step, "next")
     queue(daemon, "b", T0 + 19 * step, "later")
-    real_call = daemon.writes.call
+    real_call = daemon.rt.writes.call
     failures = [DatabaseError("database is locked")]
 
     async def flaky(fn: Any, *args: Any) -> Any:
@@ -189,16 +189,16 @@ def test_a_worker_that_claims_nothing_leaves_its_post_to_the_next_look(daemon: D
             raise failures.pop()
         return await real_call(fn, *args)
 
-    daemon.writes.call = flaky  # type: ignore[method-assign]
+    daemon.rt.writes.call = flaky  # type: ignore[method-assign]
 
     async def scenario() -> None:
         await daemon.startup()
         await cycle_at(daemon, T0)
         await cycle_at(daemon, T0 + step)
-        assert statuses(daemon.db)["first claim fails"] == "queued"
-        daemon._database_up()
+        assert statuses(daemon.rt.db)["first claim fails"] == "queued"
+        daemon.rt.health.up()
         await cycle_at(daemon, T0 + 5 * step)
-        assert statuses(daemon.db) == {"first claim fails": "published", "next": "published", "later": "queued"}
+        assert statuses(daemon.rt.db) == {"first claim fails": "published", "next": "published", "later": "queued"}
 
     asyncio.run(scenario())
 
@@ -212,7 +212,7 @@ def test_a_quota_deferral_within_the_read_ahead_is_sent_at_its_new_time(daemon: 
     queue(daemon, "c", T0 + 5 * step, "next")
     queue(daemon, "b", T0 + 19 * step, "later")
 
-    with daemon.db.write() as session:  # published by an earlier run of the daemon
+    with daemon.rt.db.write() as session:  # published by an earlier run of the daemon
         session.execute(
             update(Delivery)
             .where(Delivery.channel == "a", Delivery.next_attempt_at < T0)
@@ -221,16 +221,16 @@ def test_a_quota_deferral_within_the_read_ahead_is_sent_at_its_new_time(daemon: 
 
     async def scenario() -> None:
         await daemon.startup()
-        daemon.adapters["a"].quotas = lambda: (Quota("a", 1, 60),)  # type: ignore[method-assign]
+        daemon.rt.adapters["a"].quotas = lambda: (Quota("a", 1, 60),)  # type: ignore[method-assign]
         await cycle_at(daemon, T0)
         await cycle_at(daemon, T0 + step)
-        with daemon.db.read() as session:
+        with daemon.rt.db.read() as session:
             moved = session.scalar(
                 select(Delivery.next_attempt_at).where(Delivery.channel == "a", Delivery.status == "queued")
             )
         assert moved is not None and T0 + step < moved < T0 + 19 * step
         await cycle_at(daemon, T0 + 5 * step)
         await cycle_at(daemon, moved)
-        assert statuses(daemon.db)["deferred"] == "published"
+        assert statuses(daemon.rt.db)["deferred"] == "published"
 
     asyncio.run(scenario())

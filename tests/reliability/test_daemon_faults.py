@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from scheduler import store
-from scheduler.daemon import STOP_SLACK, Daemon
+from scheduler.daemon import STOP_SLACK, open_daemon
 from scheduler.errors import DatabaseError
 from scheduler.intake import NewPost, add_post
 from tests.conftest import write_config
@@ -160,11 +160,11 @@ def test_while_the_disk_stays_full_the_daemon_backs_off_and_says_so_once(
     t0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
     elapsed = [0.0]
     config = write_config(tmp_path / "config.toml", sqlite_url, extra_top=FAST)
-    daemon = Daemon(str(config), clock=lambda: t0 + timedelta(seconds=elapsed[0]), monotonic=lambda: elapsed[0])
-    daemon.db.check_schema()
-    add_post(daemon.config, daemon.db, NewPost(text="on a full disk", channels=["outbox"], now=True), t0)
+    daemon = open_daemon(str(config), clock=lambda: t0 + timedelta(seconds=elapsed[0]), monotonic=lambda: elapsed[0])
+    daemon.rt.db.check_schema()
+    add_post(daemon.config, daemon.rt.db, NewPost(text="on a full disk", channels=["outbox"], now=True), t0)
     full, tries = [True], []
-    real_call = daemon.writes.call
+    real_call = daemon.rt.writes.call
 
     async def disk(fn: Any, *args: Any) -> Any:
         if fn is store.claim:
@@ -173,7 +173,7 @@ def test_while_the_disk_stays_full_the_daemon_backs_off_and_says_so_once(
                 raise DatabaseError("database or disk is full")
         return await real_call(fn, *args)
 
-    daemon.writes.call = disk  # type: ignore[method-assign]
+    daemon.rt.writes.call = disk  # type: ignore[method-assign]
 
     async def scenario() -> None:
         await daemon.startup()
@@ -181,14 +181,14 @@ def test_while_the_disk_stays_full_the_daemon_backs_off_and_says_so_once(
             elapsed[0] = round(step * 0.3, 1)
             full[0] = elapsed[0] < 8
             await daemon.turn()
-            while daemon.workers:
-                await asyncio.gather(*daemon.workers.values())
+            while daemon.workers.tasks:
+                await asyncio.gather(*daemon.workers.tasks.values())
 
     with caplog.at_level(logging.INFO, logger="smm.daemon"):
         try:
             asyncio.run(scenario())
         finally:
-            daemon._release()
+            daemon.release()
     lines = [r.getMessage() for r in caplog.records if "database" in r.getMessage()]
     assert len(lines) == 2, lines
     assert lines[0] == (

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from scheduler.config import load_config
-from scheduler.daemon import NATIVE_INTERVAL, Daemon
+from scheduler.daemon import NATIVE_INTERVAL, open_daemon
 from scheduler.db import Database
 from scheduler.models import Attempt, Delivery
 from tests.conftest import write_config
@@ -95,26 +95,22 @@ def test_the_next_native_scheduling_run_is_a_wake_up_of_its_own(
     config = write_config(tmp_path / "config.toml", sqlite_url, body, outbox=False, extra_top=SETTINGS)
     t0 = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)  # no planned wake-up comes during the test
     elapsed = [0.0]
-    daemon = Daemon(str(config), clock=lambda: t0 + timedelta(seconds=elapsed[0]), monotonic=lambda: elapsed[0])
-
-    def native_wake() -> datetime | None:
-        job = daemon.scheduler.get_job("native")
-        return None if job is None else job.next_run_time  # type: ignore[no-any-return]
+    daemon = open_daemon(str(config), clock=lambda: t0 + timedelta(seconds=elapsed[0]), monotonic=lambda: elapsed[0])
 
     async def scenario() -> None:
         await daemon.startup()
-        daemon._start_scheduler()
-        await daemon.turn()  # the first run starts
-        assert daemon.native_task is not None
-        await daemon.native_task
-        assert native_wake() == t0 + timedelta(seconds=NATIVE_INTERVAL)
-        elapsed[0] = 10.0
-        await daemon.turn()  # a look between two runs keeps the planned one
-        assert native_wake() == t0 + timedelta(seconds=NATIVE_INTERVAL)
-        daemon.scheduler.remove_job("native")  # as if its timer came a little early
-        elapsed[0] = NATIVE_INTERVAL - 0.5
-        await daemon.turn()
-        assert native_wake() == t0 + timedelta(seconds=NATIVE_INTERVAL)
+        daemon.start_timer()
+        # A job of the timer of its own: the first run at start, then one every NATIVE_INTERVAL, whatever else
+        # wakes the daemon (or does not).
+        job = daemon.timer.scheduler.get_job("native")  # type: ignore[union-attr]
+        assert job.next_run_time == t0
+        assert job.trigger.interval == timedelta(seconds=NATIVE_INTERVAL)
+        await daemon.native.job()
+        first = daemon.native.task
+        assert first is not None
+        await daemon.native.job()  # a run still going on: no second one beside it
+        assert daemon.native.task is first
+        await first
         await daemon._shutdown()
 
     try:

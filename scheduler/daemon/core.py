@@ -1,0 +1,392 @@
+"""The daemon assembled from its parts, its start, its main loop and its stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from adapters import Adapter
+from scheduler import store, watch
+from scheduler.channels import AdapterFactory
+from scheduler.config import Config, load_config
+from scheduler.daemon.health import Progress, log_summary
+from scheduler.daemon.lifecycle import run_once, start
+from scheduler.daemon.look import Look
+from scheduler.daemon.membership import Membership
+from scheduler.daemon.periodic import FeedPolls, NativeRuns
+from scheduler.daemon.process import (
+    STOP_SLACK,
+    exit_late,
+    exit_now,
+    finish,
+    ignore_signals,
+    install_signals,
+    listen_for_pokes,
+    listen_postgres,
+    worker_thread,
+)
+from scheduler.daemon.reconcile import Reconciler
+from scheduler.daemon.runtime import Runtime
+from scheduler.daemon.timer import Timer
+from scheduler.daemon.workers import Workers
+from scheduler.db import SCHEMA_HEAD, Database, schema_revision
+from scheduler.errors import ConfigError, DatabaseError, SmmError
+from scheduler.lock import DaemonLock
+from scheduler.media import MediaStore
+from scheduler.publisher import Publisher
+from scheduler.ratelimit import Limiter
+from scheduler.sdnotify import Notifier
+from scheduler.views import plural, some_of
+
+log = logging.getLogger("smm.daemon")
+
+SUMMARY_INTERVAL = 86400.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Daemon:
+    """The publishing service; :meth:`main` runs it until a signal (or, with ``once``, until nothing is due).
+
+    It takes what it works with: the config, the database, the factory that builds the channels' adapters, the
+    clocks. The database is the only source of truth; the timer only keeps time, and each wake-up looks at the
+    queue (or at what the last look read ahead) and starts one worker per channel with due posts."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        factory: AdapterFactory,
+        *,
+        once: bool = False,
+        clock: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+        load: Callable[[], Config] | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.factory = factory
+        self.load = load or partial(load_config, config.path)  # SIGHUP reads the config again with it
+        self.notifier = notifier or Notifier(monotonic=monotonic)
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.rt = rt = Runtime(
+            config, db, owner=owner, once=once, clock=clock, monotonic=monotonic, notifier=self.notifier
+        )
+        self.lock: DaemonLock | None = DaemonLock(db.path) if db.path else None
+        self.limiter = Limiter()
+        self.publisher = Publisher(config, rt.db_call, self.limiter, clock, monotonic, db_batch=rt.batch_call)
+        self.timer = Timer(clock, rt.is_stopping)
+        # Several daemons on one PostgreSQL share the work by lease group.
+        self.membership = Membership(rt, not db.is_sqlite, partial(self.timer.later, job_id="retake", job=self._poke))
+        self.workers = Workers(rt, self.publisher, self.limiter, self.membership)
+        self.reconciler = Reconciler(rt, self.publisher)
+        self.native = NativeRuns(rt, self.timer, self.publisher, self.limiter, self.membership)
+        self.feeds = FeedPolls(rt, self.timer)
+        self.look = Look(lambda: rt.config, rt.ahead, rt.db_call, rt.db_read, clock, monotonic, once=once)
+        self.progress = Progress(self.notifier, self._status_line, rt.is_stopping)
+        self.summary_task: asyncio.Task[None] | None = None
+        #: Set by ``run_daemon``: a stop ends the process ``STOP_SLACK`` after its deadline, whatever still runs.
+        self.hard_stop = False
+        self.abandoned = 0  # in-flight work the stop cut short
+
+    @property
+    def config(self) -> Config:
+        return self.rt.config
+
+    def build_adapters(self, config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
+        adapters: dict[str, Adapter] = {}
+        broken: dict[str, str] = {}
+        for channel in config.channels:
+            try:
+                adapters[channel.name] = self.factory.build(channel)
+            except ConfigError as exc:
+                broken[channel.name] = str(exc)
+                log.error("channel %s is disabled: %s", channel.name, exc, extra={"channel": channel.name})
+        return adapters, broken
+
+    async def reload(self) -> None:
+        """SIGHUP: read the config again; keep the old one if the new one is invalid."""
+        rt = self.rt
+        try:
+            config = self.load()
+            if config.database_url != rt.config.database_url:
+                raise ConfigError(f"{config.path}: database.url: changing the database needs a restart")
+        except SmmError as exc:
+            log.error("config reload failed, keeping the running config: %s", exc, extra={"action": "reload_failed"})
+            return
+        adapters, broken = self.build_adapters(config)
+        old = rt.adapters
+        rt.config, rt.adapters, rt.broken = config, adapters, broken
+        self.publisher.config = config
+        self.native.plan()  # a channel may have turned native scheduling on
+        for adapter in old.values():
+            await _close_quietly(adapter)
+        log.info(
+            "config reloaded: %s (%s)",
+            plural(len(config.channels), "channel", "channels"),
+            some_of(list(config.channel_names)) or "none",
+            extra={"action": "reloaded"},
+        )
+        rt.poke()
+
+    async def startup(self) -> None:
+        rt = self.rt
+        if self.lock is not None:
+            self.lock.acquire()
+        before = after = await rt.db_read(schema_revision)
+        if before != SCHEMA_HEAD:
+            from scheduler.migrate import upgrade
+
+            before, after = await asyncio.get_running_loop().run_in_executor(rt.executor, upgrade, rt.db)
+        if before != after:
+            log.info("database schema upgraded from %s to %s", before or "none", after, extra={"action": "migrated"})
+        for warning in rt.config.warnings:
+            log.warning("%s", warning)
+        rt.adapters, rt.broken = self.build_adapters(rt.config)
+        now = rt.clock()
+        sweep = partial(MediaStore(rt.config.media_dir).sweep, now, deep=True)
+        if swept := await asyncio.get_running_loop().run_in_executor(rt.executor, sweep):
+            log.info("removed %s left by a killed process", plural(swept, "media copy", "media copies"))
+        await self.membership.join(now)
+        await self.look.start(now)
+        if rt.db.is_sqlite:
+            # One daemon per SQLite file: everything still publishing was left by a crash.
+            await rt.db_call(watch.expire_leases, await rt.db_call(store.all_publishing), now)
+        await rt.db_call(watch.probe_write)
+        stale = await rt.db_read(store.expired_leases, now, set())
+        if stale:
+            log.warning(
+                "%s published when a daemon stopped; checking each before anything is sent again",
+                plural(len(stale), "delivery was being", "deliveries were being"),
+                extra={"action": "recovery"},
+            )
+        await self.reconciler.recover_expired(now, wait=True)
+
+    async def main(self) -> int:
+        """Start (waiting for the database), run until a stop (or, ``once``, until nothing is due), stop."""
+        rt = self.rt
+        loop = asyncio.get_running_loop()
+        # VK's client is synchronous (run in threads) and asyncio resolves host names in the same default pool:
+        # a few slow VK calls must not hold up every other network's connections.
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="smm-io", initializer=worker_thread)
+        )
+        install_signals(
+            loop,
+            self.request_stop,
+            lambda: asyncio.ensure_future(self.reload()),
+            lambda: asyncio.ensure_future(self.log_summary()),
+        )
+        if (code := await start(rt, self.startup, self.notifier)) is not None:
+            self.release()
+            return code
+        sock = self.lock.socket if self.lock is not None else None
+        listen_for_pokes(loop, sock, rt.poke)
+        listener = None
+        if not rt.db.is_sqlite:
+            url = rt.db.write_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            listener = asyncio.create_task(listen_postgres(url, rt.poke, rt.is_stopping))
+        self.start_timer()
+        self.summary_task = asyncio.create_task(self.log_summary())
+        if rt.config.feeds:
+            if rt.once:
+                await self.feeds.poll()
+            else:
+                self.feeds.plan(rt.clock())
+        if rt.once:
+            self.native.start(rt.clock())
+        self.notifier.ready(f"ready: {plural(len(rt.adapters), 'channel', 'channels')}")
+        log.info(
+            "smm %s: publishing to %s",
+            "run --once" if rt.once else "daemon started",
+            f"{plural(len(rt.adapters), 'channel', 'channels')}: {some_of(list(rt.adapters))}"
+            if rt.adapters
+            else "no channels",
+            extra={"action": "started"},
+        )
+        code = 0
+        try:
+            if rt.once:
+                await run_once(rt, self.cycle, self._in_flight)
+            else:
+                await self._loop()
+            if rt.once and rt.health.failures:
+                code = 1
+        finally:
+            self.notifier.stopping()
+            if sock is not None:  # the lock's, closed with it
+                loop.remove_reader(sock.fileno())
+            await self._shutdown()
+            if listener is not None:
+                listener.cancel()
+            self.notifier.close()
+            # Closing the loop resets the handlers to their defaults while the interpreter still joins threads and
+            # closes files: a second SIGTERM (an impatient operator, a supervisor) would turn a clean stop into a
+            # death by signal. Stopped is stopped; from here on, they are ignored.
+            ignore_signals(loop)
+            if self.hard_stop and self.abandoned:  # the interpreter would wait for a call's thread at exit
+                exit_now(code)
+        return code
+
+    async def _loop(self) -> None:
+        rt = self.rt
+        rt.poke()
+        while True:
+            await rt.wake.wait()
+            rt.wake.clear()
+            if rt.stopping:
+                return
+            await self.turn()
+            self.notifier.watchdog()
+
+    def _in_flight(self) -> list[asyncio.Task[None]]:
+        """The workers, the reconciliations and the native run still running."""
+        tasks = [*self.workers.tasks.values(), *self.reconciler.tasks.values()]
+        if self.native.task is not None and not self.native.task.done():
+            tasks.append(self.native.task)
+        return tasks
+
+    async def _shutdown(self) -> None:
+        rt = self.rt
+        rt.stopping = True
+        if rt.stop_deadline is None:  # run --once, done by itself
+            rt.stop_deadline = rt.monotonic() + rt.config.daemon.shutdown_grace
+        done = partial(finish, deadline=rt.stop_deadline, monotonic=rt.monotonic)
+        if cut := await done(self._in_flight()):
+            self.abandoned += cut
+            log.warning(
+                "%s not finish within shutdown_grace; checked at the next start",
+                plural(cut, "publish did", "publishes did"),
+                extra={"action": "shutdown_timeout"},
+            )
+        if self.summary_task is not None:
+            await done([self.summary_task])
+        self.abandoned += await self.timer.stop(done)
+        await self.membership.leave()
+        for adapter in rt.adapters.values():
+            await _close_quietly(adapter)
+        await self.factory.aclose()
+        rt.executor.shutdown(wait=True)
+        rt.read_executor.shutdown(wait=True)
+        rt.db.dispose()
+        if self.lock is not None:
+            self.lock.release()
+        published = plural(self.publisher.published_count, "post", "posts")
+        log.info("stopped (%s published this run)", published, extra={"action": "stopped"})
+
+    def start_timer(self) -> None:
+        """The timer's jobs: the safety tick, the lease heartbeat (a cluster's), the daily summary, the native runs
+        (and the feed polls and the wake-ups at due times, planned as they come)."""
+        rt = self.rt
+        tick = rt.config.daemon.tick
+        if self.notifier.watchdog_interval:
+            tick = min(tick, self.notifier.watchdog_interval)
+        self.timer.start()
+        self.timer.every("tick", tick, self._poke)
+        if self.membership.clustered:  # with one daemon per SQLite file, leases only matter to the next start
+            self.timer.every("lease", max(1.0, rt.config.daemon.lease / 3), self._heartbeat)
+        if not rt.once:
+            self.timer.every("summary", SUMMARY_INTERVAL, self.log_summary)
+            self.native.plan()
+
+    async def _poke(self) -> None:
+        """The timer's way to wake the loop: a coroutine runs on the loop itself, where a plain function would run
+        in a thread of the default executor (an asyncio.Event is not thread-safe)."""
+        self.rt.poke()
+
+    async def _due(self) -> None:
+        """The wake-up at the next due time: what was read ahead still holds."""
+        self.rt.wake.set()
+
+    async def _heartbeat(self) -> None:
+        await self.membership.heartbeat(self.workers.tasks)
+
+    def request_stop(self, why: str = "request") -> None:
+        rt = self.rt
+        if rt.stop_deadline is None:
+            log.info("%s: stopping; letting in-flight posts finish", why, extra={"action": "stopping"})
+            self.notifier.stopping("stopping: finishing in-flight posts")
+            rt.stop_deadline = rt.monotonic() + rt.config.daemon.shutdown_grace
+            if self.hard_stop:
+                exit_late(rt.config.daemon.shutdown_grace + STOP_SLACK)
+        rt.stopping = True
+        rt.stopped.set()
+        rt.poke()
+
+    async def turn(self) -> None:
+        """One wake-up of the loop: a cycle, and the outage a failed one means."""
+        try:
+            await self.cycle()
+        except DatabaseError as exc:
+            self.rt.health.down(exc)
+            self._wake_for_database()
+        else:
+            if not self.rt.health.write_failing:  # a cycle's reads went through; its writes may not
+                self.rt.health.up()
+
+    def _wake_for_database(self) -> None:
+        rt = self.rt
+        self.timer.wake_at(rt.clock() + timedelta(seconds=max(0.0, rt.health.retry_at - rt.monotonic())), self._due)
+
+    async def cycle(self, until: datetime | None = None) -> None:
+        """Look at the queue once (or at what the last look read ahead): late deliveries, due channels, expired
+        leases; then plan the next wake-up."""
+        rt = self.rt
+        now = rt.clock()
+        if rt.health.waiting() is not None:
+            self._wake_for_database()
+            return
+        busy = set(self.reconciler.tasks)
+        found, held = await self.look(now, until, rt.inflight | busy, recovering=rt.health.down_since is not None)
+        if held is not None:
+            # Those that left this daemon's hands during the look are due a look already; the others get it then.
+            rt.held = {i for i in held if i in rt.inflight or i in self.reconciler.tasks}
+            if len(rt.held) < len(held):
+                rt.poke()
+        for name in found.due:
+            if await self.membership.may_publish(name):
+                self.workers.start(name)
+        self.reconciler.start(found.expired)
+        self.timer.wake_at(found.next_wake if found.next_wake is None or found.next_wake > now else None, self._due)
+        self.progress.report()
+
+    def _status_line(self) -> str:
+        busy = len(self.rt.inflight)
+        active = plural(len(self.workers.tasks), "channel", "channels")
+        return f"{self.publisher.published_count} published, {busy} publishing, {active} active"
+
+    async def log_summary(self) -> None:
+        """At start, daily and on SIGUSR1: what each channel publishes next, and queues about to run dry."""
+        rt = self.rt
+
+        async def quotas() -> None:
+            for name, adapter in list(rt.adapters.items()):
+                await self.workers.plan_quotas(name, adapter)
+
+        async def read() -> Any:
+            return await rt.db_read(partial(watch.summary, rt.config, rt.clock()))
+
+        await log_summary(read, quotas)
+
+    def release(self) -> None:
+        """Let go of the threads, the database and the lock (a start that failed; tests)."""
+        self.rt.release()
+        if self.lock is not None:
+            self.lock.release()
+
+
+async def _close_quietly(adapter: Adapter) -> None:
+    try:
+        await adapter.aclose()
+    except Exception as exc:  # closing must never stop a reload or a shutdown
+        log.debug("closing %s adapter: %s", adapter.network, exc)

@@ -1,0 +1,177 @@
+"""The daemon's parts, each built alone, without a process: the timer (APScheduler through its public API), what a
+look reads ahead, and the writes that do or do not end it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from scheduler import cluster, store, watch
+from scheduler import repository as repo
+from scheduler.config import load_config
+from scheduler.daemon.look import ReadAhead
+from scheduler.daemon.runtime import Runtime
+from scheduler.daemon.timer import WAKE, Timer
+from scheduler.db import Database
+from scheduler.due import may_change_due_times
+from scheduler.sdnotify import Notifier
+from tests.conftest import write_config
+
+T0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
+
+
+def test_the_timer_runs_its_jobs_on_the_loop_in_time_order_with_apschedulers_own_class() -> None:
+    async def scenario() -> list[str]:
+        ran: list[str] = []
+        done = asyncio.Event()
+        timer = Timer(lambda: datetime.now(UTC), lambda: False)
+        timer.start()
+        assert type(timer.scheduler) is AsyncIOScheduler
+
+        def job(name: str) -> object:
+            async def run() -> None:
+                ran.append(name)
+                if len(ran) == 3:
+                    done.set()
+
+            return run
+
+        soon = datetime.now(UTC) + 20 * MS
+        timer.at("b", soon + 20 * MS, job("second"))  # type: ignore[arg-type]
+        timer.at("a", soon, job("first"))  # type: ignore[arg-type]
+        timer.later(0.06, "c", job("third"))  # type: ignore[arg-type]
+        timer.later(0.0, "c", job("replaced"), keep=True)  # type: ignore[arg-type]  # planned already: kept
+        await asyncio.wait_for(done.wait(), 5)
+        assert timer.planned("a") is None  # a date job is gone once run
+        await timer.stop(lambda tasks: asyncio.sleep(0, 0))
+        return ran
+
+    assert asyncio.run(scenario()) == ["first", "second", "third"]
+
+
+def test_the_wake_up_at_the_next_due_time_touches_apscheduler_only_when_it_changes() -> None:
+    async def scenario() -> None:
+        timer = Timer(lambda: T0, lambda: False)
+        timer.start()
+        assert timer.scheduler is not None
+        added: list[str] = []
+        add_job = timer.scheduler.add_job
+
+        def counted(*args: object, **kwargs: object) -> object:
+            added.append(str(kwargs["id"]))
+            return add_job(*args, **kwargs)
+
+        timer.scheduler.add_job = counted  # type: ignore[method-assign]
+
+        async def wake() -> None:
+            pass
+
+        later = datetime.now(UTC) + timedelta(hours=1)
+        timer.wake_at(later, wake)
+        timer.wake_at(later, wake)
+        assert added == [WAKE] and timer.planned(WAKE) == later
+        timer.wake_at(None, wake)
+        timer.wake_at(None, wake)
+        assert timer.planned(WAKE) is None
+        timer.wake_at(later, wake)  # the same time as before, but the job is gone: planned again
+        assert added == [WAKE, WAKE]
+        timer.every("tick", 60, wake, first=later)
+        assert timer.planned("tick") == later
+        timer.remove("tick")
+        timer.remove("tick")  # no such job: nothing to do
+        assert timer.planned("tick") is None
+        await timer.stop(lambda tasks: asyncio.sleep(0, 0))
+
+    asyncio.run(scenario())
+
+
+def test_a_stop_lets_a_running_job_finish_and_counts_the_ones_cut_short() -> None:
+    async def scenario() -> tuple[int, list[str]]:
+        timer = Timer(lambda: datetime.now(UTC), lambda: True)
+        timer.start()
+        started, release = asyncio.Event(), asyncio.Event()
+        done: list[str] = []
+
+        async def slow() -> None:
+            started.set()
+            await release.wait()
+            done.append("slow")
+
+        timer.later(0.0, "slow", slow)
+        await asyncio.wait_for(started.wait(), 5)
+
+        async def finish(tasks: list[asyncio.Task[object]]) -> int:
+            assert len(tasks) == 1 and not tasks[0].done()
+            release.set()
+            await asyncio.wait(tasks)
+            return 0
+
+        return await timer.stop(finish), done
+
+    assert asyncio.run(scenario()) == (0, ["slow"])
+
+
+def test_what_was_read_ahead_serves_the_due_times_until_it_runs_out() -> None:
+    ahead = ReadAhead()
+    assert ahead.serve(T0) is None  # nothing read yet
+    epoch = ahead.epoch
+    ahead.keep(epoch, [(T0 + 100 * MS, "a"), (T0 + 100 * MS, "b"), (T0 + 300 * MS, "a")], T0 + 2000 * MS, None)
+    assert ahead.serve(T0) is not None and ahead.serve(T0).due == []  # type: ignore[union-attr]
+    served = ahead.serve(T0 + 150 * MS)
+    assert served is not None and (served.due, served.next_wake) == (["a", "b"], T0 + 300 * MS)
+    # The last due time read: what comes after it is unknown, so the cycle must look.
+    assert ahead.serve(T0 + 300 * MS) is None
+
+
+def test_a_lease_running_out_or_a_forget_ends_what_was_read_ahead() -> None:
+    ahead = ReadAhead()
+    items = [(T0 + 100 * MS, "a"), (T0 + 900 * MS, "b")]
+    ahead.keep(ahead.epoch, items, T0 + 2000 * MS, T0 + 500 * MS)
+    served = ahead.serve(T0 + 100 * MS)
+    assert served is not None and served.next_wake == T0 + 500 * MS  # the lease's end comes first
+    assert ahead.serve(T0 + 500 * MS) is None
+    ahead.keep(ahead.epoch, items, T0 + 2000 * MS, None)
+    ahead.forget()
+    assert ahead.serve(T0) is None
+
+
+def test_a_look_overtaken_by_a_forget_is_not_kept() -> None:
+    ahead = ReadAhead()
+    epoch = ahead.epoch  # a look starts
+    ahead.forget()  # a poke while it runs
+    ahead.keep(epoch, [(T0 + 100 * MS, "a"), (T0 + 200 * MS, "a")], T0 + 2000 * MS, None)
+    assert ahead.serve(T0 + 100 * MS) is None
+
+
+def test_writes_declare_whether_they_may_make_something_due_sooner() -> None:
+    # Claims, outcomes that take a delivery out of the queue, and a cluster's routine keep what was read ahead.
+    for keeping in (store.claim, store.record_published, store.extend_lease, repo.set_attention, cluster.heartbeat):
+        assert not may_change_due_times(keeping), keeping
+    # A retry, a check in doubt, a lease group newly taken: their deliveries may be due before the planned wake-up.
+    for changing in (store.record_retry, store.record_in_doubt, store.take_over, cluster.acquire):
+        assert may_change_due_times(changing), changing
+
+
+def test_the_runtime_looks_again_after_a_write_that_may_make_something_due_sooner(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'smm.db'}"))
+    db = Database(config.database_url)
+    db.check_schema()
+    rt = Runtime(config, db, owner="test", once=False, clock=lambda: T0, monotonic=lambda: 0.0, notifier=Notifier({}))
+
+    async def scenario() -> list[bool]:
+        woken = []
+        for fn, args in ((repo.attention, ()), (watch.expire_leases, ([], T0))):
+            rt.wake.clear()
+            rt.ahead.keep(rt.ahead.epoch, [(T0, "a"), (T0 + MS, "a")], T0 + 2000 * MS, None)
+            await rt.db_call(fn, *args)
+            woken.append(rt.wake.is_set() and rt.ahead.serve(T0) is None)
+        return woken
+
+    try:
+        assert asyncio.run(scenario()) == [False, True]
+    finally:
+        rt.release()
