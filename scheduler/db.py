@@ -12,13 +12,14 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from scheduler.errors import DatabaseError, NoDatabaseYet, SchemaMismatch
 from scheduler.migrate import upgrade
@@ -26,13 +27,15 @@ from scheduler.migrate import upgrade
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
+
 SCHEMA_HEAD = "0006"
 """The Alembic revision this version of the code expects (a test checks it is the migrations' head)."""
 
 
 def _sqlite_listeners(engine: Engine, *, immediate: bool, busy_timeout_ms: int, cache_kib: int | None) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Take over transaction control from pysqlite, which would otherwise BEGIN lazily and DEFERRED.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -45,7 +48,7 @@ def _sqlite_listeners(engine: Engine, *, immediate: bool, busy_timeout_ms: int, 
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -67,9 +70,9 @@ def connection_of(session: Session | Connection) -> Connection:
     return session if isinstance(session, Connection) else session.connection()
 
 
-def rowcount(result: Result[Any]) -> int:
+def rowcount(result: Result[_Row]) -> int:
     """How many rows an UPDATE or DELETE changed."""
-    return int(cast(CursorResult[Any], result).rowcount)
+    return int(cast(CursorResult[_Row], result).rowcount)
 
 
 def schema_revision(session: Session | Connection) -> str | None:

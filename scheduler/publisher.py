@@ -16,7 +16,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -66,7 +66,7 @@ def crash_point(name: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _extra(claim: Claim, **more: Any) -> dict[str, Any]:
+def _extra(claim: Claim, **more: object) -> dict[str, object]:
     return {"post_id": claim.post_id, "delivery_id": claim.delivery_id, "channel": claim.channel, **more}
 
 
@@ -439,7 +439,7 @@ class Publisher:
 # -- late deliveries ----------------------------------------------------------------------------------------------
 
 
-def apply_late_policy(session: Any, config: Config, cutoff: datetime, now: datetime, seen: set[int]) -> list[str]:
+def apply_late_policy(session: Session, config: Config, cutoff: datetime, now: datetime, seen: set[int]) -> list[str]:
     """Deal with queued deliveries that were due before ``cutoff`` (the daemon was down): returns log lines.
 
     ``publish`` leaves them to go out now, ``reslot`` moves each to its channel's next free slot, ``skip`` fails

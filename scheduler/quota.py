@@ -72,16 +72,16 @@ def defer_over_quota(session: Session, channel: str, quota: Quota, now: datetime
     ).all()
     if len(used) + len(rows) <= quota.limit:
         return []
-    upcoming = [(row.id, max(row.next_attempt_at or row.due_at, now)) for row in rows]
-    info = {row.id: row for row in rows}
+    upcoming = [(delivery_id, max(next_at or due_at, now)) for delivery_id, next_at, due_at, _ in rows]
+    info = {row[0]: row for row in rows}
     lines = []
     for delivery_id, when in plan(used, upcoming, quota.limit, window):
-        row = info[delivery_id]
-        if row.next_attempt_at is not None and when <= row.next_attempt_at:
+        _, next_at, due_at, post_id = info[delivery_id]
+        if next_at is not None and when <= next_at:
             continue
         per = format_duration(window, "window")
         note = (
-            f"deferred: {label} takes {quota.limit} posts per {per}; due {row.due_at:%Y-%m-%d %H:%M} UTC, "
+            f"deferred: {label} takes {quota.limit} posts per {per}; due {due_at:%Y-%m-%d %H:%M} UTC, "
             f"goes out at {when:%Y-%m-%d %H:%M} UTC when the window has room"
         )
         session.execute(
@@ -90,5 +90,5 @@ def defer_over_quota(session: Session, channel: str, quota: Quota, now: datetime
             .values(next_attempt_at=when, note=note, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        lines.append(f"post {row.post_id} to {channel}: {note}")
+        lines.append(f"post {post_id} to {channel}: {note}")
     return lines

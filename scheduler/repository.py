@@ -64,7 +64,7 @@ def list_posts(
     )
     if limit:
         ids_query = ids_query.limit(limit)
-    ids = [row.post_id for row in session.execute(ids_query)]
+    ids = [post_id for post_id, _ in session.execute(ids_query)]
     if not ids:
         return [], total
     posts = {p.id: p for p in session.scalars(select(Post).where(Post.id.in_(ids)))}

@@ -13,15 +13,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias, TypeVar, cast
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import ColumnElement, Connection, Select, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from scheduler.db import connection_of, rowcount
 from scheduler.tables import Status, deliveries, posts
+from scheduler.views import StoredDelivery, StoredPost
 
 if TYPE_CHECKING:
+    import sqlite3
+
+    import psycopg
+    from psycopg.rows import TupleRow
     from sqlalchemy.orm import Session
 
     Executor: TypeAlias = Connection | Session
@@ -33,6 +38,7 @@ _TAKEN = (Status.QUEUED, Status.PUBLISHING, Status.PUBLISHED)
 """Statuses whose deliveries occupy their time on the channel."""
 
 _d = deliveries.c
+_T = TypeVar("_T")
 
 
 def lock_channel(conn: Executor, channel: str) -> None:
@@ -103,7 +109,7 @@ class MixEntry(NamedTuple):
     commercial: bool
 
 
-def _mix_select(channel: str) -> Any:
+def _mix_select(channel: str) -> Select[tuple[datetime, int, bool]]:
     return (
         select(_d.due_at, _d.id, (posts.c.category == "commercial").label("commercial"))
         .join(posts, posts.c.id == _d.post_id)
@@ -156,7 +162,7 @@ class NewPostRow(NamedTuple):
     text: str
     link: str | None
     category: str
-    media: list[dict[str, Any]]
+    media: Sequence[Mapping[str, object]]
     plan: Sequence[tuple[str, str, datetime, bool]]
     campaign: str | None = None
     utm_content: str | None = None
@@ -190,7 +196,7 @@ def insert_post(
     text: str,
     link: str | None,
     category: str,
-    media: list[dict[str, Any]],
+    media: Sequence[Mapping[str, object]],
     now: datetime,
     plan: Sequence[tuple[str, str, datetime, bool]],
     campaign: str | None = None,
@@ -226,18 +232,18 @@ def _insert(
 ) -> list[int]:
     driver = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        return _write(_PostgresWriter(driver, now), rows, tick)
+        return _write(_PostgresWriter(cast("psycopg.Connection[TupleRow]", driver), now), rows, tick)
     if connection.dialect.name != "sqlite":  # pragma: no cover - the config accepts only SQLite and PostgreSQL
         raise ValueError(f"posts are written to SQLite or PostgreSQL, not {connection.dialect.name}")
     if len(rows) < _BULK:
-        return _write(_SqliteWriter(connection, driver, now), rows, tick)
+        return _write(_SqliteWriter(connection, cast("sqlite3.Connection", driver), now), rows, tick)
     # Every delivery goes into eight indexes, at random places in the per-channel ones: with SQLite's default
     # 2 MiB page cache, a bulk insert into a big queue re-reads and re-writes the same index pages over and over.
     # The cache is the connection's: set back afterwards.
     previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
     connection.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
     try:
-        return _write(_SqliteWriter(connection, driver, now), rows, tick)
+        return _write(_SqliteWriter(connection, cast("sqlite3.Connection", driver), now), rows, tick)
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
 
@@ -281,8 +287,8 @@ def _sqlite_time(value: datetime) -> str:
 
 
 class _SqliteWriter(_Writer):
-    def __init__(self, conn: Connection, driver: Any, now: datetime) -> None:
-        def converter(column: Any) -> Callable[[Any], Any]:
+    def __init__(self, conn: Connection, driver: sqlite3.Connection, now: datetime) -> None:
+        def converter(column: ColumnElement[_T]) -> Callable[[_T], object]:
             process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
             return process or (lambda value: value)
 
@@ -330,7 +336,7 @@ class _SqliteWriter(_Writer):
 
 
 class _PostgresWriter(_Writer):
-    def __init__(self, driver: Any, now: datetime) -> None:
+    def __init__(self, driver: psycopg.Connection[TupleRow], now: datetime) -> None:
         self.driver = driver
         self.now = now
 
@@ -367,7 +373,8 @@ class _PostgresWriter(_Writer):
                 copy.write_row((post_id, channel, network, queued, due_at, slotted, due_at, 0, key, now))
 
 
-def post_rows(conn: Executor, post_id: int) -> tuple[Any, list[Any]]:
+def post_rows(conn: Executor, post_id: int) -> tuple[StoredPost, list[StoredDelivery]]:
     """A post's row and its deliveries' rows (in id order), read back as the database holds them."""
-    post = conn.execute(select(posts).where(posts.c.id == post_id)).one()
-    return post, list(conn.execute(select(deliveries).where(_d.post_id == post_id).order_by(_d.id)))
+    post: StoredPost = conn.execute(select(posts).where(posts.c.id == post_id)).one()
+    rows: list[StoredDelivery] = list(conn.execute(select(deliveries).where(_d.post_id == post_id).order_by(_d.id)))
+    return post, rows

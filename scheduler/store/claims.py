@@ -17,7 +17,7 @@ Invariants, each enforced by the statements here:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -157,6 +157,20 @@ class ClaimedRow(Protocol):
     def native_at(self) -> datetime | None: ...
 
 
+class _ClaimedWithContent(ClaimedRow, StoredPost, Protocol):
+    """A claimed delivery with its post's content and whether its channel has more due (``_CLAIM_RETURNING_ALL``)."""
+
+    @property
+    def more_due(self) -> bool: ...
+
+
+class _ClaimedOpened(_ClaimedWithContent, Protocol):
+    """As :class:`_ClaimedWithContent`, with the attempt opened in the same statement (``_CLAIM_MANY``)."""
+
+    @property
+    def attempt_id(self) -> int: ...
+
+
 # SQLite takes a claim in two statements: the claiming UPDATE returns, besides the delivery, the post's content and
 # whether the channel has another delivery due (subqueries in RETURNING); the attempt's INSERT follows.
 # (Written out: SQLAlchemy renders the columns of RETURNING without their table, which would make "the channel's
@@ -189,7 +203,7 @@ def claim(session: Session, channel: str, now: datetime, owner: str, lease: time
     if conn.dialect.name == "postgresql":
         return _claim_many(conn, [channel], now, owner, lease)[0]
     params = {"ch": channel, "now": now, "owner": owner, "until": now + lease}
-    row = conn.execute(_CLAIM_RETURNING_ALL, params).first()
+    row: _ClaimedWithContent | None = conn.execute(_CLAIM_RETURNING_ALL, params).first()
     if row is None:
         return None
     attempt_id = conn.execute(
@@ -262,10 +276,8 @@ def _claim_many(
 ) -> list[Claim | None]:
     """On PostgreSQL: the claims of distinct ``channels``, in their order (None where nothing is due)."""
     params = {"chs": channels, "now": now, "owner": owner, "until": now + lease}
-    got = {
-        row.channel: _claim_from(row, row.attempts, row.attempt_id, row, now, more_due=row.more_due)
-        for row in conn.execute(_CLAIM_MANY, params)
-    }
+    rows: Iterable[_ClaimedOpened] = conn.execute(_CLAIM_MANY, params)
+    got = {row.channel: _claim_from(row, row.attempts, row.attempt_id, row, now, more_due=row.more_due) for row in rows}
     return [got.get(channel) for channel in channels]
 
 

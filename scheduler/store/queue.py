@@ -107,7 +107,9 @@ class Glance:
 def glance(session: Session, after: datetime) -> Glance:
     """The newest delivery's id, when the first queued delivery is due, the next one strictly after ``after``, and
     when the first lease of a delivery being published runs out."""
-    newest, first_due, next_due, first_lease_end = session.connection().execute(_GLANCE, {"after": after}).one()
+    row: tuple[int | None, datetime | None, datetime | None, datetime | None]
+    row = session.connection().execute(_GLANCE, {"after": after}).one()
+    newest, first_due, next_due, first_lease_end = row
     return Glance(int(newest or 0), first_due, next_due, first_lease_end)
 
 
