@@ -27,6 +27,7 @@ from scheduler.errors import ConfigError
 from scheduler.mix import MixRule
 from scheduler.slots import DEFAULT_SLOTS, Slot
 from scheduler.toml_table import SecretRef, Table
+from scheduler.userfile import read_user_file
 from scheduler.utm import UtmConfig
 from scheduler.views import configured, plural
 
@@ -207,14 +208,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     env = os.environ if env is None else env
     config_path = find_config(path, env)
     label = str(config_path)
-    try:
-        raw = config_path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{label}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{label}: is a directory, not a config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    raw = read_user_file(label, what="a config file", error=ConfigError)
     # An agency's config is tens of thousands of small objects without cycles: the cyclic collector would walk
     # them again and again while they are built (and `smm add` into one more full collection) and free nothing.
     collecting = gc.isenabled()

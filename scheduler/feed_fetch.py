@@ -10,14 +10,13 @@ and files and URLs alike are refused past :data:`MAX_FEED_BYTES`.
 from __future__ import annotations
 
 import asyncio
-import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from scheduler import __version__
 from scheduler.errors import InputError
+from scheduler.userfile import read_user_file
 
 MAX_FEED_BYTES = 20 * 1024 * 1024
 _ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
@@ -79,36 +78,8 @@ def fetch_all(requests: Sequence[Request]) -> list[Fetched | Exception]:
     return [results[index] for index in range(len(requests))]
 
 
-def _too_big(source: str) -> FeedError:
-    return FeedError(f"{source}: larger than {MAX_FEED_BYTES // (1024 * 1024)} MB; not a feed to import")
-
-
 def _read_file(source: str) -> Fetched:
-    """A regular file of at most :data:`MAX_FEED_BYTES`, opened once (so what is checked is what is read)."""
-    try:
-        # O_NONBLOCK: opening a FIFO without a writer would wait for one forever.
-        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise FeedError(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise FeedError(f"{source}: is a directory, not a feed") from None
-    except OSError as exc:
-        raise FeedError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    with open(fd, "rb", closefd=True) as file:
-        mode = os.fstat(fd)
-        if stat.S_ISDIR(mode.st_mode):
-            raise FeedError(f"{source}: is a directory, not a feed")
-        if not stat.S_ISREG(mode.st_mode):
-            raise FeedError(f"{source}: not a regular file (a FIFO, a device or a socket); not a feed to import")
-        if mode.st_size > MAX_FEED_BYTES:
-            raise _too_big(source)
-        try:
-            data = file.read(MAX_FEED_BYTES + 1)
-        except OSError as exc:
-            raise FeedError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_FEED_BYTES:  # it grew after the check
-        raise _too_big(source)
-    return Fetched(data)
+    return Fetched(read_user_file(source, what="a feed to import", error=FeedError, limit=MAX_FEED_BYTES))
 
 
 def _run(work: Any) -> Any:
@@ -156,7 +127,7 @@ async def _fetch_url(request: Request) -> Fetched:
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > MAX_FEED_BYTES:
-                    raise _too_big(source)
+                    raise FeedError(f"{source}: larger than {MAX_FEED_BYTES // (1024 * 1024)} MB; not a feed to import")
                 chunks.append(chunk)
             return Fetched(
                 b"".join(chunks),

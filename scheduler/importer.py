@@ -34,6 +34,7 @@ from scheduler.errors import InputError
 from scheduler.media import MediaStore, StoredMedia, inspect
 from scheduler.placement import Planner, local
 from scheduler.render import PostContent
+from scheduler.userfile import read_user_file
 from scheduler.views import plural
 
 COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content")
@@ -109,9 +110,8 @@ class ImportResult:
 def count_rows(path: Path) -> int:
     """Roughly how many rows ``path`` has (its lines less the header), for a progress bar."""
     try:
-        with path.open("rb") as f:
-            return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1)
-    except OSError:
+        return max(0, read_user_file(path, what="a CSV file", error=InputError).count(b"\n") - 1)
+    except InputError:  # the import says why
         return 0
 
 
@@ -201,14 +201,7 @@ def _import(
 
 
 def _read(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a CSV file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    data = read_user_file(path, what="a CSV file", error=InputError)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -114,3 +115,16 @@ def test_a_field_over_the_csv_limit_is_one_line_naming_the_row_and_the_limit(tmp
     path = tmp_path / "posts.csv"
     path.write_text(f'text\nfirst\n"{"x" * 131_073}"\nlast\n', encoding="utf-8")
     assert refused(config, path) == (f"{path}:3: a field is longer than 131,072 characters, the most a field may hold")
+
+
+@pytest.mark.timeout(30)
+def test_a_csv_or_config_that_is_not_a_regular_file_is_one_line_not_a_hang(tmp_path: Path, config: Path) -> None:
+    """``smm import /dev/zero`` read until memory ran out, and a FIFO without a writer hung; so did a config."""
+    fifo = tmp_path / "posts.csv"
+    os.mkfifo(fifo)
+    special = "not a regular file (a FIFO, a device or a socket)"
+    for source in ("/dev/zero", str(fifo)):
+        result = smm(config, "import", source)
+        assert (result.code, result.out, result.err) == (2, "", f"smm: error: {source}: {special}; not a CSV file\n")
+    result = run_cli("queue", config=fifo)
+    assert (result.code, result.err) == (2, f"smm: error: {fifo}: {special}; not a config file\n")
