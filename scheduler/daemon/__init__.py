@@ -25,12 +25,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 
 from scheduler.channels import AdapterFactory
 from scheduler.config import load_config
-from scheduler.daemon.core import Daemon
+from scheduler.daemon.core import Daemon, utcnow
 from scheduler.daemon.look import READ_AHEAD
 from scheduler.daemon.periodic import NATIVE_INTERVAL
 from scheduler.daemon.process import HANDLED_SIGNALS, STOP_SLACK
@@ -54,15 +54,11 @@ DAEMON_SQLITE_CACHE_KIB = 512
 """SQLite's page cache per connection of the daemon (writer and readers); the file stays in the OS page cache."""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def open_daemon(
     config_path: str | None,
     *,
     once: bool = False,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utcnow,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Daemon:
     """The daemon for the config at ``config_path``, with its database and adapter factory."""

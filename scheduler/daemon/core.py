@@ -52,7 +52,8 @@ log = logging.getLogger("smm.daemon")
 SUMMARY_INTERVAL = 86400.0
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
+    """The wall clock the daemon reads unless it is given another."""
     return datetime.now(UTC)
 
 
@@ -70,7 +71,7 @@ class Daemon:
         factory: AdapterFactory,
         *,
         once: bool = False,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         load: Callable[[], Config] | None = None,
         notifier: Notifier | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -74,18 +74,15 @@ class Runtime:
 
     async def db_call(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(session, *args)`` in one write transaction on the database thread."""
-        try:
-            result = await self.store.write(fn, *args, **kwargs)
-        except BaseException as exc:
-            self._wrote(fn, exc)
-            raise
-        self._wrote(fn)
-        return result
+        return await self._written(fn, self.store.write(fn, *args, **kwargs))
 
     async def batch_call(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(session, *args)`` in a write transaction shared with the calls queued beside it."""
+        return await self._written(fn, self.writes.call(fn, *args, **kwargs))
+
+    async def _written(self, fn: Callable[..., Any], write: Awaitable[R]) -> R:
         try:
-            result = await self.writes.call(fn, *args, **kwargs)
+            result = await write
         except BaseException as exc:
             self._wrote(fn, exc)
             raise

@@ -4,19 +4,23 @@ look reads ahead, and the writes that do or do not end it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from scheduler import cluster, store, watch
 from scheduler import repository as repo
 from scheduler.config import load_config
+from scheduler.daemon.health import DatabaseHealth, WarnOnce
 from scheduler.daemon.look import ReadAhead
 from scheduler.daemon.runtime import Runtime
 from scheduler.daemon.timer import WAKE, Timer
 from scheduler.db import Database
 from scheduler.due import may_change_due_times
+from scheduler.errors import DatabaseError
 from scheduler.sdnotify import Notifier
 from tests.conftest import write_config
 
@@ -175,3 +179,35 @@ def test_the_runtime_looks_again_after_a_write_that_may_make_something_due_soone
         assert asyncio.run(scenario()) == [False, True]
     finally:
         rt.release()
+
+
+def test_an_outage_is_logged_once_and_the_next_look_waits_longer_while_it_lasts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    elapsed = [0.0]
+    health = DatabaseHealth(Notifier({}), lambda: elapsed[0])
+    tries = []
+    with caplog.at_level(logging.INFO, logger="smm.daemon"):
+        for step in range(350):  # a wake-up every 100 ms for 35 s; every look fails until 20 s
+            elapsed[0] = step / 10
+            if health.waiting() is not None:
+                continue
+            tries.append(elapsed[0])
+            if elapsed[0] < 20:
+                health.down(DatabaseError("database or disk is full"))
+            else:
+                health.up()
+    assert tries == [0.0, 1.0, 3.0, 7.0, 15.0, 31.0] + [t / 10 for t in range(311, 350)]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2 and lines[0].startswith("database unavailable: database or disk is full")
+    assert lines[1] == "database available again after 31s"
+
+
+def test_a_lasting_state_is_warned_about_once_an_hour(caplog: pytest.LogCaptureFixture) -> None:
+    elapsed = [0.0]
+    warn = WarnOnce(lambda: elapsed[0])
+    with caplog.at_level(logging.WARNING, logger="smm.daemon"):
+        for elapsed[0] in (0.0, 10.0, 3599.0, 3600.0):
+            warn("channel:a", "channel a waits")
+        warn("channel:b", "channel b waits")
+    assert [r.getMessage() for r in caplog.records] == ["channel a waits", "channel a waits", "channel b waits"]
