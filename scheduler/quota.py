@@ -1,7 +1,8 @@
 """Quotas known ahead (a VK community's 50 wall posts a day): defer the excess before the network rejects it.
 
-:func:`plan` is pure; :func:`defer_over_quota` reads a channel's recent and upcoming deliveries and moves those that
-would exceed the quota to the first moment the rolling window has room again, with a note saying why.
+:func:`plan` is pure; :func:`scheduler.store.quota.defer_over_quota` reads a channel's recent and upcoming
+deliveries and moves those that would exceed the quota to the first moment the rolling window has room again, with
+a note saying why.
 """
 
 from __future__ import annotations
@@ -9,13 +10,6 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
-
-from adapters.base import Quota
-from scheduler.models import Attempt, Delivery, Status
-from scheduler.timefmt import format_duration
 
 MARGIN = timedelta(seconds=1)
 
@@ -44,51 +38,3 @@ def plan(
         if when != wanted:
             moves.append((delivery_id, when))
     return moves
-
-
-def defer_over_quota(session: Session, channel: str, quota: Quota, now: datetime, label: str) -> list[str]:
-    """Apply :func:`plan` to ``channel``'s deliveries; returns log lines for the deferred ones."""
-    window = timedelta(seconds=quota.per)
-    used_published = session.scalars(
-        select(Delivery.published_at).where(
-            Delivery.channel == channel, Delivery.status == Status.PUBLISHED, Delivery.published_at > now - window
-        )
-    ).all()
-    used_inflight = session.scalars(
-        select(Attempt.started_at)
-        .join(Delivery, Delivery.id == Attempt.delivery_id)
-        .where(Delivery.channel == channel, Delivery.status == Status.PUBLISHING, Attempt.outcome.is_(None))
-    ).all()
-    used = [t for t in (*used_published, *used_inflight) if t is not None]
-    horizon = now + window
-    rows = session.execute(
-        select(Delivery.id, Delivery.next_attempt_at, Delivery.due_at, Delivery.post_id)
-        .where(
-            Delivery.channel == channel,
-            Delivery.status == Status.QUEUED,
-            or_(Delivery.due_at <= horizon, Delivery.next_attempt_at <= horizon),
-        )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-    ).all()
-    if len(used) + len(rows) <= quota.limit:
-        return []
-    upcoming = [(delivery_id, max(next_at or due_at, now)) for delivery_id, next_at, due_at, _ in rows]
-    info = {row[0]: row for row in rows}
-    lines = []
-    for delivery_id, when in plan(used, upcoming, quota.limit, window):
-        _, next_at, due_at, post_id = info[delivery_id]
-        if next_at is not None and when <= next_at:
-            continue
-        per = format_duration(window, "window")
-        note = (
-            f"deferred: {label} takes {quota.limit} posts per {per}; due {due_at:%Y-%m-%d %H:%M} UTC, "
-            f"goes out at {when:%Y-%m-%d %H:%M} UTC when the window has room"
-        )
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status == Status.QUEUED)
-            .values(next_attempt_at=when, note=note, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        lines.append(f"post {post_id} to {channel}: {note}")
-    return lines

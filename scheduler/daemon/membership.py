@@ -31,13 +31,13 @@ class Membership:
 
     async def join(self, now: datetime) -> None:
         if self.clustered:
-            await self.rt.db_call(cluster.register, self.rt.owner, socket.gethostname(), os.getpid(), now)
-            self.members.refresh(set(), await self.rt.db_read(cluster.live_instances, now, self.rt.lease()))
+            await self.rt.db_call(store.cluster.register, self.rt.owner, socket.gethostname(), os.getpid(), now)
+            self.members.refresh(set(), await self.rt.db_read(store.cluster.live_instances, now, self.rt.lease()))
 
     async def leave(self) -> None:
         if self.clustered:
             try:
-                await self.rt.db_call(cluster.leave, self.rt.owner)
+                await self.rt.db_call(store.cluster.leave, self.rt.owner)
             except DatabaseError as exc:
                 log.warning("could not hand back lease groups (they free themselves when their lease ends): %s", exc)
 
@@ -59,7 +59,7 @@ class Membership:
         if not self.members.should_take(group, self.rt.monotonic()):
             self.retake(TAKEOVER_DELAY)
             return False
-        if await self.rt.db_call(cluster.acquire, group, self.rt.owner, self.rt.clock(), self.rt.lease()):
+        if await self.rt.db_call(store.cluster.acquire, group, self.rt.owner, self.rt.clock(), self.rt.lease()):
             self.members.took(group)
             log.info("now publishing lease group %s", group, extra={"action": "acquired", "group": group})
             return True
@@ -80,12 +80,12 @@ class Membership:
 
     async def _cluster_heartbeat(self, now: datetime, busy: Iterable[str]) -> None:
         rt = self.rt
-        kept = await rt.db_call(cluster.heartbeat, rt.owner, sorted(self.members.owned), now, rt.lease())
-        live = await rt.db_read(cluster.live_instances, now, rt.lease())
+        kept = await rt.db_call(store.cluster.heartbeat, rt.owner, sorted(self.members.owned), now, rt.lease())
+        live = await rt.db_read(store.cluster.live_instances, now, rt.lease())
         for group in self.members.refresh(kept, live):
             log.warning("lost lease group %s to another daemon", group, extra={"action": "lost", "group": group})
         strays = self.members.strays({self.group_of(name) for name in busy})
         if strays:
-            await rt.db_call(cluster.release, sorted(strays), rt.owner)
+            await rt.db_call(store.cluster.release, sorted(strays), rt.owner)
             self.members.owned -= strays
-        await rt.db_call(cluster.forget_dead, now, timedelta(days=1))
+        await rt.db_call(store.cluster.forget_dead, now, timedelta(days=1))

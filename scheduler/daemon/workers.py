@@ -8,7 +8,6 @@ import contextlib
 import logging
 
 from adapters import Adapter
-from scheduler import quota as quota_mod
 from scheduler import store
 from scheduler.config import ChannelConfig
 from scheduler.daemon.membership import Membership
@@ -64,7 +63,7 @@ class Workers:
         for quota in adapter.quotas():
             # Through the group commit: it runs before each claim on the channel, and alone it cost a commit a post.
             lines = await self.rt.writes.call(
-                quota_mod.defer_over_quota, name, quota, self.rt.clock(), f"{name} ({quota.scope})"
+                store.quota.defer_over_quota, name, quota, self.rt.clock(), f"{name} ({quota.scope})"
             )
             for line in lines:
                 log.warning("%s", line, extra={"channel": name, "action": "deferred"})

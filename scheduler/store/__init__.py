@@ -5,9 +5,15 @@
 - :mod:`.leases`: leases of deliveries being published, their expiry and the heartbeat;
 - :mod:`.queue`: reads of the queue (the daemon's look, what falls due next, the summary's counts);
 - :mod:`.native`: the rows of native pre-scheduling;
+- :mod:`.quota`: quotas known ahead, applied to a channel's queue;
+- :mod:`.cluster`: the rows of several daemons on PostgreSQL (live instances, lease groups);
 - :mod:`.executor`: runs store functions off the event loop, typed with ``ParamSpec``.
 
-Every name is re-exported here: callers write ``store.claim(session, ...)``, ``store.record_published(...)``.
+The names of the publishing path are re-exported here: callers write ``store.claim(session, ...)``,
+``store.record_published(...)``; quotas and the cluster are ``store.quota.defer_over_quota``,
+``store.cluster.heartbeat``. A channel's timeline (slot placement, the one writer of posts) is
+:mod:`scheduler.timeline`, outside this package: ``smm add`` and ``smm import`` use it without loading the ORM,
+which this package's modules need.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from scheduler.store import cluster, quota
 from scheduler.store.claims import ARM_MARGIN, Claim, ClaimCall, claim, claim_each, claim_for_arming, take_over
 from scheduler.store.leases import all_publishing, expired_leases, extend_lease, next_lease_expiry
 from scheduler.store.native import (
@@ -66,6 +73,7 @@ __all__ = [
     "claim_each",
     "claim_for_arming",
     "clear_native",
+    "cluster",
     "due_channels",
     "expired_leases",
     "extend_lease",
@@ -76,6 +84,7 @@ __all__ = [
     "overdue",
     "queued_per_channel",
     "queued_since",
+    "quota",
     "record_armed",
     "record_disarmed",
     "record_failed",

@@ -13,8 +13,9 @@ from scheduler import timeline
 from scheduler.config import load_config
 from scheduler.db import Database
 from scheduler.models import Delivery, Status
-from scheduler.quota import defer_over_quota, plan
+from scheduler.quota import plan
 from scheduler.store import queued_per_channel
+from scheduler.store.quota import defer_over_quota
 from tests.conftest import write_config
 from tests.fakes.vk import USER_ID, USER_TOKEN, FakeGroup, FakeVk
 from tests.support import smm

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from scheduler import cluster, store, watch
 from scheduler import repository as repo
+from scheduler import store, watch
 from scheduler.config import load_config
 from scheduler.daemon.health import DatabaseHealth, WarnOnce
 from scheduler.daemon.look import ReadAhead
@@ -153,10 +153,16 @@ def test_a_look_overtaken_by_a_forget_is_not_kept() -> None:
 
 def test_writes_declare_whether_they_may_make_something_due_sooner() -> None:
     # Claims, outcomes that take a delivery out of the queue, and a cluster's routine keep what was read ahead.
-    for keeping in (store.claim, store.record_published, store.extend_lease, repo.set_attention, cluster.heartbeat):
+    for keeping in (
+        store.claim,
+        store.record_published,
+        store.extend_lease,
+        repo.set_attention,
+        store.cluster.heartbeat,
+    ):
         assert not may_change_due_times(keeping), keeping
     # A retry, a check in doubt, a lease group newly taken: their deliveries may be due before the planned wake-up.
-    for changing in (store.record_retry, store.record_in_doubt, store.take_over, cluster.acquire):
+    for changing in (store.record_retry, store.record_in_doubt, store.take_over, store.cluster.acquire):
         assert may_change_due_times(changing), changing
 
 
