@@ -104,17 +104,6 @@ class Daemon:
     def config(self) -> Config:
         return self.rt.config
 
-    def build_adapters(self, config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
-        adapters: dict[str, Adapter] = {}
-        broken: dict[str, str] = {}
-        for channel in config.channels:
-            try:
-                adapters[channel.name] = self.factory.build(channel)
-            except ConfigError as exc:
-                broken[channel.name] = str(exc)
-                log.error("channel %s is disabled: %s", channel.name, exc, extra={"channel": channel.name})
-        return adapters, broken
-
     async def reload(self) -> None:
         """SIGHUP: read the config again; keep the old one if the new one is invalid."""
         rt = self.rt
@@ -125,7 +114,7 @@ class Daemon:
         except SmmError as exc:
             log.error("config reload failed, keeping the running config: %s", exc, extra={"action": "reload_failed"})
             return
-        adapters, broken = self.build_adapters(config)
+        adapters, broken = build_adapters(self.factory, config)
         old = rt.adapters
         rt.config, rt.adapters, rt.broken = config, adapters, broken
         self.publisher.config = config
@@ -153,7 +142,7 @@ class Daemon:
             log.info("database schema upgraded from %s to %s", before or "none", after, extra={"action": "migrated"})
         for warning in rt.config.warnings:
             log.warning("%s", warning)
-        rt.adapters, rt.broken = self.build_adapters(rt.config)
+        rt.adapters, rt.broken = build_adapters(self.factory, rt.config)
         now = rt.clock()
         sweep = partial(MediaStore(rt.config.media_dir).sweep, now, deep=True)
         if swept := await asyncio.get_running_loop().run_in_executor(rt.executor, sweep):
@@ -384,6 +373,19 @@ class Daemon:
         self.rt.release()
         if self.lock is not None:
             self.lock.release()
+
+
+def build_adapters(factory: AdapterFactory, config: Config) -> tuple[dict[str, Adapter], dict[str, str]]:
+    """The channels' adapters, and why each channel that has none is disabled (logged)."""
+    adapters: dict[str, Adapter] = {}
+    broken: dict[str, str] = {}
+    for channel in config.channels:
+        try:
+            adapters[channel.name] = factory.build(channel)
+        except ConfigError as exc:
+            broken[channel.name] = str(exc)
+            log.error("channel %s is disabled: %s", channel.name, exc, extra={"channel": channel.name})
+    return adapters, broken
 
 
 async def _close_quietly(adapter: Adapter) -> None:

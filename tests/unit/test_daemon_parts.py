@@ -15,7 +15,7 @@ from scheduler import repository as repo
 from scheduler import store, watch
 from scheduler.config import load_config
 from scheduler.daemon.health import DatabaseHealth, WarnOnce
-from scheduler.daemon.look import ReadAhead
+from scheduler.daemon.look import Found, Look, ReadAhead
 from scheduler.daemon.runtime import Runtime
 from scheduler.daemon.timer import WAKE, Timer
 from scheduler.db import Database
@@ -217,3 +217,36 @@ def test_a_lasting_state_is_warned_about_once_an_hour(caplog: pytest.LogCaptureF
             warn("channel:a", "channel a waits")
         warn("channel:b", "channel b waits")
     assert [r.getMessage() for r in caplog.records] == ["channel a waits", "channel a waits", "channel b waits"]
+
+
+def test_the_look_reads_once_then_serves_the_wake_ups_within_what_it_read_ahead(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'smm.db'}"))
+    ahead = ReadAhead()
+    reads: list[object] = []
+    upcoming = [(T0 + 100 * MS, "outbox"), (T0 + 300 * MS, "outbox")]
+
+    async def db_read(fn: object, *args: object) -> object:
+        reads.append(fn)
+        if fn is store.newest_id:
+            return 7
+        assert fn is watch.look
+        return watch.Look([], 7, [], [], T0 + 100 * MS, upcoming=upcoming, ahead_until=T0 + 2000 * MS)
+
+    async def db_call(fn: object, *args: object) -> object:
+        raise AssertionError(f"no write expected: {fn}")
+
+    look = Look(lambda: config, ahead, db_call, db_read, lambda: T0, lambda: 0.0, once=False)
+
+    async def scenario() -> list[Found]:
+        await look.start(T0)
+        look.late_cutoff = None  # nothing was late at start
+        found = [(await look(T0, None, set()))[0], (await look(T0 + 100 * MS, None, set()))[0]]
+        ahead.forget()  # a poke
+        found.append((await look(T0 + 200 * MS, None, set()))[0])
+        return found
+
+    first, served, after_poke = asyncio.run(scenario())
+    assert reads == [store.newest_id, watch.look, watch.look]  # the second wake-up needed no read
+    assert (first.due, first.next_wake) == ([], T0 + 100 * MS)
+    assert (served.due, served.next_wake) == (["outbox"], T0 + 300 * MS)
+    assert after_poke.next_wake == T0 + 100 * MS and look.last_seen_id == 7
