@@ -10,7 +10,18 @@ from __future__ import annotations
 import functools
 from importlib import import_module
 
-from adapters.base import Adapter, Capabilities, MediaFile, OutgoingPost, Problem, PublishResult, Quota, RateLimit
+from adapters.base import (
+    Adapter,
+    Capabilities,
+    Comment,
+    MediaFile,
+    OutgoingPost,
+    PostResults,
+    Problem,
+    PublishResult,
+    Quota,
+    RateLimit,
+)
 from adapters.errors import UnknownNetwork
 
 ADAPTERS: dict[str, str] = {
@@ -25,8 +36,10 @@ __all__ = [
     "ADAPTERS",
     "Adapter",
     "Capabilities",
+    "Comment",
     "MediaFile",
     "OutgoingPost",
+    "PostResults",
     "Problem",
     "PublishResult",
     "Quota",

@@ -54,6 +54,9 @@ class Capabilities:
     """Largest ratio of the long side to the short side of an image."""
     utf16: bool = False
     """Whether lengths count UTF-16 code units (characters outside the BMP count twice), as Telegram does."""
+    delete_window: float | None = None
+    """Seconds after publishing during which :meth:`Adapter.delete_post` can take a post down (Telegram: 48 hours);
+    ``None`` when a post can be deleted at any age. An expiry past it is refused when the post is queued."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,41 @@ class PublishResult:
     """Things the operator should know (e.g. a Telegram chat that migrated to a new id)."""
     backoff: float | None = None
     """Seconds the network asked us to wait before the next request in this channel's scopes (usage headers)."""
+
+
+@dataclass(frozen=True)
+class PostResults:
+    """One reading of a published post's results. A figure the network does not give (or the token may not read)
+    is ``None``, never a guess; ``notes`` say why one is missing, for the operator."""
+
+    views: int | None = None
+    likes: int | None = None
+    """Likes, reactions or "Класс" marks, as the network counts them."""
+    reposts: int | None = None
+    """Reposts, shares or reshares."""
+    comments: int | None = None
+    gone: bool = False
+    """The network no longer has the post (deleted there): every figure is ``None`` and reading it again is useless."""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment on a published post, as the network shows it."""
+
+    remote_id: str
+    """The comment's id on the network, unique within the post: what keeps a comment from being reported twice."""
+    author: str
+    """The author's display name."""
+    text: str
+    created_at: datetime
+    """When it was written (UTC)."""
+    url: str | None = None
+    """A link that opens the comment, when the network has one."""
+
+
+#: The read and delete requests an adapter makes besides publishing (see :meth:`Adapter.requests_for_action`).
+Action = Literal["results", "audience", "comments", "delete"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +196,10 @@ class Adapter(ABC):
     secret_keys: ClassVar[tuple[str, ...]] = ()
     #: Where the network's API is when the channel sets no ``api_url`` (empty: the network has no API).
     default_api_root: ClassVar[str] = ""
+    #: The actions of :data:`Action` this network cannot do, each with the reason in a sentence an operator reads
+    #: (``smm doctor`` prints them); the default :meth:`read_results`, :meth:`read_audience`,
+    #: :meth:`read_comments` and :meth:`delete_post` raise :class:`~adapters.errors.NotSupported` with it.
+    unsupported: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def read_options(cls, table: OptionReader, folder: Path) -> dict[str, Any]:
@@ -297,6 +339,51 @@ class Adapter(ABC):
         from adapters.errors import PermanentError
 
         raise PermanentError(f"{self.network} does not support native scheduling")
+
+    # -- after publishing: results, comments, deletion -------------------------------------------------------
+
+    async def read_results(self, remote_id: str) -> PostResults:
+        """The current results of the post the network knows as ``remote_id`` (:attr:`PublishResult.remote_id`).
+
+        A post the network no longer has gives ``PostResults(gone=True)``. Raises
+        :class:`~adapters.errors.NotSupported` where the network gives no per-post results,
+        :class:`~adapters.errors.AuthError` when the token may not read them (the message names the missing
+        right), and :class:`~adapters.errors.TransientError` when the read failed for now.
+        """
+        raise self._unsupported("results")
+
+    async def read_audience(self) -> int:
+        """The channel's audience now: followers, subscribers or members. Raises like :meth:`read_results`."""
+        raise self._unsupported("audience")
+
+    async def read_comments(self, remote_id: str, since: datetime) -> list[Comment]:
+        """The comments on post ``remote_id`` written at or after ``since`` (UTC), oldest first.
+
+        Raises :class:`~adapters.errors.NotSupported` where the network's API cannot read them, otherwise like
+        :meth:`read_results`.
+        """
+        raise self._unsupported("comments")
+
+    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+        """Take post ``remote_id``, published at ``published_at``, down from the network; ``now`` is the time.
+
+        A post the network no longer has counts as deleted (returns). Raises
+        :class:`~adapters.errors.PostTooOld` (before any request) past :attr:`Capabilities.delete_window`,
+        :class:`~adapters.errors.TransientError` when surely nothing was deleted, and
+        :class:`~adapters.errors.AmbiguousError` when the request went out and its answer was lost (read the post
+        back with :meth:`read_results` to settle it).
+        """
+        raise self._unsupported("delete")
+
+    def requests_for_action(self, action: Action) -> int:
+        """How many API requests one ``action`` takes. They count against the same :meth:`rate_limits` as
+        publishing: a limit in ``"request"`` units counts this many, a limit in ``"post"`` units counts one."""
+        return 1
+
+    def _unsupported(self, action: Action) -> Exception:
+        from adapters.errors import NotSupported
+
+        return NotSupported(self.unsupported.get(action) or f"{self.title} cannot do this ({action})")
 
     def rate_limits(self) -> tuple[RateLimit, ...]:
         """The rate limits this channel's publishes must respect, from the tightest scope to the widest."""

@@ -12,7 +12,9 @@ alone::
     │   ├── PermanentError          retrying cannot help: fail the delivery and say what the operator must do
     │   │   ├── AuthError           token expired, revoked or lacking rights: the channel needs attention
     │   │   ├── ContentRejected     the network refused this post's content
-    │   │   └── CaptchaRequired     VK wants a captcha solved for this token (adapters/vk.py)
+    │   │   ├── CaptchaRequired     VK wants a captcha solved for this token (adapters/vk.py)
+    │   │   ├── NotSupported        the network's API cannot do this at all (Telegram post results): the reason
+    │   │   └── PostTooOld          too late to delete the post there (Telegram: 48 hours), refused before sending
     │   └── AmbiguousError          the network may have applied the request: reconcile, never resend blindly
     │       └── DuplicateSuspected  the network says it already has this post (Facebook 506)
     ├── ReadBackUnsupported         raised by ``find_published`` on a network that cannot be read back (Telegram)
@@ -86,6 +88,14 @@ class AuthError(PermanentError):
 
 class ContentRejected(PermanentError):
     """The network rejected this post's content."""
+
+
+class NotSupported(PermanentError):
+    """The network's API cannot do this; the message says why (see ``Adapter.unsupported``)."""
+
+
+class PostTooOld(PermanentError):
+    """The post is older than the network lets it be deleted (``Capabilities.delete_window``)."""
 
 
 class AmbiguousError(PublishError):

@@ -22,8 +22,10 @@ from adapters.base import (
     MB,
     Adapter,
     Capabilities,
+    Comment,
     MediaFile,
     OutgoingPost,
+    PostResults,
     PublishResult,
     Quota,
     RateLimit,
@@ -101,6 +103,9 @@ def _seconds_to_utc_midnight(now: float) -> float:
     today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return max(60.0, today.timestamp() + 86400 - now)
 
+
+#: Comments read per wall.getComments call (VK's maximum).
+COMMENTS_PAGE = 100
 
 DAILY_POSTS = 50
 """Wall posts a community takes per 24 hours before VK refuses more (error 214)."""
@@ -215,6 +220,18 @@ class VkAdapter(Adapter):
         values = {"owner_id": -self.group_id, "post_id": int(remote_id)}
         await asyncio.to_thread(self._call, "wall.delete", values)
 
+    async def read_results(self, remote_id: str) -> PostResults:
+        return await asyncio.to_thread(self._read_results, int(remote_id))
+
+    async def read_audience(self) -> int:
+        return await asyncio.to_thread(self._read_audience)
+
+    async def read_comments(self, remote_id: str, since: datetime) -> list[Comment]:
+        return await asyncio.to_thread(self._read_comments, int(remote_id), since)
+
+    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+        await asyncio.to_thread(self._delete, int(remote_id))
+
     def rate_limits(self) -> tuple[RateLimit, ...]:
         return (RateLimit(f"vk-token:{token_fingerprint(self._token)}", 3, 1, unit="request"),)
 
@@ -320,6 +337,84 @@ class VkAdapter(Adapter):
                     return self._result(int(item["id"]))
         return None
 
+    def _post(self, post_id: int) -> dict[str, Any] | None:
+        """The wall post as wall.getById gives it, or ``None`` when VK no longer has it (deleted)."""
+        answer = self._call("wall.getById", {"posts": f"-{self.group_id}_{post_id}"})
+        items = answer.get("items") if isinstance(answer, dict) else answer  # a bare list before API 5.199
+        found = [item for item in items or [] if isinstance(item, dict) and int(item.get("id", 0)) == post_id]
+        return found[0] if found else None
+
+    def _read_results(self, post_id: int) -> PostResults:
+        post = self._post(post_id)
+        if post is None:
+            return PostResults(gone=True)
+
+        def count(key: str) -> int | None:
+            value = post.get(key)
+            number = value.get("count") if isinstance(value, dict) else None
+            return int(number) if isinstance(number, int) else None
+
+        views = count("views")
+        notes = () if views is not None else ("VK gives no view count for this post (posts before 2017 have none)",)
+        return PostResults(views, count("likes"), count("reposts"), count("comments"), notes=notes)
+
+    def _read_audience(self) -> int:
+        answer = self._call("groups.getById", {"group_id": self.group_id, "fields": "members_count"})
+        groups = answer["groups"] if isinstance(answer, dict) else answer
+        members = groups[0].get("members_count") if groups else None
+        if not isinstance(members, int):
+            raise PermanentError(f"VK gave no members_count for club{self.group_id} (a closed community hides it)")
+        return members
+
+    def _read_comments(self, post_id: int, since: datetime) -> list[Comment]:
+        after = (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
+        found: list[Comment] = []
+        offset = 0
+        while True:
+            values = {
+                "owner_id": -self.group_id,
+                "post_id": post_id,
+                "count": COMMENTS_PAGE,
+                "offset": offset,
+                "sort": "desc",
+                "extended": 1,
+            }
+            page = self._call("wall.getComments", values)
+            names = {
+                int(p["id"]): f"{p.get('first_name', '')} {p.get('last_name', '')}".strip()
+                for p in page.get("profiles") or []
+            }
+            names |= {-int(g["id"]): str(g.get("name", "")) for g in page.get("groups") or []}
+            items = page.get("items") or []
+            for item in items:
+                if item.get("deleted") or int(item.get("date", 0)) < after:
+                    continue
+                author = int(item.get("from_id", 0))
+                found.append(
+                    Comment(
+                        str(item["id"]),
+                        names.get(author) or (f"id{author}" if author > 0 else f"club{-author}"),
+                        str(item.get("text", "")),
+                        datetime.fromtimestamp(int(item["date"]), UTC),
+                        f"https://vk.com/wall-{self.group_id}_{post_id}?reply={item['id']}",
+                    )
+                )
+            offset += len(items)
+            oldest = min((int(item.get("date", 0)) for item in items), default=0)
+            if len(items) < COMMENTS_PAGE or oldest < after:
+                return sorted(found, key=lambda comment: comment.created_at)
+
+    def _delete(self, post_id: int) -> None:
+        values = {"owner_id": -self.group_id, "post_id": post_id}
+        unsure = f"the post may be deleted: read wall-{self.group_id}_{post_id} back before deleting again"
+        try:
+            self._call("wall.delete", values, sending=True, unsure=unsure)
+        except (AuthError, TransientError, AmbiguousError):
+            raise
+        except PermanentError:
+            if self._post(post_id) is not None:  # VK answers error 100 for a post it no longer has
+                raise
+
     def _result(self, post_id: int) -> PublishResult:
         return PublishResult(str(post_id), f"https://vk.com/wall-{self.group_id}_{post_id}")
 
@@ -342,30 +437,34 @@ class VkAdapter(Adapter):
                 self._vk = vk
             return self._vk
 
-    def _call(self, method: str, values: dict[str, Any], *, sending: bool = False) -> Any:
-        with self._errors(method, sending=sending):
+    def _call(self, method: str, values: dict[str, Any], *, sending: bool = False, unsure: str | None = None) -> Any:
+        with self._errors(method, sending=sending, unsure=unsure):
             return self._api().method(method, values)
 
     # -- errors ----------------------------------------------------------------------------------------------
 
     @contextmanager
-    def _errors(self, action: str, *, sending: bool) -> Iterator[None]:
-        """Translate vk_api and requests errors into :mod:`adapters.errors` (``sending``: the post may exist)."""
+    def _errors(self, action: str, *, sending: bool, unsure: str | None = None) -> Iterator[None]:
+        """Translate vk_api and requests errors into :mod:`adapters.errors` (``sending``: the request changes the
+        wall, so a lost answer is ambiguous; ``unsure`` says what may have happened and what to do)."""
         import requests
         from vk_api.exceptions import VkApiError
 
         try:
             yield
         except (VkApiError, requests.RequestException) as exc:
-            raise self._translate(exc, action, sending) from exc
+            raise self._translate(exc, action, sending, unsure) from exc
 
-    def _translate(self, exc: Exception, action: str, sending: bool) -> PublishError:
+    def _translate(self, exc: Exception, action: str, sending: bool, unsure: str | None = None) -> PublishError:
         import requests
         import urllib3.exceptions
         from vk_api.exceptions import ApiError, ApiHttpError, Captcha
 
         club = f"club{self.group_id}"
-        unsure = "the post may exist: reconcile before sending again" if sending else "retry later"
+        if not sending:
+            unsure = "retry later"
+        elif unsure is None:
+            unsure = "the post may exist: reconcile before sending again"
         maybe = AmbiguousError if sending else TransientError
         if isinstance(exc, Captcha):
             return CaptchaRequired(

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from adapters.base import MediaFile, OutgoingPost
+from adapters.base import MediaFile, OutgoingPost, PostResults
 from adapters.errors import AmbiguousError, AuthError, ContentRejected, PermanentError, RateLimited, TransientError
 from adapters.vk import ERROR_6_PAUSE, CaptchaRequired, VkAdapter, build_session
 from tests.fakes.base import Fault
@@ -512,3 +512,113 @@ def test_importing_the_adapter_does_not_import_the_client_library() -> None:
         "assert not {'vk_api', 'requests', 'telegram', 'httpx'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- after publishing: results, audience, comments, deletion --------------------------------------------------------
+
+
+def test_results_grow_with_the_posts_age(fake: FakeVk) -> None:
+    vk = adapter(fake)
+    post_id = publish(vk, OutgoingPost("measured")).remote_id
+    fake.add_comment(-45, int(post_id), 1001, "first!")
+    fake.advance(3600)
+    first = run(adapter(fake), lambda a: a.read_results(post_id))
+    fake.advance(23 * 3600)
+    later = run(adapter(fake), lambda a: a.read_results(post_id))
+    assert first.views is not None and later.views is not None and first.likes is not None
+    assert 0 < first.views < later.views and first.likes <= (later.likes or 0)
+    assert (first.comments, first.gone, first.notes) == (1, False, ())
+    assert fake.calls("wall.getById")[-1].params["posts"] == f"-45_{post_id}"
+
+
+def test_results_of_a_deleted_post_say_gone(fake: FakeVk) -> None:
+    post_id = publish(adapter(fake), OutgoingPost("short-lived")).remote_id
+    fake.published[0]["deleted"] = True
+    assert run(adapter(fake), lambda a: a.read_results(post_id)) == PostResults(gone=True)
+
+
+def test_results_without_the_wall_right_name_it(fake: FakeVk) -> None:
+    post_id = publish(adapter(fake), OutgoingPost("x")).remote_id
+    fake.rights[USER_TOKEN] = {"photos", "offline", "groups"}
+    exc = failure(adapter(fake), lambda a: a.read_results(post_id))
+    assert type(exc) is AuthError and exc.code == 15 and "wall right" in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault.respond(500, b"oops"), TransientError),
+        (Fault.respond(200, error_body(10, "Internal server error")), TransientError),
+        (Fault.respond(200, error_body(6, "Too many requests per second")), RateLimited),
+        (Fault.respond(200, error_body(5, "User authorization failed")), AuthError),
+    ],
+)
+def test_results_errors_are_mapped(fake: FakeVk, fault: Fault, expected: type) -> None:
+    fake.inject("wall.getById", fault)
+    assert type(failure(adapter(fake), lambda a: a.read_results("1"))) is expected
+
+
+def test_audience_is_the_members_count(fake: FakeVk) -> None:
+    fake.groups[45].members = 4321
+    assert run(adapter(fake), lambda a: a.read_audience()) == 4321
+    assert fake.calls("groups.getById")[-1].params["fields"] == "members_count"
+
+
+def test_comments_since_a_time_oldest_first_with_names_and_links(fake: FakeVk) -> None:
+    post_id = int(publish(adapter(fake), OutgoingPost("talk to us")).remote_id)
+    start = fake.now()
+    fake.people[7] = ("Anna", "Smirnova")
+    fake.add_comment(-45, post_id, 7, "old news", at=start - 7200)
+    fake.add_comment(-45, post_id, 7, "hello", at=start)
+    fake.add_comment(-45, post_id, -45, "thanks!", at=start + 60)
+    since = datetime.fromtimestamp(start - 60, UTC)
+    comments = run(adapter(fake), lambda a: a.read_comments(str(post_id), since))
+    assert [(c.author, c.text) for c in comments] == [("Anna Smirnova", "hello"), ("Test community", "thanks!")]
+    assert comments[0].url == f"https://vk.com/wall-45_{post_id}?reply={comments[0].remote_id}"
+    assert comments[0].created_at == datetime.fromtimestamp(int(start), UTC)
+
+
+def test_comments_are_read_page_by_page(fake: FakeVk) -> None:
+    post_id = int(publish(adapter(fake), OutgoingPost("popular")).remote_id)
+    start = fake.now()
+    for index in range(130):
+        fake.add_comment(-45, post_id, 1001, f"c{index}", at=start + index)
+    since = datetime.fromtimestamp(int(start), UTC)
+    comments = run(adapter(fake), lambda a: a.read_comments(str(post_id), since))
+    assert [c.text for c in comments] == [f"c{index}" for index in range(130)]
+    assert len(fake.calls("wall.getComments")) == 2
+
+
+def test_delete(fake: FakeVk) -> None:
+    post_id = publish(adapter(fake), OutgoingPost("a sale that ended")).remote_id
+    now = datetime.now(UTC)
+    run(adapter(fake), lambda a: a.delete_post(post_id, now - timedelta(days=90), now))
+    assert fake.published[0]["deleted"] and fake.posts(-45) == []
+
+
+def test_deleting_a_post_already_gone_succeeds(fake: FakeVk) -> None:
+    post_id = publish(adapter(fake), OutgoingPost("gone")).remote_id
+    fake.published[0]["deleted"] = True
+    now = datetime.now(UTC)
+    run(adapter(fake), lambda a: a.delete_post(post_id, now, now))
+    assert len(fake.calls("wall.delete")) == 1 and len(fake.calls("wall.getById")) == 1
+
+
+def test_a_delete_refused_for_another_reason_is_not_taken_for_gone(fake: FakeVk) -> None:
+    post_id = publish(adapter(fake), OutgoingPost("kept")).remote_id
+    fake.inject("wall.delete", Fault.respond(200, error_body(100, "One of the parameters specified was missing")))
+    now = datetime.now(UTC)
+    exc = failure(adapter(fake), lambda a: a.delete_post(post_id, now, now))
+    assert isinstance(exc, PermanentError) and not fake.published[0]["deleted"]
+
+
+def test_a_delete_without_an_answer_is_ambiguous(fake: FakeVk) -> None:
+    post_id = publish(adapter(fake), OutgoingPost("slow")).remote_id
+    fake.inject("wall.delete", Fault.delay(1.0))
+    now = datetime.now(UTC)
+    exc = failure(adapter(fake, timeout=0.3), lambda a: a.delete_post(post_id, now, now))
+    assert type(exc) is AmbiguousError and "may be deleted" in str(exc)
+
+
+def test_vk_can_do_everything_after_publishing() -> None:
+    assert VkAdapter.unsupported == {} and VkAdapter.capabilities.delete_window is None

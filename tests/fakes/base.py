@@ -101,6 +101,14 @@ class Fault:
 Handler = Callable[[FakeRequest], FakeResponse]
 
 
+def engagement(age: float, weight: int = 1) -> dict[str, int]:
+    """Plausible figures of a post ``age`` seconds old, growing with its age and slowing down like real ones:
+    views, likes and reposts (``weight`` sets a network's scale)."""
+    hours = max(0.0, age) / 3600
+    views = int(weight * 120 * hours**0.5 + weight * 3 * hours) if hours > 0 else 0
+    return {"views": views, "likes": views // 25, "reposts": views // 300}
+
+
 class _QuietServer(ThreadingHTTPServer):
     """Clients that hang up (killed daemons, timeouts) are normal here, not errors to print."""
 

@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.base import FakeRequest, FakeResponse, FakeServer
+from tests.fakes.base import FakeRequest, FakeResponse, FakeServer, engagement
 from tests.fakes.telegram import image_info
 
 USER_TOKEN = "vk1.a.USER-TOKEN-not-real"
@@ -43,6 +43,8 @@ RIGHTS = {"photos": 4, "wall": 8192, "offline": 65536, "groups": 262144}
 METHOD_RIGHTS = {
     "wall.post": "wall",
     "wall.delete": "wall",
+    "wall.getById": "wall",
+    "wall.getComments": "wall",
     "photos.getWallUploadServer": "photos",
     "photos.saveWallPhoto": "photos",
 }
@@ -60,6 +62,7 @@ class FakeGroup:
     managers: dict[int, int] = field(default_factory=lambda: {USER_ID: 2})
     links_allowed: bool = True
     posts: deque[float] = field(default_factory=deque)
+    members: int = 1200
 
 
 class VkError(Exception):
@@ -96,6 +99,11 @@ class FakeVk(FakeServer):
         self.published: list[dict[str, Any]] = []
         self.uploads: dict[str, bytes] = {}
         self.photos: dict[str, dict[str, Any]] = {}
+        #: Comments by (owner_id, post_id): ``{"id", "from_id", "date", "text"}`` (see :meth:`add_comment`).
+        self.comments: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        #: Commenters' names by user id.
+        self.people: dict[int, tuple[str, str]] = {USER_ID: ("Test", "User")}
+        self._next_comment = 1
         self._offset = 0.0
         self._next_post = 1
         self._next_photo = 456239000
@@ -114,6 +122,16 @@ class FakeVk(FakeServer):
     def advance(self, seconds: float) -> None:
         """Move the fake's clock forward (guid windows, daily limits, postponed posts)."""
         self._offset += seconds
+
+    def add_comment(self, owner_id: int, post_id: int, from_id: int, text: str, *, at: float | None = None) -> int:
+        """A comment written on a post by a user (``from_id`` > 0) or a community (< 0); returns its id."""
+        with self._state:
+            comment_id, self._next_comment = self._next_comment, self._next_comment + 1
+            date = int(self.now() if at is None else at)
+            self.comments.setdefault((owner_id, post_id), []).append(
+                {"id": comment_id, "from_id": from_id, "date": date, "text": text}
+            )
+            return comment_id
 
     def revoke_token(self, token: str | None = None) -> None:
         """Make ``token`` (every token when ``None``) invalid: calls then get error 5."""
@@ -198,7 +216,8 @@ class FakeVk(FakeServer):
         found = [self._group(ref) for ref in ids if ref]
         if not found:
             raise VkError(100, "One of the parameters specified was missing or invalid: group_ids is undefined")
-        return {"groups": [self._group_json(group, user) for group in found], "profiles": []}
+        fields = params.get("fields", "")
+        return {"groups": [self._group_json(group, user, fields) for group in found], "profiles": []}
 
     def _m_groups_get(self, user: int | None, params: dict[str, str]) -> dict[str, Any]:
         if user is None:
@@ -311,9 +330,38 @@ class FakeVk(FakeServer):
         return {"count": len(items), "items": items[offset : offset + count]}
 
     def _m_wall_getById(self, user: int | None, params: dict[str, str]) -> dict[str, Any]:
+        # A deleted post is simply absent from the answer, as on VK.
         wanted = set(params.get("posts", "").split(","))
-        items = [self._post_json(p) for p in self.published if f"{p['owner_id']}_{p['post_id']}" in wanted]
-        return {"items": [p for p in items if p]}
+        found = [p for p in self.published if f"{p['owner_id']}_{p['post_id']}" in wanted and not p["deleted"]]
+        return {"items": [self._post_json(p, counters=True) for p in found]}
+
+    def _m_wall_getComments(self, user: int | None, params: dict[str, str]) -> dict[str, Any]:
+        owner_id, post_id = int(params.get("owner_id", "0")), int(params.get("post_id", "0"))
+        if not any(p["post_id"] == post_id for p in self.posts(owner_id)):
+            raise VkError(100, "One of the parameters specified was missing or invalid: post_id is invalid")
+        items = sorted(self.comments.get((owner_id, post_id), []), key=lambda c: (c["date"], c["id"]))
+        if params.get("sort", "asc") == "desc":
+            items.reverse()
+        offset, count = int(params.get("offset", "0")), min(100, int(params.get("count", "10")))
+        page = [
+            {**c, "post_id": post_id, "owner_id": owner_id, "parents_stack": [], "thread": {"count": 0}}
+            for c in items[offset : offset + count]
+        ]
+        answer: dict[str, Any] = {"count": len(items), "current_level_count": len(items), "items": page}
+        if params.get("extended") == "1":
+            people = {c["from_id"] for c in page if c["from_id"] > 0}
+            answer["profiles"] = [
+                {
+                    "id": i,
+                    "first_name": self.people.get(i, ("User", str(i)))[0],
+                    "last_name": self.people.get(i, ("", ""))[1],
+                }
+                for i in sorted(people)
+            ]
+            answer["groups"] = [
+                self._group_json(self.groups[-c["from_id"]], user) for c in page if -c["from_id"] in self.groups
+            ]
+        return answer
 
     def _m_wall_delete(self, user: int | None, params: dict[str, str]) -> int:
         owner_id, post_id = int(params.get("owner_id", "0")), int(params.get("post_id", "0"))
@@ -335,7 +383,7 @@ class FakeVk(FakeServer):
         raise VkError(100, f"One of the parameters specified was missing or invalid: group_id {ref} is invalid")
 
     @staticmethod
-    def _group_json(group: FakeGroup, user: int | None) -> dict[str, Any]:
+    def _group_json(group: FakeGroup, user: int | None, fields: str = "") -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": group.id,
             "name": group.name,
@@ -346,9 +394,11 @@ class FakeVk(FakeServer):
         }
         if user in group.managers:
             data["admin_level"] = group.managers[user]
+        if "members_count" in fields.split(","):
+            data["members_count"] = group.members
         return data
 
-    def _post_json(self, post: dict[str, Any]) -> dict[str, Any]:
+    def _post_json(self, post: dict[str, Any], *, counters: bool = False) -> dict[str, Any]:
         attachments = []
         for ref in post["attachments"]:
             if ref in self.photos:
@@ -365,6 +415,18 @@ class FakeVk(FakeServer):
             "post_type": "postpone" if scheduled else "post",
             "text": post["message"],
             "attachments": attachments,
+            **(self._counters(post) if counters and not scheduled else {}),
+        }
+
+    def _counters(self, post: dict[str, Any]) -> dict[str, Any]:
+        """The counters wall.getById gives a live post: they grow with its age on the fake's clock."""
+        figures = engagement(self.now() - (post["publish_date"] or post["time"]))
+        comments = len(self.comments.get((post["owner_id"], post["post_id"]), []))
+        return {
+            "views": {"count": figures["views"]},
+            "likes": {"count": figures["likes"], "user_likes": 0, "can_like": 1},
+            "reposts": {"count": figures["reposts"], "user_reposted": 0},
+            "comments": {"count": comments, "can_post": 1},
         }
 
 
