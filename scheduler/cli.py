@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -25,6 +25,9 @@ from scheduler.errors import NoDatabaseYet, NotFound, SmmError
 from scheduler.log import configure_logging, escape_for_terminal, redact
 from scheduler.timefmt import format_local
 from scheduler.views import DeliveryView, PostView, plural
+
+if TYPE_CHECKING:
+    from scheduler.db import Database  # imported when a command needs it: it loads SQLAlchemy
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("smm.cli")
@@ -37,7 +40,7 @@ class Context:
         self.config_path = config_path
         self.verbose = verbose
         self._config: Config | None = None
-        self._db: Any = None
+        self._db: Database | None = None
 
     @property
     def config(self) -> Config:
@@ -48,7 +51,7 @@ class Context:
         return self._config
 
     @property
-    def db(self) -> Any:
+    def db(self) -> Database:
         """The database, for commands that write: created (with a note on stderr) when it does not exist yet."""
         if self._db is None:
             from scheduler.db import Database, sqlite_path
@@ -57,8 +60,8 @@ class Context:
             if path is not None and not path.exists():
                 self._db = Database(self.config.database_url, before_first_write=self._create_schema)
             else:
-                self._db = Database(self.config.database_url)
-                self._db.check_schema(create=True)
+                self._db = database = Database(self.config.database_url)
+                database.check_schema(create=True)
         return self._db
 
     def close(self) -> None:
@@ -68,7 +71,7 @@ class Context:
             self._db.dispose()
             self._db = None
 
-    def db_of_post(self, post_id: int) -> Any:
+    def db_of_post(self, post_id: int) -> Database:
         """The database, for commands on a queued post: never created by them; none yet means no such post."""
         try:
             return self.existing_db
@@ -76,12 +79,12 @@ class Context:
             raise NotFound(f"no post with id {post_id}: {exc}") from None
 
     @staticmethod
-    def _create_schema(database: Any) -> None:
+    def _create_schema(database: Database) -> None:
         database.check_schema(create=True)
         click.echo(f"smm: created a new database at {database.where}", err=True)
 
     @property
-    def existing_db(self) -> Any:
+    def existing_db(self) -> Database:
         """The database, for commands that only read: never created by them."""
         if self._db is None:
             from scheduler.db import Database, sqlite_path
@@ -92,8 +95,8 @@ class Context:
                     f"no database at {path} yet: nothing was queued with this config ({self.config.path}); "
                     "`smm add` creates it"
                 )
-            self._db = Database(self.config.database_url)  # closed by close(), even if the check below fails
-            self._db.check_schema(create=False)
+            self._db = database = Database(self.config.database_url)  # closed by close(), even if the check fails
+            database.check_schema(create=False)
         return self._db
 
 
@@ -106,7 +109,7 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def emit_json(data: Any) -> None:
+def emit_json(data: object) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 

@@ -7,7 +7,6 @@ use the tables directly and never load the ORM.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import DeclarativeBase, Mapped, relationship
 
@@ -45,11 +44,11 @@ class Post(Base):
     text: Mapped[str]
     link: Mapped[str | None]
     category: Mapped[str]
-    media: Mapped[list[Any]]
+    media: Mapped[list[dict[str, object]]]
     created_at: Mapped[datetime]
     campaign: Mapped[str | None]
     utm_content: Mapped[str | None]
-    variants: Mapped[dict[str, Any] | None]
+    variants: Mapped[dict[str, str] | None]
 
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="post", order_by="Delivery.id", cascade="all, delete-orphan"

@@ -13,7 +13,7 @@ daemon (to send it), so what was checked is what is sent. Rendering, in order:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -36,7 +36,7 @@ class StoredPost(Protocol):
     @property
     def link(self) -> str | None: ...
     @property
-    def media(self) -> list[Any]: ...
+    def media(self) -> Sequence[dict[str, object]]: ...
     @property
     def category(self) -> str: ...
     @property
@@ -44,7 +44,7 @@ class StoredPost(Protocol):
     @property
     def utm_content(self) -> str | None: ...
     @property
-    def variants(self) -> dict[str, Any] | None: ...
+    def variants(self) -> Mapping[str, str] | None: ...
 
 
 @cache
@@ -72,7 +72,7 @@ class PostContent:
         cls,
         text: str,
         link: str | None,
-        media: list[Any],
+        media: Sequence[dict[str, object]],
         category: str,
         *,
         campaign: str | None = None,

@@ -220,6 +220,32 @@ def test_a_combined_call_that_raises_falls_back_to_each_call_alone(db: Database,
     assert flagged(db) == {"a": "reason a", "b": "reason b"}
 
 
+def test_a_call_with_keyword_arguments_keeps_them_and_is_not_combined(
+    db: Database, executor: ThreadPoolExecutor
+) -> None:
+    COMBINED_RUNS.clear()
+    batcher = WriteBatcher(db, executor, combine={flag: flag_all})
+
+    async def scenario() -> list[str]:
+        release = threading.Event()
+
+        def hold(session: Session) -> str:
+            release.wait(10)
+            return "held"
+
+        first = asyncio.ensure_future(batcher.call(hold))
+        await asyncio.sleep(0.05)  # the first call is on the writer thread now
+        rest = [batcher.call(flag, "a"), batcher.call(flag, channel="b"), batcher.call(flag, "c")]
+        queued = [asyncio.ensure_future(call) for call in rest]
+        await asyncio.sleep(0)
+        release.set()
+        return await asyncio.gather(first, *queued)
+
+    assert asyncio.run(scenario()) == ["held", "a", "b", "c"]
+    assert COMBINED_RUNS == [["a", "c"]]
+    assert flagged(db) == {"a": "reason a", "b": "reason b", "c": "reason c"}
+
+
 @pytest.fixture
 def three_channels(tmp_path: Any, db_url: str, db: Database) -> Any:
     body = "".join(
