@@ -14,8 +14,9 @@ import contextvars
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from adapters.base import MB, Adapter, Capabilities, OutgoingPost, Problem, PublishResult, RateLimit, token_fingerprint
 from adapters.channel import ChannelSettings, OptionReader, SharedClients, show
@@ -24,6 +25,7 @@ from adapters.errors import (
     AuthError,
     ContentRejected,
     PermanentError,
+    PostTooOld,
     PublishError,
     RateLimited,
     TransientError,
@@ -58,6 +60,9 @@ __all__ = [
 
 DEFAULT_API_URL = "https://api.telegram.org"
 _CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+")
+#: https://core.telegram.org/bots/api#deletemessage: "A message can only be deleted if it was sent less than 48
+#: hours ago."
+DELETE_WINDOW = 48 * 3600.0
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 #: The HTTP status of the last Bot API answer in this task (PTB keeps it only in the message).
 _STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_status", default=None)
@@ -115,8 +120,20 @@ class TelegramAdapter(Adapter):
         max_media_bytes=10 * MB,
         max_side_sum=10000,
         max_aspect_ratio=20,
+        delete_window=DELETE_WINDOW,
     )
     secret_keys = ("token",)
+    unsupported: ClassVar[Mapping[str, str]] = {
+        "results": (
+            "the Telegram Bot API gives a bot no view, reaction or forward counts of channel posts: smm records "
+            "the channel's member count (getChatMemberCount) and no post results for Telegram"
+        ),
+        "comments": (
+            "comments on a Telegram channel live in its linked discussion group, and the Bot API cannot read a "
+            "chat's history (a bot only receives new messages as updates, which smm does not poll): read them in "
+            "the Telegram app"
+        ),
+    }
     default_api_root = DEFAULT_API_URL
 
     def __init__(
@@ -329,6 +346,31 @@ class TelegramAdapter(Adapter):
             raise AuthError(f"bot {name} was banned from {label}: unban it and {fix}")
         raise AuthError(f"bot {name} cannot post in {label} (it is {status}): {fix}")
 
+    async def read_audience(self) -> int:
+        bot = await self._ready()
+        with self._errors(sending=False):
+            return await bot.get_chat_member_count(self._chat_id)
+
+    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+        """``deleteMessage`` of the post's first message (the one :meth:`publish` returned); refused before any
+        request once the message is 48 hours old, which Telegram does not allow a bot."""
+        from telegram.error import BadRequest
+
+        age = (now - published_at).total_seconds()
+        if age >= DELETE_WINDOW:
+            raise PostTooOld(
+                f"Telegram lets a bot delete a message only within 48 hours of posting; message {remote_id} in "
+                f"{self._chat_id} was posted {age / 3600:.0f} hours ago: delete it by hand in the Telegram app"
+            )
+        bot = await self._ready()
+        unsure = f"message {remote_id} may be deleted: check {self._chat_id} before deleting again"
+        with self._errors(sending=True, unsure=unsure):
+            try:
+                await bot.delete_message(self._chat_id, int(remote_id))
+            except BadRequest as exc:
+                if "message to delete not found" not in exc.message.lower():
+                    raise
+
     def rate_limits(self) -> tuple[RateLimit, ...]:
         # Asked several times per post: built once per chat id (a group's id changes when it becomes a supergroup).
         if self._limits is None or self._limits[0].scope != f"telegram-chat:{self._chat_id}":
@@ -355,19 +397,22 @@ class TelegramAdapter(Adapter):
             return self._bot
 
     @contextmanager
-    def _errors(self, *, sending: bool) -> Iterator[None]:
-        """Translate whatever PTB raises into :mod:`adapters.errors` (``sending``: a message may be created)."""
+    def _errors(self, *, sending: bool, unsure: str | None = None) -> Iterator[None]:
+        """Translate whatever PTB raises into :mod:`adapters.errors` (``sending``: the request changes the chat, so
+        a lost answer is ambiguous; ``unsure`` says what may have happened, a message posted by default)."""
         from telegram.error import TelegramError
 
         reset = _STATUS.set(None)
         try:
             yield
         except TelegramError as exc:
-            raise self._translate(exc, sending=sending, status=_STATUS.get()) from exc
+            raise self._translate(exc, sending=sending, status=_STATUS.get(), unsure=unsure) from exc
         finally:
             _STATUS.reset(reset)
 
-    def _translate(self, exc: Exception, *, sending: bool, status: int | None) -> PublishError:
+    def _translate(
+        self, exc: Exception, *, sending: bool, status: int | None, unsure: str | None = None
+    ) -> PublishError:
         import httpx
         from telegram.error import (
             BadRequest,
@@ -383,7 +428,10 @@ class TelegramAdapter(Adapter):
         fix = f"add the bot to {chat} as an admin with the right to post messages"
         said = self._redact(str(exc))
         maybe = AmbiguousError if sending else TransientError
-        unsure = f"the message may have been posted: check {chat} before sending again" if sending else "retry later"
+        if not sending:
+            unsure = "retry later"
+        elif unsure is None:
+            unsure = f"the message may have been posted: check {chat} before sending again"
         cause = exc.__cause__
         if isinstance(exc, RetryAfter):
             seconds = _retry_after_seconds(exc)

@@ -8,13 +8,23 @@ import subprocess
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from adapters.base import MediaFile, OutgoingPost
-from adapters.errors import AmbiguousError, AuthError, ContentRejected, PermanentError, RateLimited, TransientError
+from adapters.errors import (
+    AmbiguousError,
+    AuthError,
+    ContentRejected,
+    NotSupported,
+    PermanentError,
+    PostTooOld,
+    RateLimited,
+    TransientError,
+)
 from adapters.telegram import TelegramAdapter, escape, scan_html, scan_markdown_v2
 from tests.fakes.base import Fault
 from tests.fakes.telegram import DEFAULT_TOKEN, FakeChat, FakeTelegram, error_body, make_jpeg, make_png
@@ -459,3 +469,81 @@ def test_the_markup_helpers_stay_importable_from_the_adapter_module() -> None:
     assert markup.visible_length("<b>hi</b> &amp;", "HTML") == len("hi &")
     problems = markup.markup_problems("<b>open", None, "HTML", 4096)
     assert problems == ["HTML: <b> opened at line 1, column 1 is never closed"]
+
+
+# -- after publishing: results, audience, comments, deletion --------------------------------------------------------
+
+
+def test_post_results_and_comments_are_unsupported_with_the_reason(fake: FakeTelegram) -> None:
+    since = datetime.now(UTC)
+    results = failure(adapter(fake), lambda a: a.read_results("1"))
+    comments = failure(adapter(fake), lambda a: a.read_comments("1", since))
+    assert type(results) is NotSupported and "no view, reaction or forward counts" in str(results)
+    assert type(comments) is NotSupported and "cannot read a chat's history" in str(comments)
+    assert str(results) == TelegramAdapter.unsupported["results"]  # what smm doctor prints
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests] == []
+
+
+def test_audience_is_the_chats_member_count(fake: FakeTelegram) -> None:
+    fake.chat(CHANNEL).members = 1234
+    assert run(adapter(fake), lambda a: a.read_audience()) == 1234
+    assert fake.calls("getChatMemberCount")[0].params["chat_id"] == CHANNEL
+
+
+def test_audience_of_a_chat_the_bot_was_removed_from(fake: FakeTelegram) -> None:
+    fake.chat(CHANNEL).bot_status = "kicked"
+    assert type(failure(adapter(fake), lambda a: a.read_audience())) is AuthError
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault.respond(500, error_body(500, "Internal Server Error")), TransientError),
+        (Fault.respond(429, error_body(429, "Too Many Requests: retry after 3", retry_after=3)), RateLimited),
+        (Fault.respond(401, error_body(401, "Unauthorized")), AuthError),
+    ],
+)
+def test_audience_errors_are_mapped(fake: FakeTelegram, fault: Fault, expected: type) -> None:
+    fake.inject("getChatMemberCount", fault)
+    assert type(failure(adapter(fake), lambda a: a.read_audience())) is expected
+
+
+def test_delete_within_48_hours(fake: FakeTelegram) -> None:
+    message_id = publish(adapter(fake), OutgoingPost("a sale that ended")).remote_id
+    now = datetime.now(UTC)
+    run(adapter(fake), lambda a: a.delete_post(message_id, now - timedelta(hours=47), now))
+    assert fake.published[0]["deleted"]
+
+
+def test_delete_of_a_message_already_gone_succeeds(fake: FakeTelegram) -> None:
+    message_id = publish(adapter(fake), OutgoingPost("gone")).remote_id
+    fake.published[0]["deleted"] = True
+    now = datetime.now(UTC)
+    run(adapter(fake), lambda a: a.delete_post(message_id, now, now))
+    assert len(fake.calls("deleteMessage")) == 1
+
+
+def test_delete_past_48_hours_is_refused_before_any_request(fake: FakeTelegram) -> None:
+    now = datetime.now(UTC)
+    exc = failure(adapter(fake), lambda a: a.delete_post("7", now - timedelta(hours=48), now))
+    assert type(exc) is PostTooOld and isinstance(exc, PermanentError)
+    assert "only within 48 hours" in str(exc) and "posted 48 hours ago" in str(exc)
+    assert fake.requests == []
+    assert TelegramAdapter.capabilities.delete_window == 48 * 3600
+
+
+def test_delete_the_network_refuses_is_permanent(fake: FakeTelegram) -> None:
+    message_id = publish(adapter(fake), OutgoingPost("kept")).remote_id
+    fake.chat(CHANNEL).can_post = False
+    now = datetime.now(UTC)
+    exc = failure(adapter(fake), lambda a: a.delete_post(message_id, now, now))
+    assert isinstance(exc, PermanentError) and "can't be deleted" in str(exc)
+    assert not fake.published[0]["deleted"]
+
+
+def test_a_delete_without_an_answer_is_ambiguous(fake: FakeTelegram) -> None:
+    message_id = publish(adapter(fake), OutgoingPost("slow")).remote_id
+    fake.inject("deleteMessage", Fault.delay(0.6))
+    now = datetime.now(UTC)
+    exc = failure(adapter(fake, timeout=0.3), lambda a: a.delete_post(message_id, now, now))
+    assert type(exc) is AmbiguousError and "may be deleted" in str(exc)

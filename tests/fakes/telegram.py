@@ -124,6 +124,7 @@ class FakeChat:
     bot_status: str = "administrator"
     can_post: bool = True
     migrated_to: int | None = None
+    members: int = 850
     next_message_id: int = 1
     sent: deque[float] = field(default_factory=deque)
 
@@ -306,11 +307,19 @@ class FakeTelegram(FakeServer):
             messages.append(message)
         return messages
 
+    def _m_getChatMemberCount(self, token: str, request: FakeRequest) -> int:
+        return self._target(request.params, posting=False).members
+
     def _m_deleteMessage(self, token: str, request: FakeRequest) -> bool:
         chat = self._target(request.params, posting=False)
         message_id = int(request.params.get("message_id", "0"))
         for record in self.published:
             if record["chat_id"] == chat.id and record["message_id"] == message_id and not record["deleted"]:
+                # https://core.telegram.org/bots/api#deletemessage: only within 48 hours, and in a channel only by
+                # an admin that may post (its own messages) or delete.
+                may = chat.bot_status == "creator" or (chat.bot_status == "administrator" and chat.can_post)
+                if time.time() - record["time"] >= 48 * 3600 or (chat.type == "channel" and not may):
+                    raise ApiError(400, "Bad Request: message can't be deleted")
                 record["deleted"] = True
                 return True
         raise ApiError(400, "Bad Request: message to delete not found")

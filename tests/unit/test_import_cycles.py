@@ -83,7 +83,9 @@ def test_the_finder_sees_a_cycle_hidden_in_a_function() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c"]]
     modules = _modules()
-    assert "scheduler.migrate" in _imports("scheduler.daemon.core", modules["scheduler.daemon.core"], modules)  # in a method
+    assert "scheduler.migrate" in _imports(
+        "scheduler.daemon.core", modules["scheduler.daemon.core"], modules
+    )  # in a method
 
 
 def test_no_import_cycles() -> None:
