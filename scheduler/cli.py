@@ -565,6 +565,27 @@ def doctor(obj: Context) -> None:
     sys.exit(run_doctor(obj.config, lambda: obj.existing_db))
 
 
+@cli.group()
+def alerts() -> None:
+    """Alerts to the operator (the [alerts] destinations)."""
+
+
+@alerts.command("test")
+@click.pass_obj
+def alerts_test(obj: Context) -> None:
+    """Send a test message to every alert destination; exit 0 only if each one got it."""
+    from scheduler.alerts import send_test_alerts
+
+    destinations = obj.config.alerts.destinations
+    if not destinations:
+        fail(f"{obj.config.path}: no alert destinations: add an [[alerts.destinations]] table", 2)
+    results = send_test_alerts(obj.config.alerts)
+    width = max(len(name) for name, _ in results)
+    for name, error in results:
+        click.echo(f"{name:<{width}}  {'ok' if error is None else escape_for_terminal(redact(error))}")
+    sys.exit(0 if all(error is None for _, error in results) else 1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``smm`` console script."""
     try:

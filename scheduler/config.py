@@ -26,7 +26,7 @@ from adapters.channel import show
 from scheduler.errors import ConfigError
 from scheduler.mix import MixRule
 from scheduler.slots import DEFAULT_SLOTS, Slot
-from scheduler.toml_table import SecretRef, Table
+from scheduler.toml_table import SecretRef, Table, closest
 from scheduler.userfile import read_user_file
 from scheduler.utm import UtmConfig
 from scheduler.views import configured, plural
@@ -132,6 +132,38 @@ class FeedConfig:
         return self.url.startswith(("http://", "https://"))
 
 
+ALERT_EVENTS = (
+    "delivery_failed",
+    "delivery_unknown",
+    "channel_attention",
+    "queue_dry",
+    "quota_deferred",
+    "unclean_start",
+    "comment_digest",
+)
+"""What an alert destination can ask for (``events``; all of them by default)."""
+
+
+@dataclass(frozen=True)
+class AlertDestination:
+    """Where alerts go (``[[alerts.destinations]]``): an apprise URL, itself a secret, and the events it wants."""
+
+    name: str
+    url: SecretRef
+    events: frozenset[str] = frozenset(ALERT_EVENTS)
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """``[alerts]``: the destinations, and how often and how long each may be sent to."""
+
+    destinations: tuple[AlertDestination, ...] = ()
+    interval: float = 60.0
+    """At most one message per destination in this many seconds; what happens meanwhile goes into one digest."""
+    timeout: float = 30.0
+    """The longest one send may take."""
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration, validated."""
@@ -148,6 +180,7 @@ class Config:
     mix: MixRule = field(default_factory=MixRule)
     utm: UtmConfig = field(default_factory=UtmConfig)
     feeds: tuple[FeedConfig, ...] = ()
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     def channel(self, name: str) -> ChannelConfig:
         return self._channels_by_name[name]
@@ -469,6 +502,42 @@ def _check_template(t: Table, template: str) -> None:
             raise t.error("template", f"{{{name}}} is not a placeholder; use {allowed}")
 
 
+def _alerts(root: Table, label: str, config_dir: Path) -> AlertsConfig:
+    a = Table(label, "alerts.", _section(root, "alerts"))
+    interval = a.duration("interval", 60)
+    timeout = a.duration("timeout", 30)
+    if timeout <= 0:
+        raise a.error("timeout", "must be more than 0 seconds")
+    raw = a.get("destinations")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise a.error("destinations", "must be an array of tables: [[alerts.destinations]]")
+    destinations: list[AlertDestination] = []
+    for i, entry in enumerate(raw):
+        t = Table(label, f"alerts.destinations[{i}].", entry)
+        name = t.string("name", f"destination-{i + 1}")
+        assert name is not None
+        if not _NAME.fullmatch(name):
+            raise t.error("name", f"{show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
+        if any(d.name == name for d in destinations):
+            raise t.error("name", f"{show(name)} is already the name of another destination")
+        url = t.secret("url", f"alert destination {name!r}", config_dir)
+        assert url is not None
+        events = t.strings("events")
+        for event in events:
+            if event not in ALERT_EVENTS:
+                close = closest(event, list(ALERT_EVENTS))
+                hint = f", did you mean {' or '.join(close)}?" if close else ""
+                raise t.error("events", f"{show(event)} is not an event{hint} (known: {', '.join(ALERT_EVENTS)})")
+        if t.has("events") and not events:
+            raise t.error("events", "is empty: leave it out to get every event")
+        t.finish()
+        destinations.append(AlertDestination(name, url, frozenset(events or ALERT_EVENTS)))
+    a.finish()
+    return AlertsConfig(destinations=tuple(destinations), interval=interval, timeout=timeout)
+
+
 def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str]) -> Config:
     root = Table(label, "", data)
     base = _base_dir(path.parent, env)
@@ -515,7 +584,8 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     )
     r.finish()
 
-    root.allow("mix", "utm", "feeds")
+    root.allow("mix", "utm", "feeds", "alerts")
+    alerts = _alerts(root, label, path.parent) if root.has("alerts") else AlertsConfig()
     mix = MixRule()
     if root.has("mix"):
         m = Table(label, "mix.", _section(root, "mix"))
@@ -571,6 +641,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         mix=mix,
         utm=utm,
         feeds=tuple(feeds),
+        alerts=alerts,
     )
 
 

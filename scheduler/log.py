@@ -220,7 +220,7 @@ def configure_logging(verbosity: int = 0, fmt: str = "text", *, quiet: bool = Fa
     level = logging.DEBUG if verbosity > 0 else (logging.WARNING if quiet else logging.INFO)
     root.setLevel(level)
     noisy_level = logging.DEBUG if verbosity > 1 else logging.WARNING
-    for name in ("httpx", "httpcore", "telegram", "urllib3", "apscheduler", "hpack", "vk_api"):
+    for name in ("httpx", "httpcore", "telegram", "urllib3", "apscheduler", "hpack", "vk_api", "apprise"):
         logging.getLogger(name).setLevel(noisy_level)
     for name in ("sqlalchemy", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)

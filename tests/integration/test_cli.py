@@ -954,7 +954,7 @@ def test_the_unit_file_installs_as_the_readme_does() -> None:
 
 # -- smm add stays light ------------------------------------------------------------------------------------------
 
-HEAVY = ("telegram", "vk_api", "httpx", "apscheduler", "alembic", "requests", "tenacity")
+HEAVY = ("telegram", "vk_api", "httpx", "apscheduler", "alembic", "requests", "tenacity", "apprise")
 
 
 def test_version_and_help_load_no_database_library() -> None:

@@ -1,0 +1,210 @@
+"""Alerts through apprise's real code (its ``json://`` scheme) to a webhook on 127.0.0.1: what arrives, a flood
+grouped into a few messages, a destination that hangs, no token in any alert or log line, and ``smm alerts test``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scheduler.alerts import Alert, AlertSender, Target, secret_url, send_bounded, send_with_apprise
+from scheduler.config import ALERT_EVENTS
+from scheduler.log import TextFormatter
+from tests.conftest import run_cli, write_config
+from tests.fakes.base import Fault
+from tests.fakes.webhook import FakeWebhook
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+@pytest.fixture
+def hook() -> Iterator[FakeWebhook]:
+    with FakeWebhook() as server:
+        assert isinstance(server, FakeWebhook)
+        yield server
+
+
+@pytest.fixture
+def logged() -> Iterator[list[str]]:
+    """Every log line (the daemon's formatter, so redacted as in production), apprise's included."""
+    lines: list[str] = []
+    formatter = TextFormatter(journald=False)
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(formatter.format(record))
+
+    handler = Collect(logging.DEBUG)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    logging.getLogger("apprise").setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        logging.getLogger("apprise").setLevel(logging.NOTSET)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def failed(n: int) -> Alert:
+    return Alert("delivery_failed", f"HTTP 500 from VK (attempt 8 of 8), token={TOKEN}", "vk-news", n, None)
+
+
+def test_one_alert_arrives_as_apprise_json_with_the_post_channel_and_link(hook: FakeWebhook) -> None:
+    async def scenario() -> None:
+        sender = AlertSender([Target("hook", hook.apprise_url(), frozenset(ALERT_EVENTS))])
+        sender.start()
+        sender.notify(
+            Alert(
+                "delivery_unknown",
+                "no answer: check the channel, then `smm resolve 12 --published`",
+                "tg-news",
+                12,
+                "https://t.me/news/3",
+            )
+        )
+        deadline = time.monotonic() + 10
+        while not hook.messages and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await sender.stop()
+
+    asyncio.run(scenario())
+    (message,) = hook.messages
+    assert message["title"] == "smm: delivery in doubt"
+    assert message["message"] == (
+        "post 12 on tg-news: no answer: check the channel, then `smm resolve 12 --published` https://t.me/news/3"
+    )
+    assert message["type"] == "info"
+    assert hook.calls("hook")[0].headers["user-agent"] == "smm-scheduler"
+
+
+def test_a_flood_of_1000_failures_is_two_messages_and_no_token_anywhere(hook: FakeWebhook, logged: list[str]) -> None:
+    clock = Clock()
+    secret = "s3cr3t-webhook-key-0123456789"
+    target = Target("hook", secret_url(hook.apprise_url(secret)), frozenset({"delivery_failed"}))
+
+    async def scenario() -> None:
+        sender = AlertSender([target], interval=60, monotonic=clock)
+        started = time.perf_counter()
+        for n in range(1000):
+            sender.notify(failed(n))
+        sender.notify(Alert("queue_dry", "not wanted by this destination"))
+        assert time.perf_counter() - started < 0.5  # notify only queues
+        await sender.pump()  # the first message goes at once: the whole burst so far
+        for n in range(1000, 2000):
+            sender.notify(failed(n))
+        await sender.pump()  # within the minute: nothing
+        assert len(hook.messages) == 1
+        clock.now += 60
+        await sender.pump()
+
+    asyncio.run(scenario())
+    first, second = hook.messages
+    assert first["title"] == second["title"] == "smm: 1,000 alerts"
+    assert first["message"].startswith("1,000 deliveries failed:\n- post 0 on vk-news: HTTP 500 from VK")
+    assert first["message"].endswith("- and 995 more")
+    assert "post 1000 on vk-news" in second["message"]
+    for text in [*(m["message"] for m in hook.messages), *logged]:
+        assert TOKEN not in text and TOKEN.split(":")[1] not in text
+        assert secret not in text
+    assert "token=[REDACTED]" in first["message"]
+    assert any("/hook/[REDACTED]" in line for line in logged), "apprise logged no URL: the check above checked nothing"
+
+
+def test_a_destination_that_hangs_costs_at_most_the_timeout(hook: FakeWebhook) -> None:
+    hook.inject("hook", Fault.delay(5))
+
+    async def scenario() -> tuple[str | None, float]:
+        started = time.perf_counter()
+        error = await send_bounded(send_with_apprise, hook.apprise_url(), "t", "b", 0.5)
+        return error, time.perf_counter() - started
+
+    error, took = asyncio.run(scenario())
+    assert error is not None
+    assert took < 2.0
+
+
+def test_failed_sends_are_retried_then_logged_once(logged: list[str]) -> None:
+    with socket.socket() as refusing:  # bound, never listening: connections are refused
+        refusing.bind(("127.0.0.1", 0))
+        port = refusing.getsockname()[1]
+        clock = Clock()
+        sender = AlertSender(
+            [Target("down", f"json://127.0.0.1:{port}/hook", frozenset(ALERT_EVENTS))],
+            attempts=3,
+            backoff=5,
+            monotonic=clock,
+        )
+
+        async def scenario() -> list[float | None]:
+            waits = []
+            sender.notify(failed(1))
+            for _ in range(3):
+                await sender.pump()
+                waits.append(sender.next_due())
+                clock.now += 10
+            return waits
+
+        waits = asyncio.run(scenario())
+    assert waits == [5.0, 10.0, None]  # backoff 5 s, then 10 s, then dropped
+    dropped = [line for line in logged if "smm.alerts" in line]
+    assert len(dropped) == 1
+    assert "alerts: down: dropped 1 alert after 3 failed sends: A Connection error occurred" in dropped[0]
+
+
+def test_smm_alerts_test_reports_each_destination_and_fails_when_one_does(
+    hook: FakeWebhook, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        port = refusing.getsockname()[1]
+        monkeypatch.setenv("SMM_ALERT_GOOD", hook.apprise_url("hooksecret-123456789"))
+        monkeypatch.setenv("SMM_ALERT_BAD", f"json://127.0.0.1:{port}/hook/badsecret-123456789")
+        body = (
+            '[[alerts.destinations]]\nname = "good"\nurl_env = "SMM_ALERT_GOOD"\n'
+            '[[alerts.destinations]]\nname = "refusing"\nurl_env = "SMM_ALERT_BAD"\n'
+            '[[alerts.destinations]]\nname = "unset"\nurl_env = "SMM_ALERT_UNSET"\n'
+        )
+        config = write_config(tmp_path / "config.toml", sqlite_url, body)
+        result = run_cli("alerts", "test", config=config)
+    assert result.code == 1
+    assert result.out.splitlines() == [
+        "good      ok",
+        "refusing  A Connection error occurred sending JSON notification to 127.0.0.1.",
+        "unset     alerts.destinations[2].url_env: environment variable SMM_ALERT_UNSET is not set",
+    ]
+    assert hook.messages[0]["title"] == "smm: test alert"
+    assert "secret" not in result.out + result.err
+    assert not (tmp_path / "smm.db").exists()
+
+
+def test_smm_alerts_test_exits_0_when_every_destination_got_it(
+    hook: FakeWebhook, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMM_ALERT_GOOD", hook.apprise_url())
+    body = '[[alerts.destinations]]\nname = "good"\nurl_env = "SMM_ALERT_GOOD"\n'
+    result = run_cli("alerts", "test", config=write_config(tmp_path / "config.toml", sqlite_url, body))
+    assert (result.code, result.out) == (0, "good  ok\n")
+    assert len(hook.messages) == 1
+
+
+def test_smm_alerts_test_without_destinations_is_a_user_error(tmp_path: Path, sqlite_url: str) -> None:
+    config = write_config(tmp_path / "config.toml", sqlite_url)
+    result = run_cli("alerts", "test", config=config)
+    assert result.code == 2
+    assert result.err == f"smm: error: {config}: no alert destinations: add an [[alerts.destinations]] table\n"
