@@ -18,7 +18,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
-from adapters.base import MB, Adapter, Capabilities, MediaFile, OutgoingPost, PublishResult, RateLimit
+from adapters.base import (
+    MB,
+    Action,
+    Adapter,
+    Capabilities,
+    Comment,
+    MediaFile,
+    OutgoingPost,
+    PostResults,
+    PublishResult,
+    RateLimit,
+)
 from adapters.channel import ChannelSettings, OptionReader, SharedClients, positive_id, show
 from adapters.errors import (
     AmbiguousError,
@@ -54,6 +65,14 @@ TOKEN_SUBCODES = {
     464: "the user is not confirmed (confirm the account on facebook.com)",
     467: "the token is invalid or the user logged out",
 }
+#: The post insights metric of each figure, tried in order. Meta replaced the impressions metrics by views
+#: (``post_media_view``) in late 2025; older Graph versions still answer ``post_impressions``. Metric names
+#: appear nowhere else. https://developers.facebook.com/docs/graph-api/reference/insights
+INSIGHT_METRICS: dict[str, tuple[str, ...]] = {"views": ("post_media_view", "post_impressions")}
+#: A post's counts in one read; ``shares`` is left out by Graph when nobody shared the post.
+RESULT_FIELDS = "reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0),shares"
+COMMENT_FIELDS = "id,from{name},message,created_time,permalink_url"
+COMMENTS_PAGE = 100
 SCHEDULE_MIN = timedelta(minutes=10)
 SCHEDULE_MAX = timedelta(days=30)
 READ_BACK_SLACK = 120
@@ -237,6 +256,102 @@ class FacebookAdapter(Adapter):
             "the CREATE_CONTENT task is not readable with a Page token and is proven by the first publish"
         )
 
+    async def read_results(self, remote_id: str) -> PostResults:
+        """Reactions, comments and shares from the post's fields (``pages_read_engagement``), views from its
+        insights where the token may read them (``read_insights``; otherwise ``views`` is ``None`` with a note)."""
+        try:
+            body = (await self._call("GET", remote_id, params={"fields": RESULT_FIELDS})).body
+        except ContentRejected as exc:
+            if _gone(exc):
+                return PostResults(gone=True)
+            raise
+        views, notes = await self._views(remote_id)
+        shares = body.get("shares")
+        reposts = shares.get("count") if isinstance(shares, dict) else 0 if "shares" not in body else None
+        return PostResults(
+            views=views,
+            likes=_total(body, "reactions"),
+            reposts=reposts if isinstance(reposts, int) else None,
+            comments=_total(body, "comments"),
+            notes=notes,
+        )
+
+    async def _views(self, post_id: str) -> tuple[int | None, tuple[str, ...]]:
+        names = INSIGHT_METRICS["views"]
+        for metric in names:
+            try:
+                reply = await self._call("GET", f"{post_id}/insights", params={"metric": metric})
+            except AuthError as exc:
+                if exc.code in (190, 102):
+                    raise
+                return None, (
+                    f"Facebook shows a post's views only to a token with read_insights and the ANALYZE task on page "
+                    f"{self.page_id} ({exc})",
+                )
+            except ContentRejected as exc:
+                if exc.code == 100 and not _gone(exc):  # a metric this Graph version does not know
+                    continue
+                raise
+            for row in reply.body.get("data") or []:
+                values = row.get("values") if isinstance(row, dict) else None
+                value = values[-1].get("value") if isinstance(values, list) and values else None
+                if row.get("name") == metric and isinstance(value, int):
+                    return value, ()
+            return None, (f"Facebook gave no {metric} for post {post_id}",)
+        return None, (f"this Graph API version ({self._version}) knows none of the view metrics {', '.join(names)}",)
+
+    async def read_audience(self) -> int:
+        body = (await self._call("GET", self.page_id, params={"fields": "followers_count"})).body
+        followers = body.get("followers_count")
+        if not isinstance(followers, int):
+            raise PermanentError(f"Facebook gave no followers_count for page {self.page_id}")
+        return followers
+
+    async def read_comments(self, remote_id: str, since: datetime) -> list[Comment]:
+        found: list[Comment] = []
+        after: str | None = None
+        oldest = _unix(since)
+        while True:
+            params = {
+                "fields": COMMENT_FIELDS,
+                "filter": "stream",
+                "order": "chronological",
+                "since": str(oldest),
+                "limit": str(COMMENTS_PAGE),
+                **({"after": after} if after else {}),
+            }
+            body = (await self._call("GET", f"{remote_id}/comments", params=params)).body
+            for row in body.get("data") or []:
+                created = datetime.strptime(str(row.get("created_time")), "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
+                if created.timestamp() < oldest:
+                    continue
+                author = row.get("from")
+                found.append(
+                    Comment(
+                        str(row["id"]),
+                        str(author.get("name", "")) if isinstance(author, dict) else "",
+                        str(row.get("message", "")),
+                        created,
+                        row.get("permalink_url") or f"https://www.facebook.com/{row['id']}",
+                    )
+                )
+            paging = body.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not paging.get("next") or not after:
+                return found
+
+    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+        unsure = f"post {remote_id} may be deleted; read it back before deleting again"
+        try:
+            await self._call("DELETE", remote_id, publishing=True, may_exist=unsure)
+        except ContentRejected as exc:
+            if not _gone(exc):
+                raise
+
+    def requests_for_action(self, action: Action) -> int:
+        """Results are the post's fields and its insights."""
+        return 2 if action == "results" else 1
+
     def rate_limits(self) -> tuple[RateLimit, ...]:
         """One post per 2 s per Page.
 
@@ -298,8 +413,9 @@ class FacebookAdapter(Adapter):
         data: Mapping[str, str] | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         publishing: bool = False,
+        may_exist: str | None = None,
     ) -> _Reply:
-        with self._translated(publishing):
+        with self._translated(publishing, may_exist):
             async with total_deadline(request_budget(self._client)):
                 response = await self._client.request(
                     method,
@@ -318,16 +434,17 @@ class FacebookAdapter(Adapter):
             return _Reply(body, usage_backoff(response.headers))
 
     @contextmanager
-    def _translated(self, publishing: bool) -> Iterator[None]:
-        """Every failure of a Graph request becomes an :mod:`adapters.errors` class here, and only here."""
-        may_exist = f"the post may exist on page {self.page_id}; check before resending"
+    def _translated(self, publishing: bool, may_exist: str | None = None) -> Iterator[None]:
+        """Every failure of a Graph request becomes an :mod:`adapters.errors` class here, and only here
+        (``may_exist``: what a lost answer to a ``publishing`` request may have done, and what to do)."""
+        may_exist = may_exist or f"the post may exist on page {self.page_id}; check before resending"
         try:
             with transport_errors("Facebook", publishing=publishing, may_exist=may_exist, redact=self._redact):
                 yield
         except BadResponse as exc:
-            raise self._api_error(exc, publishing) from exc
+            raise self._api_error(exc, publishing, may_exist) from exc
 
-    def _api_error(self, exc: BadResponse, publishing: bool) -> PublishError:
+    def _api_error(self, exc: BadResponse, publishing: bool, may_exist: str = "the post may exist") -> PublishError:
         body = exc.body if isinstance(exc.body, dict) else {}
         raw = body.get("error")
         error: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -344,7 +461,7 @@ class FacebookAdapter(Adapter):
             if 400 <= exc.status < 500:
                 return PermanentError(f"Facebook refused the request for page {page} ({said}): check api_url")
             if publishing:
-                return AmbiguousError(f"Facebook answered the post on page {page} oddly ({said}); the post may exist")
+                return AmbiguousError(f"Facebook answered a request on page {page} oddly ({said}); {may_exist}")
             return TransientError(f"Facebook failed temporarily ({said})", retry_after=wait)
         if code in (190, 102):
             reason = TOKEN_SUBCODES.get(sub if isinstance(sub, int) else 0, "the token is no longer valid")
@@ -373,9 +490,7 @@ class FacebookAdapter(Adapter):
             return ContentRejected(f"Facebook rejected the post for page {page}: {said}", code=code)
         if publishing and (code in (1, 2) or exc.status >= 500):
             # php-graph-sdk#1141: code 1/subcode 99 came back and the link had been posted all the same.
-            return AmbiguousError(
-                f"Facebook failed while posting on page {page} ({said}); the post may exist", code=code
-            )
+            return AmbiguousError(f"Facebook failed during a request on page {page} ({said}); {may_exist}", code=code)
         if code in RATE_CODES:
             return RateLimited(f"Facebook throttled page {page} ({said})", retry_after=wait, code=code)
         if code in (1, 2) or error.get("is_transient") is True or exc.status >= 500:
@@ -392,6 +507,20 @@ async def _files(field: str, item: MediaFile) -> dict[str, tuple[str, bytes, str
     except OSError as exc:
         raise PermanentError(f"cannot read media file {item.path}: {exc.strerror}") from exc
     return {field: (item.path.name, data, item.mime)}
+
+
+def _gone(exc: PublishError) -> bool:
+    """Whether Graph said the object does not exist (any more): error 100 with subcode 33."""
+    cause = exc.__cause__
+    body = cause.body if isinstance(cause, BadResponse) and isinstance(cause.body, dict) else {}
+    error = body.get("error")
+    return isinstance(error, dict) and error.get("code") == 100 and error.get("error_subcode") == 33
+
+
+def _total(body: Mapping[str, Any], edge: str) -> int | None:
+    summary = (body.get(edge) or {}).get("summary") if isinstance(body.get(edge), dict) else None
+    total = summary.get("total_count") if isinstance(summary, dict) else None
+    return total if isinstance(total, int) else None
 
 
 def _unix(moment: datetime) -> int:

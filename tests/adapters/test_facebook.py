@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from adapters.base import MediaFile, OutgoingPost
+from adapters.base import MediaFile, OutgoingPost, PostResults
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -461,3 +461,121 @@ def test_limits_requests_and_capabilities(tmp_path: Path) -> None:
 def test_importing_the_adapter_does_not_import_httpx() -> None:
     code = "import adapters.facebook, sys; assert 'httpx' not in sys.modules, 'httpx imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+# -- after publishing: results, audience, comments, deletion --------------------------------------------------------
+
+
+def published(fake: FakeFacebook, text: str = "Measured") -> str:
+    result: str = run(fake.url, lambda a: a.publish(OutgoingPost(text))).remote_id
+    return result
+
+
+def test_results_grow_with_the_posts_age_and_views_come_from_insights(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    fake.add_comment(post_id, "Ann", "Nice")
+    fake.advance(3600)
+    first = run(fake.url, lambda a: a.read_results(post_id))
+    fake.advance(23 * 3600)
+    later = run(fake.url, lambda a: a.read_results(post_id))
+    assert first.views is not None and later.views is not None and first.likes is not None
+    assert 0 < first.views < later.views and first.likes < (later.likes or 0)
+    assert (first.comments, first.gone, first.notes) == (1, False, ())
+    assert first.reposts == 0 and (later.reposts or 0) > 0  # Graph leaves "shares" out while nobody shared
+    [call, *_] = fake.calls("post")[-1:]
+    assert "reactions.summary(total_count)" in call.params["fields"]
+    assert fake.calls("insights")[-1].params["metric"] == "post_media_view"
+
+
+def test_views_fall_back_to_the_metric_name_before_the_rename(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    fake.insight_metrics = {"post_impressions"}
+    fake.advance(3600)
+    results = run(fake.url, lambda a: a.read_results(post_id))
+    assert results.views and results.notes == ()
+    assert [c.params["metric"] for c in fake.calls("insights")] == ["post_media_view", "post_impressions"]
+
+
+def test_views_without_read_insights_are_none_with_a_note(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    fake.permissions.remove("read_insights")
+    results = run(fake.url, lambda a: a.read_results(post_id))
+    assert results.views is None and results.likes is not None
+    assert "read_insights" in results.notes[0]
+
+
+def test_results_without_pages_read_engagement_name_it(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    fake.permissions.remove("pages_read_engagement")
+    error = fails(fake.url, lambda a: a.read_results(post_id))
+    assert type(error) is AuthError and error.code == 10 and "pages_read_engagement" in str(error)
+
+
+def test_results_of_a_deleted_post_say_gone(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    fake.published[0]["deleted"] = True
+    assert run(fake.url, lambda a: a.read_results(post_id)) == PostResults(gone=True)
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault.respond(500, graph_error(2, message="Service temporarily unavailable")), TransientError),
+        (Fault.respond(400, graph_error(80001, message="too many calls")), RateLimited),
+        (Fault.respond(400, graph_error(190, 463, "expired")), AuthError),
+        (Fault.respond(503, b"<html>"), TransientError),
+    ],
+)
+def test_results_errors_are_mapped(fake: FakeFacebook, fault: Fault, expected: type) -> None:
+    post_id = published(fake)
+    fake.inject("post", fault)
+    assert type(fails(fake.url, lambda a: a.read_results(post_id))) is expected
+
+
+def test_audience_is_the_pages_followers(fake: FakeFacebook) -> None:
+    fake.followers[PAGE] = 5150
+    assert run(fake.url, lambda a: a.read_audience()) == 5150
+    assert fake.calls("page")[-1].params["fields"] == "followers_count"
+
+
+def test_comments_since_a_time_page_by_page(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    start = datetime.now(UTC).timestamp()
+    fake.add_comment(post_id, "Old", "before", at=start - 7200)
+    for index in range(120):
+        fake.add_comment(post_id, "Ann Lee", f"c{index}", at=start + index)
+    since = datetime.fromtimestamp(int(start), UTC)
+    comments = run(fake.url, lambda a: a.read_comments(post_id, since))
+    assert [c.text for c in comments] == [f"c{index}" for index in range(120)]
+    assert comments[0].author == "Ann Lee" and comments[0].created_at == datetime.fromtimestamp(int(start), UTC)
+    assert comments[0].url and f"comment_id={comments[0].remote_id}" in comments[0].url
+    assert len(fake.calls("comments")) == 2
+
+
+def test_delete(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    now = datetime.now(UTC)
+    run(fake.url, lambda a: a.delete_post(post_id, now - timedelta(days=400), now))
+    assert fake.published[0]["deleted"] and fake.calls("delete")[0].path == f"/v25.0/{post_id}"
+
+
+def test_deleting_a_post_already_gone_succeeds(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    fake.published[0]["deleted"] = True
+    now = datetime.now(UTC)
+    run(fake.url, lambda a: a.delete_post(post_id, now, now))
+
+
+def test_a_delete_without_the_right_is_an_auth_error(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    fake.inject("delete", Fault.respond(400, graph_error(200, message="(#200) Permissions error")))
+    now = datetime.now(UTC)
+    assert type(fails(fake.url, lambda a: a.delete_post(post_id, now, now))) is AuthError
+
+
+def test_a_delete_without_an_answer_is_ambiguous(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    fake.inject("delete", Fault.delay(0.6))
+    now = datetime.now(UTC)
+    error = fails(fake.url, lambda a: a.delete_post(post_id, now, now), timeout=0.25)
+    assert type(error) is AmbiguousError and "may be deleted" in str(error)

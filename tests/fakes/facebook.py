@@ -5,7 +5,14 @@ Errors are HTTP 400 with ``{"error": {"message", "type", "code", "error_subcode"
 answer carries the usage headers (``X-App-Usage``, ``X-Business-Use-Case-Usage``).
 
 Fault keys (:meth:`FakeFacebook.fault_key`) are the edge: ``feed``, ``photos``, ``me``, ``permissions``,
-``published_posts``, ``scheduled_posts``, ``page`` (GET /{page}), ``post`` (GET /{post-id}), ``delete``.
+``published_posts``, ``scheduled_posts``, ``insights``, ``comments``, ``page`` (GET /{page}), ``post``
+(GET /{post-id}), ``delete``.
+
+Results: ``GET /{post-id}?fields=reactions.summary(total_count).limit(0),comments.summary(...),shares`` gives the
+counts (growing with the post's age, see :meth:`FakeFacebook.advance`), ``GET /{post-id}/insights?metric=...``
+the metrics in :attr:`FakeFacebook.insight_metrics` (others are error 100), and ``GET /{page}?fields=
+followers_count`` the Page's followers. Reading engagement needs ``pages_read_engagement`` and insights
+``read_insights`` in :attr:`FakeFacebook.permissions` (error 10 otherwise, as Graph answers).
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.base import FakeRequest, FakeResponse, FakeServer
+from tests.fakes.base import FakeRequest, FakeResponse, FakeServer, engagement
 
-PAGE_PERMISSIONS = ("pages_manage_posts", "pages_read_engagement", "pages_show_list")
+PAGE_PERMISSIONS = ("pages_manage_posts", "pages_read_engagement", "pages_show_list", "read_insights")
 _VERSIONED = re.compile(r"^/v\d+\.\d+/(.+?)/?$")
 
 
@@ -57,6 +64,12 @@ class FakeFacebook(FakeServer):
         #: Percentages reported in the usage headers (``call_count``, ``total_time``, ``total_cputime``).
         self.usage: dict[str, int] = {"call_count": 1, "total_time": 1, "total_cputime": 1}
         self.regain_minutes = 0
+        #: The post insights metrics this API version knows (Meta replaced post_impressions by post_media_view).
+        self.insight_metrics: set[str] = {"post_media_view"}
+        self.followers: dict[str, int] = {}
+        #: Comments by post id: ``{"id", "name", "message", "time"}`` (see :meth:`add_comment`).
+        self.comments: dict[str, list[dict[str, Any]]] = {}
+        self._offset = 0.0
         self._calls: dict[str, deque[float]] = {}
         self._ids = itertools.count(1)
         self._state = threading.Lock()
@@ -83,6 +96,20 @@ class FakeFacebook(FakeServer):
         """Report ``percent`` for every usage metric, and a regain time in the business-use-case header."""
         self.usage = dict.fromkeys(self.usage, percent)
         self.regain_minutes = regain_minutes
+
+    def advance(self, seconds: float) -> None:
+        """Age every post by ``seconds`` as far as its figures go (views, reactions and shares grow)."""
+        self._offset += seconds
+
+    def add_comment(self, post_id: str, name: str, message: str, *, at: float | None = None) -> str:
+        """A comment by ``name`` on a post; returns its id (``<post-id>_<n>``, as Graph gives it)."""
+        with self._state:
+            comment_id = f"{post_id.split('_')[-1]}_{next(self._ids) + 7000000000}"
+            when = time.time() if at is None else at
+            self.comments.setdefault(post_id, []).append(
+                {"id": comment_id, "name": name, "message": message, "time": when}
+            )
+            return comment_id
 
     def __enter__(self) -> FakeFacebook:
         return self.start()
@@ -127,13 +154,16 @@ class FakeFacebook(FakeServer):
         node = who["id"] if parts[0] == "me" else parts[0]
         if request.method == "DELETE" and len(parts) == 1:
             return self._delete(node, page)
-        if len(parts) == 1 and node == who["id"]:
-            return self._ok({"id": who["id"], "name": who["name"]}, page)
-        if len(parts) == 1 and node in self.pages:
-            return self._ok({"id": node, "name": self.pages[node]}, page)
+        if len(parts) == 1 and (node == who["id"] or node in self.pages):
+            data: dict[str, Any] = {"id": node, "name": who["name"] if node == who["id"] else self.pages[node]}
+            if node in self.pages and "followers_count" in request.params.get("fields", ""):
+                data["followers_count"] = self.followers.get(node, 2400)
+            return self._ok(data, page)
         if len(parts) == 1:
             return self._read_post(node, request, page)
         edge = parts[1]
+        if request.method == "GET" and edge in ("insights", "comments") and node not in self.pages:
+            return self._insights(node, request, page) if edge == "insights" else self._comments(node, request, page)
         if edge == "permissions" and parts[0] == "me":
             data = [{"permission": p, "status": "granted"} for p in self.permissions]
             return self._ok({"data": data}, page)
@@ -217,10 +247,84 @@ class FakeFacebook(FakeServer):
     def _read_post(self, post_id: str, request: FakeRequest, page: str | None) -> FakeResponse:
         post = self._find(post_id)
         if post is None:
-            return self._error(
-                400, 100, f"Unsupported get request. Object with ID '{post_id}' does not exist", page, 33
+            return self._missing(post_id, page)
+        data = self._post_json(post)
+        fields = request.params.get("fields", "")
+        if any(name in fields for name in ("reactions", "comments", "shares")):
+            if "pages_read_engagement" not in self.permissions:
+                return self._needs("pages_read_engagement", page)
+            figures = engagement(time.time() + self._offset - post["time"], weight=2)
+            count = len(self.comments.get(post_id, []))
+            if "reactions" in fields:
+                data["reactions"] = {
+                    "data": [],
+                    "summary": {"total_count": figures["likes"], "viewer_reaction": "NONE"},
+                }
+            if "comments" in fields:
+                summary = {"order": "chronological", "total_count": count, "can_comment": True}
+                data["comments"] = {"data": [], "summary": summary}
+            if "shares" in fields and figures["reposts"]:  # Graph leaves the field out when nobody shared
+                data["shares"] = {"count": figures["reposts"]}
+        return self._ok(data, page)
+
+    def _insights(self, post_id: str, request: FakeRequest, page: str | None) -> FakeResponse:
+        post = self._find(post_id)
+        if post is None:
+            return self._missing(post_id, page)
+        if "read_insights" not in self.permissions:
+            return self._needs("read_insights", page)
+        data = []
+        for metric in request.params.get("metric", "").split(","):
+            if metric not in self.insight_metrics:
+                return self._error(400, 100, "(#100) The value must be a valid insights metric", page)
+            value = engagement(time.time() + self._offset - post["time"], weight=2)["views"]
+            data.append(
+                {
+                    "name": metric,
+                    "period": "lifetime",
+                    "values": [{"value": value}],
+                    "title": "Lifetime Post Views",
+                    "description": "Lifetime: the number of times your post was on screen.",
+                    "id": f"{post_id}/insights/{metric}/lifetime",
+                }
             )
-        return self._ok(self._post_json(post), page)
+        return self._ok({"data": data, "paging": {}}, page)
+
+    def _comments(self, post_id: str, request: FakeRequest, page: str | None) -> FakeResponse:
+        if self._find(post_id) is None:
+            return self._missing(post_id, page)
+        if "pages_read_engagement" not in self.permissions:
+            return self._needs("pages_read_engagement", page)
+        since = float(request.params.get("since", "0") or 0)
+        limit = int(request.params.get("limit", "25") or 25)
+        rows = sorted((c for c in self.comments.get(post_id, []) if c["time"] >= since), key=lambda c: c["time"])
+        start = int(request.params.get("after", "0") or 0)
+        chunk = rows[start : start + limit]
+        page_number, number = post_id.split("_", 1)
+        data = [
+            {
+                "id": c["id"],
+                "from": {"name": c["name"], "id": str(abs(hash(c["name"])) % 10**15)},
+                "message": c["message"],
+                "created_time": datetime.fromtimestamp(c["time"], UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                "permalink_url": f"https://www.facebook.com/{page_number}/posts/{number}?comment_id={c['id']}",
+            }
+            for c in chunk
+        ]
+        paging: dict[str, Any] = {"cursors": {"before": str(start), "after": str(start + len(chunk))}}
+        if start + limit < len(rows):
+            paging["next"] = f"{self.url}/v25.0/{post_id}/comments?after={start + len(chunk)}"
+        return self._ok({"data": data, "paging": paging}, page)
+
+    def _missing(self, object_id: str, page: str | None) -> FakeResponse:
+        text = (
+            f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be loaded due to "
+            "missing permissions, or does not support this operation."
+        )
+        return self._error(400, 100, text, page, 33)
+
+    def _needs(self, permission: str, page: str | None) -> FakeResponse:
+        return self._error(400, 10, f"(#10) This endpoint requires the '{permission}' permission.", page)
 
     def _delete(self, post_id: str, page: str | None) -> FakeResponse:
         post = self._find(post_id)
