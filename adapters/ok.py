@@ -14,15 +14,18 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from adapters.base import (
     MB,
+    Action,
     Adapter,
     Capabilities,
+    Comment,
     MediaFile,
     OutgoingPost,
+    PostResults,
     PublishResult,
     RateLimit,
     token_fingerprint,
@@ -56,6 +59,13 @@ QUOTA_BACKOFF = 3600.0
 #: Topics read back by find_published (the newest first).
 READ_BACK_COUNT = 50
 READ_BACK_SLACK = 120
+#: What mediatopic.getByIds returns for a topic's results (https://apiok.ru/dev/methods/rest/mediatopic/).
+RESULT_FIELDS = (
+    "media_topic.id,media_topic.like_summary,media_topic.reshare_summary,media_topic.discussion_summary,"
+    "media_topic.views_count"
+)
+COMMENTS_PAGE = 100
+NOT_FOUND = 300
 POSTING_STATUSES = frozenset({"ADMIN", "MODERATOR"})
 POSTING_ROLES = frozenset({"EDITOR", "MODERATOR", "SUPER_MODERATOR"})
 _UNSIGNED = frozenset({"access_token", "session_key", "sig"})
@@ -193,6 +203,81 @@ class OkAdapter(Adapter):
             "(group.getUserGroupsByIds)"
         )
 
+    async def read_results(self, remote_id: str) -> PostResults:
+        answer = await self._call("mediatopic.getByIds", {"topic_ids": remote_id, "fields": RESULT_FIELDS})
+        topics = _listed(answer, "media_topics")
+        topic = next((t for t in topics if str(t.get("id")) == remote_id), None)
+        if topic is None:  # OK leaves a deleted topic out of the answer
+            return PostResults(gone=True)
+
+        def count(key: str, field: str = "count") -> int | None:
+            value = _mapping(topic.get(key)).get(field) if key != "views_count" else topic.get(key)
+            return value if isinstance(value, int) else None
+
+        views = count("views_count")
+        notes = () if views is not None else ("OK gave no views_count for this topic",)
+        likes, reshares = count("like_summary"), count("reshare_summary")
+        return PostResults(views, likes, reshares, count("discussion_summary", "comments_count"), notes=notes)
+
+    async def read_audience(self) -> int:
+        info = await self._call("group.getInfo", {"uids": self.group_id, "fields": "uid,members_count"})
+        groups = _listed(info, "groups")
+        members = groups[0].get("members_count") if groups else None
+        if not isinstance(members, int):
+            raise PermanentError(f"OK gave no members_count for group {self.group_id}")
+        return members
+
+    async def read_comments(self, remote_id: str, since: datetime) -> list[Comment]:
+        """discussions.getComments of the group topic, then users.getInfo for the authors' names."""
+        oldest = since.timestamp() * 1000
+        rows: list[dict[str, Any]] = []
+        anchor: str | None = None
+        while True:
+            params = {"discussionId": remote_id, "discussionType": "GROUP_TOPIC", "count": str(COMMENTS_PAGE)}
+            page = _mapping(
+                await self._call("discussions.getComments", params | ({"anchor": anchor} if anchor else {}))
+            )
+            rows += [c for c in _listed(page, "comments") if _comment_ms(c) >= oldest]
+            anchor = page.get("anchor")
+            if not page.get("has_more") or not anchor:
+                break
+        names: dict[str, str] = {}
+        authors = sorted({str(c.get("author_id")) for c in rows if c.get("author_id")})
+        if authors:
+            people = await self._call("users.getInfo", {"uids": ",".join(authors), "fields": "uid,name"})
+            names = {str(p.get("uid")): str(p.get("name", "")) for p in _listed(people, "users")}
+        url = self._topic_url(remote_id)
+        return sorted(
+            (
+                Comment(
+                    str(c["id"]),
+                    names.get(str(c.get("author_id")), ""),
+                    str(c.get("text", "")),
+                    datetime.fromtimestamp(_comment_ms(c) / 1000, UTC),
+                    url,
+                )
+                for c in rows
+            ),
+            key=lambda comment: comment.created_at,
+        )
+
+    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+        unsure = f"topic {remote_id} may be deleted; read it back before deleting again"
+        try:
+            await self._call(
+                "mediatopic.deleteTopic",
+                {"topic_id": remote_id, "gid": self.group_id},
+                publishing=True,
+                may_exist=unsure,
+            )
+        except PermanentError as exc:
+            if exc.code != NOT_FOUND:  # 300 NOT_FOUND: the topic is already gone
+                raise
+
+    def requests_for_action(self, action: Action) -> int:
+        """Comments take a page of comments and one read of their authors' names."""
+        return 2 if action == "comments" else 1
+
     def rate_limits(self) -> tuple[RateLimit, ...]:
         """One post per 5 s per token.
 
@@ -228,26 +313,28 @@ class OkAdapter(Adapter):
             raise TransientError(f"OK stored {len(tokens)} of {len(media)} photos for group {self.group_id}")
         return tokens
 
-    async def _call(self, method: str, params: Mapping[str, str], *, publishing: bool = False) -> Any:
+    async def _call(
+        self, method: str, params: Mapping[str, str], *, publishing: bool = False, may_exist: str | None = None
+    ) -> Any:
         fields = {"application_key": self._app_key, "format": "json", "method": method, **params}
         fields["sig"] = sign(fields, self._token, self._secret)
         fields["access_token"] = self._token
-        with self._translated(publishing):
+        with self._translated(publishing, may_exist):
             async with total_deadline(request_budget(self._client)):
                 response = await self._client.post("/fb.do", data=fields)
             return _parse(response)
 
     @contextmanager
-    def _translated(self, publishing: bool) -> Iterator[None]:
+    def _translated(self, publishing: bool, may_exist: str | None = None) -> Iterator[None]:
         """Every failure of an OK request becomes an :mod:`adapters.errors` class here, and only here."""
-        may_exist = f"the topic may exist in group {self.group_id}; check first"
+        may_exist = may_exist or f"the topic may exist in group {self.group_id}; check first"
         try:
             with transport_errors("OK", publishing=publishing, may_exist=may_exist, redact=self._redact):
                 yield
         except BadResponse as exc:
-            raise self._api_error(exc, publishing) from exc
+            raise self._api_error(exc, publishing, may_exist) from exc
 
-    def _api_error(self, exc: BadResponse, publishing: bool) -> PublishError:
+    def _api_error(self, exc: BadResponse, publishing: bool, may_exist: str = "the topic may exist") -> PublishError:
         body = exc.body if isinstance(exc.body, dict) else {}
         code = body.get("error_code")
         said = self._redact(f"OK error {code}: {body.get('error_msg')}")
@@ -258,7 +345,7 @@ class OkAdapter(Adapter):
                 after = parse_retry_after(exc.headers.get("retry-after")) or FLOOD_BACKOFF
                 return RateLimited(f"OK asked to slow down ({said})", retry_after=after, code=429)
             if publishing and (exc.status >= 500 or exc.status < 400):
-                return AmbiguousError(f"OK failed while posting in group {group} ({said}); the topic may exist")
+                return AmbiguousError(f"OK failed during a request in group {group} ({said}); {may_exist}")
             if exc.status >= 500:
                 return TransientError(f"OK failed temporarily ({said})")
             return PermanentError(f"OK refused the request ({said}): check api_url")
@@ -318,6 +405,18 @@ def _listed(answer: Any, key: str = "memberships") -> list[dict[str, Any]]:
     """A list answer, whether bare (older API versions) or wrapped as ``{key: [...]}`` (current docs)."""
     rows = answer.get(key) if isinstance(answer, dict) else answer
     return [row for row in rows or [] if isinstance(row, dict)] if isinstance(rows, list) else []
+
+
+def _comment_ms(comment: Mapping[str, Any]) -> float:
+    """A comment's time in ms: ``date_ms``, else its ``date`` (``yyyy-MM-dd HH:mm:ss``; its zone is not documented,
+    UTC is assumed)."""
+    value = comment.get("date_ms")
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.strptime(str(comment.get("date")), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp() * 1000
+    except ValueError:
+        return 0.0
 
 
 def _topic_text(topic: dict[str, Any]) -> str:

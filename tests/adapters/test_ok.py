@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from adapters.base import MediaFile, OutgoingPost
+from adapters.base import MediaFile, OutgoingPost, PostResults
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -428,3 +428,107 @@ def test_limits_requests_and_capabilities(tmp_path: Path) -> None:
 def test_importing_the_adapter_does_not_import_httpx() -> None:
     code = "import adapters.ok, sys; assert 'httpx' not in sys.modules, 'httpx imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+# -- after publishing: results, audience, comments, deletion --------------------------------------------------------
+
+
+def published(fake: FakeOk, text: str = "Measured") -> str:
+    result: str = run(fake.url, lambda a: a.publish(OutgoingPost(text))).remote_id
+    return result
+
+
+def test_results_grow_with_the_topics_age(fake: FakeOk) -> None:
+    topic = published(fake)
+    fake.add_comment(topic, "600", "Olga", "Класс!")
+    fake.advance(3600)
+    first = run(fake.url, lambda a: a.read_results(topic))
+    fake.advance(23 * 3600)
+    later = run(fake.url, lambda a: a.read_results(topic))
+    assert first.views is not None and later.views is not None and first.likes is not None
+    assert 0 < first.views < later.views and first.likes < (later.likes or 0)
+    assert (first.comments, first.reposts is not None, first.gone, first.notes) == (1, True, False, ())
+    call = fake.calls("mediatopic.getByIds")[-1]
+    assert call.params["topic_ids"] == topic and "media_topic.like_summary" in call.params["fields"]
+
+
+def test_results_of_a_deleted_topic_say_gone(fake: FakeOk) -> None:
+    topic = published(fake)
+    fake.delete(topic)
+    assert run(fake.url, lambda a: a.read_results(topic)) == PostResults(gone=True)
+
+
+def test_results_without_valuable_access_name_it(fake: FakeOk) -> None:
+    topic = published(fake)
+    fake.users[TOKEN]["permissions"].discard("VALUABLE_ACCESS")
+    error = fails(fake.url, lambda a: a.read_results(topic))
+    assert type(error) is AuthError and error.code == 10 and "VALUABLE_ACCESS permission required" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault.respond(200, {"error_code": 2, "error_msg": "SERVICE : Service temporary unavailable"}), TransientError),
+        (Fault.respond(200, {"error_code": 8, "error_msg": "FLOOD_BLOCKED : Flood blocked"}), RateLimited),
+        (Fault.respond(502, b"Bad Gateway"), TransientError),
+        (Fault.respond(200, {"error_code": 102, "error_msg": "PARAM_SESSION_EXPIRED"}), AuthError),
+    ],
+)
+def test_results_errors_are_mapped(fake: FakeOk, fault: Fault, expected: type) -> None:
+    fake.inject("mediatopic.getByIds", fault)
+    assert type(fails(fake.url, lambda a: a.read_results("1"))) is expected
+
+
+def test_audience_is_the_groups_members(fake: FakeOk) -> None:
+    fake.members[GID] = 777
+    assert run(fake.url, lambda a: a.read_audience()) == 777
+    assert "members_count" in fake.calls("group.getInfo")[-1].params["fields"]
+
+
+def test_comments_since_a_time_page_by_page_with_names(fake: FakeOk) -> None:
+    topic = published(fake)
+    start = datetime.now(UTC).timestamp()
+    fake.add_comment(topic, "600", "Olga P", "old", at=start - 7200)
+    for index in range(110):
+        fake.add_comment(
+            topic, "601" if index % 2 else "600", "Ivan" if index % 2 else "Olga P", f"c{index}", at=start + index
+        )
+    since = datetime.fromtimestamp(int(start), UTC)
+    comments = run(fake.url, lambda a: a.read_comments(topic, since))
+    assert [c.text for c in comments] == [f"c{index}" for index in range(110)]
+    assert [c.author for c in comments[:2]] == ["Olga P", "Ivan"]
+    assert comments[0].url == f"https://ok.ru/group/{GID}/topic/{topic}"
+    assert [c.params["discussionType"] for c in fake.calls("discussions.getComments")] == ["GROUP_TOPIC"] * 2
+    assert len(fake.calls("users.getInfo")) == 1
+
+
+def test_delete(fake: FakeOk) -> None:
+    topic = published(fake)
+    now = datetime.now(UTC)
+    run(fake.url, lambda a: a.delete_post(topic, now - timedelta(days=30), now))
+    assert run(fake.url, lambda a: a.read_results(topic)).gone
+    assert fake.calls("mediatopic.deleteTopic")[0].params["topic_id"] == topic
+
+
+def test_deleting_a_topic_already_gone_succeeds(fake: FakeOk) -> None:
+    topic = published(fake)
+    fake.delete(topic)
+    now = datetime.now(UTC)
+    run(fake.url, lambda a: a.delete_post(topic, now, now))
+    assert len(fake.calls("mediatopic.deleteTopic")) == 1
+
+
+def test_a_delete_without_the_right_is_an_auth_error(fake: FakeOk) -> None:
+    topic = published(fake)
+    fake.set_membership("500000000001", "ACTIVE")
+    now = datetime.now(UTC)
+    error = fails(fake.url, lambda a: a.delete_post(topic, now, now))
+    assert type(error) is AuthError and not run(fake.url, lambda a: a.read_results(topic)).gone
+
+
+def test_a_delete_without_an_answer_is_ambiguous(fake: FakeOk) -> None:
+    topic = published(fake)
+    fake.inject("mediatopic.deleteTopic", Fault.delay(0.6))
+    now = datetime.now(UTC)
+    error = fails(fake.url, lambda a: a.delete_post(topic, now, now), timeout=0.25)
+    assert type(error) is AmbiguousError and "may be deleted" in str(error)

@@ -6,6 +6,12 @@
 go to the absolute ``upload_url`` handed out by ``photosV2.getUploadUrl`` (``/upload`` here).
 
 Fault keys (:meth:`FakeOk.fault_key`) are the API method names (``mediatopic.post``, ...) and ``upload``.
+
+After publishing: ``mediatopic.getByIds`` gives a topic's like, reshare and comment counts and its views (growing
+with its age, see :meth:`FakeOk.advance`; a deleted topic is absent), ``group.getInfo`` with
+``fields=members_count`` the group's members, ``discussions.getComments`` (``discussionType=GROUP_TOPIC``, paged
+by ``anchor``) a topic's comments with ``users.getInfo`` for their authors' names, and ``mediatopic.deleteTopic``
+deletes a topic (error 300 NOT_FOUND once it is gone).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-from tests.fakes.base import FakeRequest, FakeResponse, FakeServer
+from tests.fakes.base import FakeRequest, FakeResponse, FakeServer, engagement
 
 ALL_PERMISSIONS = frozenset({"VALUABLE_ACCESS", "GROUP_CONTENT", "PHOTO_CONTENT", "LONG_ACCESS_TOKEN"})
 POSTING_STATUSES = {"ADMIN", "MODERATOR"}
@@ -70,6 +76,10 @@ class FakeOk(FakeServer):
         self._uploads: dict[str, dict[str, Any]] = {}
         self._photo_tokens: dict[str, dict[str, Any]] = {}
         self._topics: list[dict[str, Any]] = []
+        self.members: dict[str, int] = {group_id: 3100}
+        #: Comments by topic id: ``{"id", "author_id", "name", "text", "time"}`` (see :meth:`add_comment`).
+        self.comments: dict[str, list[dict[str, Any]]] = {}
+        self._offset = 0.0
         self._posts: dict[str, collections.deque[float]] = {}
         self._ids = itertools.count(1)
         self._state = threading.Lock()
@@ -101,6 +111,25 @@ class FakeOk(FakeServer):
     def revoke_token(self, token: str | None = None, *, code: int = 102) -> None:
         """Make ``token`` (default: the first one) fail with ``code`` (102 expired session, 103 invalid key)."""
         self.users[token or self.token]["error"] = code
+
+    def advance(self, seconds: float) -> None:
+        """Age every topic by ``seconds`` as far as its figures go (views, likes and reshares grow)."""
+        self._offset += seconds
+
+    def add_comment(self, topic_id: str, uid: str, name: str, text: str, *, at: float | None = None) -> str:
+        """A comment by user ``uid`` (called ``name``) on a topic; returns its id."""
+        with self._state:
+            comment_id = f"c{next(self._ids)}"
+            when = time.time() if at is None else at
+            self.comments.setdefault(topic_id, []).append(
+                {"id": comment_id, "author_id": uid, "name": name, "text": text, "time": when}
+            )
+            return comment_id
+
+    def delete(self, topic_id: str) -> None:
+        """Delete a topic as the group's admin would on ok.ru."""
+        with self._state:
+            self._topic(topic_id)["deleted"] = True
 
     def __enter__(self) -> FakeOk:
         return self.start()
@@ -150,7 +179,13 @@ class FakeOk(FakeServer):
     def _m_group_getInfo(self, params: dict[str, str], user: dict[str, Any]) -> Any:
         self._require(user, "VALUABLE_ACCESS")
         uids = [g for g in params.get("uids", "").split(",") if g in self.groups]
-        return {"groups": [{"uid": g, "name": self.groups[g]} for g in uids]}
+        counted = "members_count" in params.get("fields", "").lower()
+        return {
+            "groups": [
+                {"uid": g, "name": self.groups[g], **({"members_count": self.members.get(g, 0)} if counted else {})}
+                for g in uids
+            ]
+        }
 
     def _m_group_getUserGroupsByIds(self, params: dict[str, str], user: dict[str, Any]) -> Any:
         gid = params.get("group_id", "")
@@ -213,8 +248,73 @@ class FakeOk(FakeServer):
         gid, count = params.get("gid", ""), int(params.get("count", "10") or 10)
         if gid not in self.groups:
             raise OkApiError(160, f"PARAM_GROUP_ID : Invalid group id {gid}")
-        topics = sorted((t for t in self._topics if t["gid"] == gid), key=lambda t: t["created_ms"], reverse=True)
+        live = (t for t in self._topics if t["gid"] == gid and not t.get("deleted"))
+        topics = sorted(live, key=lambda t: t["created_ms"], reverse=True)
         return {"media_topics": [self._topic_json(t) for t in topics[:count]], "has_more": len(topics) > count}
+
+    def _m_mediatopic_getByIds(self, params: dict[str, str], user: dict[str, Any]) -> Any:
+        self._require(user, "VALUABLE_ACCESS")
+        fields = params.get("fields", "").lower()
+        wanted = [t for t in params.get("topic_ids", "").split(",") if t]
+        found = []
+        for topic in self._topics:
+            if topic["id"] not in wanted or topic.get("deleted"):
+                continue  # a deleted topic is simply absent
+            data = self._topic_json(topic)
+            figures = engagement(time.time() + self._offset - topic["created_ms"] / 1000, weight=3)
+            if "like_summary" in fields:
+                data["like_summary"] = {"count": figures["likes"], "self": False, "like_possible": True}
+            if "reshare_summary" in fields:
+                data["reshare_summary"] = {"count": figures["reposts"], "self": False, "reshare_possible": True}
+            if "discussion_summary" in fields:
+                data["discussion_summary"] = {"comments_count": len(self.comments.get(topic["id"], []))}
+            if "views_count" in fields:
+                data["views_count"] = figures["views"]
+            found.append(data)
+        return {"media_topics": found}
+
+    def _m_mediatopic_deleteTopic(self, params: dict[str, str], user: dict[str, Any]) -> Any:
+        self._require(user, "GROUP_CONTENT")
+        topic = self._topic(params.get("topic_id", ""))
+        member = self.memberships.get((topic["gid"], user["uid"]), {})
+        if member.get("status") not in POSTING_STATUSES and member.get("role") not in POSTING_ROLES:
+            raise OkApiError(10, "PERMISSION_DENIED : User cannot delete topics of the group")
+        topic["deleted"] = True
+        return {"success": True}
+
+    def _m_discussions_getComments(self, params: dict[str, str], user: dict[str, Any]) -> Any:
+        self._require(user, "VALUABLE_ACCESS")
+        if params.get("discussionType") != "GROUP_TOPIC":
+            raise OkApiError(100, "PARAM : discussionType must be GROUP_TOPIC for a group topic")
+        topic = self._topic(params.get("discussionId", ""))
+        rows = sorted(self.comments.get(topic["id"], []), key=lambda c: c["time"])
+        start = int(params.get("anchor", "0") or 0)
+        count = min(100, int(params.get("count", "20") or 20))
+        chunk = rows[start : start + count]
+        comments = [
+            {
+                "id": c["id"],
+                "author_id": c["author_id"],
+                "text": c["text"],
+                "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(c["time"])),
+                "date_ms": int(c["time"] * 1000),
+                "like_count": 0,
+                "reply_to_id": None,
+            }
+            for c in chunk
+        ]
+        return {"comments": comments, "anchor": str(start + len(chunk)), "has_more": start + count < len(rows)}
+
+    def _m_users_getInfo(self, params: dict[str, str], user: dict[str, Any]) -> Any:
+        names = {c["author_id"]: c["name"] for rows in self.comments.values() for c in rows}
+        names |= {u["uid"]: u["name"] for u in self.users.values()}
+        return [{"uid": uid, "name": names[uid]} for uid in params.get("uids", "").split(",") if uid in names]
+
+    def _topic(self, topic_id: str) -> dict[str, Any]:
+        for topic in self._topics:
+            if topic["id"] == topic_id and not topic.get("deleted"):
+                return topic
+        raise OkApiError(300, f"NOT_FOUND : Topic {topic_id} not found")
 
     # -- uploads -----------------------------------------------------------------------------------------------
 
