@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    bindparam,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.db import rowcount

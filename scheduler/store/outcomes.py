@@ -8,16 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypedDict
 
-from sqlalchemy import (
-    ARRAY,
-    Integer,
-    Text,
-    Update,
-    bindparam,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import ARRAY, Integer, Text, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.db import rowcount

@@ -6,11 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import (
-    bindparam,
-    func,
-    select,
-)
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.models import Delivery, Status
