@@ -20,10 +20,10 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from adapters.base import MB, Adapter, Capabilities, OutgoingPost, PublishResult, RateLimit
 from adapters.channel import ChannelSettings, OptionReader, SharedClients
@@ -50,6 +50,12 @@ class OutboxAdapter(Adapter):
     )
     can_read_back = True
     idempotent_window = float("inf")
+    unsupported: ClassVar[Mapping[str, str]] = {
+        "results": "the outbox is a folder: nobody sees its posts, so there are no results to read",
+        "audience": "the outbox is a folder: it has no audience",
+        "comments": "the outbox is a folder: nobody can comment on its posts",
+        "delete": "the outbox keeps every post it wrote (its key index points at it): delete the folder by hand",
+    }
 
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _now) -> None:
         self.path = Path(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from adapters.base import OutgoingPost
-from adapters.errors import AuthError
+from adapters.errors import AuthError, NotSupported, PermanentError
 from adapters.outbox import OutboxAdapter
 
 T0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
@@ -139,3 +139,20 @@ def test_an_outbox_removed_while_the_daemon_runs_is_made_again(tmp_path: Path) -
     shutil.rmtree(folder / ".keys")  # the index alone: it is rebuilt from the folders
     assert asyncio.run(adapter.publish(OutgoingPost("one", key="k1"))) == again
     assert links(folder) == {"k1": again.remote_id}
+
+
+def test_nothing_can_be_read_or_deleted_and_each_refusal_says_why(tmp_path: Path) -> None:
+    outbox = OutboxAdapter(tmp_path)
+    name = asyncio.run(outbox.publish(OutgoingPost("kept", key="k1"))).remote_id
+    now = datetime.now(UTC)
+    calls = {
+        "results": outbox.read_results(name),
+        "audience": outbox.read_audience(),
+        "comments": outbox.read_comments(name, now),
+        "delete": outbox.delete_post(name, now, now),
+    }
+    for action, call in calls.items():
+        with pytest.raises(NotSupported) as info:
+            asyncio.run(call)
+        assert str(info.value) == OutboxAdapter.unsupported[action] and isinstance(info.value, PermanentError)
+    assert (tmp_path / name / "post.txt").read_text().startswith("kept")
