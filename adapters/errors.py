@@ -28,7 +28,8 @@ contain a token.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -120,3 +121,15 @@ class BadResponse(SmmError):
     def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(str(status))
         self.status, self.body, self.headers = status, body, headers or {}
+
+
+@contextmanager
+def answer_shape(network: str, what: str) -> Iterator[None]:
+    """Reading a network's answer inside: one that lacks the fields or types its docs give (a proxy's page, an API
+    change) becomes a :class:`TransientError` naming ``what`` was read, instead of a KeyError from deep inside."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise TransientError(
+            f"{network} answered {what} in a shape smm does not know ({type(exc).__name__}: {exc}); retry later"
+        ) from exc

@@ -41,6 +41,7 @@ from adapters.errors import (
     PublishError,
     RateLimited,
     TransientError,
+    answer_shape,
 )
 from adapters.http import parse_retry_after, request_budget, shared_client, total_deadline, transport_errors
 
@@ -259,6 +260,10 @@ class FacebookAdapter(Adapter):
     async def read_results(self, remote_id: str) -> PostResults:
         """Reactions, comments and shares from the post's fields (``pages_read_engagement``), views from its
         insights where the token may read them (``read_insights``; otherwise ``views`` is ``None`` with a note)."""
+        with answer_shape("Facebook", "the post's fields and insights"):
+            return await self._results(remote_id)
+
+    async def _results(self, remote_id: str) -> PostResults:
         try:
             body = (await self._call("GET", remote_id, params={"fields": RESULT_FIELDS})).body
         except ContentRejected as exc:
@@ -301,6 +306,10 @@ class FacebookAdapter(Adapter):
         return None, (f"this Graph API version ({self._version}) knows none of the view metrics {', '.join(names)}",)
 
     async def read_audience(self) -> int:
+        with answer_shape("Facebook", "the Page's followers_count"):
+            return await self._audience()
+
+    async def _audience(self) -> int:
         body = (await self._call("GET", self.page_id, params={"fields": "followers_count"})).body
         followers = body.get("followers_count")
         if not isinstance(followers, int):
@@ -308,6 +317,10 @@ class FacebookAdapter(Adapter):
         return followers
 
     async def read_comments(self, remote_id: str, since: datetime) -> list[Comment]:
+        with answer_shape("Facebook", "the post's comments"):
+            return await self._comments(remote_id, since)
+
+    async def _comments(self, remote_id: str, since: datetime) -> list[Comment]:
         found: list[Comment] = []
         after: str | None = None
         oldest = _unix(since)

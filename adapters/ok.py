@@ -40,6 +40,7 @@ from adapters.errors import (
     PublishError,
     RateLimited,
     TransientError,
+    answer_shape,
 )
 from adapters.http import parse_retry_after, request_budget, shared_client, total_deadline, transport_errors
 
@@ -204,6 +205,10 @@ class OkAdapter(Adapter):
         )
 
     async def read_results(self, remote_id: str) -> PostResults:
+        with answer_shape("OK", "mediatopic.getByIds"):
+            return await self._results(remote_id)
+
+    async def _results(self, remote_id: str) -> PostResults:
         answer = await self._call("mediatopic.getByIds", {"topic_ids": remote_id, "fields": RESULT_FIELDS})
         topics = _listed(answer, "media_topics")
         topic = next((t for t in topics if str(t.get("id")) == remote_id), None)
@@ -220,6 +225,10 @@ class OkAdapter(Adapter):
         return PostResults(views, likes, reshares, count("discussion_summary", "comments_count"), notes=notes)
 
     async def read_audience(self) -> int:
+        with answer_shape("OK", "group.getInfo"):
+            return await self._audience()
+
+    async def _audience(self) -> int:
         info = await self._call("group.getInfo", {"uids": self.group_id, "fields": "uid,members_count"})
         groups = _listed(info, "groups")
         members = groups[0].get("members_count") if groups else None
@@ -229,6 +238,10 @@ class OkAdapter(Adapter):
 
     async def read_comments(self, remote_id: str, since: datetime) -> list[Comment]:
         """discussions.getComments of the group topic, then users.getInfo for the authors' names."""
+        with answer_shape("OK", "discussions.getComments"):
+            return await self._comments(remote_id, since)
+
+    async def _comments(self, remote_id: str, since: datetime) -> list[Comment]:
         oldest = since.timestamp() * 1000
         rows: list[dict[str, Any]] = []
         anchor: str | None = None

@@ -40,6 +40,7 @@ from adapters.errors import (
     PublishError,
     RateLimited,
     TransientError,
+    answer_shape,
 )
 from adapters.http import parse_retry_after
 
@@ -221,13 +222,18 @@ class VkAdapter(Adapter):
         await asyncio.to_thread(self._call, "wall.delete", values)
 
     async def read_results(self, remote_id: str) -> PostResults:
-        return await asyncio.to_thread(self._read_results, int(remote_id))
+        post_id = int(remote_id)
+        with answer_shape("VK", "wall.getById"):
+            return await asyncio.to_thread(self._read_results, post_id)
 
     async def read_audience(self) -> int:
-        return await asyncio.to_thread(self._read_audience)
+        with answer_shape("VK", "groups.getById"):
+            return await asyncio.to_thread(self._read_audience)
 
     async def read_comments(self, remote_id: str, since: datetime) -> list[Comment]:
-        return await asyncio.to_thread(self._read_comments, int(remote_id), since)
+        post_id = int(remote_id)
+        with answer_shape("VK", "wall.getComments"):
+            return await asyncio.to_thread(self._read_comments, post_id, since)
 
     async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
         await asyncio.to_thread(self._delete, int(remote_id))

@@ -579,3 +579,11 @@ def test_a_delete_without_an_answer_is_ambiguous(fake: FakeFacebook) -> None:
     now = datetime.now(UTC)
     error = fails(fake.url, lambda a: a.delete_post(post_id, now, now), timeout=0.25)
     assert type(error) is AmbiguousError and "may be deleted" in str(error)
+
+
+def test_a_comment_of_an_unknown_shape_is_transient(fake: FakeFacebook) -> None:
+    post_id = published(fake)
+    bad = {"data": [{"id": "1_2", "message": "hi", "created_time": "yesterday"}], "paging": {}}
+    fake.inject("comments", Fault.respond(200, bad))
+    error = fails(fake.url, lambda a: a.read_comments(post_id, datetime.now(UTC)))
+    assert type(error) is TransientError and "comments" in str(error)

@@ -532,3 +532,9 @@ def test_a_delete_without_an_answer_is_ambiguous(fake: FakeOk) -> None:
     now = datetime.now(UTC)
     error = fails(fake.url, lambda a: a.delete_post(topic, now, now), timeout=0.25)
     assert type(error) is AmbiguousError and "may be deleted" in str(error)
+
+
+def test_an_answer_of_an_unknown_shape_is_transient(fake: FakeOk) -> None:
+    fake.inject("discussions.getComments", Fault.respond(200, {"comments": [{"text": "no id", "date_ms": 1}]}))
+    error = fails(fake.url, lambda a: a.read_comments("1", datetime.fromtimestamp(0, UTC)))
+    assert type(error) is TransientError and "discussions.getComments" in str(error)

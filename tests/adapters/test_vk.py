@@ -622,3 +622,9 @@ def test_a_delete_without_an_answer_is_ambiguous(fake: FakeVk) -> None:
 
 def test_vk_can_do_everything_after_publishing() -> None:
     assert VkAdapter.unsupported == {} and VkAdapter.capabilities.delete_window is None
+
+
+def test_an_answer_of_an_unknown_shape_is_transient(fake: FakeVk) -> None:
+    fake.inject("wall.getById", Fault.respond(200, {"response": {"items": [{"id": "x1"}]}}))
+    exc = failure(adapter(fake), lambda a: a.read_results("1"))
+    assert type(exc) is TransientError and "wall.getById" in str(exc)
