@@ -52,6 +52,10 @@ Transport = Callable[[str, str, str, float], None]
 """``send(url, title, body, timeout)``: sends one message, or raises :class:`AlertSendError`."""
 
 
+def ignore_alert(alert: Alert) -> None:
+    """Where alerts go when nothing sends them (a publisher outside the daemon, tests)."""
+
+
 class AlertSendError(Exception):
     """A message could not be sent; the text says why, without the URL."""
 
@@ -181,10 +185,19 @@ class AlertSender:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_config(cls, alerts: AlertsConfig, env: Mapping[str, str] | None = None) -> AlertSender:
-        """A sender for the configured destinations, their URLs read (a ConfigError names one that cannot be)."""
-        targets = [Target(d.name, secret_url(d.url.read(env)), d.events) for d in alerts.destinations]
-        return cls(targets, interval=alerts.interval, timeout=alerts.timeout)
+    def from_config(
+        cls, alerts: AlertsConfig, env: Mapping[str, str] | None = None, monotonic: Callable[[], float] = time.monotonic
+    ) -> AlertSender:
+        """A sender for the configured destinations; one whose URL cannot be read is left out, and logged."""
+        from scheduler.errors import ConfigError
+
+        targets = []
+        for destination in alerts.destinations:
+            try:
+                targets.append(Target(destination.name, secret_url(destination.url.read(env)), destination.events))
+            except ConfigError as exc:
+                log.error("alerts: %s is disabled: %s", destination.name, exc, extra={"action": "alerts_disabled"})
+        return cls(targets, interval=alerts.interval, timeout=alerts.timeout, monotonic=monotonic)
 
     def notify(self, alert: Alert) -> None:
         """Queue ``alert`` for every destination that wants its event; returns at once."""
@@ -197,8 +210,8 @@ class AlertSender:
             self._wake.set()
 
     def start(self) -> None:
-        """Run the sending task in the running loop."""
-        if self._task is None:
+        """Run the sending task in the running loop (none without destinations)."""
+        if self._task is None and self.targets:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="smm-alerts")
 
     async def stop(self) -> None:

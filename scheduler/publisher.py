@@ -31,6 +31,7 @@ from adapters.errors import (
 )
 from scheduler import native, ratelimit, store, timeline
 from scheduler import repository as repo
+from scheduler.alerts import Alert, ignore_alert
 from scheduler.config import ChannelConfig, Config
 from scheduler.errors import DatabaseError
 from scheduler.log import redact
@@ -81,6 +82,8 @@ class Publisher:
     monotonic: Callable[[], float]
     #: Runs an outcome's write, in a transaction it may share with other writes (the daemon's group commit).
     db_batch: Write | None = None
+    #: Tells the operator (the daemon's :meth:`AlertSender.notify`: it only queues).
+    alert: Callable[[Alert], None] = ignore_alert
     published_count: int = 0
     _flagged: set[str] | None = None
 
@@ -89,6 +92,7 @@ class Publisher:
         await self.db_call(repo.set_attention, channel, reason, self.clock())
         if self._flagged is not None:
             self._flagged.add(channel)
+        self.alert(Alert("channel_attention", f"{reason} (smm doctor checks it)", channel=channel))
 
     async def unflag(self, channel: str) -> None:
         """Clear the mark after a success; a write only when the channel was marked (not on every publish)."""
@@ -277,6 +281,9 @@ class Publisher:
             log.warning("%s: %s", claim.channel, warning, extra=_extra(claim, action="adapter_warning"))
         return True
 
+    def _alert(self, event: str, claim: Claim, text: str) -> None:
+        self.alert(Alert(event, text, channel=claim.channel, post_id=claim.post_id))
+
     def _channel(self, claim: Claim) -> ChannelConfig:
         return self.config.channel(claim.channel)
 
@@ -295,6 +302,7 @@ class Publisher:
             claim.post_id,
             extra=_extra(claim, action="failed", needs_attention=exc.needs_attention),
         )
+        self._alert("delivery_failed", claim, f"{message} (after fixing it: smm retry {claim.post_id})")
 
     async def _transient(self, claim: Claim, exc: TransientError) -> None:
         now = self.clock()
@@ -310,6 +318,7 @@ class Publisher:
                     error,
                     extra=_extra(claim, action="failed"),
                 )
+                self._alert("delivery_failed", claim, error)
             return
         if await self.record(store.record_retry, claim, now, message, decision.retry_at):
             kind = "rate limited" if isinstance(exc, RateLimited) else "temporary failure"
@@ -410,6 +419,7 @@ class Publisher:
         )
         if await self.record(store.record_unknown, claim, now, message):
             log.error("post %d to %s: %s", claim.post_id, claim.channel, message, extra=_extra(claim, action="unknown"))
+            self._alert("delivery_unknown", claim, message)
 
     async def _resend(self, claim: Claim, now: datetime, note: str) -> None:
         if await self.record(store.record_retry, claim, now, note, now, Outcome.NOT_FOUND):
@@ -423,6 +433,7 @@ class Publisher:
             )
             if await self.record(store.record_unknown, claim, now, redact(text)):
                 log.error("post %d to %s: %s", claim.post_id, claim.channel, redact(text), extra=_extra(claim))
+                self._alert("delivery_unknown", claim, redact(text))
             return
         retry_in = min(self.config.retry.backoff_cap, max(self.config.daemon.reconcile_delay, 30.0))
         await self.record(store.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=retry_in))

@@ -16,6 +16,7 @@ from typing import Any
 
 from adapters import Adapter
 from scheduler import store, watch
+from scheduler.alerts import Alert, AlertSender
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
 from scheduler.daemon.health import Progress, log_summary
@@ -85,7 +86,11 @@ class Daemon:
         )
         self.lock: DaemonLock | None = DaemonLock(db.path) if db.path else None
         self.limiter = Limiter()
-        self.publisher = Publisher(config, rt.db_call, self.limiter, clock, monotonic, db_batch=rt.batch_call)
+        self.alerts = AlertSender.from_config(config.alerts, monotonic=monotonic)
+        rt.alert = self._alert
+        self.publisher = Publisher(
+            config, rt.db_call, self.limiter, clock, monotonic, db_batch=rt.batch_call, alert=self._alert
+        )
         self.timer = Timer(clock, rt.is_stopping)
         # Several daemons on one PostgreSQL share the work by lease group.
         self.membership = Membership(rt, not db.is_sqlite, partial(self.timer.later, job_id="retake", job=self._poke))
@@ -104,6 +109,10 @@ class Daemon:
     def config(self) -> Config:
         return self.rt.config
 
+    def _alert(self, alert: Alert) -> None:
+        """Queue ``alert`` for the operator (never waits: the sender's own task sends it)."""
+        self.alerts.notify(alert)
+
     async def reload(self) -> None:
         """SIGHUP: read the config again; keep the old one if the new one is invalid."""
         rt = self.rt
@@ -115,10 +124,14 @@ class Daemon:
             log.error("config reload failed, keeping the running config: %s", exc, extra={"action": "reload_failed"})
             return
         adapters, broken = build_adapters(self.factory, config)
-        old = rt.adapters
+        old, old_alerts = rt.adapters, rt.config.alerts
         rt.config, rt.adapters, rt.broken = config, adapters, broken
         self.publisher.config = config
         self.native.plan()  # a channel may have turned native scheduling on
+        if config.alerts != old_alerts:
+            previous, self.alerts = self.alerts, AlertSender.from_config(config.alerts, monotonic=rt.monotonic)
+            self.alerts.start()
+            await previous.stop()
         for adapter in old.values():
             await _close_quietly(adapter)
         log.info(
@@ -155,11 +168,12 @@ class Daemon:
         await rt.db_call(watch.probe_write)
         stale = await rt.db_read(store.expired_leases, now, set())
         if stale:
-            log.warning(
-                "%s published when a daemon stopped; checking each before anything is sent again",
-                plural(len(stale), "delivery was being", "deliveries were being"),
-                extra={"action": "recovery"},
+            line = (
+                f"{plural(len(stale), 'delivery was being', 'deliveries were being')} published when a daemon stopped; "
+                "checking each before anything is sent again"
             )
+            log.warning("%s", line, extra={"action": "recovery"})
+            self._alert(Alert("unclean_start", line))
         await self.reconciler.recover_expired(now, wait=True)
 
     async def main(self) -> int:
@@ -177,7 +191,9 @@ class Daemon:
             lambda: asyncio.ensure_future(self.reload()),
             lambda: asyncio.ensure_future(self.log_summary()),
         )
+        self.alerts.start()
         if (code := await start(rt, self.startup, self.notifier)) is not None:
+            await self.alerts.stop()
             self.release()
             return code
         sock = self.lock.socket if self.lock is not None else None
@@ -262,6 +278,7 @@ class Daemon:
         if self.summary_task is not None:
             await done([self.summary_task])
         self.abandoned += await self.timer.stop(done)
+        await self.alerts.stop()  # what is still queued gets one last try, within the alerts' timeout
         await self.membership.leave()
         for adapter in rt.adapters.values():
             await _close_quietly(adapter)

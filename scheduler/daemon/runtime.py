@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from adapters import Adapter
 from scheduler import store
+from scheduler.alerts import Alert, ignore_alert
 from scheduler.batch import WriteBatcher
 from scheduler.config import Config
 from scheduler.daemon.health import DatabaseHealth, WarnOnce
@@ -62,6 +63,8 @@ class Runtime:
         self.ahead = ReadAhead()
         self.health = DatabaseHealth(notifier, monotonic)
         self.warn_once = WarnOnce(monotonic)
+        #: Tells the operator: the daemon's alert sender (set by :class:`~scheduler.daemon.core.Daemon`).
+        self.alert: Callable[[Alert], None] = ignore_alert
         # SQLite takes one writer at a time; reads (WAL) go on beside it, so a slow summary never delays a claim.
         self.executor = ThreadPoolExecutor(
             max_workers=1 if db.is_sqlite else 4, thread_name_prefix="smm-db", initializer=worker_thread

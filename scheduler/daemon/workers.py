@@ -9,6 +9,7 @@ import logging
 
 from adapters import Adapter
 from scheduler import store
+from scheduler.alerts import Alert
 from scheduler.config import ChannelConfig
 from scheduler.daemon.membership import Membership
 from scheduler.daemon.runtime import Runtime
@@ -67,6 +68,7 @@ class Workers:
             )
             for line in lines:
                 log.warning("%s", line, extra={"channel": name, "action": "deferred"})
+                self.rt.alert(Alert("quota_deferred", line, channel=name))
             if lines:  # deferred posts have new times, maybe within what was read ahead: look again
                 self.rt.poke()
 

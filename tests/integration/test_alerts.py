@@ -8,12 +8,16 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from scheduler import store
 from scheduler.alerts import Alert, AlertSender, Target, secret_url, send_bounded, send_with_apprise
-from scheduler.config import ALERT_EVENTS
+from scheduler.config import ALERT_EVENTS, load_config
+from scheduler.db import Database
+from scheduler.intake import NewPost, add_post
 from scheduler.log import TextFormatter
 from tests.conftest import run_cli, write_config
 from tests.fakes.base import Fault
@@ -208,3 +212,48 @@ def test_smm_alerts_test_without_destinations_is_a_user_error(tmp_path: Path, sq
     result = run_cli("alerts", "test", config=config)
     assert result.code == 2
     assert result.err == f"smm: error: {config}: no alert destinations: add an [[alerts.destinations]] table\n"
+
+
+def test_the_daemon_alerts_a_failed_delivery_and_its_channel_and_sends_them_before_it_stops(
+    hook: FakeWebhook, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the outbox folder should be")
+    monkeypatch.setenv("SMM_ALERT_HOOK", hook.apprise_url("daemonsecret-123456789"))
+    body = (
+        f'[[channels]]\nname = "blocked"\nnetwork = "outbox"\npath = "{blocked}"\n'
+        '[[alerts.destinations]]\nname = "ops"\nurl_env = "SMM_ALERT_HOOK"\n'
+        'events = ["delivery_failed", "channel_attention"]\n'
+    )
+    config = write_config(tmp_path / "config.toml", sqlite_url, body, outbox=False)
+    assert run_cli("add", "hello", "--now", config=config).code == 0
+    hook.inject("hook", Fault.delay(0.5))  # still sending when run --once is done: the stop waits for it
+    result = run_cli("run", "--once", config=config)
+    assert result.code == 0, result.err
+    said = "\n\n".join(m["message"] for m in hook.messages)
+    assert "post 1 on blocked: cannot write to the outbox" in said
+    assert "(after fixing it: smm retry 1)" in said
+    assert "blocked: cannot write to the outbox" in said and "(smm doctor checks it)" in said
+    assert "daemonsecret" not in said + result.err
+
+
+def test_a_start_after_an_unclean_stop_is_an_alert(
+    hook: FakeWebhook, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMM_ALERT_HOOK", hook.apprise_url())
+    body = '[[alerts.destinations]]\nurl_env = "SMM_ALERT_HOOK"\nevents = ["unclean_start"]\n'
+    config = write_config(tmp_path / "config.toml", sqlite_url, body, extra_top='[daemon]\nreconcile_delay = "1s"\n')
+    cfg = load_config(config)
+    db = Database(cfg.database_url)
+    db.check_schema()
+    now = datetime.now(UTC)
+    add_post(cfg, db, NewPost(text="claimed, then the daemon died", channels=["outbox"], now=True), now)
+    with db.write() as session:
+        assert store.claim(session, "outbox", now, "dead-daemon", timedelta(seconds=0)) is not None
+    db.dispose()
+    assert run_cli("run", "--once", config=config).code == 0
+    (message,) = hook.messages
+    assert message["title"] == "smm: start after an unclean stop"
+    assert message["message"] == (
+        "1 delivery was being published when a daemon stopped; checking each before anything is sent again"
+    )
