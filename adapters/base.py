@@ -11,14 +11,15 @@ imported inside the methods that use it, so that ``smm add`` can validate a post
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from adapters.channel import ChannelSettings, OptionReader, SharedClients
@@ -30,6 +31,22 @@ MB = 1024 * 1024
 def token_fingerprint(token: str) -> str:
     """A short, stable name for a token's rate-limit scope (scopes are logged; tokens never are)."""
     return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+LONG_TEXT = 2_000
+"""Characters from which reading a text (its markup, its links) goes to a worker thread. The reads are linear: a
+shorter text takes less time on the event loop than the hop to a thread and back costs it."""
+
+
+async def read_text(text: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``fn(*args, **kwargs)``, a function that reads ``text``: on the event loop when the text is short, in a worker
+    thread when it is long (a hostile post must not hold up the posts of other channels)."""
+    if len(text) < LONG_TEXT:
+        return fn(*args, **kwargs)
+    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 @dataclass(frozen=True)

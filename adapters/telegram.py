@@ -18,7 +18,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from adapters.base import MB, Adapter, Capabilities, OutgoingPost, Problem, PublishResult, RateLimit, token_fingerprint
+from adapters.base import (
+    MB,
+    Adapter,
+    Capabilities,
+    OutgoingPost,
+    Problem,
+    PublishResult,
+    RateLimit,
+    read_text,
+    token_fingerprint,
+)
 from adapters.channel import ChannelSettings, OptionReader, SharedClients, show
 from adapters.errors import (
     AmbiguousError,
@@ -265,7 +275,7 @@ class TelegramAdapter(Adapter):
         photos = [
             (await asyncio.to_thread(_read, item.path), _filename(item.path.name, item.mime)) for item in post.media
         ]
-        length = await asyncio.to_thread(self.visible_length, text, {"parse_mode": self.parse_mode})  # off the loop
+        length = await read_text(text, self.visible_length, text, {"parse_mode": self.parse_mode})
         long_text = length > (self.capabilities.max_caption or 0)
         caption = None if long_text or not text.strip() else text
         mode = self.parse_mode

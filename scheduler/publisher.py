@@ -21,6 +21,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from sqlalchemy.orm import Session
 
 from adapters import Adapter, OutgoingPost, PublishResult
+from adapters.base import read_text
 from adapters.errors import (
     AmbiguousError,
     PermanentError,
@@ -121,6 +122,12 @@ class Publisher:
     def outgoing(self, claim: Claim, channel: ChannelConfig) -> OutgoingPost:
         return render(claim.content, channel, self.config.media_dir, key=claim.key)
 
+    async def _outgoing(self, claim: Claim, channel: ChannelConfig) -> OutgoingPost:
+        """:meth:`outgoing`, in a worker thread when the post's texts are long (rendering reads their markup)."""
+        content = claim.content
+        longest = max([content.text, *content.variants.values()], key=len)
+        return await read_text(longest, self.outgoing, claim, channel)
+
     # -- publish ------------------------------------------------------------------------------------------------
 
     async def publish(
@@ -150,7 +157,7 @@ class Publisher:
                 )
                 return False
             await self.record(store.clear_native, claim.delivery_id)
-        post = await asyncio.to_thread(self.outgoing, claim, channel)  # markup is read off the event loop
+        post = await self._outgoing(claim, channel)
         # One line a post at INFO is the "published" one; a first attempt's start is detail (50 posts a second).
         log.log(
             logging.INFO if claim.attempt_number > 1 else logging.DEBUG,
@@ -253,7 +260,7 @@ class Publisher:
                 self.limiter.pause(limit.scope, self.monotonic() + result.backoff)
         per_request = [limit for limit in adapter.rate_limits() if limit.unit == "request"]
         if per_request:
-            sent = post if post is not None else await asyncio.to_thread(self.outgoing, claim, self._channel(claim))
+            sent = post if post is not None else await self._outgoing(claim, self._channel(claim))
             extra_units = adapter.requests_for(sent) - 1
             if extra_units > 0:
                 for limit in per_request:
@@ -357,7 +364,7 @@ class Publisher:
         if claim.open_since is None:
             await self.db_call(store.release, claim, now, "claimed but never sent")
             return
-        post = await asyncio.to_thread(self.outgoing, claim, channel)
+        post = await self._outgoing(claim, channel)
         since = claim.open_since
         age = (now - since).total_seconds()
         if adapter.can_read_back:

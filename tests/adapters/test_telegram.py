@@ -167,6 +167,22 @@ def test_publishing_reads_the_markup_off_the_event_loop(fake: FakeTelegram, monk
     assert parsed_on and threading.main_thread() not in parsed_on
 
 
+def test_a_short_text_is_read_on_the_event_loop(fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hop to a worker thread and back costs the loop more than reading an ordinary post's markup."""
+    import adapters.telegram_markup as markup
+
+    parsed_on: list[threading.Thread] = []
+    real = markup.parse
+
+    def recording(text: str, mode: str | None) -> markup.Parsed:
+        parsed_on.append(threading.current_thread())
+        return real(text, mode)
+
+    monkeypatch.setattr(markup, "parse", recording)
+    publish(adapter(fake, parse_mode="MarkdownV2"), OutgoingPost("*bold* " * 200))
+    assert parsed_on and set(parsed_on) == {threading.main_thread()}
+
+
 def test_long_text_with_photos_is_split_into_album_then_message(fake: FakeTelegram, tmp_path: Path) -> None:
     text = "word " * 300  # 1500 characters: over the 1024 caption limit
     result = publish(adapter(fake), OutgoingPost(text, link="https://example.com/", media=photos(tmp_path, 2)))
