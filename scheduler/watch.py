@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
@@ -111,28 +112,38 @@ def owned_in_doubt(session: Session, owner: str) -> list[datetime]:
     return [until for until in session.scalars(query) if until is not None]  # a claim always sets it
 
 
-def summary(config: Config, now: datetime, session: Session) -> list[tuple[int, str]]:
-    """The operators' summary: per channel what is queued and until when, and the channels that need a person,
-    as ``(log level, line)``."""
-    lines: list[tuple[int, str]] = []
+class SummaryLine(NamedTuple):
+    """One line of the operators' summary, at its log level; ``dry``: a queue that runs dry (an alert too)."""
+
+    level: int
+    text: str
+    dry: bool = False
+
+
+def summary(config: Config, now: datetime, session: Session) -> list[SummaryLine]:
+    """The operators' summary: per channel what is queued and until when, and the channels that need a person."""
+    lines: list[SummaryLine] = []
     queues = store.queued_per_channel(session, config.channel_names)
     horizon = now + timedelta(days=config.daemon.queue_warning_days)
     for channel in config.channels:
         queued, nxt, last = queues.get(channel.name, (0, None, None))
         if nxt is None:
-            lines.append((logging.WARNING, f"channel {channel.name}: nothing queued; the cadence has stopped"))
+            lines.append(
+                SummaryLine(logging.WARNING, f"channel {channel.name}: nothing queued; the cadence has stopped")
+            )
             continue
         local = format_local(nxt, channel.timezone)
-        lines.append((logging.INFO, f"channel {channel.name}: {queued} queued, next {local}"))
+        lines.append(SummaryLine(logging.INFO, f"channel {channel.name}: {queued} queued, next {local}"))
         if last is not None and last < horizon:
             until = format_local(last, channel.timezone, clock=False)
             lines.append(
-                (
+                SummaryLine(
                     logging.WARNING,
                     f"channel {channel.name}: the queue runs dry after {until}, within "
                     f"{plural(config.daemon.queue_warning_days, 'day', 'days')}; queue more posts to keep the cadence",
+                    dry=True,
                 )
             )
     for name, reason in sorted(repo.attention(session).items()):
-        lines.append((logging.ERROR, f"channel {name} needs attention: {reason}"))
+        lines.append(SummaryLine(logging.ERROR, f"channel {name} needs attention: {reason}"))
     return lines

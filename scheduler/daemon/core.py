@@ -12,7 +12,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
 
 from adapters import Adapter
 from scheduler import store, watch
@@ -380,10 +379,10 @@ class Daemon:
             for name, adapter in list(rt.adapters.items()):
                 await self.workers.plan_quotas(name, adapter)
 
-        async def read() -> Any:
+        async def read() -> list[watch.SummaryLine]:
             return await rt.db_read(partial(watch.summary, rt.config, rt.clock()))
 
-        await log_summary(read, quotas)
+        await log_summary(read, quotas, self._alert)
 
     def release(self) -> None:
         """Let go of the threads, the database and the lock (a start that failed; tests)."""

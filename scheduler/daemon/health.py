@@ -7,9 +7,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from scheduler.alerts import Alert, ignore_alert
 from scheduler.daemon.process import return_free_memory
 from scheduler.errors import DatabaseError
 from scheduler.sdnotify import PROGRESS_INTERVAL, Notifier
+from scheduler.watch import SummaryLine
 
 log = logging.getLogger("smm.daemon")
 
@@ -116,15 +118,20 @@ class WarnOnce:
 
 
 async def log_summary(
-    read: Callable[[], Awaitable[list[tuple[int, str]]]], before: Callable[[], Awaitable[None]]
+    read: Callable[[], Awaitable[list[SummaryLine]]],
+    before: Callable[[], Awaitable[None]],
+    alert: Callable[[Alert], None] = ignore_alert,
 ) -> None:
-    """What each channel publishes next, and queues about to run dry: ``before`` (quota deferrals) then ``read``."""
+    """What each channel publishes next, and queues about to run dry (each an alert too): ``before`` (quota
+    deferrals) then ``read``."""
     try:
         await before()
         lines = await read()
     except DatabaseError as exc:
         log.error("cannot read the queue summary: %s", exc)
         return
-    for level, line in lines:
-        log.log(level, "%s", line, extra={"action": "summary"})
+    for line in lines:
+        log.log(line.level, "%s", line.text, extra={"action": "summary"})
+        if line.dry:
+            alert(Alert("queue_dry", line.text))
     return_free_memory()

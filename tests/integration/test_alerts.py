@@ -257,3 +257,18 @@ def test_a_start_after_an_unclean_stop_is_an_alert(
     assert message["message"] == (
         "1 delivery was being published when a daemon stopped; checking each before anything is sent again"
     )
+
+
+def test_a_queue_that_runs_dry_is_an_alert_from_the_summary(
+    hook: FakeWebhook, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMM_ALERT_HOOK", hook.apprise_url())
+    body = '[[alerts.destinations]]\nurl_env = "SMM_ALERT_HOOK"\nevents = ["queue_dry"]\n'
+    config = write_config(tmp_path / "config.toml", sqlite_url, body)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M+00:00")
+    assert run_cli("add", "the last post queued", "--at", tomorrow, config=config).code == 0
+    assert run_cli("run", "--once", config=config).code == 0
+    (message,) = hook.messages
+    assert message["title"] == "smm: queue runs dry"
+    assert message["message"].startswith("channel outbox: the queue runs dry after ")
+    assert message["message"].endswith(", within 7 days; queue more posts to keep the cadence")
