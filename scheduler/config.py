@@ -637,7 +637,9 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         channels=channels,
         daemon=daemon,
         retry=retry,
-        warnings=_permission_warnings(path, label, channels),
+        warnings=_permission_warnings(
+            path, label, [*(ref for c in channels for ref in c.secrets.values()), *(d.url for d in alerts.destinations)]
+        ),
         mix=mix,
         utm=utm,
         feeds=tuple(feeds),
@@ -651,31 +653,30 @@ def _section(root: Table, name: str) -> Any:
     return {} if value is None else value
 
 
-def _permission_warnings(path: Path, label: str, channels: tuple[ChannelConfig, ...]) -> tuple[str, ...]:
+def _permission_warnings(path: Path, label: str, refs: list[SecretRef]) -> tuple[str, ...]:
     """Secret files others can read, and a config others can edit (they could send the secrets elsewhere)."""
     warnings: list[str] = []
     modes: dict[str, int | None] = {}  # channels often share their secret files
-    for channel in channels:
-        for ref in channel.secrets.values():
-            if ref.source != "file":
-                continue
-            if ref.name not in modes:
-                try:
-                    modes[ref.name] = Path(ref.name).stat().st_mode
-                except OSError:
-                    modes[ref.name] = None  # reported when the secret is read
-            mode = modes[ref.name]
-            if mode is not None and mode & (stat.S_IRWXG | stat.S_IRWXO):
-                warnings.append(
-                    f"{label}: {ref.key}: {ref.name} is readable or writable by other users "
-                    f"(mode {stat.S_IMODE(mode):o}): chmod 600 it"
-                )
-    if any(channel.secrets for channel in channels):
+    for ref in refs:
+        if ref.source != "file":
+            continue
+        if ref.name not in modes:
+            try:
+                modes[ref.name] = Path(ref.name).stat().st_mode
+            except OSError:
+                modes[ref.name] = None  # reported when the secret is read
+        mode = modes[ref.name]
+        if mode is not None and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.append(
+                f"{label}: {ref.key}: {ref.name} is readable or writable by other users "
+                f"(mode {stat.S_IMODE(mode):o}): chmod 600 it"
+            )
+    if refs:
         try:
             mode = path.stat().st_mode
         except OSError:
             mode = 0
-        names_files = any(ref.source == "file" for channel in channels for ref in channel.secrets.values())
+        names_files = any(ref.source == "file" for ref in refs)
         if names_files and mode & stat.S_IROTH:
             warnings.append(
                 f"{label} is readable by other users (mode {stat.S_IMODE(mode):o}) and names the files that hold "

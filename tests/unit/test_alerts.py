@@ -159,3 +159,14 @@ def test_every_part_of_a_destination_url_that_could_be_a_secret_is_redacted() ->
     said = f"{token.split(':')[1]} 7654321098 an-app-password-42 XXXXwebhookkeyXXXX"
     assert redact(said) == " ".join(["[REDACTED]"] * 4)
     assert redact("smtp.example.com hooks.example.com") == "smtp.example.com hooks.example.com"
+
+
+def test_a_destination_file_others_can_read_is_warned_of_like_a_channels(tmp_path: Path) -> None:
+    secret = tmp_path / "alerts-url"
+    secret.write_text("tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-100123\n")
+    secret.chmod(0o644)
+    config = load(tmp_path, '[[alerts.destinations]]\nurl_file = "alerts-url"\n')
+    assert (
+        f"{tmp_path / 'config.toml'}: alerts.destinations[0].url_file: {secret} is readable or writable by other "
+        "users (mode 644): chmod 600 it" in config.warnings
+    )
