@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from scheduler import store
-from scheduler.config import load_config
 from scheduler.channels import AdapterFactory
+from scheduler.config import load_config
 from scheduler.daemon import DAEMON_SQLITE_CACHE_KIB, Daemon, open_daemon
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
