@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from scheduler.log import TextFormatter
 from tests.conftest import run_cli, write_config
 from tests.fakes.base import Fault
 from tests.fakes.webhook import FakeWebhook
+from tests.support import DaemonProcess, smm, wait_for
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
@@ -272,3 +274,27 @@ def test_a_queue_that_runs_dry_is_an_alert_from_the_summary(
     assert message["title"] == "smm: queue runs dry"
     assert message["message"].startswith("channel outbox: the queue runs dry after ")
     assert message["message"].endswith(", within 7 days; queue more posts to keep the cadence")
+
+
+def test_sighup_starts_sending_to_destinations_added_to_the_config(
+    hook: FakeWebhook, tmp_path: Path, sqlite_url: str
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the outbox folder should be")
+    channel = f'[[channels]]\nname = "blocked"\nnetwork = "outbox"\npath = "{blocked}"\n'
+    config = write_config(tmp_path / "config.toml", sqlite_url, channel, outbox=False)
+    env = {"SMM_ALERT_HOOK": hook.apprise_url("reloadsecret-123456789")}
+    with DaemonProcess(config, env=env) as daemon:
+        daemon.wait_ready()
+        config.write_text(
+            config.read_text() + '[[alerts.destinations]]\nurl_env = "SMM_ALERT_HOOK"\nevents = ["delivery_failed"]\n'
+        )
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_log(r"config reloaded")
+        assert smm("add", "after the reload", "--now", config=config).returncode == 0
+        wait_for(lambda: hook.messages, timeout=10, what="an alert after the reload")
+        assert daemon.stop() == 0
+        log = daemon.log
+    (message,) = hook.messages
+    assert message["message"].startswith("post 1 on blocked: cannot write to the outbox")
+    assert "reloadsecret" not in log
