@@ -356,7 +356,7 @@ class FacebookAdapter(Adapter):
     async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
         unsure = f"post {remote_id} may be deleted; read it back before deleting again"
         try:
-            await self._call("DELETE", remote_id, publishing=True, may_exist=unsure)
+            await self._call("DELETE", remote_id, publishing=True, may_exist=unsure, doing="deleting")
         except ContentRejected as exc:
             if not _gone(exc):
                 raise
@@ -427,8 +427,9 @@ class FacebookAdapter(Adapter):
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         publishing: bool = False,
         may_exist: str | None = None,
+        doing: str = "posting",
     ) -> _Reply:
-        with self._translated(publishing, may_exist):
+        with self._translated(publishing, may_exist, doing):
             async with total_deadline(request_budget(self._client)):
                 response = await self._client.request(
                     method,
@@ -447,17 +448,20 @@ class FacebookAdapter(Adapter):
             return _Reply(body, usage_backoff(response.headers))
 
     @contextmanager
-    def _translated(self, publishing: bool, may_exist: str | None = None) -> Iterator[None]:
+    def _translated(self, publishing: bool, may_exist: str | None = None, doing: str = "posting") -> Iterator[None]:
         """Every failure of a Graph request becomes an :mod:`adapters.errors` class here, and only here
-        (``may_exist``: what a lost answer to a ``publishing`` request may have done, and what to do)."""
-        may_exist = may_exist or f"the post may exist on page {self.page_id}; check before resending"
+        (``may_exist``: what a lost answer to a ``publishing`` request may have done, and what to do; ``doing``: the
+        request's work, "posting" or "deleting")."""
+        unsure = may_exist or f"the post may exist on page {self.page_id}; check before resending"
         try:
-            with transport_errors("Facebook", publishing=publishing, may_exist=may_exist, redact=self._redact):
+            with transport_errors("Facebook", publishing=publishing, may_exist=unsure, redact=self._redact):
                 yield
         except BadResponse as exc:
-            raise self._api_error(exc, publishing, may_exist) from exc
+            raise self._api_error(exc, publishing, may_exist or "the post may exist", doing) from exc
 
-    def _api_error(self, exc: BadResponse, publishing: bool, may_exist: str = "the post may exist") -> PublishError:
+    def _api_error(
+        self, exc: BadResponse, publishing: bool, may_exist: str = "the post may exist", doing: str = "posting"
+    ) -> PublishError:
         body = exc.body if isinstance(exc.body, dict) else {}
         raw = body.get("error")
         error: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -474,7 +478,7 @@ class FacebookAdapter(Adapter):
             if 400 <= exc.status < 500:
                 return PermanentError(f"Facebook refused the request for page {page} ({said}): check api_url")
             if publishing:
-                return AmbiguousError(f"Facebook answered a request on page {page} oddly ({said}); {may_exist}")
+                return AmbiguousError(f"Facebook answered {_WORK[doing]} on page {page} oddly ({said}); {may_exist}")
             return TransientError(f"Facebook failed temporarily ({said})", retry_after=wait)
         if code in (190, 102):
             reason = TOKEN_SUBCODES.get(sub if isinstance(sub, int) else 0, "the token is no longer valid")
@@ -503,7 +507,7 @@ class FacebookAdapter(Adapter):
             return ContentRejected(f"Facebook rejected the post for page {page}: {said}", code=code)
         if publishing and (code in (1, 2) or exc.status >= 500):
             # php-graph-sdk#1141: code 1/subcode 99 came back and the link had been posted all the same.
-            return AmbiguousError(f"Facebook failed during a request on page {page} ({said}); {may_exist}", code=code)
+            return AmbiguousError(f"Facebook failed while {doing} on page {page} ({said}); {may_exist}", code=code)
         if code in RATE_CODES:
             return RateLimited(f"Facebook throttled page {page} ({said})", retry_after=wait, code=code)
         if code in (1, 2) or error.get("is_transient") is True or exc.status >= 500:
@@ -520,6 +524,10 @@ async def _files(field: str, item: MediaFile) -> dict[str, tuple[str, bytes, str
     except OSError as exc:
         raise PermanentError(f"cannot read media file {item.path}: {exc.strerror}") from exc
     return {field: (item.path.name, data, item.mime)}
+
+
+_WORK = {"posting": "the post", "deleting": "the deletion"}
+"""What a publishing request does, as its error messages name it."""
 
 
 def _gone(exc: PublishError) -> bool:

@@ -282,6 +282,7 @@ class OkAdapter(Adapter):
                 {"topic_id": remote_id, "gid": self.group_id},
                 publishing=True,
                 may_exist=unsure,
+                doing="deleting",
             )
         except PermanentError as exc:
             if exc.code != NOT_FOUND:  # 300 NOT_FOUND: the topic is already gone
@@ -327,27 +328,35 @@ class OkAdapter(Adapter):
         return tokens
 
     async def _call(
-        self, method: str, params: Mapping[str, str], *, publishing: bool = False, may_exist: str | None = None
+        self,
+        method: str,
+        params: Mapping[str, str],
+        *,
+        publishing: bool = False,
+        may_exist: str | None = None,
+        doing: str = "posting",
     ) -> Any:
         fields = {"application_key": self._app_key, "format": "json", "method": method, **params}
         fields["sig"] = sign(fields, self._token, self._secret)
         fields["access_token"] = self._token
-        with self._translated(publishing, may_exist):
+        with self._translated(publishing, may_exist, doing):
             async with total_deadline(request_budget(self._client)):
                 response = await self._client.post("/fb.do", data=fields)
             return _parse(response)
 
     @contextmanager
-    def _translated(self, publishing: bool, may_exist: str | None = None) -> Iterator[None]:
+    def _translated(self, publishing: bool, may_exist: str | None = None, doing: str = "posting") -> Iterator[None]:
         """Every failure of an OK request becomes an :mod:`adapters.errors` class here, and only here."""
-        may_exist = may_exist or f"the topic may exist in group {self.group_id}; check first"
+        unsure = may_exist or f"the topic may exist in group {self.group_id}; check first"
         try:
-            with transport_errors("OK", publishing=publishing, may_exist=may_exist, redact=self._redact):
+            with transport_errors("OK", publishing=publishing, may_exist=unsure, redact=self._redact):
                 yield
         except BadResponse as exc:
-            raise self._api_error(exc, publishing, may_exist) from exc
+            raise self._api_error(exc, publishing, may_exist or "the topic may exist", doing) from exc
 
-    def _api_error(self, exc: BadResponse, publishing: bool, may_exist: str = "the topic may exist") -> PublishError:
+    def _api_error(
+        self, exc: BadResponse, publishing: bool, may_exist: str = "the topic may exist", doing: str = "posting"
+    ) -> PublishError:
         body = exc.body if isinstance(exc.body, dict) else {}
         code = body.get("error_code")
         said = self._redact(f"OK error {code}: {body.get('error_msg')}")
@@ -358,7 +367,7 @@ class OkAdapter(Adapter):
                 after = parse_retry_after(exc.headers.get("retry-after")) or FLOOD_BACKOFF
                 return RateLimited(f"OK asked to slow down ({said})", retry_after=after, code=429)
             if publishing and (exc.status >= 500 or exc.status < 400):
-                return AmbiguousError(f"OK failed during a request in group {group} ({said}); {may_exist}")
+                return AmbiguousError(f"OK failed while {doing} in group {group} ({said}); {may_exist}")
             if exc.status >= 500:
                 return TransientError(f"OK failed temporarily ({said})")
             return PermanentError(f"OK refused the request ({said}): check api_url")
