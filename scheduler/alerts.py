@@ -214,8 +214,9 @@ class AlertSender:
         if self._task is None and self.targets:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="smm-alerts")
 
-    async def stop(self) -> None:
-        """Stop the task, then send what is due now, each destination once, within the send timeout."""
+    async def stop(self, within: float | None = None) -> None:
+        """Stop the task, then send what is queued, each destination once, within the send timeout (and ``within``
+        seconds, the daemon's stop deadline: what is not sent by then is dropped)."""
         if self._task is not None:
             self._task.cancel()
             try:
@@ -223,7 +224,12 @@ class AlertSender:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        await self.pump(final=True)
+        limit = self.timeout if within is None else max(0.0, min(self.timeout, within))
+        queued = sum(sum(box.counts.values()) for box in self.boxes.values())
+        try:
+            await asyncio.wait_for(self.pump(final=True), limit)
+        except TimeoutError:
+            log.warning("alerts: stopping before %s could be sent", plural(queued, "alert", "alerts"))
 
     async def _run(self) -> None:
         while True:

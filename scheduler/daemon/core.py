@@ -277,7 +277,8 @@ class Daemon:
         if self.summary_task is not None:
             await done([self.summary_task])
         self.abandoned += await self.timer.stop(done)
-        await self.alerts.stop()  # what is still queued gets one last try, within the alerts' timeout
+        # What is still queued gets one last try, within the alerts' timeout and what is left of the stop's.
+        await self.alerts.stop(within=rt.stop_deadline - rt.monotonic())
         await self.membership.leave()
         for adapter in rt.adapters.values():
             await _close_quietly(adapter)

@@ -298,3 +298,26 @@ def test_sighup_starts_sending_to_destinations_added_to_the_config(
     (message,) = hook.messages
     assert message["message"].startswith("post 1 on blocked: cannot write to the outbox")
     assert "reloadsecret" not in log
+
+
+def test_a_hung_destination_holds_the_stop_no_longer_than_shutdown_grace(
+    hook: FakeWebhook, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the outbox folder should be")
+    monkeypatch.setenv("SMM_ALERT_HOOK", hook.apprise_url())
+    body = (
+        f'[[channels]]\nname = "blocked"\nnetwork = "outbox"\npath = "{blocked}"\n'
+        '[alerts]\ntimeout = "30s"\n[[alerts.destinations]]\nurl_env = "SMM_ALERT_HOOK"\n'
+    )
+    config = write_config(
+        tmp_path / "config.toml", sqlite_url, body, outbox=False, extra_top='[daemon]\nshutdown_grace = "1s"\n'
+    )
+    assert run_cli("add", "hello", "--now", config=config).code == 0
+    hook.inject("hook", *[Fault.delay(20)] * 5)
+    started = time.perf_counter()
+    result = run_cli("run", "--once", config=config)
+    took = time.perf_counter() - started
+    assert result.code == 0, result.err
+    assert took < 4.0, result.err
+    assert "alerts: stopping before" in result.err
