@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from scheduler.errors import ConfigError, SmmError
 from scheduler.log import escape_for_terminal, redact, register_secret
 from scheduler.views import plural
 
@@ -56,7 +57,7 @@ def ignore_alert(alert: Alert) -> None:
     """Where alerts go when nothing sends them (a publisher outside the daemon, tests)."""
 
 
-class AlertSendError(Exception):
+class AlertSendError(SmmError):
     """A message could not be sent; the text says why, without the URL."""
 
 
@@ -189,8 +190,6 @@ class AlertSender:
         cls, alerts: AlertsConfig, env: Mapping[str, str] | None = None, monotonic: Callable[[], float] = time.monotonic
     ) -> AlertSender:
         """A sender for the configured destinations; one whose URL cannot be read is left out, and logged."""
-        from scheduler.errors import ConfigError
-
         targets = []
         for destination in alerts.destinations:
             try:
@@ -359,7 +358,6 @@ class _Warnings(logging.Handler):
 
 def send_test_alerts(alerts: AlertsConfig, env: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
     """Send a test message to every destination at once: each one's name and None, or why it failed."""
-    from scheduler.errors import ConfigError
 
     async def one(name: str, url: str) -> tuple[str, str | None]:
         title = "smm: test alert"

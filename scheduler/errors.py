@@ -12,6 +12,7 @@ the class says otherwise)::
     │   ├── NoDatabaseYet               nothing was queued with this config yet: there is no database to read
     │   └── SchemaMismatch              the database schema is not the one this version expects
     ├── AlreadyRunning                  another daemon is using this database (scheduler/lock.py)
+    ├── AlertSendError                  an alert could not be sent; the daemon logs it (scheduler/alerts.py)
     ├── PublishError                    publishing failed (adapters/errors.py draws this branch)
     │   ├── TransientError              surely not applied: retry later
     │   │   └── RateLimited             the network asked us to slow down
