@@ -23,28 +23,39 @@ from zoneinfo import ZoneInfo
 
 from adapters import ADAPTERS, adapter_class
 from adapters.channel import show
+from scheduler import config_marketing
+from scheduler.config_alerts import ALERT_EVENTS, AlertDestination, AlertsConfig, read_alerts
+from scheduler.config_feeds import DEFAULT_FEED_TEMPLATE, FEED_FIELDS, FeedConfig, read_feeds
 from scheduler.errors import ConfigError
-from scheduler.mix import MixRule
+from scheduler.mix import CATEGORIES, MixRule
 from scheduler.slots import DEFAULT_SLOTS, Slot
-from scheduler.toml_table import SecretRef, Table, closest
+from scheduler.toml_table import SecretRef, Table
 from scheduler.userfile import read_user_file
 from scheduler.utm import UtmConfig
-from scheduler.views import configured, plural
 
-CATEGORIES = ("entertaining", "educational", "commercial", "ugc", "news")
+__all__ = [
+    "ALERT_EVENTS",
+    "CATEGORIES",
+    "DEFAULT_FEED_TEMPLATE",
+    "FEED_FIELDS",
+    "LATE_POLICIES",
+    "AlertDestination",
+    "AlertsConfig",
+    "ChannelConfig",
+    "Config",
+    "DaemonConfig",
+    "FeedConfig",
+    "RetryConfig",
+    "disabled_channels",
+    "find_config",
+    "load_config",
+]
+
 LATE_POLICIES = ("publish", "reslot", "skip")
 DEFAULT_CONFIG_LOCATIONS = (Path("config.toml"), Path("/etc/smm-scheduler/config.toml"))
-
-DEFAULT_FEED_TEMPLATE = "{title}\n\n{summary}"
-FEED_FIELDS = ("title", "summary", "link", "author", "published", "feed")
 COMPILED_TOML_FROM = 32 * 1024
 """Config size (characters) from which the compiled TOML parser repays its import, which is slower than tomllib's."""
-_HASHTAG = re.compile(r"#?(\w+)")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _API_URL = re.compile(r"^https?://[^\s/]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CHANNEL_MIX_KEYS = ("mix", "mix_share", "mix_window")
-_CHANNEL_UTM_KEYS = ("utm", "utm_source", "utm_medium", "utm_campaign")
 
 
 @dataclass(frozen=True)
@@ -106,62 +117,6 @@ class DaemonConfig:
     lease: float = 60.0
     queue_warning_days: int = 7
     reconcile_delay: float = 60.0
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    """An RSS or Atom feed whose new entries are queued as posts (``[[feeds]]``)."""
-
-    name: str
-    url: str
-    """An http(s) URL, or an absolute path to a file."""
-    template: str = DEFAULT_FEED_TEMPLATE
-    """The post's text; placeholders {title}, {summary}, {link}, {author}, {published}, {feed}."""
-    channels: tuple[str, ...] = ()
-    """Target channels; empty: every channel."""
-    category: str = "educational"
-    campaign: str | None = None
-    interval: float = 3600.0
-    """Seconds between two polls by the daemon."""
-    max_summary: int = 600
-    """Longest {summary}, in characters (cut at a word, with an ellipsis)."""
-    timeout: float = 30.0
-
-    @property
-    def is_url(self) -> bool:
-        return self.url.startswith(("http://", "https://"))
-
-
-ALERT_EVENTS = (
-    "delivery_failed",
-    "delivery_unknown",
-    "channel_attention",
-    "queue_dry",
-    "quota_deferred",
-    "unclean_start",
-    "comment_digest",
-)
-"""What an alert destination can ask for (``events``; all of them by default)."""
-
-
-@dataclass(frozen=True)
-class AlertDestination:
-    """Where alerts go (``[[alerts.destinations]]``): an apprise URL, itself a secret, and the events it wants."""
-
-    name: str
-    url: SecretRef
-    events: frozenset[str] = frozenset(ALERT_EVENTS)
-
-
-@dataclass(frozen=True)
-class AlertsConfig:
-    """``[alerts]``: the destinations, and how often and how long each may be sent to."""
-
-    destinations: tuple[AlertDestination, ...] = ()
-    interval: float = 60.0
-    """At most one message per destination in this many seconds; what happens meanwhile goes into one digest."""
-    timeout: float = 30.0
-    """The longest one send may take."""
 
 
 @dataclass(frozen=True)
@@ -338,10 +293,7 @@ def _channel(
     utm: UtmConfig,
 ) -> ChannelConfig:
     t = Table(label, f"channels[{index}].", entry)
-    name = t.string("name", required=True)
-    assert name is not None
-    if not _NAME.fullmatch(name):
-        raise t.error("name", f"{show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
+    name = t.name("name")
     network = t.get("network")
     if network is None:
         raise t.error("network", f"is required: one of {', '.join(ADAPTERS)}")
@@ -363,13 +315,8 @@ def _channel(
         ref = t.secret(secret, owner, config_dir)
         assert ref is not None
         secrets[secret] = ref
-    # Marketing keys are read only when present: a channel with none of them shares the top-level rule, which was
-    # checked with the same values.
-    t.allow(*_CHANNEL_MIX_KEYS, *_CHANNEL_UTM_KEYS, "hashtags", "native_schedule")
-    keys = t.data.keys()
-    channel_mix = mix if keys.isdisjoint(_CHANNEL_MIX_KEYS) else _mix(t, mix, _CHANNEL_MIX_KEYS, quiet=True)
-    channel_utm = utm if keys.isdisjoint(_CHANNEL_UTM_KEYS) else _utm(t, utm, _CHANNEL_UTM_KEYS, quiet=True)
-    hashtags = _hashtags(t, "hashtags") if t.has("hashtags") else ()
+    channel_mix, channel_utm, hashtags = config_marketing.read_channel(t, mix, utm)
+    t.allow("native_schedule")
     native_schedule = t.boolean("native_schedule", False) if t.has("native_schedule") else False
     if native_schedule and not adapter.supports_native_schedule:
         able = [name for name in ADAPTERS if adapter_class(name).supports_native_schedule]
@@ -391,151 +338,6 @@ def _channel(
         hashtags=hashtags,
         native_schedule=native_schedule,
     )
-
-
-def _mix(t: Table, base: MixRule, keys: tuple[str, str, str], *, quiet: bool = False) -> MixRule:
-    """A mix rule from ``enabled``/``share``/``window`` keys, each defaulting to ``base``."""
-    enabled_key, share_key, window_key = keys
-    enabled = t.boolean(enabled_key, base.enabled) if not quiet or t.has(enabled_key) else base.enabled
-    share = t.number(share_key, base.share) if not quiet or t.has(share_key) else base.share
-    if share > 1:
-        raise t.error(share_key, f"{show(t.data[share_key])} is not a share between 0 and 1 (0.5 is half)")
-    window = t.whole(window_key, base.window, minimum=1) if not quiet or t.has(window_key) else base.window
-    rule = MixRule(share=share, window=window, enabled=enabled)
-    if enabled and share > 0 and rule.limit == 0:
-        raise t.error(
-            share_key if t.has(share_key) else window_key,
-            f"{share:g} of {plural(window, 'delivery', 'deliveries')} rounds down to no commercial post at all: "
-            "raise the share or the window (or set the share to 0 to allow no commercial post)",
-        )
-    return rule
-
-
-def _utm(t: Table, base: UtmConfig, keys: tuple[str, ...], *, quiet: bool = False) -> UtmConfig:
-    """UTM settings from ``enabled``/``source``/``medium``/``campaign`` keys, each defaulting to ``base``."""
-    enabled_key, source_key, medium_key, campaign_key = keys
-
-    def value(key: str, default: str | None) -> str | None:
-        if quiet and not t.has(key):
-            return default
-        text = t.string(key, default)
-        if text is not None and (len(text) > 128 or _CONTROL.search(text)):
-            raise t.error(key, f"{show(text)} must be at most 128 characters without control characters")
-        return text
-
-    enabled = t.boolean(enabled_key, base.enabled) if not quiet or t.has(enabled_key) else base.enabled
-    medium = value(medium_key, base.medium)
-    return UtmConfig(
-        enabled=enabled,
-        source=value(source_key, base.source),
-        medium=medium or "social",
-        campaign=value(campaign_key, base.campaign),
-        domains=base.domains,
-    )
-
-
-def _hashtags(t: Table, key: str) -> tuple[str, ...]:
-    tags: list[str] = []
-    for raw in t.strings(key):
-        match = _HASHTAG.fullmatch(raw)
-        if not match:
-            raise t.error(key, f"{show(raw)} is not a hashtag: letters, digits and _ after an optional #")
-        tag = f"#{match.group(1)}"
-        if tag.lower() not in (existing.lower() for existing in tags):
-            tags.append(tag)
-    return tuple(tags)
-
-
-def _feed(entry: Any, index: int, label: str, channel_names: tuple[str, ...], config_dir: Path) -> FeedConfig:
-    t = Table(label, f"feeds[{index}].", entry)
-    name = t.string("name", required=True)
-    assert name is not None
-    if not _NAME.fullmatch(name):
-        raise t.error("name", f"{show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
-    url = t.string("url", required=True)
-    assert url is not None
-    if re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
-        if not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
-            raise t.error("url", f"{show(url)} is not an http(s) URL or a file path")
-    elif not Path(url).is_absolute():
-        url = str((config_dir / url).resolve())
-    template = t.string("template", DEFAULT_FEED_TEMPLATE)
-    assert template is not None
-    _check_template(t, template)
-    channels = t.strings("channels")
-    for channel in channels:
-        if channel not in channel_names:
-            raise t.error("channels", f"{show(channel)} is not a channel; {configured(channel_names)}")
-    category = t.choice("category", CATEGORIES, "educational") or "educational"
-    campaign = t.string("campaign")
-    interval = t.duration("interval", 3600)
-    if interval < 60:
-        raise t.error("interval", f"{interval:g} seconds is too often to poll a feed; at least 60 seconds")
-    max_summary = t.whole("max_summary", 600, minimum=1)
-    timeout = t.duration("timeout", 30)
-    t.finish()
-    return FeedConfig(
-        name=name,
-        url=url,
-        template=template,
-        channels=tuple(dict.fromkeys(channels)),
-        category=category,
-        campaign=campaign,
-        interval=interval,
-        max_summary=max_summary,
-        timeout=timeout,
-    )
-
-
-def _check_template(t: Table, template: str) -> None:
-    import string
-
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise t.error(
-            "template", f"{show(template)} is not a template: {exc} (write {{{{ and }}}} for braces)"
-        ) from None
-    for name in fields:
-        if name not in FEED_FIELDS:
-            allowed = ", ".join(f"{{{f}}}" for f in FEED_FIELDS)
-            raise t.error("template", f"{{{name}}} is not a placeholder; use {allowed}")
-
-
-def _alerts(root: Table, label: str, config_dir: Path) -> AlertsConfig:
-    a = Table(label, "alerts.", _section(root, "alerts"))
-    interval = a.duration("interval", 60)
-    timeout = a.duration("timeout", 30)
-    if timeout <= 0:
-        raise a.error("timeout", "must be more than 0 seconds")
-    raw = a.get("destinations")
-    if raw is None:
-        raw = []
-    if not isinstance(raw, list):
-        raise a.error("destinations", "must be an array of tables: [[alerts.destinations]]")
-    destinations: list[AlertDestination] = []
-    for i, entry in enumerate(raw):
-        t = Table(label, f"alerts.destinations[{i}].", entry)
-        name = t.string("name", f"destination-{i + 1}")
-        assert name is not None
-        if not _NAME.fullmatch(name):
-            raise t.error("name", f"{show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
-        if any(d.name == name for d in destinations):
-            raise t.error("name", f"{show(name)} is already the name of another destination")
-        url = t.secret("url", f"alert destination {name!r}", config_dir)
-        assert url is not None
-        events = t.strings("events")
-        for event in events:
-            if event not in ALERT_EVENTS:
-                close = closest(event, list(ALERT_EVENTS))
-                hint = f", did you mean {' or '.join(close)}?" if close else ""
-                raise t.error("events", f"{show(event)} is not an event{hint} (known: {', '.join(ALERT_EVENTS)})")
-        if t.has("events") and not events:
-            raise t.error("events", "is empty: leave it out to get every event")
-        t.finish()
-        destinations.append(AlertDestination(name, url, frozenset(events or ALERT_EVENTS)))
-    a.finish()
-    return AlertsConfig(destinations=tuple(destinations), interval=interval, timeout=timeout)
 
 
 def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str]) -> Config:
@@ -585,18 +387,12 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     r.finish()
 
     root.allow("mix", "utm", "feeds", "alerts")
-    alerts = _alerts(root, label, path.parent) if root.has("alerts") else AlertsConfig()
-    mix = MixRule()
-    if root.has("mix"):
-        m = Table(label, "mix.", _section(root, "mix"))
-        mix = _mix(m, mix, ("enabled", "share", "window"))
-        m.finish()
-    utm = UtmConfig()
-    if root.has("utm"):
-        u = Table(label, "utm.", _section(root, "utm"))
-        domains = tuple(d.lower().lstrip(".") for d in u.strings("domains"))
-        utm = _utm(u, UtmConfig(domains=domains), ("enabled", "source", "medium", "campaign"))
-        u.finish()
+    alerts = read_alerts(_section(root, "alerts"), label, path.parent) if root.has("alerts") else AlertsConfig()
+    mix, utm = config_marketing.read_top_level(
+        label,
+        _section(root, "mix") if root.has("mix") else None,
+        _section(root, "utm") if root.has("utm") else None,
+    )
 
     raw_channels = root.get("channels")
     if raw_channels is None:
@@ -615,17 +411,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
                 f"{label}: channels[{i}].name: {show(channel.name)} is already the name of channels[{first}]"
             )
         seen[channel.name] = i
-    feeds: list[FeedConfig] = []
-    if root.has("feeds"):
-        raw_feeds = root.get("feeds")
-        if not isinstance(raw_feeds, list):
-            raise root.error("feeds", "must be an array of tables: [[feeds]]")
-        names = tuple(c.name for c in channels)
-        for i, entry in enumerate(raw_feeds):
-            feed = _feed(entry, i, label, names, path.parent)
-            if any(f.name == feed.name for f in feeds):
-                raise ConfigError(f"{label}: feeds[{i}].name: {show(feed.name)} is already the name of another feed")
-            feeds.append(feed)
+    feeds = read_feeds(root, label, tuple(c.name for c in channels), path.parent) if root.has("feeds") else ()
     root.finish()
 
     return Config(
@@ -642,7 +428,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         ),
         mix=mix,
         utm=utm,
-        feeds=tuple(feeds),
+        feeds=feeds,
         alerts=alerts,
     )
 

@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 COMMERCIAL = "commercial"
+CATEGORIES = ("entertaining", "educational", COMMERCIAL, "ugc", "news")
+"""The categories of a post; the rule counts the commercial ones."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from adapters.channel import show
 from scheduler.errors import ConfigError
 from scheduler.slots import Slot, parse_slots
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -95,6 +96,15 @@ class Table:
         if not isinstance(value, str) or not value.strip():
             raise self.error(key, f"must be a non-empty string, not {show(value)}")
         return value.strip()
+
+    def name(self, key: str, default: str | None = None) -> str:
+        """A name (of a channel, a feed, an alert destination): 1-64 letters, digits, '-', '_' or '.'; required
+        when there is no ``default``."""
+        name = self.string(key, default, required=default is None)
+        assert name is not None
+        if not _NAME.fullmatch(name):
+            raise self.error(key, f"{show(name)} must be 1-64 letters, digits, '-', '_' or '.'")
+        return name
 
     def choice(self, key: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
         value = self.get(key)
