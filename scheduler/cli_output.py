@@ -1,0 +1,62 @@
+"""What the ``smm`` commands print on a terminal: a post and its deliveries (:func:`print_post`), times in the
+channel's zone, one-line texts, JSON, and the one-line error (:func:`fail`). Everything shown is escaped for the
+terminal and redacted."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import NoReturn
+
+import click
+
+from scheduler.config import Config
+from scheduler.log import escape_for_terminal, redact
+from scheduler.timefmt import format_local
+from scheduler.views import DeliveryView, PostView
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"smm: error: {redact(escape_for_terminal(message))}", err=True)
+    sys.exit(code)
+
+
+def emit_json(data: object) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def local_time(iso: str | None, channel: str, config: Config) -> str:
+    if iso is None:
+        return "-"
+    when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    zone = config.channel(channel).timezone if channel in config.channel_names else config.timezone
+    return format_local(when, zone)
+
+
+def one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def when_of(delivery: DeliveryView) -> str | None:
+    """The time that matters for a delivery: when it went out, or when it will be tried next."""
+    if delivery["status"] == "published":
+        return delivery["published_at"]
+    if delivery["network_scheduled_at"]:
+        return delivery["network_scheduled_at"]
+    return delivery["next_attempt_at"] or delivery["due_at"]
+
+
+def print_post(view: PostView, config: Config, heading: str) -> None:
+    click.echo(f"{heading} post {view['id']}")
+    width = max((len(d["channel"]) for d in view["deliveries"]), default=0)
+    for d in view["deliveries"]:
+        line = f"  {d['channel']:<{width}}  {d['status']:<10}  {local_time(when_of(d), d['channel'], config)}"
+        if d["remote_url"]:
+            line += f"  {d['remote_url']}"
+        if d["last_error"] and d["status"] != "published":
+            line += f"  ({redact(one_line(d['last_error'], 200))})"
+        elif d["note"] and d["status"] == "queued":
+            line += f"  ({one_line(d['note'], 200)})"
+        click.echo(escape_for_terminal(line))
