@@ -11,7 +11,6 @@ imported inside the methods that use it, so that ``smm add`` can validate a post
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 from abc import ABC, abstractmethod
@@ -46,6 +45,8 @@ async def read_text(text: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kw
     thread when it is long (a hostile post must not hold up the posts of other channels)."""
     if len(text) < LONG_TEXT:
         return fn(*args, **kwargs)
+    import asyncio  # here: `smm add` reads this module's limits, and `smm --version` loads it without a loop
+
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 

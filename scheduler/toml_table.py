@@ -5,7 +5,6 @@ Used by :mod:`scheduler.config`; every error is one line: ``<file>: <section>.<k
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -211,6 +210,8 @@ class Table:
 
 def closest(word: str, candidates: list[str]) -> list[str]:
     """The candidates closest to a misspelt ``word`` (case aside), best first: those about as close as the best."""
+    import difflib  # only on an error: not on every command's path
+
     lowered = word.lower()
     by_case = {c.lower(): c for c in candidates}
     scored = [
