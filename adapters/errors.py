@@ -12,7 +12,7 @@ alone::
     │   ├── PermanentError          retrying cannot help: fail the delivery and say what the operator must do
     │   │   ├── AuthError           token expired, revoked or lacking rights: the channel needs attention
     │   │   ├── ContentRejected     the network refused this post's content
-    │   │   ├── CaptchaRequired     VK wants a captcha solved for this token (adapters/vk.py)
+    │   │   ├── CaptchaRequired     VK wants a captcha solved for this token (adapters/vk/errors.py)
     │   │   ├── NotSupported        the network's API cannot do this at all (Telegram post results): the reason
     │   │   └── PostTooOld          too late to delete the post there (Telegram: 48 hours), refused before sending
     │   └── AmbiguousError          the network may have applied the request: reconcile, never resend blindly

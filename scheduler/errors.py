@@ -19,7 +19,7 @@ the class says otherwise)::
     │   ├── PermanentError              retrying cannot help
     │   │   ├── AuthError               the channel's token needs a person
     │   │   ├── ContentRejected         the network refused this post's content
-    │   │   ├── CaptchaRequired         VK wants a captcha solved for this token (adapters/vk.py)
+    │   │   ├── CaptchaRequired         VK wants a captcha solved for this token (adapters/vk/errors.py)
     │   │   ├── NotSupported            the network's API cannot do this (results, comments, deletion)
     │   │   └── PostTooOld              older than the network lets a post be deleted (Telegram: 48 h)
     │   └── AmbiguousError              the network may have applied the request: reconcile
