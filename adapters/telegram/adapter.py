@@ -1,19 +1,11 @@
-"""Telegram channels through the Bot API, with python-telegram-bot 22 (imported lazily).
-
-A post becomes one message (sendMessage), one photo with its caption (sendPhoto) or an album with the caption on
-its first item (sendMediaGroup). A text longer than a caption may be (1024) is sent as a message of its own after
-the photos: the documented ``caption_overflow="split"``. A link is appended to the text on its own line and gets
-the link preview. Markup (``parse_mode`` HTML or MarkdownV2) is checked when a post is queued, so that Telegram's
-"can't parse entities" never surprises the daemon.
-"""
+"""TelegramAdapter: validation, preview, publishing, the doctor check, the audience and deletion."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,90 +22,21 @@ from adapters.base import (
     token_fingerprint,
 )
 from adapters.channel import ChannelSettings, OptionReader, SharedClients, show
-from adapters.errors import (
-    AmbiguousError,
-    AuthError,
-    ContentRejected,
-    PermanentError,
-    PostTooOld,
-    PublishError,
-    RateLimited,
-    TransientError,
-)
-from adapters.telegram_markup import (
-    HTML_TAGS,
-    MDV2_RESERVED,
-    PARSE_MODES,
-    compose,
-    escape,
-    markup_problems,
-    normalize_parse_mode,
-    scan_html,
-    scan_markdown_v2,
-)
+from adapters.errors import AmbiguousError, AuthError, PermanentError, PostTooOld, PublishError
+from adapters.telegram.client import DEFAULT_API_URL, build_bot
+from adapters.telegram.errors import telegram_errors
+from adapters.telegram_markup import compose, markup_problems, normalize_parse_mode
 from adapters.telegram_markup import visible_length as markup_length
 
 if TYPE_CHECKING:
     from telegram import Bot, Message
     from telegram.request import BaseRequest
 
-__all__ = [
-    "HTML_TAGS",
-    "MDV2_RESERVED",
-    "PARSE_MODES",
-    "TelegramAdapter",
-    "escape",
-    "normalize_parse_mode",
-    "scan_html",
-    "scan_markdown_v2",
-]
-
-DEFAULT_API_URL = "https://api.telegram.org"
 _CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+")
 #: https://core.telegram.org/bots/api#deletemessage: "A message can only be deleted if it was sent less than 48
 #: hours ago."
 DELETE_WINDOW = 48 * 3600.0
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
-#: The HTTP status of the last Bot API answer in this task (PTB keeps it only in the message).
-_STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_status", default=None)
-
-
-def default_request(timeout: float = 30.0) -> BaseRequest:
-    """PTB's httpx request with explicit timeouts, the shared TLS context, and the hook that tells
-    :func:`~adapters.http.total_deadline` whether a request was written before its deadline passed."""
-    from telegram.request import HTTPXRequest
-
-    from adapters.http import ssl_context, trace_progress
-
-    return HTTPXRequest(
-        connection_pool_size=8,
-        connect_timeout=min(timeout, 10.0),
-        read_timeout=timeout,
-        write_timeout=timeout,
-        media_write_timeout=timeout,
-        pool_timeout=min(timeout, 5.0),
-        httpx_kwargs={"verify": ssl_context(), "event_hooks": {"request": [trace_progress]}},
-    )
-
-
-def build_bot(
-    token: str, *, api_url: str | None = None, timeout: float = 30.0, request: BaseRequest | None = None
-) -> Bot:
-    """A ``telegram.Bot`` pointed at ``api_url`` (a self-hosted Bot API server, tests), not yet initialized.
-
-    Every request, uploads included, ends within ``timeout`` seconds (a total deadline), ``request`` too.
-    """
-    from telegram import Bot
-
-    root = (api_url or DEFAULT_API_URL).rstrip("/")
-    recording = _recording_status(request or default_request(timeout), owned=request is None, deadline=timeout)
-    return Bot(
-        token,
-        base_url=f"{root}/bot",
-        base_file_url=f"{root}/file/bot",
-        request=recording,
-        get_updates_request=recording,
-    )
 
 
 class TelegramAdapter(Adapter):
@@ -406,163 +329,8 @@ class TelegramAdapter(Adapter):
                 await self._bot.initialize()
             return self._bot
 
-    @contextmanager
-    def _errors(self, *, sending: bool, unsure: str | None = None) -> Iterator[None]:
-        """Translate whatever PTB raises into :mod:`adapters.errors` (``sending``: the request changes the chat, so
-        a lost answer is ambiguous; ``unsure`` says what may have happened, a message posted by default)."""
-        from telegram.error import TelegramError
-
-        reset = _STATUS.set(None)
-        try:
-            yield
-        except TelegramError as exc:
-            raise self._translate(exc, sending=sending, status=_STATUS.get(), unsure=unsure) from exc
-        finally:
-            _STATUS.reset(reset)
-
-    def _translate(
-        self, exc: Exception, *, sending: bool, status: int | None, unsure: str | None = None
-    ) -> PublishError:
-        import httpx
-        from telegram.error import (
-            BadRequest,
-            ChatMigrated,
-            Forbidden,
-            InvalidToken,
-            NetworkError,
-            RetryAfter,
-            TimedOut,
-        )
-
-        chat = self._chat_id
-        fix = f"add the bot to {chat} as an admin with the right to post messages"
-        said = self._redact(str(exc))
-        maybe = AmbiguousError if sending else TransientError
-        if not sending:
-            unsure = "retry later"
-        elif unsure is None:
-            unsure = f"the message may have been posted: check {chat} before sending again"
-        cause = exc.__cause__
-        if isinstance(exc, RetryAfter):
-            seconds = _retry_after_seconds(exc)
-            return RateLimited(f"Telegram flood control: retry in {seconds:g} s", retry_after=seconds, code=429)
-        if isinstance(exc, BadRequest):  # before NetworkError: BadRequest is a NetworkError
-            text = said.lower()
-            if "chat not found" in text:
-                return AuthError(f"Telegram does not know chat {chat} ({said}): check chat_id and {fix}", code=400)
-            if "rights" in text or "not enough" in text:
-                return AuthError(f"the bot may not post in {chat} ({said}): {fix}", code=400)
-            if "failed to get http url content" in text or "wrong file identifier/http url" in text:
-                return TransientError(f"Telegram could not fetch a file ({said}); retry later", code=400)
-            content = (
-                "too long",
-                "can't parse entities",
-                "photo_",
-                "image_",
-                "wrong file",
-                "media",
-                "empty",
-                "file is too big",
-                "wrong type",
-            )
-            if any(word in text for word in content):
-                return ContentRejected(f"Telegram rejected the post: {said}", code=400)
-            return PermanentError(f"Telegram refused the request: {said}", code=400)
-        if isinstance(exc, Forbidden):
-            return AuthError(f"the bot is not an admin of {chat}, or it was removed ({said}): {fix}", code=403)
-        if isinstance(exc, InvalidToken):
-            # PTB's own message for this case contains the token: never use it.
-            return AuthError(
-                "the bot token was rejected (revoked or mistyped): create a new one with @BotFather"
-                " (or fix api_url if it points at the wrong server)",
-                code=401,
-            )
-        if isinstance(exc, ChatMigrated):
-            return PermanentError(
-                f"chat {chat} moved to {exc.new_chat_id}: set chat_id = {exc.new_chat_id} in the config"
-            )
-        if isinstance(exc, TimedOut):
-            if isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout):
-                return TransientError(f"could not reach Telegram in time ({type(cause).__name__}); nothing was sent")
-            return maybe(f"Telegram did not answer in time: {unsure}")
-        if isinstance(exc, NetworkError) and status is not None:
-            if status == 504:
-                return maybe(f"Telegram answered 504 Gateway Timeout: {unsure}", code=504)
-            if status >= 500:
-                return TransientError(f"Telegram answered HTTP {status} ({said}); retry later", code=status)
-            if status == 413:
-                return ContentRejected("Telegram refused the upload as too large (HTTP 413)", code=413)
-            return PermanentError(f"Telegram answered HTTP {status}: {said}", code=status)
-        if isinstance(exc, NetworkError):
-            surely_not_sent = (
-                httpx.ConnectError,
-                httpx.ConnectTimeout,
-                httpx.ProxyError,
-                httpx.UnsupportedProtocol,
-                httpx.LocalProtocolError,
-                httpx.PoolTimeout,
-            )
-            if isinstance(cause, surely_not_sent):
-                return TransientError(f"could not connect to Telegram ({said}); nothing was sent")
-            return maybe(f"the connection to Telegram failed ({said}): {unsure}")
-        return maybe(f"Telegram gave an unexpected answer ({said}): {unsure}")
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._token, "<token>")
-
-
-def _recording_status(inner: BaseRequest, *, owned: bool, deadline: float) -> BaseRequest:
-    """``inner``, wrapped to end each request within ``deadline`` seconds and to remember each answer's HTTP status
-    in :data:`_STATUS` (PTB drops it). A deadline that passes raises PTB's ``TimedOut``, as its own timeouts do.
-
-    An injected request object (``owned=False``) belongs to the caller, who shuts it down.
-    """
-    import httpx
-    from telegram.error import TimedOut
-    from telegram.request import BaseRequest, RequestData
-
-    from adapters.http import total_deadline
-
-    class StatusRecordingRequest(BaseRequest):
-        @property
-        def read_timeout(self) -> float | None:
-            return inner.read_timeout
-
-        async def initialize(self) -> None:
-            await inner.initialize()
-
-        async def shutdown(self) -> None:
-            if owned:
-                await inner.shutdown()
-
-        async def do_request(
-            self,
-            url: str,
-            method: str,
-            request_data: RequestData | None = None,
-            read_timeout: Any = BaseRequest.DEFAULT_NONE,
-            write_timeout: Any = BaseRequest.DEFAULT_NONE,
-            connect_timeout: Any = BaseRequest.DEFAULT_NONE,
-            pool_timeout: Any = BaseRequest.DEFAULT_NONE,
-        ) -> tuple[int, bytes]:
-            try:
-                async with total_deadline(deadline):
-                    code, payload = await inner.do_request(
-                        url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
-                    )
-            except httpx.TimeoutException as exc:  # only the deadline's: PTB turns its own into TimedOut
-                raise TimedOut(str(exc)) from exc
-            _STATUS.set(code)
-            return code, payload
-
-    return StatusRecordingRequest()
-
-
-def _retry_after_seconds(exc: Any) -> float:
-    value = getattr(exc, "_retry_after", None)  # a timedelta; the public attribute warns about deprecation
-    if value is None:
-        value = exc.retry_after
-    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+    def _errors(self, *, sending: bool, unsure: str | None = None) -> AbstractContextManager[None]:
+        return telegram_errors(lambda: self._chat_id, self._token, sending=sending, unsure=unsure)
 
 
 def _filename(name: str, mime: str) -> str:

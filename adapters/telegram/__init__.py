@@ -1,0 +1,35 @@
+"""Telegram channels through the Bot API, with python-telegram-bot 22 (imported lazily).
+
+A post becomes one message (sendMessage), one photo with its caption (sendPhoto) or an album with the caption on
+its first item (sendMediaGroup). A text longer than a caption may be (1024) is sent as a message of its own after
+the photos: the documented ``caption_overflow="split"``. A link is appended to the text on its own line and gets
+the link preview. Markup (``parse_mode`` HTML or MarkdownV2) is checked when a post is queued, so that Telegram's
+"can't parse entities" never surprises the daemon.
+"""
+
+from adapters.telegram.adapter import DELETE_WINDOW, TelegramAdapter
+from adapters.telegram.client import DEFAULT_API_URL, build_bot, default_request
+from adapters.telegram_markup import (
+    HTML_TAGS,
+    MDV2_RESERVED,
+    PARSE_MODES,
+    escape,
+    normalize_parse_mode,
+    scan_html,
+    scan_markdown_v2,
+)
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "DELETE_WINDOW",
+    "HTML_TAGS",
+    "MDV2_RESERVED",
+    "PARSE_MODES",
+    "TelegramAdapter",
+    "build_bot",
+    "default_request",
+    "escape",
+    "normalize_parse_mode",
+    "scan_html",
+    "scan_markdown_v2",
+]
