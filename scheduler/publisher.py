@@ -1,4 +1,5 @@
-"""Publishing one claimed delivery, settling an ambiguous one, and deciding about late ones.
+"""Publishing one claimed delivery, and deciding about late ones; an ambiguous one is settled by
+:mod:`scheduler.in_doubt`.
 
 The caller has committed the claim (the attempt row) before anything here calls the network; everything here
 records its outcome through the fenced updates of :mod:`scheduler.store`. No database session is open while an
@@ -15,7 +16,7 @@ import random
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
@@ -27,14 +28,14 @@ from adapters.errors import (
     PermanentError,
     PublishError,
     RateLimited,
-    ReadBackUnsupported,
     TransientError,
 )
-from scheduler import native, ratelimit, store, timeline
+from scheduler import in_doubt, native, ratelimit, store, timeline
 from scheduler import repository as repo
 from scheduler.alerts import Alert, ignore_alert
 from scheduler.config import ChannelConfig, Config
 from scheduler.errors import DatabaseError
+from scheduler.in_doubt import claim_alert, log_extra
 from scheduler.log import redact
 from scheduler.models import Outcome
 from scheduler.placement import Planner
@@ -49,7 +50,6 @@ log = logging.getLogger("smm.publish")
 T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
-READ_BACK_SLACK = timedelta(minutes=2)
 
 
 def crash_point(name: str) -> None:
@@ -66,10 +66,6 @@ def crash_point(name: str) -> None:
         point, _, chance = item.partition(":")
         if point.strip() == name and random.random() < (float(chance) if chance else 1.0):
             os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _extra(claim: Claim, **more: object) -> dict[str, object]:
-    return {"post_id": claim.post_id, "delivery_id": claim.delivery_id, "channel": claim.channel, **more}
 
 
 @dataclass
@@ -122,7 +118,7 @@ class Publisher:
     def outgoing(self, claim: Claim, channel: ChannelConfig) -> OutgoingPost:
         return render(claim.content, channel, self.config.media_dir, key=claim.key)
 
-    async def _outgoing(self, claim: Claim, channel: ChannelConfig) -> OutgoingPost:
+    async def rendered(self, claim: Claim, channel: ChannelConfig) -> OutgoingPost:
         """:meth:`outgoing`, in a worker thread when the post's texts are long (rendering reads their markup)."""
         content = claim.content
         longest = max([content.text, *content.variants.values()], key=len)
@@ -157,7 +153,7 @@ class Publisher:
                 )
                 return False
             await self.record(store.clear_native, claim.delivery_id)
-        post = await self._outgoing(claim, channel)
+        post = await self.rendered(claim, channel)
         # One line a post at INFO is the "published" one; a first attempt's start is detail (50 posts a second).
         log.log(
             logging.INFO if claim.attempt_number > 1 else logging.DEBUG,
@@ -165,7 +161,7 @@ class Publisher:
             claim.post_id,
             claim.channel,
             claim.attempt_number,
-            extra=_extra(claim, action="publishing"),
+            extra=log_extra(claim, action="publishing"),
         )
         crash_point("after_claim")
         first = True
@@ -185,7 +181,7 @@ class Publisher:
                 claim.channel,
                 exc,
                 sleep,
-                extra=_extra(claim, action="retry_in_call"),
+                extra=log_extra(claim, action="retry_in_call"),
             )
 
         async def send() -> PublishResult:
@@ -201,7 +197,7 @@ class Publisher:
         try:
             result = await call_with_retries(send, self.config.retry, before_attempt=pace, on_retry=on_retry)
         except AmbiguousError as exc:
-            await self._in_doubt(claim, adapter, f"outcome unknown: {exc}")
+            await in_doubt.record_in_doubt(self, claim, adapter, f"outcome unknown: {exc}")
         except PermanentError as exc:
             await self._failed(claim, exc)
         except TransientError as exc:
@@ -212,7 +208,7 @@ class Publisher:
                 "post %d to %s: interrupted while publishing; it will be checked at the next start",
                 claim.post_id,
                 claim.channel,
-                extra=_extra(claim, action="interrupted"),
+                extra=log_extra(claim, action="interrupted"),
             )
             raise
         except Exception as exc:  # a bug in an adapter: the request may have gone out, so never resend blindly
@@ -220,9 +216,9 @@ class Publisher:
                 "post %d to %s: unexpected error; treating the outcome as unknown",
                 claim.post_id,
                 claim.channel,
-                extra=_extra(claim, action="bug"),
+                extra=log_extra(claim, action="bug"),
             )
-            await self._in_doubt(claim, adapter, f"outcome unknown after an unexpected error: {exc!r}")
+            await in_doubt.record_in_doubt(self, claim, adapter, f"outcome unknown after an unexpected error: {exc!r}")
         else:
             crash_point("after_accept")
             if on_sent is not None:
@@ -260,7 +256,7 @@ class Publisher:
                 self.limiter.pause(limit.scope, self.monotonic() + result.backoff)
         per_request = [limit for limit in adapter.rate_limits() if limit.unit == "request"]
         if per_request:
-            sent = post if post is not None else await self._outgoing(claim, self._channel(claim))
+            sent = post if post is not None else await self.rendered(claim, self._channel(claim))
             extra_units = adapter.requests_for(sent) - 1
             if extra_units > 0:
                 for limit in per_request:
@@ -272,7 +268,7 @@ class Publisher:
                 claim.post_id,
                 claim.channel,
                 result.remote_url or result.remote_id,
-                extra=_extra(claim, action="fence"),
+                extra=log_extra(claim, action="fence"),
             )
             return False
         self.published_count += 1
@@ -282,14 +278,14 @@ class Publisher:
             claim.post_id,
             claim.channel,
             result.remote_url or result.remote_id,
-            extra=_extra(claim, action="published", remote_url=result.remote_url, remote_id=result.remote_id),
+            extra=log_extra(claim, action="published", remote_url=result.remote_url, remote_id=result.remote_id),
         )
         for warning in result.warnings:
-            log.warning("%s: %s", claim.channel, warning, extra=_extra(claim, action="adapter_warning"))
+            log.warning("%s: %s", claim.channel, warning, extra=log_extra(claim, action="adapter_warning"))
         return True
 
     def _alert(self, event: str, claim: Claim, text: str) -> None:
-        self.alert(Alert(event, text, channel=claim.channel, post_id=claim.post_id))
+        self.alert(claim_alert(event, claim, text))
 
     def _channel(self, claim: Claim) -> ChannelConfig:
         return self.config.channel(claim.channel)
@@ -307,7 +303,7 @@ class Publisher:
             claim.channel,
             message,
             claim.post_id,
-            extra=_extra(claim, action="failed", needs_attention=exc.needs_attention),
+            extra=log_extra(claim, action="failed", needs_attention=exc.needs_attention),
         )
         self._alert("delivery_failed", claim, f"{message} (after fixing it: smm retry {claim.post_id})")
 
@@ -323,7 +319,7 @@ class Publisher:
                     claim.post_id,
                     claim.channel,
                     error,
-                    extra=_extra(claim, action="failed"),
+                    extra=log_extra(claim, action="failed"),
                 )
                 self._alert("delivery_failed", claim, error)
             return
@@ -337,121 +333,12 @@ class Publisher:
                 message,
                 decision.retry_at.isoformat(timespec="seconds"),
                 decision.reason,
-                extra=_extra(claim, action="retry_scheduled", retry_at=decision.retry_at.isoformat()),
+                extra=log_extra(claim, action="retry_scheduled", retry_at=decision.retry_at.isoformat()),
             )
-
-    async def _in_doubt(self, claim: Claim, adapter: Adapter, message: str) -> None:
-        now = self.clock()
-        delay = 0.0 if adapter.idempotent_window else self.config.daemon.reconcile_delay
-        await self.record(store.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=delay))
-        log.warning(
-            "post %d to %s: %s; checking the channel %s",
-            claim.post_id,
-            claim.channel,
-            redact(message),
-            "now" if not delay else f"in {delay:g}s",
-            extra=_extra(claim, action="in_doubt"),
-        )
-
-    # -- reconcile ----------------------------------------------------------------------------------------------
 
     async def reconcile(self, claim: Claim, adapter: Adapter, channel: ChannelConfig) -> None:
-        """Settle a delivery whose attempt may or may not have reached the network."""
-        if claim.arming:
-            await native.reconcile_arm(self, claim, adapter, channel)
-            return
-        now = self.clock()
-        if claim.open_since is None:
-            await self.db_call(store.release, claim, now, "claimed but never sent")
-            return
-        post = await self._outgoing(claim, channel)
-        since = claim.open_since
-        age = (now - since).total_seconds()
-        if adapter.can_read_back:
-            try:
-                found = await adapter.find_published(post, since - READ_BACK_SLACK)
-            except ReadBackUnsupported:
-                pass
-            except PublishError as exc:
-                if exc.needs_attention:
-                    await self.flag(claim.channel, redact(str(exc)))
-                    log.error(
-                        "channel %s needs attention: %s (post %d stays in doubt until it can be checked)",
-                        claim.channel,
-                        redact(str(exc)),
-                        claim.post_id,
-                        extra=_extra(claim, action="needs_attention"),
-                    )
-                await self._check_later(claim, now, since, f"could not read {claim.channel} back: {exc}")
-                return
-            else:
-                if found is not None:
-                    await self.published(claim, adapter, found, note="found on the network after an unclear outcome")
-                    return
-                window = adapter.idempotent_window or 0.0
-                if age >= self.config.daemon.reconcile_delay or age < window:
-                    await self._resend(claim, now, f"not on {claim.channel} after an unclear outcome; sending again")
-                    return
-                wait = self.config.daemon.reconcile_delay - age
-                await self.db_call(
-                    store.record_in_doubt,
-                    claim,
-                    now,
-                    "outcome unknown; reading the channel back again shortly",
-                    now + timedelta(seconds=wait),
-                )
-                return
-        if adapter.idempotent_window and age < adapter.idempotent_window:
-            await self._resend(
-                claim, now, f"in doubt; resending with the same key inside {claim.network}'s dedup window"
-            )
-            return
-        if channel.on_uncertain == "retry":
-            log.warning(
-                "post %d to %s: the outcome of attempt %d is unknown and %s cannot be read back; sending again "
-                'because on_uncertain = "retry" (a duplicate is possible)',
-                claim.post_id,
-                claim.channel,
-                claim.attempt_number,
-                claim.network,
-                extra=_extra(claim, action="resend_uncertain"),
-            )
-            await self._resend(claim, now, "outcome unknown; sent again (on_uncertain = retry)")
-            return
-        local = format_local(since, channel.timezone, weekday=False)
-        message = (
-            f"the outcome is unknown and {claim.network} cannot be read back: check {claim.channel} for this post "
-            f"around {local}, then run `smm resolve {claim.post_id} --published [--url URL]` or "
-            f"`smm resolve {claim.post_id} --retry`"
-        )
-        if await self.record(store.record_unknown, claim, now, message):
-            log.error("post %d to %s: %s", claim.post_id, claim.channel, message, extra=_extra(claim, action="unknown"))
-            self._alert("delivery_unknown", claim, message)
-
-    async def _resend(self, claim: Claim, now: datetime, note: str) -> None:
-        if await self.record(store.record_retry, claim, now, note, now, Outcome.NOT_FOUND):
-            log.warning("post %d to %s: %s", claim.post_id, claim.channel, note, extra=_extra(claim, action="resend"))
-
-    async def _check_later(self, claim: Claim, now: datetime, since: datetime, message: str) -> None:
-        if now - since > self.config.retry.max_age:
-            text = (
-                f"{message}; gave up checking after {self.config.retry.max_age}: check {claim.channel} by hand, "
-                f"then `smm resolve {claim.post_id} --published` or `--retry`"
-            )
-            if await self.record(store.record_unknown, claim, now, redact(text)):
-                log.error("post %d to %s: %s", claim.post_id, claim.channel, redact(text), extra=_extra(claim))
-                self._alert("delivery_unknown", claim, redact(text))
-            return
-        retry_in = min(self.config.retry.backoff_cap, max(self.config.daemon.reconcile_delay, 30.0))
-        await self.record(store.record_in_doubt, claim, now, redact(message), now + timedelta(seconds=retry_in))
-        log.warning(
-            "post %d to %s: %s; trying again in %.0fs",
-            claim.post_id,
-            claim.channel,
-            redact(message),
-            retry_in,
-            extra=_extra(claim, action="reconcile_failed"),
-        )
+        """Settle a delivery whose attempt may or may not have reached the network (see :mod:`scheduler.in_doubt`)."""
+        await in_doubt.reconcile(self, claim, adapter, channel)
 
 
 # -- late deliveries ----------------------------------------------------------------------------------------------
