@@ -155,8 +155,8 @@ def test_every_part_of_a_destination_url_that_could_be_a_secret_is_redacted() ->
     token = "7654321098:AAGxyzSecretPartOfTheBotToken123"
     secret_url(f"tgram://{token}/-1001234567890")
     secret_url("mailtos://ops.sender:an-app-password-42@smtp.example.com?to=ops@example.com")
-    secret_url("json://hooks.example.com/services/T000/B000/XXXXwebhookkeyXXXX")
-    said = f"{token.split(':')[1]} 7654321098 an-app-password-42 XXXXwebhookkeyXXXX"
+    secret_url("json://hooks.example.com/services/T000/B000/k9webhookkeyq7")
+    said = f"{token.split(':')[1]} 7654321098 an-app-password-42 k9webhookkeyq7"
     assert redact(said) == " ".join(["[REDACTED]"] * 4)
     assert redact("smtp.example.com hooks.example.com") == "smtp.example.com hooks.example.com"
 
