@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from adapters.errors import AmbiguousError, PermanentError, TransientError
+from adapters.errors import AmbiguousError, BadResponse, PermanentError, PublishError, TransientError
 
 if TYPE_CHECKING:
     import ssl
@@ -176,15 +176,24 @@ def shared_client(shared: SharedClients, base_url: str, timeout: float) -> httpx
 
 @contextmanager
 def transport_errors(
-    network: str, *, publishing: bool, may_exist: str, redact: Callable[[str], str] = str
+    network: str,
+    *,
+    publishing: bool,
+    may_exist: str,
+    redact: Callable[[str], str] = str,
+    answer: Callable[[BadResponse], PublishError] | None = None,
 ) -> Iterator[None]:
     """httpx's transport failures as publish errors: a connection never made is transient; one that failed after
     the request went out is ambiguous when the request was the one that publishes (``may_exist`` says where to
-    look), transient otherwise."""
+    look), transient otherwise. ``answer`` translates an API's error answer (a :class:`BadResponse`)."""
     import httpx
 
     try:
         yield
+    except BadResponse as exc:
+        if answer is None:
+            raise
+        raise answer(exc) from exc
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         raise TransientError(redact(f"could not reach {network} ({type(exc).__name__}: {exc})")) from exc
     except httpx.UnsupportedProtocol as exc:

@@ -49,11 +49,11 @@ def graph_errors(
     def redact(text: str) -> str:
         return _redact(text, token)
 
-    try:
-        with transport_errors("Facebook", publishing=publishing, may_exist=unsure, redact=redact):
-            yield
-    except BadResponse as exc:
-        raise _api_error(exc, page, token, publishing, may_exist or "the post may exist", doing) from exc
+    def answer(exc: BadResponse) -> PublishError:
+        return _api_error(exc, page, token, publishing, may_exist or "the post may exist", doing)
+
+    with transport_errors("Facebook", publishing=publishing, may_exist=unsure, redact=redact, answer=answer):
+        yield
 
 
 def _api_error(exc: BadResponse, page: str, token: str, publishing: bool, may_exist: str, doing: str) -> PublishError:

@@ -37,11 +37,11 @@ def ok_errors(
     def redact(text: str) -> str:
         return _redact(text, secrets)
 
-    try:
-        with transport_errors("OK", publishing=publishing, may_exist=unsure, redact=redact):
-            yield
-    except BadResponse as exc:
-        raise _api_error(exc, group, secrets, publishing, may_exist or "the topic may exist", doing) from exc
+    def answer(exc: BadResponse) -> PublishError:
+        return _api_error(exc, group, secrets, publishing, may_exist or "the topic may exist", doing)
+
+    with transport_errors("OK", publishing=publishing, may_exist=unsure, redact=redact, answer=answer):
+        yield
 
 
 def _api_error(
