@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from adapters import Adapter
-from scheduler import store, watch
+from scheduler import watch
 from scheduler.alerts import Alert, AlertSender
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
 from scheduler.daemon.health import Progress, log_summary
-from scheduler.daemon.lifecycle import run_once, start
+from scheduler.daemon.lifecycle import left_in_flight, run_once, start, sweep_media, upgrade_schema
 from scheduler.daemon.look import Look
 from scheduler.daemon.membership import Membership
 from scheduler.daemon.periodic import FeedPolls, NativeRuns
@@ -38,10 +38,9 @@ from scheduler.daemon.reconcile import Reconciler
 from scheduler.daemon.runtime import Runtime
 from scheduler.daemon.timer import Timer
 from scheduler.daemon.workers import Workers
-from scheduler.db import SCHEMA_HEAD, Database, schema_revision
+from scheduler.db import Database
 from scheduler.errors import ConfigError, DatabaseError, SmmError
 from scheduler.lock import DaemonLock
-from scheduler.media import MediaStore
 from scheduler.publisher import Publisher
 from scheduler.ratelimit import Limiter
 from scheduler.sdnotify import Notifier
@@ -145,33 +144,15 @@ class Daemon:
         rt = self.rt
         if self.lock is not None:
             self.lock.acquire()
-        before = after = await rt.db_read(schema_revision)
-        if before != SCHEMA_HEAD:
-            from scheduler.migrate import upgrade
-
-            before, after = await asyncio.get_running_loop().run_in_executor(rt.executor, upgrade, rt.db)
-        if before != after:
-            log.info("database schema upgraded from %s to %s", before or "none", after, extra={"action": "migrated"})
+        await upgrade_schema(rt)
         for warning in rt.config.warnings:
             log.warning("%s", warning)
         rt.adapters, rt.broken = build_adapters(self.factory, rt.config)
         now = rt.clock()
-        sweep = partial(MediaStore(rt.config.media_dir).sweep, now, deep=True)
-        if swept := await asyncio.get_running_loop().run_in_executor(rt.executor, sweep):
-            log.info("removed %s left by a killed process", plural(swept, "media copy", "media copies"))
+        await sweep_media(rt, now)
         await self.membership.join(now)
         await self.look.start(now)
-        if rt.db.is_sqlite:
-            # One daemon per SQLite file: everything still publishing was left by a crash.
-            await rt.db_call(watch.expire_leases, await rt.db_call(store.all_publishing), now)
-        await rt.db_call(watch.probe_write)
-        stale = await rt.db_read(store.expired_leases, now, set())
-        if stale:
-            line = (
-                f"{plural(len(stale), 'delivery was being', 'deliveries were being')} published when a daemon stopped; "
-                "checking each before anything is sent again"
-            )
-            log.warning("%s", line, extra={"action": "recovery"})
+        if line := await left_in_flight(rt, now):
             self._alert(Alert("unclean_start", line))
         await self.reconciler.recover_expired(now, wait=True)
 

@@ -7,14 +7,54 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from scheduler import watch
+from scheduler import store, watch
 from scheduler.daemon.runtime import Runtime
+from scheduler.db import SCHEMA_HEAD, schema_revision
 from scheduler.errors import ConfigError, DatabaseError, SmmError
+from scheduler.media import MediaStore
 from scheduler.sdnotify import Notifier
+from scheduler.views import plural
 
 log = logging.getLogger("smm.daemon")
+
+
+async def upgrade_schema(rt: Runtime) -> None:
+    """Bring the database's schema to this version's (on the writer's thread), and say so when it changed."""
+    before = after = await rt.db_read(schema_revision)
+    if before != SCHEMA_HEAD:
+        from scheduler.migrate import upgrade
+
+        before, after = await asyncio.get_running_loop().run_in_executor(rt.executor, upgrade, rt.db)
+    if before != after:
+        log.info("database schema upgraded from %s to %s", before or "none", after, extra={"action": "migrated"})
+
+
+async def sweep_media(rt: Runtime, now: datetime) -> None:
+    """Remove the media copies a killed process left half written."""
+    sweep = partial(MediaStore(rt.config.media_dir).sweep, now, deep=True)
+    if swept := await asyncio.get_running_loop().run_in_executor(rt.executor, sweep):
+        log.info("removed %s left by a killed process", plural(swept, "media copy", "media copies"))
+
+
+async def left_in_flight(rt: Runtime, now: datetime) -> str | None:
+    """What a stopped daemon left being published (to be checked before anything is sent again), logged; None when
+    it left nothing. The database must take a write before the daemon starts."""
+    if rt.db.is_sqlite:
+        # One daemon per SQLite file: everything still publishing was left by a crash.
+        await rt.db_call(watch.expire_leases, await rt.db_call(store.all_publishing), now)
+    await rt.db_call(watch.probe_write)
+    stale = await rt.db_read(store.expired_leases, now, set())
+    if not stale:
+        return None
+    line = (
+        f"{plural(len(stale), 'delivery was being', 'deliveries were being')} published when a daemon stopped; "
+        "checking each before anything is sent again"
+    )
+    log.warning("%s", line, extra={"action": "recovery"})
+    return line
 
 
 async def start(rt: Runtime, startup: Callable[[], Awaitable[None]], notifier: Notifier) -> int | None:

@@ -84,8 +84,8 @@ def test_the_finder_sees_a_cycle_hidden_in_a_function() -> None:
     assert _cycles(graph) == [["a", "b", "c"]]
     modules = _modules()
     assert "scheduler.migrate" in _imports(
-        "scheduler.daemon.core", modules["scheduler.daemon.core"], modules
-    )  # in a method
+        "scheduler.daemon.lifecycle", modules["scheduler.daemon.lifecycle"], modules
+    )  # in a function
 
 
 def test_no_import_cycles() -> None:
