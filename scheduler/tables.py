@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -158,6 +159,8 @@ deliveries = Table(
     Index("ix_deliveries_native", "status", sqlite_where=text("native_id IS NOT NULL")),
     # Expired leases of in-flight deliveries.
     Index("ix_deliveries_status_lease_until", "status", "lease_until"),
+    # Published deliveries by time: the results collection and `smm report`.
+    Index("ix_deliveries_status_published_at", "status", "published_at"),
 )
 
 attempts = Table(
@@ -233,4 +236,38 @@ feed_states = Table(
     Column("etag", String(1024)),
     Column("modified", String(255)),
     Column("last_error", Text),
+)
+
+# A published delivery's results as read back from its network at a planned age (1 h, 24 h, 7 days after
+# publishing by default). A figure the network does not give is NULL, never a guess. A reading that found the post
+# gone has ``gone`` set and no figures; a reading that failed has ``error`` and no figures (it is not retried before
+# the next planned age). ``latest`` marks the newest successful reading of each delivery, the one reports use.
+result_readings = Table(
+    "result_readings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("delivery_id", ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("age", Integer, nullable=False),  # the planned age of this reading, in seconds after publishing
+    _time("read_at"),
+    Column("views", Integer),
+    Column("likes", Integer),
+    Column("reposts", Integer),
+    Column("comments", Integer),
+    Column("gone", Boolean, nullable=False, default=False),
+    Column("error", Text),
+    Column("latest", Boolean, nullable=False, default=False),
+    # One reading per planned age: two daemons (or a restart) never store it twice.
+    Index("uq_result_readings_delivery_id_age", "delivery_id", "age", unique=True),
+    # The report's "newest reading of each delivery".
+    Index("ix_result_readings_latest_delivery_id", "latest", "delivery_id"),
+)
+
+# A channel's audience (followers, subscribers, members), read once a day; ``day`` is the UTC date of the reading.
+audience_readings = Table(
+    "audience_readings",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("members", Integer, nullable=False),
+    _time("read_at"),
 )
