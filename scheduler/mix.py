@@ -67,18 +67,23 @@ def window_counts(flags: Sequence[bool], window: int) -> list[int]:
     return counts
 
 
-def offenders(flags: Sequence[bool], rule: MixRule) -> int:
-    """How many commercial deliveries sit in at least one window over the limit."""
+def offending(flags: Sequence[bool], rule: MixRule) -> list[bool]:
+    """For each delivery, whether it is commercial and sits in at least one window over the limit."""
+    marks = [False] * len(flags)
     if not rule.enabled:
-        return 0
-    offending = [False] * len(flags)
+        return marks
     reach = -1  # the last position already marked
     for end, count in enumerate(window_counts(flags, rule.window)):
         if count > rule.limit:
             for i in range(max(reach + 1, end - rule.window + 1), end + 1):
-                offending[i] = flags[i]
+                marks[i] = flags[i]
             reach = end
-    return sum(offending)
+    return marks
+
+
+def offenders(flags: Sequence[bool], rule: MixRule) -> int:
+    """How many commercial deliveries sit in at least one window over the limit."""
+    return sum(offending(flags, rule))
 
 
 def first_break(flags: Sequence[bool], rule: MixRule) -> tuple[int, int, int] | None:

@@ -16,6 +16,7 @@ placement needs, with what it placed itself kept on it.
 - :meth:`Planner.breaks`: a bulk import's commercial rows that break the rule.
 - :func:`check_move`: ``smm reschedule``, refused unless forced, like an explicit placement.
 - :func:`cancel_notes`: a cancel is never refused, but it can leave commercial posts side by side: say so.
+- :meth:`Planner.commercial_fits` and :func:`offending`: where the rule binds, for the report's calendar.
 """
 
 from __future__ import annotations
@@ -277,19 +278,31 @@ class Planner:
         self._free_from = next(self._free)
         return self._free_from
 
+    def _commercial_at(self, when: datetime) -> tuple[list[bool], list[bool], int]:
+        """The rule's span around ``when`` without and with a commercial delivery there, and its position."""
+        rule = self.channel.mix
+        entries = self._mix(when)
+        split = bisect_right(entries, when, key=_by_time)
+        history, future = entries[max(0, split - rule.span) : split], entries[split : split + rule.span]
+        flags = _flags(history) + _flags(future)
+        return flags, mix.insert(flags, len(history)), len(history)
+
+    def commercial_fits(self, when: datetime) -> bool:
+        """Whether a commercial post at ``when`` keeps the mix (what :meth:`check_explicit` asks), taking nothing."""
+        if not self.channel.mix.enabled:
+            return True
+        before, after, _ = self._commercial_at(when)
+        return not mix.worsens(before, after, self.channel.mix)
+
     def check_explicit(self, when: datetime, category: str) -> None:
         """Refuse a commercial post at ``when`` (``--at``/``--now``) that breaks the rule."""
         channel, rule = self.channel, self.channel.mix
         if category != mix.COMMERCIAL or not rule.enabled:
             return
-        entries = self._mix(when)
-        split = bisect_right(entries, when, key=_by_time)
-        history, future = entries[max(0, split - rule.span) : split], entries[split : split + rule.span]
-        flags = _flags(history) + _flags(future)
-        after = mix.insert(flags, len(history))
+        flags, after, position = self._commercial_at(when)
         if not mix.worsens(flags, after, rule):
             return
-        count = mix.worst_window(after, len(history), rule)
+        count = mix.worst_window(after, position, rule)
         try:
             hint = f"`smm add` without --at/--now puts it in {local(self._queue_slot(category), channel)}"
         except InputError:
@@ -369,6 +382,16 @@ def _around(session: Executor, channel: ChannelConfig, low: datetime, high: date
         + timeline.mix_from(session, channel.name, low, until=high)
         + timeline.mix_from(session, channel.name, high, span, inclusive=False)
     )
+
+
+def offending(session: Executor, channel: ChannelConfig, low: datetime, high: datetime) -> set[int]:
+    """The deliveries from ``low`` to ``high`` that are commercial and sit in a window over the rule's limit (a
+    forced placement, a cancel or a changed rule leaves them so)."""
+    if not channel.mix.enabled:
+        return set()
+    entries = _around(session, channel, low, high)
+    marks = mix.offending(_flags(entries), channel.mix)
+    return {e.id for e, mark in zip(entries, marks, strict=True) if mark and low <= e.due_at <= high}
 
 
 def check_move(session: Executor, channel: ChannelConfig, delivery: Delivery, when: datetime, post_id: int) -> None:

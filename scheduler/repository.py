@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -31,6 +32,36 @@ def upcoming_categories(
         .limit(limit)
     )
     return [(due, category) for due, category in rows]
+
+
+class Planned(NamedTuple):
+    """A delivery on a channel's calendar: which, when, its status and what its post is."""
+
+    id: int
+    post_id: int
+    due_at: datetime
+    status: str
+    category: str
+    text: str
+    link: str | None
+
+
+def planned_between(
+    session: Session, channel: str, since: datetime, until: datetime, statuses: Sequence[str]
+) -> list[Planned]:
+    """The deliveries of ``channel`` in ``statuses`` due from ``since`` to before ``until``, by time."""
+    rows = session.execute(
+        select(Delivery.id, Delivery.post_id, Delivery.due_at, Delivery.status, Post.category, Post.text, Post.link)
+        .join(Post, Post.id == Delivery.post_id)
+        .where(
+            Delivery.channel == channel,
+            Delivery.status.in_(statuses),
+            Delivery.due_at >= since,
+            Delivery.due_at < until,
+        )
+        .order_by(Delivery.due_at, Delivery.id)
+    )
+    return [Planned(*row) for row in rows]
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
