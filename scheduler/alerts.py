@@ -71,6 +71,12 @@ class Alert:
     channel: str | None = None
     post_id: int | None = None
     link: str | None = None
+    details: tuple[str, ...] = ()
+    """Lines under the alert (a digest's comments), each made safe like the text."""
+
+    def lines(self) -> str:
+        """:meth:`line`, then each of the ``details`` on a line of its own, indented."""
+        return "\n".join([self.line(), *(f"  {escape_for_terminal(redact(d))}" for d in self.details)])
 
     def line(self) -> str:
         """One line: ``post 12 on vk-news: the token was revoked; run smm doctor https://vk.com/wall-1_2``."""
@@ -146,13 +152,13 @@ def compose(batch: Sequence[Alert], counts: Mapping[str, int]) -> tuple[str, str
     total = sum(counts.values())
     if total == 1 and batch:
         alert = batch[0]
-        return f"smm: {EVENT_NOUNS[alert.event][0]}", alert.line()
+        return f"smm: {EVENT_NOUNS[alert.event][0]}", alert.lines()
     sections = []
     for event, nouns in EVENT_NOUNS.items():
         count = counts.get(event, 0)
         if not count:
             continue
-        lines = [f"- {alert.line()}" for alert in batch if alert.event == event]
+        lines = [f"- {alert.lines()}" for alert in batch if alert.event == event]
         shown = len(lines)
         if count > shown:
             lines.append(f"- and {count - shown:,} more")

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from scheduler import __version__
+from scheduler.cli_comments import comments as comments_command
 from scheduler.cli_context import CONFIG_HELP, VERBOSE_HELP, Context, RootGroup
 from scheduler.cli_output import emit_json, fail, local_time, one_line, print_post, when_of
 from scheduler.config import CATEGORIES, disabled_channels
@@ -414,6 +415,9 @@ def alerts_test(obj: Context) -> None:
     for name, error in results:
         click.echo(f"{name:<{width}}  {'ok' if error is None else escape_for_terminal(redact(error))}")
     sys.exit(0 if all(error is None for _, error in results) else 1)
+
+
+cli.add_command(comments_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,6 +25,7 @@ from adapters import ADAPTERS, adapter_class
 from adapters.channel import show
 from scheduler import config_marketing
 from scheduler.config_alerts import ALERT_EVENTS, AlertDestination, AlertsConfig, read_alerts
+from scheduler.config_comments import CommentsConfig, read_comments
 from scheduler.config_feeds import DEFAULT_FEED_TEMPLATE, FEED_FIELDS, FeedConfig, read_feeds
 from scheduler.errors import ConfigError
 from scheduler.mix import CATEGORIES, MixRule
@@ -42,6 +43,7 @@ __all__ = [
     "AlertDestination",
     "AlertsConfig",
     "ChannelConfig",
+    "CommentsConfig",
     "Config",
     "DaemonConfig",
     "FeedConfig",
@@ -136,6 +138,7 @@ class Config:
     utm: UtmConfig = field(default_factory=UtmConfig)
     feeds: tuple[FeedConfig, ...] = ()
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    comments: CommentsConfig = field(default_factory=CommentsConfig)
 
     def channel(self, name: str) -> ChannelConfig:
         return self._channels_by_name[name]
@@ -386,8 +389,9 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     )
     r.finish()
 
-    root.allow("mix", "utm", "feeds", "alerts")
+    root.allow("mix", "utm", "feeds", "alerts", "comments")
     alerts = read_alerts(_section(root, "alerts"), label, path.parent) if root.has("alerts") else AlertsConfig()
+    comments = read_comments(_section(root, "comments"), label) if root.has("comments") else CommentsConfig()
     mix, utm = config_marketing.read_top_level(
         label,
         _section(root, "mix") if root.has("mix") else None,
@@ -430,6 +434,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         utm=utm,
         feeds=feeds,
         alerts=alerts,
+        comments=comments,
     )
 
 

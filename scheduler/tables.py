@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -270,4 +271,27 @@ audience_readings = Table(
     Column("day", Date, primary_key=True),
     Column("members", Integer, nullable=False),
     _time("read_at"),
+)
+
+# A comment on a published delivery, as the daemon's comment watch read it (issue 20). Unique per delivery and
+# network id: a comment read again (a restart, a second daemon) is ignored, so it is never reported twice.
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("delivery_id", ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("remote_id", String(128), nullable=False),  # the comment's id on the network
+    Column("author", String(255), nullable=False, default=""),  # the author's display name
+    Column("text", Text, nullable=False, default=""),
+    _time("written_at"),
+    Column("url", String(1024)),  # a link that opens the comment
+    _time("seen_at"),  # when the daemon first read it
+    _time("shown_at", nullable=True),  # when `smm comments` first listed it
+    _time("digested_at", nullable=True),  # when a comment digest alert took it
+    Column("digest", String(32)),  # which digest took it: each comment goes into at most one
+    UniqueConstraint("delivery_id", "remote_id"),
+    # Listing newest first (smm comments), and the digest's and the listing's "not yet" filters.
+    Index("ix_comments_written_at", "written_at"),
+    Index("ix_comments_digest", "digest"),
+    Index("ix_comments_shown_at", "shown_at"),
 )

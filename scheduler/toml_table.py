@@ -152,7 +152,7 @@ class Table:
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return float(value)
         if isinstance(value, str):
-            seconds = _seconds(value)
+            seconds = duration_seconds(value)
             if seconds is not None:
                 return seconds
         raise self.error(key, f'{show(value)} is not a duration such as 90, "30s", "15m", "2h" or "1d"')
@@ -223,7 +223,8 @@ def closest(word: str, candidates: list[str]) -> list[str]:
 
 # An agency's config repeats the same few durations, slot lists and secret folders over thousands of channels.
 @lru_cache(maxsize=256)
-def _seconds(text: str) -> float | None:
+def duration_seconds(text: str) -> float | None:
+    """A duration string (`"90"`, `"30s"`, `"15m"`, `"2h"`, `"1d"`) in seconds, or None when it is not one."""
     match = _DURATION.match(text)
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)] if match else None
 

@@ -18,6 +18,7 @@ from scheduler import watch
 from scheduler.alerts import Alert, AlertSender
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
+from scheduler.daemon.comments import CommentWatch
 from scheduler.daemon.health import Progress, log_summary
 from scheduler.daemon.lifecycle import left_in_flight, run_once, start, sweep_media, upgrade_schema
 from scheduler.daemon.look import Look
@@ -96,6 +97,7 @@ class Daemon:
         self.reconciler = Reconciler(rt, self.publisher)
         self.native = NativeRuns(rt, self.timer, self.publisher, self.limiter, self.membership)
         self.feeds = FeedPolls(rt, self.timer)
+        self.comments = CommentWatch(rt, self.timer, self.limiter, self.membership, self._idle)
         self.look = Look(lambda: rt.config, rt.ahead, rt.db_call, rt.db_read, clock, monotonic, once=once)
         self.progress = Progress(self.notifier, self._status_line, rt.is_stopping)
         self.summary_task: asyncio.Task[None] | None = None
@@ -126,6 +128,7 @@ class Daemon:
         rt.config, rt.adapters, rt.broken = config, adapters, broken
         self.publisher.config = config
         self.native.plan()  # a channel may have turned native scheduling on
+        self.comments.plan()
         if config.alerts != old_alerts:
             previous, self.alerts = self.alerts, AlertSender.from_config(config.alerts, monotonic=rt.monotonic)
             self.alerts.start()
@@ -238,8 +241,9 @@ class Daemon:
     def _in_flight(self) -> list[asyncio.Task[None]]:
         """The workers, the reconciliations and the native run still running."""
         tasks = [*self.workers.tasks.values(), *self.reconciler.tasks.values()]
-        if self.native.task is not None and not self.native.task.done():
-            tasks.append(self.native.task)
+        for task in (self.native.task, self.comments.task):
+            if task is not None and not task.done():
+                tasks.append(task)  # type: ignore[arg-type]
         return tasks
 
     async def _shutdown(self) -> None:
@@ -286,6 +290,7 @@ class Daemon:
         if not rt.once:
             self.timer.every("summary", SUMMARY_INTERVAL, self.log_summary)
             self.native.plan()
+            self.comments.plan()
 
     async def _poke(self) -> None:
         """The timer's way to wake the loop: a coroutine runs on the loop itself, where a plain function would run
@@ -295,6 +300,15 @@ class Daemon:
     async def _due(self) -> None:
         """The wake-up at the next due time: what was read ahead still holds."""
         self.rt.wake.set()
+
+    def _idle(self, within: float) -> bool:
+        """Whether this daemon publishes nothing now and nothing falls due within ``within`` seconds (background
+        reads such as the comment watch wait for that)."""
+        rt = self.rt
+        if self.workers.tasks or rt.inflight or self.reconciler.tasks:
+            return False
+        wake = self.timer.wake_when
+        return wake is None or wake > rt.clock() + timedelta(seconds=within)
 
     async def _heartbeat(self) -> None:
         await self.membership.heartbeat(self.workers.tasks)

@@ -65,6 +65,21 @@ class Membership:
             return True
         return False
 
+    async def may_read(self, name: str) -> bool:
+        """Whether this daemon does a channel's background reads (its comments): always with one daemon; in a
+        cluster, when it holds the channel's lease group or is the group's preferred owner and takes it."""
+        if not self.clustered:
+            return True
+        group = self.group_of(name)
+        if group is None or self.members.holds(group):
+            return group is not None
+        if cluster.preferred(group, self.members.live) != self.rt.owner:
+            return False
+        if await self.rt.db_call(store.cluster.acquire, group, self.rt.owner, self.rt.clock(), self.rt.lease()):
+            self.members.took(group)
+            return True
+        return False
+
     async def heartbeat(self, busy: Iterable[str]) -> None:
         """Keep in-flight deliveries leased; in a cluster, stay alive, keep the groups, hand back idle strays (those
         of none of the channels ``busy``)."""

@@ -6,6 +6,7 @@
 - :mod:`.queue`: reads of the queue (the daemon's look, what falls due next, the summary's counts);
 - :mod:`.native`: the rows of native pre-scheduling;
 - :mod:`.quota`: quotas known ahead, applied to a channel's queue;
+- :mod:`.comments`: the comment watch's rows (comments read on published posts, each stored once);
 - :mod:`.cluster`: the rows of several daemons on PostgreSQL (live instances, lease groups);
 - :mod:`.executor`: runs store functions off the event loop, typed with ``ParamSpec``.
 

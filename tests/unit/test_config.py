@@ -437,7 +437,7 @@ KNOWN_VK = (
     f"api_url, group_id, {KNOWN_MARKETING}, slots, timeout, timezone, "
     f"token_credential, token_env, token_file, {KNOWN_UTM}"
 )
-KNOWN_ROOT = "alerts, channels, daemon, database, feeds, media, mix, retry, schedule, utm"
+KNOWN_ROOT = "alerts, channels, comments, daemon, database, feeds, media, mix, retry, schedule, utm"
 
 
 ERRORS: list[tuple[str, str]] = [

@@ -1,0 +1,347 @@
+"""The comment watch against the network fakes: posts published by ``smm run --once``, comments written on the
+fakes, read by the daemon's part (:class:`scheduler.daemon.comments.CommentWatch`) built in-process, listed by
+``smm comments``, and the daily digest through apprise's ``json://`` to a local webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler.channels import AdapterFactory
+from scheduler.config import Config, load_config
+from scheduler.daemon import run_daemon
+from scheduler.daemon.core import Daemon, build_adapters
+from scheduler.db import Database
+from scheduler.log import TextFormatter
+from scheduler.store import comments as rows
+from tests.conftest import run_cli, write_config
+from tests.fakes.base import Fault
+from tests.fakes.facebook import FakeFacebook
+from tests.fakes.ok import FakeOk
+from tests.fakes.telegram import DEFAULT_TOKEN, FakeTelegram
+from tests.fakes.vk import GROUP_ID, USER_TOKEN, FakeVk
+from tests.fakes.vk import error_body as vk_error
+from tests.fakes.webhook import FakeWebhook
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Fakes:
+    vk: FakeVk
+    facebook: FakeFacebook
+    ok: FakeOk
+    telegram: FakeTelegram
+    hook: FakeWebhook
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        return {
+            "SMM_VK_TOKEN": USER_TOKEN,
+            "SMM_FB_TOKEN": self.facebook.token,
+            "SMM_OK_SECRET": self.ok.application_secret,
+            "SMM_OK_TOKEN": self.ok.token,
+            "SMM_TG_TOKEN": DEFAULT_TOKEN,
+            "SMM_ALERT_HOOK": self.hook.apprise_url("hooksecret-0123456789"),
+        }
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
+    started = Fakes(FakeVk().start(), FakeFacebook().start(), FakeOk().start(), FakeTelegram().start(), FakeWebhook())
+    started.hook.start()
+    for name, value in started.secrets.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield started
+    finally:
+        for fake in (started.vk, started.facebook, started.ok, started.telegram, started.hook):
+            fake.stop()
+
+
+@pytest.fixture
+def logged() -> Iterator[list[str]]:
+    """Every log line, formatted (so redacted) as the daemon writes them."""
+    lines: list[str] = []
+    formatter = TextFormatter(journald=False)
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(formatter.format(record))
+
+    # On smm's and apprise's loggers: each `smm` command run in-process replaces the root logger's handlers.
+    handler = Collect(logging.DEBUG)
+    loggers = [logging.getLogger("smm"), logging.getLogger("apprise")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+            logger.setLevel(logging.NOTSET)
+
+
+def configure(tmp_path: Path, db_url: str, f: Fakes, extra: str = "") -> Path:
+    body = (
+        f'[[channels]]\nname = "vk"\nnetwork = "vk"\ngroup_id = {GROUP_ID}\ntoken_env = "SMM_VK_TOKEN"\n'
+        f'api_url = "{f.vk.url}"\n\n'
+        f'[[channels]]\nname = "facebook"\nnetwork = "facebook"\npage_id = {f.facebook.page_id}\n'
+        f'token_env = "SMM_FB_TOKEN"\napi_url = "{f.facebook.url}"\n\n'
+        f'[[channels]]\nname = "ok"\nnetwork = "ok"\ngroup_id = {f.ok.group_id}\n'
+        f'application_key = "{f.ok.application_key}"\napplication_secret_env = "SMM_OK_SECRET"\n'
+        f'token_env = "SMM_OK_TOKEN"\napi_url = "{f.ok.url}"\n\n'
+        f'[[channels]]\nname = "telegram"\nnetwork = "telegram"\nchat_id = "@testchannel"\n'
+        f'token_env = "SMM_TG_TOKEN"\napi_url = "{f.telegram.url}"\n\n'
+        '[[alerts.destinations]]\nname = "ops"\nurl_env = "SMM_ALERT_HOOK"\nevents = ["comment_digest"]\n\n' + extra
+    )
+    return write_config(tmp_path / "config.toml", db_url, body, outbox=False)
+
+
+def publish(config: Path) -> dict[str, tuple[int, str]]:
+    """One post on every channel, published by ``smm run --once``: the post id and remote id per channel."""
+    added = run_cli("add", "A post to comment on", "--now", "--json", config=config)
+    assert added.code == 0, added.err
+    post_id = int(json.loads(added.out)["id"])
+    assert run_daemon(str(config), once=True) == 0
+    shown = json.loads(run_cli("show", str(post_id), "--json", config=config).out)
+    found = {d["channel"]: (post_id, d["remote_id"]) for d in shown["deliveries"]}
+    assert {c for c, d in zip(found, shown["deliveries"], strict=True) if d["status"] == "published"} == set(found)
+    return found
+
+
+def comment_everywhere(f: Fakes, posts: dict[str, tuple[int, str]], n: int = 2) -> None:
+    """``n`` comments on each post of VK, Facebook and OK."""
+    f.vk.people[501] = ("Ivan", "Petrov")
+    for i in range(n):
+        f.vk.add_comment(-GROUP_ID, int(posts["vk"][1]), 501, f"vk comment {i}", at=f.vk.now() + i)
+        f.facebook.add_comment(posts["facebook"][1], "Jane Roe", f"facebook comment {i}")
+        f.ok.add_comment(posts["ok"][1], "5550001", "Olga Ivanova", f"ok comment {i}")
+
+
+class Watch:
+    """A daemon's comment watch built from its parts, on the config's channels (closed by :meth:`close`)."""
+
+    def __init__(self, config: Config) -> None:
+        self.daemon = Daemon(config, Database(config.database_url), AdapterFactory(), load=lambda: config)
+        self.rt = self.daemon.rt
+        self.rt.adapters, self.rt.broken = build_adapters(self.daemon.factory, config)
+
+    async def read(self) -> int:
+        return await self.daemon.comments.read(datetime.now(UTC))
+
+    async def close(self) -> None:
+        for adapter in self.rt.adapters.values():
+            await adapter.aclose()
+        await self.daemon.factory.aclose()
+        self.daemon.release()
+
+
+def read_once(config: Config, times: int = 1) -> list[int]:
+    async def scenario() -> list[int]:
+        watch = Watch(config)
+        try:
+            return [await watch.read() for _ in range(times)]
+        finally:
+            await watch.close()
+
+    return asyncio.run(scenario())
+
+
+def stored(db_url: str) -> list[rows.StoredComment]:
+    with Database(db_url).read() as session:
+        return rows.listed(session, since=None, channel=None, seen_too=True)
+
+
+def test_comments_of_every_network_are_stored_once_across_reads_and_restarts(
+    tmp_path: Path, db_url: str, fakes: Fakes, logged: list[str]
+) -> None:
+    config_path = configure(tmp_path, db_url, fakes)
+    posts = publish(config_path)
+    comment_everywhere(fakes, posts)
+    config = load_config(config_path)
+
+    assert read_once(config, times=2) == [6, 0]
+    assert read_once(config) == [0]  # a restart reads them again, and stores nothing twice
+
+    found = stored(db_url)
+    authors = {"vk": "Ivan Petrov", "facebook": "Jane Roe", "ok": "Olga Ivanova"}
+    expected = [(name, author, f"{name} comment {i}") for name, author in authors.items() for i in range(2)]
+    assert sorted((c.channel, c.author, c.text) for c in found) == sorted(expected)
+    vk = [c for c in found if c.channel == "vk"]
+    assert {c.url for c in vk} == {f"https://vk.com/wall-{GROUP_ID}_{posts['vk'][1]}?reply={c.remote_id}" for c in vk}
+    assert all(c.post_id == posts["vk"][0] for c in found)
+    # Telegram cannot be read: said once per daemon, however many reads.
+    telegram = [line for line in logged if "comments on channel telegram are not read" in line]
+    assert len(telegram) == 2, telegram  # two daemons (the second read_once is a restart)
+    assert "discussion group" in telegram[0]
+    for line in logged:
+        assert all(secret not in line for secret in fakes.secrets.values())
+
+
+def test_smm_comments_lists_the_new_ones_newest_first_then_only_what_came_since(
+    tmp_path: Path, db_url: str, fakes: Fakes
+) -> None:
+    config_path = configure(tmp_path, db_url, fakes)
+    posts = publish(config_path)
+    comment_everywhere(fakes, posts, n=1)
+    config = load_config(config_path)
+    read_once(config)
+
+    first = run_cli("comments", "--json", config=config_path)
+    assert first.code == 0, first.err
+    listed = json.loads(first.out)
+    assert len(listed) == 3 and all(c["new"] for c in listed)
+    times = [datetime.fromisoformat(c["written_at"].replace("Z", "+00:00")) for c in listed]
+    assert times == sorted(times, reverse=True)
+    assert {c["network"] for c in listed} == {"vk", "facebook", "ok"}
+    assert run_cli("comments", "--json", config=config_path).out.strip() == "[]"  # shown: no longer new
+
+    fakes.facebook.add_comment(posts["facebook"][1], "Late Reader", "a later comment")
+    read_once(config)
+    text = run_cli("comments", config=config_path)
+    assert text.code == 0, text.err
+    assert "Late Reader" in text.out and "a later comment" in text.out and "vk comment" not in text.out
+    assert f"post {posts['facebook'][0]}" in text.out
+    every = json.loads(run_cli("comments", "--all", "--json", "--channel", "vk", config=config_path).out)
+    assert [(c["channel"], c["new"]) for c in every] == [("vk", False)]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--channel", "nope"], "--channel: no channel named 'nope'"),
+        (["--since", "yesterday-ish"], "--since"),
+    ],
+)
+def test_smm_comments_refuses_bad_input_in_one_line(
+    tmp_path: Path, sqlite_url: str, args: list[str], message: str
+) -> None:
+    config = write_config(tmp_path / "config.toml", sqlite_url)
+    result = run_cli("comments", *args, config=config)
+    assert result.code == 2
+    assert message in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_a_network_error_is_read_again_at_the_next_interval_and_a_missing_right_said_once(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes, logged: list[str]
+) -> None:
+    config_path = configure(tmp_path, sqlite_url, fakes)
+    posts = publish(config_path)
+    comment_everywhere(fakes, posts, n=1)
+    config = load_config(config_path)
+    fakes.vk.inject("wall.getComments", Fault.respond(200, vk_error(10, "Internal server error")))
+    fakes.facebook.permissions.remove("pages_read_engagement")
+
+    async def scenario() -> list[int]:
+        watch = Watch(config)
+        try:
+            return [await watch.read() for _ in range(3)]
+        finally:
+            await watch.close()
+
+    assert asyncio.run(scenario()) == [1, 1, 0]  # OK's at once; VK's at the next read; Facebook's never
+    vk_failed = [line for line in logged if "reading comments on channel vk failed" in line]
+    assert len(vk_failed) == 1 and "trying again at the next interval" in vk_failed[0]
+    assert len(fakes.vk.calls("wall.getComments")) == 3  # no retry storm: the failed read, then one per interval
+    refused = [line for line in logged if "comments on channel facebook are not read" in line]
+    assert len(refused) == 1 and "pages_read_engagement" in refused[0]
+    assert {c.channel for c in stored(sqlite_url)} == {"vk", "ok"}
+
+
+def test_a_post_deleted_on_the_network_is_skipped_and_the_others_are_read(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes
+) -> None:
+    config_path = configure(tmp_path, sqlite_url, fakes)
+    posts = publish(config_path)
+    comment_everywhere(fakes, posts, n=1)
+    fakes.ok.delete(posts["ok"][1])
+    assert read_once(load_config(config_path), times=2) == [2, 0]
+    assert {c.channel for c in stored(sqlite_url)} == {"vk", "facebook"}
+    assert len(fakes.ok.calls("discussions.getComments")) == 1  # a post found gone is not asked about again
+
+
+def test_the_daily_digest_names_posts_channels_and_links_and_takes_each_comment_once(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes, logged: list[str]
+) -> None:
+    config_path = configure(tmp_path, sqlite_url, fakes)
+    posts = publish(config_path)
+    comment_everywhere(fakes, posts)
+    fakes.vk.add_comment(-GROUP_ID, int(posts["vk"][1]), 501, f"my token is {USER_TOKEN}")
+    config = load_config(config_path)
+
+    async def scenario() -> None:
+        watch = Watch(config)
+        sender = watch.daemon.alerts
+        sender.start()
+        try:
+            assert await watch.read() == 7
+            await watch.daemon.comments.digest()
+            await watch.daemon.comments.digest()  # nothing new: no message
+            deadline = time.monotonic() + 10
+            while not fakes.hook.messages and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await sender.stop()
+        finally:
+            await watch.close()
+
+    asyncio.run(scenario())
+    (message,) = fakes.hook.messages
+    post = posts["vk"][0]
+    assert message["title"] == "smm: comment digest"
+    headline, *lines = message["message"].splitlines()
+    assert headline == f"7 new comments: post {post} on facebook (2), ok (2), vk (3)"
+    assert len(lines) == 7
+    assert any(f"https://vk.com/wall-{GROUP_ID}_{posts['vk'][1]}?reply=" in line for line in lines)
+    assert any("Jane Roe: facebook comment 0 https://www.facebook.com/" in line for line in lines)
+    for text in [message["message"], *logged]:
+        assert USER_TOKEN not in text and "hooksecret-0123456789" not in text
+    with Database(sqlite_url).read() as session:
+        assert session.execute(rows.comments.select().where(rows.comments.c.digest.is_(None))).first() is None
+
+
+def test_two_daemons_on_postgresql_store_and_digest_each_comment_once(
+    tmp_path: Path, postgres_url: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_path = configure(tmp_path, postgres_url, fakes)
+    posts = publish(config_path)
+    comment_everywhere(fakes, posts, n=3)
+    config = load_config(config_path)
+    alerts: list[Any] = []
+
+    async def scenario() -> list[int]:
+        watches = [Watch(config), Watch(config)]
+        for watch in watches:
+            watch.rt.alert = alerts.append
+            await watch.daemon.membership.join(datetime.now(UTC))
+        try:
+            # The worst case: both think they own every channel (a lease group changing hands mid-read).
+            for watch in watches:
+                monkeypatch.setattr(watch.daemon.membership, "may_read", _always)
+            counts = list(await asyncio.gather(*(w.read() for w in watches)))
+            await asyncio.gather(*(w.daemon.comments.digest() for w in watches))
+            return counts
+        finally:
+            for watch in watches:
+                await watch.daemon.membership.leave()
+                await watch.close()
+
+    counts = asyncio.run(scenario())
+    assert sum(counts) == 9
+    assert len(stored(postgres_url)) == 9
+    digested = [line for alert in alerts for line in alert.details]
+    assert len(digested) == 9 and len(set(digested)) == 9
+
+
+async def _always(name: str) -> bool:
+    return True
