@@ -20,6 +20,7 @@ from scheduler import __version__
 from scheduler.cli_comments import comments as comments_command
 from scheduler.cli_context import CONFIG_HELP, VERBOSE_HELP, Context, RootGroup
 from scheduler.cli_output import emit_json, fail, local_time, one_line, print_post, when_of
+from scheduler.cli_report import report
 from scheduler.config import CATEGORIES, disabled_channels
 from scheduler.errors import NoDatabaseYet, SmmError
 from scheduler.log import configure_logging, escape_for_terminal, redact
@@ -394,6 +395,9 @@ def doctor(obj: Context) -> None:
     from scheduler.doctor import run_doctor
 
     sys.exit(run_doctor(obj.config, lambda: obj.existing_db))
+
+
+cli.add_command(report)
 
 
 @cli.group()

@@ -173,6 +173,15 @@ def parse_variants(values: Sequence[str]) -> dict[str, str]:
 def parse_when(value: str, zone: Any, now: datetime, name: str = OPTIONS.at) -> datetime:
     """An ISO 8601 date-time; without an offset it is read in ``zone``. Must be in the future. ``name`` is the
     field's name in messages."""
+    when = read_when(value, zone, name)
+    if when <= now:
+        raise InputError(f"{name} {value!r} is in the past (now is {format_local(now, zone, weekday=False)})")
+    return when
+
+
+def read_when(value: str, zone: Any, name: str) -> datetime:
+    """An ISO 8601 date-time, past or future, as an aware UTC time; without an offset it is read in ``zone``.
+    ``name`` is the field's name in messages."""
     raw = value.strip()
     try:
         parsed = datetime.fromisoformat(raw)
@@ -186,8 +195,6 @@ def parse_when(value: str, zone: Any, now: datetime, name: str = OPTIONS.at) -> 
         when = local_to_utc(parsed, zone, strict=True)
     except ValueError as exc:
         raise InputError(f"{name} {value!r}: {exc}") from None
-    if when <= now:
-        raise InputError(f"{name} {value!r} is in the past (now is {format_local(now, zone, weekday=False)})")
     return when
 
 

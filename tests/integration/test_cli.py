@@ -848,6 +848,7 @@ COMMAND_ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("db", "upgrade"): (),
     ("run",): ("--once",),
     ("doctor",): (),
+    ("report",): (),
     ("alerts", "test"): (),
 }
 

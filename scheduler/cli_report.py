@@ -1,0 +1,51 @@
+"""``smm report``: parse the options, build the report (:mod:`scheduler.report`), print it as text, JSON or CSV."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from scheduler.cli_context import Context, SmmCommand
+from scheduler.cli_output import emit_json
+from scheduler.errors import InputError
+
+_GROUPINGS = ("category", "channel", "slot", "weekday", "hour", "campaign")  # scheduler.report.GROUPINGS
+
+
+@click.command("report", cls=SmmCommand)
+@click.option("--since", metavar="WHEN", help="Start of the period (ISO 8601; default: 30 days before --until).")
+@click.option("--until", metavar="WHEN", help="End of the period, excluded (ISO 8601; default: now).")
+@click.option("--channel", "channels", multiple=True, metavar="NAME", help="Only this channel (repeatable).")
+@click.option("--by", type=click.Choice(_GROUPINGS), default="category", show_default=True, help="Group by.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV, one row per group.")
+@click.pass_obj
+def report(
+    obj: Context,
+    since: str | None,
+    until: str | None,
+    channels: tuple[str, ...],
+    by: str,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """What the posts of a period achieved, per group, and what the numbers say."""
+    from scheduler.intake import pick_channels, read_when
+    from scheduler.report import Period, build_report, report_dict
+    from scheduler.report_text import format_csv, format_text
+
+    if as_json and as_csv:
+        raise InputError("--json and --csv cannot be used together")
+    picked = pick_channels(obj.config, channels)
+    zone = picked[0].timezone if len(picked) == 1 else obj.config.timezone
+    start = read_when(since, zone, "--since") if since else None
+    end = read_when(until, zone, "--until") if until else None
+    period = Period.of(start, end, datetime.now(UTC))
+    result = build_report(obj.existing_db, period, picked, by)
+    if as_json:
+        emit_json(report_dict(result))
+    elif as_csv:
+        click.echo(format_csv(result), nl=False)
+    else:
+        click.echo(format_text(result, zone))

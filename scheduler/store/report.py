@@ -1,0 +1,308 @@
+"""The report's SQL: a period's published deliveries with their latest results and their channel's audience, grouped
+and aggregated in the database (counts, totals, medians); rows come back one per group, never one per delivery.
+
+Within one read transaction (:func:`open_base`, a context manager):
+
+1. the period's published deliveries of the report's channels go into a temporary table (:data:`BASE`), one row
+   each, in one ``INSERT ... SELECT``: the group keys (channel, category, campaign, the channel's local slot,
+   weekday and hour) and the figures (the latest reading's views, likes, reposts and comments, and the engagement
+   per 1,000 followers, defined in :mod:`scheduler.report`);
+2. :func:`group_figures` aggregates it by a grouping: one ``GROUP BY`` for the counts and totals, and the medians
+   (PostgreSQL: ``percentile_cont(0.5)`` in the same statement; SQLite, which has no such aggregate: the middle
+   rows of each group found by ``row_number()`` over the group, one statement per metric);
+3. :func:`audiences` reads each channel's first and last audience reading of the period (one statement).
+
+Local times are computed in SQL from the UTC epoch plus the channel zone's UTC offset at that instant, written into
+the statement as the zone's offsets and their transitions over the period (:func:`zone_offsets`), so that SQLite
+(which has no time zones) and PostgreSQL give the same keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    Date,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+)
+
+from scheduler.mix import COMMERCIAL
+from scheduler.tables import Status, audience_readings, deliveries, posts, result_readings
+
+METRICS = ("views", "likes", "reposts", "comments")
+"""The figures a network gives of a post, as stored in ``result_readings``."""
+ENGAGEMENT = "engagement"
+"""The base table's column of engagement per 1,000 followers."""
+
+BASE = Table(
+    "smm_report_base",
+    MetaData(),
+    Column("channel", String(64)),
+    Column("category", String(16)),
+    Column("campaign", String(128)),  # "" for none
+    Column("slot", Integer),  # local weekday (0 = Monday) * 1440 + minute of day of due_at; -1: not slotted
+    Column("weekday", Integer),  # local weekday of published_at, 0 = Monday
+    Column("hour", Integer),  # local hour of published_at
+    Column("commercial", Integer),  # 1 or 0
+    Column("measured", Integer),  # 1 when the delivery has a successful reading
+    *(Column(name, Integer) for name in METRICS),
+    Column(ENGAGEMENT, Float),
+    prefixes=["TEMPORARY"],
+)
+"""One row per published delivery of the period: the temporary table every aggregate reads."""
+
+EXPLICIT = -1
+"""``BASE.slot`` of a delivery placed at an explicit time (``--at``, ``--now``), not by the cadence."""
+
+_ZONE_MARGIN = timedelta(days=400)
+"""How far before the period the zones' offsets are written out: a late delivery's due time precedes it."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One metric of one group: how many deliveries have it, its total (None for engagement) and its median; None
+    where no delivery of the group has it."""
+
+    n: int
+    total: int | None
+    median: float | None
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    """One group's row: its key (the grouping's columns), its deliveries, those with results, and each metric."""
+
+    key: tuple[str | int, ...]
+    posts: int
+    measured: int
+    metrics: Mapping[str, Figure]
+
+
+@dataclass(frozen=True)
+class AudienceSpan:
+    """A channel's first and last audience reading read within the period."""
+
+    channel: str
+    first_day: date
+    first: int
+    last_day: date
+    last: int
+
+
+def zone_offsets(zone: tzinfo, start: datetime, end: datetime) -> list[tuple[int, int]]:
+    """``zone``'s UTC offset in seconds from ``start`` to ``end``: ``[(from epoch second, offset), ...]``, the first
+    at ``start``, then one at each change (found to the second)."""
+
+    def offset(epoch: int) -> int:
+        delta = datetime.fromtimestamp(epoch, UTC).astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    t, stop = int(start.timestamp()), int(end.timestamp())
+    out = [(t, offset(t))]
+    step = 6 * 3600
+    while t < stop:
+        nxt = min(t + step, stop)
+        if offset(nxt) != out[-1][1]:
+            lo, hi = t, nxt  # offset(lo) is the current one, offset(hi) is not
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if offset(mid) == out[-1][1] else (lo, mid)
+            out.append((hi, offset(hi)))
+        t = nxt
+    return out
+
+
+def _epoch(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[int]:
+    """Whole seconds since 1970 of a stored UTC time."""
+    if conn.dialect.name == "sqlite":
+        return cast(func.strftime("%s", column), Integer)
+    return cast(func.floor(extract("epoch", column)), BigInteger)
+
+
+def _utc_day(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[date]:
+    if conn.dialect.name == "sqlite":
+        return func.date(column, type_=Date)
+    return cast(func.timezone("UTC", column), Date)
+
+
+def _zone_case(epoch: ColumnElement[int], offsets: Sequence[tuple[int, int]]) -> ColumnElement[int]:
+    if len(offsets) == 1:
+        return literal(offsets[0][1], Integer)
+    whens = [(epoch < offsets[i + 1][0], literal(offsets[i][1], Integer)) for i in range(len(offsets) - 1)]
+    return case(*whens, else_=literal(offsets[-1][1], Integer))
+
+
+def _local_time(
+    epoch: ColumnElement[int],
+    channel: ColumnElement[str],
+    channels: Mapping[str, tzinfo],
+    start: datetime,
+    end: datetime,
+) -> ColumnElement[int]:
+    """The channel's local wall-clock time as seconds since 1970: ``epoch`` plus its zone's offset at that instant."""
+    by_zone: dict[str, list[str]] = {}
+    zone_of: dict[str, tzinfo] = {}
+    for name, zone in channels.items():
+        by_zone.setdefault(str(zone), []).append(name)
+        zone_of[str(zone)] = zone
+    cases = {key: _zone_case(epoch, zone_offsets(zone_of[key], start, end)) for key in by_zone}
+    keys = list(by_zone)
+    if len(keys) == 1:
+        return epoch + cases[keys[0]]
+    whens = [(channel.in_(by_zone[key]), cases[key]) for key in keys[:-1]]
+    return epoch + case(*whens, else_=cases[keys[-1]])
+
+
+def _weekday(local: ColumnElement[int]) -> ColumnElement[int]:
+    """Monday 0 to Sunday 6 of a local time in seconds since 1970 (a Thursday, 3)."""
+    return (local // 86400 + 3) % 7
+
+
+def _fill(conn: Connection, since: datetime, until: datetime, channels: Mapping[str, tzinfo]) -> None:
+    d, p, r, a = deliveries.c, posts.c, result_readings.c, audience_readings.c
+    start, end = since - _ZONE_MARGIN, until + timedelta(days=1)
+    published = _epoch(conn, d.published_at)
+    local_pub = _local_time(published, d.channel, channels, start, end)
+    local_due = _local_time(_epoch(conn, d.due_at), d.channel, channels, start, end)
+    day = _utc_day(conn, d.published_at)
+    before = (
+        select(a.members).where(a.channel == d.channel, a.day <= day).order_by(a.day.desc()).limit(1).scalar_subquery()
+    )
+    after = select(a.members).where(a.channel == d.channel, a.day > day).order_by(a.day).limit(1).scalar_subquery()
+    interactions = case(
+        (and_(r.likes.is_(None), r.reposts.is_(None), r.comments.is_(None)), null()),
+        else_=func.coalesce(r.likes, 0) + func.coalesce(r.reposts, 0) + func.coalesce(r.comments, 0),
+    )
+    engagement = cast(interactions, Float) * 1000.0 / func.nullif(func.coalesce(before, after), 0)
+    source = (
+        select(
+            d.channel,
+            p.category,
+            func.coalesce(p.campaign, ""),
+            case((d.slotted, _weekday(local_due) * 1440 + local_due % 86400 // 60), else_=literal(EXPLICIT, Integer)),
+            _weekday(local_pub),
+            local_pub % 86400 // 3600,
+            case((p.category == COMMERCIAL, 1), else_=0),
+            case((r.id.is_(None), 0), else_=1),
+            *(r[name] for name in METRICS),
+            engagement,
+        )
+        .select_from(
+            deliveries.join(posts, p.id == d.post_id).outerjoin(result_readings, and_(r.delivery_id == d.id, r.latest))
+        )
+        .where(
+            d.status == Status.PUBLISHED.value,
+            d.published_at >= since,
+            d.published_at < until,
+            d.channel.in_(list(channels)),
+        )
+    )
+    conn.execute(BASE.insert().from_select([c.name for c in BASE.c], source))
+
+
+@contextmanager
+def open_base(conn: Connection, since: datetime, until: datetime, channels: Mapping[str, tzinfo]) -> Iterator[None]:
+    """Fill :data:`BASE` with the deliveries published in ``[since, until)`` on ``channels`` (name to time zone),
+    for the statements run inside; dropped after."""
+    BASE.create(conn)
+    try:
+        if channels:
+            _fill(conn, since, until, channels)
+        yield
+    finally:
+        BASE.drop(conn)
+
+
+def group_figures(conn: Connection, keys: Sequence[str], metrics: Sequence[str]) -> list[GroupFigures]:
+    """:data:`BASE` grouped by the columns ``keys``: each group's deliveries, those measured, and for each of
+    ``metrics`` (names of :data:`METRICS` or :data:`ENGAGEMENT`) its count, total and median."""
+    b = BASE.c
+    cols = [b[k] for k in keys]
+    sqlite = conn.dialect.name == "sqlite"
+    fields: list[ColumnElement[Any]] = [func.count().label("posts"), func.sum(b.measured).label("measured")]
+    for m in metrics:
+        fields += [func.count(b[m]), func.sum(b[m]) if m != ENGAGEMENT else null()]
+        if not sqlite:
+            fields.append(func.percentile_cont(0.5).within_group(b[m]))
+    rows = conn.execute(select(*cols, *fields).group_by(*cols)).all()
+    width, per = len(keys), 2 if sqlite else 3
+    medians = {m: _sqlite_medians(conn, cols, m) for m in metrics} if sqlite else {}
+    out = []
+    for row in rows:
+        key = tuple(row[:width])
+        figures = {}
+        for i, m in enumerate(metrics):
+            n, total = row[width + 2 + i * per], row[width + 3 + i * per]
+            median = medians[m].get(key) if sqlite else row[width + 4 + i * per]
+            figures[m] = Figure(
+                n=int(n),
+                total=None if total is None else int(total),
+                median=None if median is None else float(median),
+            )
+        out.append(GroupFigures(key, int(row[width]), int(row[width + 1] or 0), figures))
+    return out
+
+
+def _sqlite_medians(conn: Connection, cols: Sequence[Column[object]], metric: str) -> dict[tuple[object, ...], float]:
+    value = BASE.c[metric]
+    ranked = (
+        select(
+            *cols,
+            value.label("v"),
+            func.row_number().over(partition_by=cols, order_by=value).label("rn"),
+            func.count().over(partition_by=cols).label("n"),
+        )
+        .where(value.is_not(None))
+        .subquery()
+    )
+    keys = [ranked.c[c.name] for c in cols]
+    middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
+    rows = conn.execute(select(*keys, func.avg(ranked.c.v)).where(middle).group_by(*keys))
+    return {tuple(row[:-1]): float(row[-1]) for row in rows}
+
+
+def audiences(conn: Connection, channels: Sequence[str], since: datetime, until: datetime) -> list[AudienceSpan]:
+    """Each channel's first and last audience reading read within ``[since, until)`` (channels without one are
+    left out)."""
+    a = audience_readings.c
+    within = and_(
+        a.channel.in_(list(channels)),
+        a.day >= since.astimezone(UTC).date(),
+        a.day <= until.astimezone(UTC).date(),
+        a.read_at >= since,
+        a.read_at < until,
+    )
+    span = (
+        select(a.channel, func.min(a.day).label("first"), func.max(a.day).label("last"))
+        .where(within)
+        .group_by(a.channel)
+        .subquery()
+    )
+    first, last = audience_readings.alias("first_reading"), audience_readings.alias("last_reading")
+    rows = conn.execute(
+        select(span.c.channel, span.c.first, first.c.members, span.c.last, last.c.members)
+        .join(first, and_(first.c.channel == span.c.channel, first.c.day == span.c.first))
+        .join(last, and_(last.c.channel == span.c.channel, last.c.day == span.c.last))
+    )
+    return [AudienceSpan(ch, day0, int(n0), day1, int(n1)) for ch, day0, n0, day1, n1 in rows]
