@@ -849,6 +849,7 @@ COMMAND_ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("run",): ("--once",),
     ("doctor",): (),
     ("report",): (),
+    ("comments",): (),
     ("alerts", "test"): (),
 }
 
