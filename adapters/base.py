@@ -393,6 +393,12 @@ class Adapter(ABC):
         """
         raise self._unsupported("delete")
 
+    async def comments_check(self) -> str | None:
+        """What ``smm doctor`` says about this channel's comments where the network makes it worth a line (whether
+        they can be read, and what is missing); None where :meth:`read_comments` says it all. Raises like
+        :meth:`check`."""
+        return None
+
     def requests_for_action(self, action: Action) -> int:
         """How many API requests one ``action`` takes. They count against the same :meth:`rate_limits` as
         publishing: a limit in ``"request"`` units counts this many, a limit in ``"post"`` units counts one."""

@@ -56,7 +56,7 @@ def comment_view(comment: StoredComment) -> CommentView:
     }
 
 
-def check_channel(channel: str | None, channels: Collection[str]) -> None:
+def known_channel(channel: str | None, channels: Collection[str]) -> None:
     """``--channel`` names one of ``channels`` (or is not given)."""
     if channel is not None and channel not in channels:
         raise InputError(f"--channel: no channel named {channel!r} ({configured(channels)})")

@@ -23,8 +23,9 @@ log = logging.getLogger("smm.doctor")
 RATE_LIMITED_ATTEMPTS = 3
 
 
-async def check_channel(adapter: Adapter, retry: RetryConfig) -> tuple[bool, str]:
-    """Whether the channel can publish, and a line saying what was checked or what to fix.
+async def check_channel(adapter: Adapter, retry: RetryConfig) -> tuple[bool, str, str | None]:
+    """Whether the channel can publish, a line saying what was checked or what to fix, and a note on reading its
+    comments where the network needs one (:meth:`Adapter.comments_check`).
 
     A rate limit with a short ``retry_after`` (at most ``in_call_max_wait``) is waited out and the check repeated.
     """
@@ -32,7 +33,8 @@ async def check_channel(adapter: Adapter, retry: RetryConfig) -> tuple[bool, str
     try:
         while True:
             try:
-                return True, await adapter.check()
+                line = await adapter.check()
+                return True, line, await _comments_note(adapter)
             except RateLimited as exc:
                 wait = exc.retry_after or 1.0
                 if attempt >= RATE_LIMITED_ATTEMPTS or wait > retry.in_call_max_wait:
@@ -40,9 +42,9 @@ async def check_channel(adapter: Adapter, retry: RetryConfig) -> tuple[bool, str
             attempt += 1
             await asyncio.sleep(wait)
     except PublishError as exc:
-        return False, str(exc)
+        return False, str(exc), None
     except Exception as exc:  # doctor reports; it must not crash on one channel
-        return False, f"unexpected {type(exc).__name__}: {exc}"
+        return False, f"unexpected {type(exc).__name__}: {exc}", None
     finally:
         try:
             await adapter.aclose()
@@ -50,10 +52,17 @@ async def check_channel(adapter: Adapter, retry: RetryConfig) -> tuple[bool, str
             log.debug("closing %s adapter: %s", adapter.network, exc)
 
 
-async def _check_all(config: Config) -> list[tuple[ChannelConfig, bool, str]]:
+async def _comments_note(adapter: Adapter) -> str | None:
+    try:
+        return await adapter.comments_check()
+    except PublishError as exc:
+        return f"cannot tell whether comments can be read: {exc}"
+
+
+async def _check_all(config: Config) -> list[tuple[ChannelConfig, bool, str, str | None]]:
     """Check every channel; channels sharing a rate limit (one VK user token, one bot) one after another."""
     factory = AdapterFactory()
-    results: dict[str, tuple[bool, str]] = {}
+    results: dict[str, tuple[bool, str, str | None]] = {}
     groups: dict[str, list[tuple[ChannelConfig, Adapter]]] = {}
 
     async def check_group(members: list[tuple[ChannelConfig, Adapter]]) -> None:
@@ -65,7 +74,7 @@ async def _check_all(config: Config) -> list[tuple[ChannelConfig, bool, str]]:
             try:
                 adapter = factory.build(channel)
             except SmmError as exc:
-                results[channel.name] = (False, str(exc))
+                results[channel.name] = (False, str(exc), None)
                 continue
             groups.setdefault(adapter.lease_group, []).append((channel, adapter))
         await asyncio.gather(*(check_group(members) for members in groups.values()))
@@ -100,9 +109,11 @@ def run_doctor(config: Config, open_db: Callable[[], Database]) -> int:
         all_ok = False
         click.echo(redact(f"FAIL  database: {exc}"))
     width = max(len(c.name) for c in config.channels)
-    for channel, ok, detail in asyncio.run(_check_all(config)):
+    for channel, ok, detail, comments in asyncio.run(_check_all(config)):
         all_ok &= ok
         click.echo(redact(f"{'ok  ' if ok else 'FAIL'}  {channel.name:<{width}}  {channel.network}: {detail}"))
         if channel.name in attention:
             click.echo(redact(f"{'':4}  {'':<{width}}  last publish error: {attention[channel.name]}"))
+        if comments is not None:
+            click.echo(redact(f"{'':4}  {'':<{width}}  comments: {comments}"))
     return 0 if all_ok else 1

@@ -279,6 +279,27 @@ class TelegramAdapter(Adapter):
             raise AuthError(f"bot {name} was banned from {label}: unban it and {fix}")
         raise AuthError(f"bot {name} cannot post in {label} (it is {status}): {fix}")
 
+    async def comments_check(self) -> str:
+        """Whether the channel has a discussion group (getChat ``linked_chat_id``) and the bot is in it; smm reads
+        no Telegram comments either way (see ``unsupported``)."""
+        bot = await self._ready()
+        with self._errors(sending=False):
+            linked = (await bot.get_chat(self._chat_id)).linked_chat_id
+        if linked is None:
+            return "no discussion group is linked to the channel, so its posts take no comments"
+        name = f"@{bot.username}"
+        not_read = "smm does not read Telegram comments (the Bot API cannot read a chat's history)"
+        try:
+            with self._errors(sending=False):
+                group = await bot.get_chat(linked)
+                status = (await bot.get_chat_member(linked, bot.id)).status
+        except PermanentError:  # a private group the bot is not in: "chat not found"
+            return f"discussion group {linked}: bot {name} is not a member; {not_read}"
+        label = f"@{group.username}" if group.username else f"{group.title or 'group'} ({group.id})"
+        if status in ("left", "kicked"):
+            return f"discussion group {label}: bot {name} is not a member; {not_read}"
+        return f"discussion group {label}: bot {name} is a member ({status}); {not_read}"
+
     async def read_audience(self) -> int:
         bot = await self._ready()
         with self._errors(sending=False):

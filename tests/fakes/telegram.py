@@ -125,6 +125,8 @@ class FakeChat:
     can_post: bool = True
     migrated_to: int | None = None
     members: int = 850
+    linked_chat_id: int | None = None
+    """A channel's discussion group, or a discussion group's channel (getChat's ``linked_chat_id``)."""
     next_message_id: int = 1
     sent: deque[float] = field(default_factory=deque)
 
@@ -216,17 +218,22 @@ class FakeTelegram(FakeServer):
 
     def _m_getChat(self, token: str, request: FakeRequest) -> dict[str, Any]:
         chat = self._target(request.params, posting=False)
-        return self._chat_json(chat) | {
-            "accent_color_id": 0,
-            "max_reaction_count": 11,
-            "accepted_gift_types": {
-                "unlimited_gifts": False,
-                "limited_gifts": False,
-                "unique_gifts": False,
-                "premium_subscription": False,
-                "gifts_from_channels": False,
-            },
-        }
+        linked = {} if chat.linked_chat_id is None else {"linked_chat_id": chat.linked_chat_id}
+        return (
+            self._chat_json(chat)
+            | linked
+            | {
+                "accent_color_id": 0,
+                "max_reaction_count": 11,
+                "accepted_gift_types": {
+                    "unlimited_gifts": False,
+                    "limited_gifts": False,
+                    "unique_gifts": False,
+                    "premium_subscription": False,
+                    "gifts_from_channels": False,
+                },
+            }
+        )
 
     def _m_getChatMember(self, token: str, request: FakeRequest) -> dict[str, Any]:
         chat = self._target(request.params, posting=False)

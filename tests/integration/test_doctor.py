@@ -69,7 +69,7 @@ def test_all_channels_healthy(nets: dict[str, Net], tmp_path: Path, sqlite_url: 
     result = doctor(config, env, list(env.values()))
 
     assert result.code == 0, result.printed
-    assert [line for line in result.lines if not line.startswith("ok  ")] == [], result.printed
+    assert [line for line in result.lines if not line.startswith(("ok  ", " "))] == [], result.printed
     assert result.line("outbox") == f"ok    outbox    outbox: folder {tmp_path / 'outbox'} is writable"
     assert result.line("telegram") == "ok    telegram  telegram: bot @smm_test_bot can post in @testchannel"
     assert result.line("vk") == "ok    vk        vk: user 1001 is an editor of club45 and can post"
@@ -84,7 +84,9 @@ def test_all_channels_healthy(nets: dict[str, Net], tmp_path: Path, sqlite_url: 
     assert "the user is ADMIN of it (group.getUserGroupsByIds)" in result.line("ok")
 
     tg: FakeTelegram = nets["telegram"].fake
-    assert [tg.fault_key(r) for r in tg.requests] == ["getMe", "getChat", "getChatMember"]
+    assert [tg.fault_key(r) for r in tg.requests] == ["getMe", "getChat", "getChatMember", "getChat"]
+    notes = [line.strip() for line in result.lines if line.startswith(" ")]
+    assert notes == ["comments: no discussion group is linked to the channel, so its posts take no comments"]
     vk: FakeVk = nets["vk"].fake
     checked = ["users.get", "photos.getWallUploadServer", "account.getAppPermissions", "groups.getById"]
     assert [vk.fault_key(r) for r in vk.requests] == checked
@@ -310,7 +312,34 @@ def test_a_config_warning_is_a_line_that_is_not_ok(tmp_path: Path, sqlite_url: s
     finally:
         tg.fake.stop()
     assert result.code == 1, result.printed
-    assert [line for line in result.lines if not line.startswith("ok  ")] == [
+    assert [line for line in result.lines if not line.startswith(("ok  ", " "))] == [
         f"warn  config: {config} is writable by other users (mode 664), who could send the channels' secrets to "
         "another api_url: chmod go-w it"
     ], result.printed
+
+
+@pytest.mark.parametrize(
+    "bot_status, username, says",
+    [
+        ("member", "testchat", "discussion group @testchat: bot @smm_test_bot is a member (member)"),
+        ("administrator", None, "discussion group Test chat (-1009876543210): bot @smm_test_bot is a member"),
+        ("left", "testchat", "discussion group @testchat: bot @smm_test_bot is not a member"),
+        ("left", None, "discussion group -1009876543210: bot @smm_test_bot is not a member"),
+    ],
+)
+def test_doctor_says_whether_a_telegram_channels_comments_could_be_read(
+    tmp_path: Path, sqlite_url: str, bot_status: str, username: str | None, says: str
+) -> None:
+    net = start("telegram")
+    try:
+        tg: FakeTelegram = net.fake
+        group = tg.add_chat(-1009876543210, username, title="Test chat", type="supergroup", bot_status=bot_status)
+        group.linked_chat_id = tg.chats[0].id
+        tg.chats[0].linked_chat_id = group.id
+        result = doctor(config_with(tmp_path, sqlite_url, net), net.env, list(net.env.values()))
+    finally:
+        tg.stop()
+    assert result.code == 0, result.printed  # a note: the channel itself is fine
+    (note,) = [line.strip() for line in result.lines if line.startswith(" ")]
+    assert note.startswith(f"comments: {says}")
+    assert note.endswith("smm does not read Telegram comments (the Bot API cannot read a chat's history)")
