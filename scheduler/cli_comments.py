@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import click
 
-from scheduler.cli_context import Context
+from scheduler.cli_context import Context, SmmCommand
 from scheduler.cli_output import emit_json, local_time
 from scheduler.errors import NoDatabaseYet
 from scheduler.log import escape_for_terminal, redact
 
 
-@click.command("comments")
+@click.command("comments", cls=SmmCommand)
 @click.option("--since", metavar="WHEN", help="Only comments written since WHEN: a duration (2d, 12h) or ISO 8601.")
 @click.option("--channel", metavar="NAME", help="Only this channel.")
 @click.option("--all", "seen_too", is_flag=True, help="Include comments shown before.")
