@@ -27,10 +27,11 @@ from typing import Any, ClassVar
 
 from adapters.base import MB, Adapter, Capabilities, OutgoingPost, PublishResult, RateLimit
 from adapters.channel import ChannelSettings, OptionReader, SharedClients
-from adapters.errors import AuthError, PublishError, TransientError
+from adapters.errors import AuthError, PermanentError, PublishError, TransientError
 
 KEYS = ".keys"
 WRITING = ".writing-"
+DELETING = ".deleting-"
 
 
 def _now() -> datetime:
@@ -54,7 +55,6 @@ class OutboxAdapter(Adapter):
         "results": "the outbox is a folder: nobody sees its posts, so there are no results to read",
         "audience": "the outbox is a folder: it has no audience",
         "comments": "the outbox is a folder: nobody can comment on its posts",
-        "delete": "the outbox keeps every post it wrote (its key index points at it): delete the folder by hand",
     }
 
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _now) -> None:
@@ -170,6 +170,22 @@ class OutboxAdapter(Adapter):
             name, published = self._lookup(post.key)
         return self._result(name) if published and name is not None else None
 
+    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+        """Remove the post's folder: renamed to a hidden name first (a reader never sees half a post), then removed.
+        Its key's link stays, so the post is never written again under that key. A folder already gone counts as
+        deleted."""
+        if not remote_id or remote_id.startswith(".") or os.sep in remote_id or remote_id in (os.curdir, os.pardir):
+            raise PermanentError(f"{remote_id!r} is not the name of a post in the outbox {self.path}")
+        hidden = os.path.join(self._root, DELETING + remote_id)
+        with _translate(self.path):
+            try:
+                os.replace(os.path.join(self._root, remote_id), hidden)
+            except FileNotFoundError:
+                pass
+            else:
+                _sync_folder(self._root)
+            shutil.rmtree(hidden, onerror=_gone_already)
+
     async def check(self) -> str:
         """Whether posts can be written into the folder. Creates nothing: the first post creates the folder."""
         with _translate(self.path):
@@ -207,6 +223,12 @@ def _scan(root: str) -> dict[str, str]:
             if sep and key and (not writing or key not in found):
                 found[key] = name
     return found
+
+
+def _gone_already(function: object, path: str, info: tuple[type[BaseException], BaseException, object]) -> None:
+    """``shutil.rmtree``'s error handler: a file or folder already gone is what was wanted."""
+    if not isinstance(info[1], FileNotFoundError):
+        raise info[1]
 
 
 def _copy(source: Path, target: str) -> None:

@@ -19,6 +19,7 @@ import click
 from scheduler import __version__
 from scheduler.cli_comments import comments as comments_command
 from scheduler.cli_context import CONFIG_HELP, VERBOSE_HELP, Context, RootGroup
+from scheduler.cli_delete import delete
 from scheduler.cli_output import emit_json, fail, local_time, one_line, print_post, when_of
 from scheduler.cli_report import report
 from scheduler.config import CATEGORIES, disabled_channels
@@ -197,7 +198,8 @@ def show(obj: Context, post_id: int, as_json: bool) -> None:
     for d in view["deliveries"]:
         for a in d["history"]:
             started = local_time(a["started_at"], d["channel"], obj.config)
-            line = f"  {d['channel']} attempt {a['attempt']}: {started} -> {a['outcome'] or 'open'}"
+            kind = "delete attempt" if a["kind"] == "delete" else "attempt"
+            line = f"  {d['channel']} {kind} {a['attempt']}: {started} -> {a['outcome'] or 'open'}"
             click.echo(escape_for_terminal(line + (f": {redact(one_line(a['error'], 300))}" if a["error"] else "")))
 
 
@@ -218,6 +220,9 @@ def cancel(obj: Context, post_id: int, channel: str | None) -> None:
     print_post(view, obj.config, "cancelled")
     for note in notes:
         click.echo(f"! {note}")
+
+
+cli.add_command(delete)
 
 
 @cli.command()

@@ -43,6 +43,8 @@ def when_of(delivery: DeliveryView) -> str | None:
     """The time that matters for a delivery: when it went out, or when it will be tried next."""
     if delivery["status"] == "published":
         return delivery["published_at"]
+    if delivery["status"] == "deleted":
+        return delivery["deleted_at"]
     if delivery["network_scheduled_at"]:
         return delivery["network_scheduled_at"]
     return delivery["next_attempt_at"] or delivery["due_at"]
@@ -55,7 +57,10 @@ def print_post(view: PostView, config: Config, heading: str) -> None:
         line = f"  {d['channel']:<{width}}  {d['status']:<10}  {local_time(when_of(d), d['channel'], config)}"
         if d["remote_url"]:
             line += f"  {d['remote_url']}"
-        if d["last_error"] and d["status"] != "published":
+        if d["delete_at"] and d["status"] in ("published", "queued"):
+            line += f"  (to be deleted at {local_time(d['delete_at'], d['channel'], config)})"
+        if d["last_error"]:
+            # On a published delivery, what its deletion met.
             line += f"  ({redact(one_line(d['last_error'], 200))})"
         elif d["note"] and d["status"] == "queued":
             line += f"  ({one_line(d['note'], 200)})"

@@ -11,12 +11,13 @@ from datetime import datetime
 from sqlalchemy.orm import DeclarativeBase, Mapped, relationship
 
 from scheduler import tables
-from scheduler.tables import ACTIVE, NAMING_CONVENTION, Outcome, Status, UTCDateTime
+from scheduler.tables import ACTIVE, NAMING_CONVENTION, AttemptKind, Outcome, Status, UTCDateTime
 
 __all__ = [
     "ACTIVE",
     "NAMING_CONVENTION",
     "Attempt",
+    "AttemptKind",
     "Base",
     "ChannelState",
     "Delivery",
@@ -76,6 +77,8 @@ class Delivery(Base):
     last_error: Mapped[str | None]
     native_id: Mapped[str | None]
     native_at: Mapped[datetime | None]
+    delete_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
     note: Mapped[str | None]
     lease_owner: Mapped[str | None]
     lease_until: Mapped[datetime | None]
@@ -88,7 +91,7 @@ class Delivery(Base):
 
 
 class Attempt(Base):
-    """One try at publishing a delivery, written and committed before the network is called."""
+    """One try at publishing (or deleting) a delivery, written and committed before the network is called."""
 
     __table__ = tables.attempts
 
@@ -101,6 +104,7 @@ class Attempt(Base):
     outcome: Mapped[str | None]
     error: Mapped[str | None]
     remote_id: Mapped[str | None]
+    kind: Mapped[str]
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempt_rows")
 

@@ -192,12 +192,15 @@ def feed_polls(session: Session) -> dict[str, datetime | None]:
 # -- operator actions ---------------------------------------------------------------------------------------------
 
 
-def cancel_deliveries(session: Session, post_id: int, now: datetime, channel: str | None = None) -> int:
-    """Cancel the post's queued, unknown and failed deliveries; returns how many."""
-    conditions = [
-        Delivery.post_id == post_id,
-        Delivery.status.in_((Status.QUEUED, Status.UNKNOWN, Status.FAILED)),
-    ]
+def cancel_deliveries(
+    session: Session,
+    post_id: int,
+    now: datetime,
+    channel: str | None = None,
+    statuses: Sequence[Status] = (Status.QUEUED, Status.UNKNOWN, Status.FAILED),
+) -> int:
+    """Cancel the post's deliveries in ``statuses`` (default: queued, unknown and failed); returns how many."""
+    conditions = [Delivery.post_id == post_id, Delivery.status.in_(statuses)]
     if channel is not None:
         conditions.append(Delivery.channel == channel)
     ids = list(session.scalars(select(Delivery.id).where(*conditions)))
@@ -206,7 +209,7 @@ def cancel_deliveries(session: Session, post_id: int, now: datetime, channel: st
     _abandon_open_attempts(session, ids, now, "cancelled")
     result = session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.status.in_((Status.QUEUED, Status.UNKNOWN, Status.FAILED)))
+        .where(Delivery.id.in_(ids), Delivery.status.in_(statuses))
         .values(status=Status.CANCELLED.value, next_attempt_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -61,6 +61,7 @@ def show_post(db: Database, post_id: int) -> PostView:
                     "finished_at": iso(a.finished_at),
                     "outcome": a.outcome,
                     "error": a.error,
+                    "kind": a.kind,
                 }
                 for a in delivery.attempt_rows
             ]

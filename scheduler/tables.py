@@ -51,6 +51,7 @@ class Status(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     UNKNOWN = "unknown"
+    DELETED = "deleted"  # published, then taken down from the network (smm delete, an expiry)
 
 
 ACTIVE = (Status.QUEUED, Status.PUBLISHING, Status.UNKNOWN)
@@ -67,6 +68,14 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"  # ambiguous and could not be settled: a person decides
     ABANDONED = "abandoned"  # settled by a person or a cancel while open
     SCHEDULED = "scheduled"  # handed to the network ahead of time (native pre-scheduling)
+    DELETED = "deleted"  # a deletion the network took (or found the post already gone)
+
+
+class AttemptKind(StrEnum):
+    """What an attempt asked the network to do."""
+
+    PUBLISH = "publish"
+    DELETE = "delete"  # take a published delivery down (smm delete, an expiry): docs/reliability.md
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -139,6 +148,10 @@ deliveries = Table(
     # the time the network was asked to publish it at.
     Column("native_id", String(128)),
     _time("native_at", nullable=True),
+    # When the daemon is to take the post down from its network (smm delete: now; --expire-at: the expiry), while
+    # it is not done; then when it was taken down (status deleted).
+    _time("delete_at", nullable=True),
+    _time("deleted_at", nullable=True),
     # Why the daemon moved this delivery without an error (e.g. deferred by a network's daily quota).
     Column("note", Text),
     Column("lease_owner", String(128)),
@@ -162,6 +175,8 @@ deliveries = Table(
     Index("ix_deliveries_status_lease_until", "status", "lease_until"),
     # Published deliveries by time: the results collection and `smm report`.
     Index("ix_deliveries_status_published_at", "status", "published_at"),
+    # Deletions due (the daemon's deletion job) and the next one.
+    Index("ix_deliveries_status_delete_at", "status", "delete_at"),
 )
 
 attempts = Table(
@@ -176,6 +191,7 @@ attempts = Table(
     Column("outcome", String(16)),
     Column("error", Text),
     Column("remote_id", String(128)),
+    Column("kind", String(8), nullable=False, default=AttemptKind.PUBLISH.value, server_default="publish"),
     CheckConstraint(f"outcome IS NULL OR outcome IN ({_OUTCOMES})", name="outcome"),
     # At most one open attempt per delivery: a partial unique index on both databases (the migrations create it).
     # The table names only SQLite's condition: naming PostgreSQL's makes SQLAlchemy import its PostgreSQL dialect

@@ -61,6 +61,10 @@ class StoredDelivery(Protocol):
     def native_id(self) -> str | None: ...
     @property
     def native_at(self) -> datetime | None: ...
+    @property
+    def delete_at(self) -> datetime | None: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
 
 
 class StoredPost(Protocol):
@@ -88,6 +92,7 @@ class AttemptView(TypedDict):
     finished_at: str | None
     outcome: str | None
     error: str | None
+    kind: str
 
 
 class DeliveryView(TypedDict):
@@ -105,6 +110,8 @@ class DeliveryView(TypedDict):
     next_attempt_at: str | None
     note: str | None
     network_scheduled_at: str | None
+    delete_at: str | None
+    deleted_at: str | None
     history: NotRequired[list[AttemptView]]
 
 
@@ -146,6 +153,8 @@ def delivery_view(d: StoredDelivery) -> DeliveryView:
         "next_attempt_at": iso(d.next_attempt_at) if d.status == "queued" else None,
         "note": d.note,
         "network_scheduled_at": iso(d.native_at) if d.native_id and d.native_at else None,
+        "delete_at": iso(d.delete_at),
+        "deleted_at": iso(d.deleted_at),
     }
 
 

@@ -19,6 +19,7 @@ from scheduler.alerts import Alert, AlertSender
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
 from scheduler.daemon.comments import CommentWatch
+from scheduler.daemon.deletions import DeletionRuns
 from scheduler.daemon.health import Progress, log_summary
 from scheduler.daemon.lifecycle import left_in_flight, run_once, start, sweep_media, upgrade_schema
 from scheduler.daemon.look import Look
@@ -40,6 +41,7 @@ from scheduler.daemon.runtime import Runtime
 from scheduler.daemon.timer import Timer
 from scheduler.daemon.workers import Workers
 from scheduler.db import Database
+from scheduler.deleting import Deleter
 from scheduler.errors import ConfigError, DatabaseError, SmmError
 from scheduler.lock import DaemonLock
 from scheduler.publisher import Publisher
@@ -98,6 +100,8 @@ class Daemon:
         self.native = NativeRuns(rt, self.timer, self.publisher, self.limiter, self.membership)
         self.feeds = FeedPolls(rt, self.timer)
         self.comments = CommentWatch(rt, self.timer, self.limiter, self.membership, self._idle)
+        deleter = Deleter(self.publisher, owner)
+        self.deletions = DeletionRuns(rt, self.timer, deleter, self.limiter, self.membership, self._idle)
         self.look = Look(lambda: rt.config, rt.ahead, rt.db_call, rt.db_read, clock, monotonic, once=once)
         self.progress = Progress(self.notifier, self._status_line, rt.is_stopping)
         self.summary_task: asyncio.Task[None] | None = None
@@ -194,6 +198,7 @@ class Daemon:
                 self.feeds.plan(rt.clock())
         if rt.once:
             self.native.start(rt.clock())
+            self.deletions.start(rt.clock())
         self.notifier.ready(f"ready: {plural(len(rt.adapters), 'channel', 'channels')}")
         log.info(
             "smm %s: publishing to %s",
@@ -239,9 +244,9 @@ class Daemon:
             self.notifier.watchdog()
 
     def _in_flight(self) -> list[asyncio.Task[None]]:
-        """The workers, the reconciliations and the native run still running."""
+        """The workers, the reconciliations, the native run and the deletion run still running."""
         tasks = [*self.workers.tasks.values(), *self.reconciler.tasks.values()]
-        for task in (self.native.task, self.comments.task):
+        for task in (self.native.task, self.comments.task, self.deletions.task):
             if task is not None and not task.done():
                 tasks.append(task)  # type: ignore[arg-type]
         return tasks
@@ -277,8 +282,8 @@ class Daemon:
         log.info("stopped (%s published this run)", published, extra={"action": "stopped"})
 
     def start_timer(self) -> None:
-        """The timer's jobs: the safety tick, the lease heartbeat (a cluster's), the daily summary, the native runs
-        (and the feed polls and the wake-ups at due times, planned as they come)."""
+        """The timer's jobs: the safety tick, the lease heartbeat (a cluster's), the daily summary, the native runs,
+        the deletions (and the feed polls and the wake-ups at due times, planned as they come)."""
         rt = self.rt
         tick = rt.config.daemon.tick
         if self.notifier.watchdog_interval:
@@ -291,6 +296,7 @@ class Daemon:
             self.timer.every("summary", SUMMARY_INTERVAL, self.log_summary)
             self.native.plan()
             self.comments.plan()
+            self.deletions.plan()
 
     async def _poke(self) -> None:
         """The timer's way to wake the loop: a coroutine runs on the loop itself, where a plain function would run

@@ -41,7 +41,8 @@ def all_publishing(session: Session) -> list[int]:
 
 @keeps_due_times
 def extend_lease(session: Session, delivery_ids: list[int], owner: str, until: datetime) -> int:
-    """Heartbeat: keep this process's in-flight deliveries leased."""
+    """Heartbeat: keep this process's in-flight deliveries leased (being published, or published and being
+    deleted)."""
     if not delivery_ids:
         return 0
     return int(
@@ -49,7 +50,9 @@ def extend_lease(session: Session, delivery_ids: list[int], owner: str, until: d
             session.execute(
                 update(Delivery)
                 .where(
-                    Delivery.id.in_(delivery_ids), Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner
+                    Delivery.id.in_(delivery_ids),
+                    Delivery.status.in_((Status.PUBLISHING, Status.PUBLISHED)),
+                    Delivery.lease_owner == owner,
                 )
                 .values(lease_until=until)
                 .execution_options(synchronize_session=False)

@@ -141,7 +141,7 @@ def test_an_outbox_removed_while_the_daemon_runs_is_made_again(tmp_path: Path) -
     assert links(folder) == {"k1": again.remote_id}
 
 
-def test_nothing_can_be_read_or_deleted_and_each_refusal_says_why(tmp_path: Path) -> None:
+def test_nothing_can_be_read_and_each_refusal_says_why(tmp_path: Path) -> None:
     outbox = OutboxAdapter(tmp_path)
     name = asyncio.run(outbox.publish(OutgoingPost("kept", key="k1"))).remote_id
     now = datetime.now(UTC)
@@ -149,10 +149,22 @@ def test_nothing_can_be_read_or_deleted_and_each_refusal_says_why(tmp_path: Path
         "results": outbox.read_results(name),
         "audience": outbox.read_audience(),
         "comments": outbox.read_comments(name, now),
-        "delete": outbox.delete_post(name, now, now),
     }
     for action, call in calls.items():
         with pytest.raises(NotSupported) as info:
             asyncio.run(call)
         assert str(info.value) == OutboxAdapter.unsupported[action] and isinstance(info.value, PermanentError)
     assert (tmp_path / name / "post.txt").read_text().startswith("kept")
+
+
+def test_a_deleted_post_leaves_no_folder_and_is_never_written_again(tmp_path: Path) -> None:
+    outbox = OutboxAdapter(tmp_path)
+    name = asyncio.run(outbox.publish(OutgoingPost("gone", key="k1"))).remote_id
+    now = datetime.now(UTC)
+    asyncio.run(outbox.delete_post(name, now, now))
+    assert [p.name for p in tmp_path.iterdir()] == [".keys"]
+    asyncio.run(outbox.delete_post(name, now, now))  # already gone: deleted all the same
+    for bad in ("", ".keys", "../elsewhere", "a/b"):
+        with pytest.raises(PermanentError):
+            asyncio.run(outbox.delete_post(bad, now, now))
+    assert links(tmp_path) == {"k1": name}  # the key still points at it: a resend of k1 finds no post

@@ -68,6 +68,8 @@ DELIVERY_KEYS = {
     "next_attempt_at",
     "note",
     "network_scheduled_at",
+    "delete_at",
+    "deleted_at",
 }
 MEDIA_KEYS = {"name", "sha256", "mime", "size", "width", "height"}
 
@@ -322,6 +324,8 @@ def test_json_values_and_time_format(env: Env) -> None:
         "next_attempt_at": None,
         "note": None,
         "network_scheduled_at": None,
+        "delete_at": None,
+        "deleted_at": None,
     }
     for key in ("created_at",):
         assert datetime.fromisoformat(view[key].replace("Z", "+00:00")).utcoffset() is not None
@@ -839,6 +843,7 @@ COMMAND_ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("queue",): (),
     ("show",): ("1",),
     ("cancel",): ("1",),
+    ("delete",): ("1",),
     ("reschedule",): ("1", "--now"),
     ("retry",): ("1",),
     ("resolve",): ("1", "--retry"),
