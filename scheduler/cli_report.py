@@ -1,4 +1,5 @@
-"""``smm report``: parse the options, build the report (:mod:`scheduler.report`), print it as text, JSON or CSV."""
+"""``smm report``: parse the options, build the report (:mod:`scheduler.report`), print it as text, JSON or CSV,
+or write it as a page (``--html``, :mod:`scheduler.report_html`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ _GROUPINGS = ("category", "channel", "slot", "weekday", "hour", "campaign")  # s
 @click.option("--by", type=click.Choice(_GROUPINGS), default="category", show_default=True, help="Group by.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV, one row per group.")
+@click.option(
+    "--html", metavar="FILE", help="Write the report as one self-contained page: charts, best posts, calendar."
+)
 @click.pass_obj
 def report(
     obj: Context,
@@ -29,6 +33,7 @@ def report(
     by: str,
     as_json: bool,
     as_csv: bool,
+    html: str | None,
 ) -> None:
     """What the posts of a period achieved, per group, and what the numbers say."""
     from scheduler.intake import pick_channels, read_when
@@ -37,11 +42,21 @@ def report(
 
     if as_json and as_csv:
         raise InputError("--json and --csv cannot be used together")
+    if html is not None and (as_json or as_csv or by != "category"):
+        raise InputError("--html writes a page of its own, by category: leave out --json, --csv and --by")
     picked = pick_channels(obj.config, channels)
     zone = picked[0].timezone if len(picked) == 1 else obj.config.timezone
     start = read_when(since, zone, "--since") if since else None
     end = read_when(until, zone, "--until") if until else None
-    period = Period.of(start, end, datetime.now(UTC))
+    now = datetime.now(UTC)
+    period = Period.of(start, end, now)
+    if html is not None:
+        from scheduler.report_html import target, write_page
+
+        path = target(html)
+        write_page(obj.config, obj.existing_db, path, period, picked, now)
+        click.echo(f"wrote {path}")
+        return
     result = build_report(obj.existing_db, period, picked, by)
     if as_json:
         emit_json(report_dict(result))

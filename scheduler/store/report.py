@@ -58,6 +58,7 @@ ENGAGEMENT = "engagement"
 BASE = Table(
     "smm_report_base",
     MetaData(),
+    Column("delivery", Integer),  # the delivery's id (the HTML page lists the best and the worst posts)
     Column("channel", String(64)),
     Column("category", String(16)),
     Column("campaign", String(128)),  # "" for none
@@ -197,6 +198,7 @@ def _fill(conn: Connection, since: datetime, until: datetime, channels: Mapping[
     engagement = cast(interactions, Float) * 1000.0 / func.nullif(func.coalesce(before, after), 0)
     source = (
         select(
+            d.id,
             d.channel,
             p.category,
             func.coalesce(p.campaign, ""),
