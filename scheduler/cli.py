@@ -65,6 +65,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     help="The text on one network's channels (repeatable).",
 )
 @click.option("--force", is_flag=True, help="Place the post even where it breaks the content mix rule.")
+@click.option("--evergreen", is_flag=True, help="Put it into each channel's evergreen pool instead of the queue.")
 @click.option("--json", "as_json", is_flag=True, help="Print the post as JSON.")
 @click.pass_obj
 def add(
@@ -81,9 +82,10 @@ def add(
     utm_content: str | None,
     text_for: tuple[str, ...],
     force: bool,
+    evergreen: bool,
     as_json: bool,
 ) -> None:
-    """Queue a post: into each channel's next free slot, or at a given time."""
+    """Queue a post: into each channel's next free slot, or at a given time (or into the evergreen pool)."""
     from scheduler.intake import NewPost, add_post, parse_variants
 
     request = NewPost(
@@ -99,14 +101,18 @@ def add(
         utm_content=utm_content,
         variants=parse_variants(text_for),
         force=force,
+        evergreen=evergreen,
     )
     view = add_post(obj.config, obj.db, request, now())
+    pool = view.get("pool", [])
     if as_json:
         emit_json(view)
+    elif pool:
+        click.echo(f"added post {view['id']} to the evergreen pool of {', '.join(pool)}")
     else:
         print_post(view, obj.config, "queued")
     for channel, reason in disabled_channels(
-        obj.config, dict.fromkeys(d["channel"] for d in view["deliveries"])
+        obj.config, dict.fromkeys([*pool, *(d["channel"] for d in view["deliveries"])])
     ).items():
         click.echo(redact(f"smm: warning: channel {channel!r} is disabled ({reason}); the post waits there"), err=True)
 
@@ -142,6 +148,8 @@ def queue(obj: Context, include_all: bool, channel: str | None, limit: int, ever
     for view in posts:
         for d in view["deliveries"]:
             text = view["text"] or (view["link"] or "") or f"[{len(view['media'])} media]"
+            if d["pool_use"] is not None:
+                text = f"[evergreen, use {d['pool_use']}] {text}"
             rows.append(
                 (
                     str(view["id"]),
@@ -194,6 +202,8 @@ def show(obj: Context, post_id: int, as_json: bool) -> None:
     for m in view["media"]:
         size = f" {m['width']}x{m['height']}" if m.get("width") else ""
         click.echo(escape_for_terminal(f"  media: {m['name']} ({m['mime']}{size}, {m['size']} bytes)"))
+    if "pool" in view:
+        click.echo(f"  in the evergreen pool of: {', '.join(view['pool'])}")
     print_post(view, obj.config, "deliveries of")
     for d in view["deliveries"]:
         for a in d["history"]:
@@ -302,7 +312,7 @@ def import_csv(obj: Context, file: Path, dry_run: bool, force: bool) -> None:
     """Queue every row of a CSV file (all rows valid, or nothing is written).
 
     Columns: text, channels (";" or "," between names), at, media (";" between paths), link, category, campaign,
-    utm_content, text_for_<network>.
+    utm_content, text_for_<network>, evergreen.
     """
     from contextlib import nullcontext
 
@@ -427,6 +437,7 @@ def alerts_test(obj: Context) -> None:
 
 
 cli.add_command(comments_command)
+cli.lazy["pool"] = "scheduler.cli_pool:pool"
 
 
 def main(argv: list[str] | None = None) -> None:

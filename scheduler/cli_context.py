@@ -131,5 +131,23 @@ class SmmGroup(click.Group):
 
 
 class RootGroup(click.Group):
+    """``smm``: its commands, and ``lazy`` ones (name to ``"module:attribute"``), imported only when used (or
+    listed), so that a command group of its own module costs ``smm add`` nothing."""
+
     command_class = SmmCommand
     group_class = SmmGroup
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            import importlib
+
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)

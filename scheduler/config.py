@@ -84,6 +84,8 @@ class ChannelConfig:
     """UTM tagging (``[utm]``, overridden by ``utm``, ``utm_source``, ``utm_medium``, ``utm_campaign``)."""
     hashtags: tuple[str, ...] = ()
     """Branded hashtags appended at render time, as far as the text limit allows (with their ``#``)."""
+    evergreen: config_marketing.EvergreenConfig = field(default_factory=config_marketing.EvergreenConfig)
+    """The evergreen pool (``[evergreen]``, overridden by ``evergreen_fill_ahead``, ``evergreen_cooldown``)."""
     native_schedule: bool = False
     """Hand each post to the network ahead of its time (VK ``publish_date``, Facebook ``scheduled_publish_time``),
     so that the network publishes it even if the daemon is down then."""
@@ -294,6 +296,7 @@ def _channel(
     config_dir: Path,
     mix: MixRule,
     utm: UtmConfig,
+    evergreen: config_marketing.EvergreenConfig,
 ) -> ChannelConfig:
     t = Table(label, f"channels[{index}].", entry)
     name = t.name("name")
@@ -318,7 +321,7 @@ def _channel(
         ref = t.secret(secret, owner, config_dir)
         assert ref is not None
         secrets[secret] = ref
-    channel_mix, channel_utm, hashtags = config_marketing.read_channel(t, mix, utm)
+    channel_mix, channel_utm, hashtags, channel_evergreen = config_marketing.read_channel(t, mix, utm, evergreen)
     t.allow("native_schedule")
     native_schedule = t.boolean("native_schedule", False) if t.has("native_schedule") else False
     if native_schedule and not adapter.supports_native_schedule:
@@ -339,6 +342,7 @@ def _channel(
         mix=channel_mix,
         utm=channel_utm,
         hashtags=hashtags,
+        evergreen=channel_evergreen,
         native_schedule=native_schedule,
     )
 
@@ -389,7 +393,12 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     )
     r.finish()
 
-    root.allow("mix", "utm", "feeds", "alerts", "comments")
+    root.allow("mix", "utm", "feeds", "alerts", "comments", "evergreen")
+    evergreen = config_marketing.EvergreenConfig()
+    if root.has("evergreen"):
+        e = Table(label, "evergreen.", _section(root, "evergreen"))
+        evergreen = config_marketing.read_evergreen(e, evergreen, ("fill_ahead", "cooldown"))
+        e.finish()
     alerts = read_alerts(_section(root, "alerts"), label, path.parent) if root.has("alerts") else AlertsConfig()
     comments = read_comments(_section(root, "comments"), label) if root.has("comments") else CommentsConfig()
     mix, utm = config_marketing.read_top_level(
@@ -405,7 +414,8 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         raise root.error("channels", "must be an array of tables: [[channels]]")
     config_dir = path.parent
     channels = tuple(
-        _channel(entry, i, label, timezone, slots, base, config_dir, mix, utm) for i, entry in enumerate(raw_channels)
+        _channel(entry, i, label, timezone, slots, base, config_dir, mix, utm, evergreen)
+        for i, entry in enumerate(raw_channels)
     )
     seen: dict[str, int] = {}
     for i, channel in enumerate(channels):

@@ -1,11 +1,13 @@
-"""The marketing keys of the configuration: the content mix rule (``[mix]``), UTM tagging (``[utm]``) and, per
-channel, their overrides and branded ``hashtags``. Used by :mod:`scheduler.config`; every error is one line naming
-the file and the key.
+"""The marketing keys of the configuration: the content mix rule (``[mix]``), UTM tagging (``[utm]``), the
+evergreen pool (``[evergreen]``) and, per channel, their overrides and branded ``hashtags``. Used by
+:mod:`scheduler.config`; every error is one line naming the file and the key.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import timedelta
 
 from adapters.channel import show
 from scheduler.mix import MixRule
@@ -15,8 +17,33 @@ from scheduler.views import plural
 
 CHANNEL_MIX_KEYS = ("mix", "mix_share", "mix_window")
 CHANNEL_UTM_KEYS = ("utm", "utm_source", "utm_medium", "utm_campaign")
+CHANNEL_EVERGREEN_KEYS = ("evergreen_fill_ahead", "evergreen_cooldown")
 _HASHTAG = re.compile(r"#?(\w+)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class EvergreenConfig:
+    """The evergreen pool of a channel (``[evergreen]``, overridden by ``evergreen_fill_ahead`` and
+    ``evergreen_cooldown``): an empty slot is filled from the pool once it is ``fill_ahead`` away or less, with a
+    post not used on the channel within ``cooldown``."""
+
+    fill_ahead: timedelta = timedelta(days=2)
+    cooldown: timedelta = timedelta(days=30)
+
+
+def read_evergreen(t: Table, base: EvergreenConfig, keys: tuple[str, str], *, quiet: bool = False) -> EvergreenConfig:
+    """``fill_ahead`` and ``cooldown`` (under the names ``keys``), each defaulting to ``base``."""
+    values: list[timedelta] = []
+    for key, default in zip(keys, (base.fill_ahead, base.cooldown), strict=True):
+        if quiet and not t.has(key):
+            values.append(default)
+            continue
+        seconds = t.duration(key, default.total_seconds())
+        if key == keys[0] and seconds <= 0:
+            raise t.error(key, "must be more than 0 seconds (how long before an empty slot the pool fills it)")
+        values.append(timedelta(seconds=seconds))
+    return EvergreenConfig(fill_ahead=values[0], cooldown=values[1])
 
 
 def read_top_level(label: str, mix_section: object, utm_section: object) -> tuple[MixRule, UtmConfig]:
@@ -35,16 +62,20 @@ def read_top_level(label: str, mix_section: object, utm_section: object) -> tupl
     return mix, utm
 
 
-def read_channel(t: Table, mix: MixRule, utm: UtmConfig) -> tuple[MixRule, UtmConfig, tuple[str, ...]]:
-    """A channel's mix rule, UTM settings and hashtags: its own keys over the config's ``mix`` and ``utm``."""
+def read_channel(
+    t: Table, mix: MixRule, utm: UtmConfig, evergreen: EvergreenConfig
+) -> tuple[MixRule, UtmConfig, tuple[str, ...], EvergreenConfig]:
+    """A channel's mix rule, UTM settings, hashtags and evergreen pool: its own keys over the config's."""
     # Read only when present: a channel with none of them shares the top-level rule, which was checked with the
     # same values.
-    t.allow(*CHANNEL_MIX_KEYS, *CHANNEL_UTM_KEYS, "hashtags")
+    t.allow(*CHANNEL_MIX_KEYS, *CHANNEL_UTM_KEYS, *CHANNEL_EVERGREEN_KEYS, "hashtags")
     keys = t.data.keys()
     channel_mix = mix if keys.isdisjoint(CHANNEL_MIX_KEYS) else read_mix(t, mix, CHANNEL_MIX_KEYS, quiet=True)
     channel_utm = utm if keys.isdisjoint(CHANNEL_UTM_KEYS) else read_utm(t, utm, CHANNEL_UTM_KEYS, quiet=True)
     hashtags = read_hashtags(t, "hashtags") if t.has("hashtags") else ()
-    return channel_mix, channel_utm, hashtags
+    if not keys.isdisjoint(CHANNEL_EVERGREEN_KEYS):
+        evergreen = read_evergreen(t, evergreen, CHANNEL_EVERGREEN_KEYS, quiet=True)
+    return channel_mix, channel_utm, hashtags, evergreen
 
 
 def read_mix(t: Table, base: MixRule, keys: tuple[str, str, str], *, quiet: bool = False) -> MixRule:

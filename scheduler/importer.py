@@ -3,7 +3,8 @@
 Columns (a header row names them, in any order; only ``text``, ``media`` or ``link`` is needed): ``text``,
 ``channels`` (names separated by ``;`` or ``,``; empty: every channel), ``at`` (as ``smm add --at``; empty: the
 cadence), ``media`` (paths separated by ``;``, relative to the CSV's folder), ``link``, ``category``, ``campaign``,
-``utm_content`` and ``text_for_<network>``. The delimiter is ``,``, ``;`` or a tab, read from the header line.
+``utm_content``, ``text_for_<network>`` and ``evergreen`` (``true``/``yes``/``1``: into each channel's evergreen
+pool instead of the queue). The delimiter is ``,``, ``;`` or a tab, read from the header line.
 
 Every row is checked as ``smm add`` checks a post (:func:`scheduler.intake.check_post`, messages naming the
 columns); every bad row is reported with its line number and nothing is written unless all rows are good. Rows
@@ -37,7 +38,9 @@ from scheduler.render import PostContent
 from scheduler.userfile import read_user_file
 from scheduler.views import plural
 
-COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content")
+COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content", "evergreen")
+FLAGS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False, "": False}
+"""The values of a yes/no column (case aside)."""
 VARIANT_PREFIX = "text_for_"
 MAX_REPORTED = 50
 SUMMARY_CHANNELS = 20
@@ -62,6 +65,7 @@ class Row:
     at: dict[str, datetime] | None
     media: list[Path]
     due: dict[str, datetime] = field(default_factory=dict)
+    evergreen: bool = False
 
 
 @dataclass
@@ -73,7 +77,7 @@ class ImportResult:
 
     @property
     def deliveries(self) -> int:
-        return sum(len(r.channels) for r in self.rows)
+        return sum(len(r.channels) for r in self.rows if not r.evergreen)
 
     def lines(self, name: str, *, detail: bool) -> list[str]:
         """The report: each delivery (``detail``), the totals, then a line per channel (``SUMMARY_CHANNELS`` of
@@ -84,16 +88,19 @@ class ImportResult:
                 text = " ".join(row.content.text.split())
                 text = text if len(text) <= 50 else text[:49] + "…"
                 for channel in row.channels:
-                    out.append(f"line {row.line}: {channel.name}  {local(row.due[channel.name], channel)}  {text}")
+                    when = "evergreen pool" if row.evergreen else local(row.due[channel.name], channel)
+                    out.append(f"line {row.line}: {channel.name}  {when}  {text}")
         spans: dict[str, list[datetime]] = {}
         zones: dict[str, ChannelConfig] = {}
         for row in self.rows:
-            for channel in row.channels:
+            for channel in row.channels if not row.evergreen else ():
                 spans.setdefault(channel.name, []).append(row.due[channel.name])
                 zones[channel.name] = channel
         verb = "would import" if self.dry_run else "imported"
         total = f"{plural(len(self.rows), 'post', 'posts')} ({plural(self.deliveries, 'delivery', 'deliveries')})"
         out.append(f"{verb} {total} from {name}")
+        if pooled := sum(r.evergreen for r in self.rows):
+            out.append(f"  evergreen pool: {plural(pooled, 'post', 'posts')} (no delivery until one fills a slot)")
         listed = sorted(spans.items())
         for channel_name, times in listed[:SUMMARY_CHANNELS]:
             first, last = local(min(times), zones[channel_name]), local(max(times), zones[channel_name])
@@ -182,10 +189,13 @@ def _import(
                         row.content.link,
                         row.content.category,
                         [stored[p] for p in row.media],
-                        [(c.name, c.network, row.due[c.name], row.at is None) for c in row.channels],
+                        []
+                        if row.evergreen
+                        else [(c.name, c.network, row.due[c.name], row.at is None) for c in row.channels],
                         row.content.campaign,
                         row.content.utm_content,
                         row.content.variants,
+                        [c.name for c in row.channels] if row.evergreen else (),
                     )
                     for row in rows
                 ],
@@ -195,6 +205,13 @@ def _import(
             store.commit()
     db.wake_daemon()
     return ImportResult(rows, dry_run=False)
+
+
+def _plan_of(row: Row) -> list[tuple[str, str, datetime, bool]]:
+    """A row's deliveries ``(channel, network, due_at, slotted)``: none for an evergreen row."""
+    if row.evergreen:
+        return []
+    return [(c.name, c.network, row.due[c.name], row.at is None) for c in row.channels]
 
 
 # -- reading and validating ---------------------------------------------------------------------------------------
@@ -345,6 +362,11 @@ def _row(
     raw_variants = {n: record[i] for n, i in variant_columns if i < len(record) and record[i].strip()}
     media = [checker.media(m.strip()) for m in get["media"].split(";") if m.strip()] if get["media"] else []
     at_value = get["at"].strip()
+    evergreen = FLAGS.get(get["evergreen"].strip().lower())
+    if evergreen is None:
+        raise InputError(f"evergreen {get['evergreen'].strip()!r} is not one of true, false, yes, no, 1, 0")
+    if evergreen and at_value:
+        raise InputError("an evergreen row goes into the pool, not at a time: leave 'at' empty")
     at = {c.name: checker.when(at_value, c, now) for c in channels} if at_value else None
     content = intake.check_post(
         checker.config,
@@ -358,7 +380,7 @@ def _row(
         media=[m for _, m in media],
         names=intake.COLUMNS,
     )
-    return Row(line, content, channels, at, [p for p, _ in media])
+    return Row(line, content, channels, at, [p for p, _ in media], evergreen=evergreen)
 
 
 # -- placing and writing ------------------------------------------------------------------------------------------
@@ -376,6 +398,7 @@ def _place(conn: Connection | None, rows: list[Row], now: datetime, force: bool,
             planners[channel.name] = Planner(conn, channel, now)
         return planners[channel.name]
 
+    rows = [row for row in rows if not row.evergreen]
     # The file's explicit times are taken before any row takes a slot.
     for row in rows:
         if row.at is not None:

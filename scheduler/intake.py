@@ -73,6 +73,8 @@ class NewPost:
     """Per-network texts: ``{"telegram": "..."}`` (``--text-for``)."""
     force: bool = False
     """Place the post even where it breaks the content mix rule."""
+    evergreen: bool = False
+    """Put the post into each channel's evergreen pool instead of its queue (``--evergreen``)."""
 
 
 # -- input checks -------------------------------------------------------------------------------------------------
@@ -258,6 +260,8 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> P
     modes = sum((request.at is not None, request.now, request.next))
     if modes > 1:
         raise InputError("give at most one of --at, --now and --next")
+    if modes and request.evergreen:
+        raise InputError("--evergreen puts the post into the pool, not at a time: leave out --at, --now and --next")
     channels = pick_channels(config, request.channels)
     inspected = []
     for path in request.media:
@@ -296,7 +300,7 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> P
             # Always in the same order, so two adds naming the same channels in another order cannot deadlock.
             for name in sorted(c.name for c in channels):
                 timeline.lock_channel(conn, name)
-            plan = _plan(conn, channels, request, content.category, explicit, now)
+            plan = [] if request.evergreen else _plan(conn, channels, request, content.category, explicit, now)
             post_id = timeline.insert_post(
                 conn,
                 text=content.text,
@@ -308,8 +312,11 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> P
                 campaign=content.campaign,
                 utm_content=content.utm_content,
                 variants=content.variants,
+                pool=[c.name for c in channels] if request.evergreen else (),
             )
             view = post_view(*timeline.post_rows(conn, post_id))
+            if request.evergreen:
+                view["pool"] = [c.name for c in channels]
             store.commit()
     db.wake_daemon()
     return view

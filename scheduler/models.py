@@ -80,6 +80,7 @@ class Delivery(Base):
     delete_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     note: Mapped[str | None]
+    pool_use: Mapped[int | None]
     lease_owner: Mapped[str | None]
     lease_until: Mapped[datetime | None]
     updated_at: Mapped[datetime]

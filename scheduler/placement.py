@@ -13,6 +13,7 @@ placement needs, with what it placed itself kept on it.
 - :meth:`Planner.push_back`: ``--next`` pushes the queue back one slot, which can reorder it around explicit posts;
   any post whose placement breaks the rule is refused unless forced.
 - :meth:`Planner.reslot`: the late policy's ``reslot``, the first slot after now that no delivery holds.
+- :meth:`Planner.empty_slots`: the slots the evergreen pool fills (:mod:`scheduler.evergreen`).
 - :meth:`Planner.breaks`: a bulk import's commercial rows that break the rule.
 - :func:`check_move`: ``smm reschedule``, refused unless forced, like an explicit placement.
 - :func:`cancel_notes`: a cancel is never refused, but it can leave commercial posts side by side: say so.
@@ -24,6 +25,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from itertools import takewhile
 from typing import TYPE_CHECKING, NamedTuple
 
 from scheduler import mix, timeline
@@ -349,6 +351,11 @@ class Planner:
         when = next(_free_slots(self.channel, self.now, self._taken))
         self._taken.add(when)
         return when
+
+    def empty_slots(self, until: datetime) -> list[datetime]:
+        """The slots after now, up to ``until``, that no delivery holds (the evergreen pool fills them)."""
+        self._cover(self.now)
+        return list(takewhile(lambda when: when <= until, _free_slots(self.channel, self.now, self._taken)))
 
     def breaks(self) -> list[Break]:
         """The placed commercial deliveries that complete a window over the rule's limit: in each such window the

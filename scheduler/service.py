@@ -21,6 +21,7 @@ from scheduler.db import Database
 from scheduler.errors import InputError, NotFound, StateConflict
 from scheduler.intake import check_link, parse_when
 from scheduler.models import ACTIVE, Delivery, Post, Status
+from scheduler.store import pool as store_pool
 from scheduler.views import PostView, configured, iso, plural, post_view
 
 MIX_HORIZON = 1000
@@ -65,6 +66,8 @@ def show_post(db: Database, post_id: int) -> PostView:
                 }
                 for a in delivery.attempt_rows
             ]
+        if pools := store_pool.members(session, post_id):
+            view["pool"] = pools
         return view
 
 

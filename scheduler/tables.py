@@ -154,6 +154,9 @@ deliveries = Table(
     _time("deleted_at", nullable=True),
     # Why the daemon moved this delivery without an error (e.g. deferred by a network's daily quota).
     Column("note", Text),
+    # A delivery that filled an empty slot from the channel's evergreen pool: which use of the post on the channel
+    # it is (1 for the first); NULL for every other delivery.
+    Column("pool_use", Integer),
     Column("lease_owner", String(128)),
     _time("lease_until", nullable=True),
     _time("updated_at"),
@@ -198,6 +201,18 @@ attempts = Table(
     # to check the argument, in every `smm add` and daemon on SQLite. The schema comes from the
     # migrations, never from this metadata (tests/integration/test_migrations.py checks both are partial).
     Index("uq_attempts_open", "delivery_id", unique=True, sqlite_where=text("outcome IS NULL")),
+)
+
+# A post in a channel's evergreen pool (`smm add --evergreen`): the daemon fills the channel's empty slots with it.
+# Its uses are the post's deliveries on the channel with a `pool_use`.
+pool = Table(
+    "pool",
+    metadata,
+    Column("post_id", ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    _time("added_at"),
+    _time("removed_at", nullable=True),  # taken out of the pool (`smm pool remove`)
+    Index("ix_pool_channel_removed_at", "channel", "removed_at"),
 )
 
 # What the daemon learnt about a channel that a person must see (an expired token, missing rights).

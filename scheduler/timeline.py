@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Connection, Select, func, select, text, update
+from sqlalchemy import ColumnElement, Connection, Select, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from scheduler.db import connection_of, rowcount
-from scheduler.tables import Status, deliveries, posts
+from scheduler.tables import Status, deliveries, pool, posts
 from scheduler.views import StoredDelivery, StoredPost
 
 if TYPE_CHECKING:
@@ -157,7 +158,8 @@ def move_delivery(conn: Executor, delivery_id: int, due_at: datetime, now: datet
 
 
 class NewPostRow(NamedTuple):
-    """A post to insert and its deliveries ``(channel, network, due_at, slotted)``."""
+    """A post to insert and its deliveries ``(channel, network, due_at, slotted)``; ``pool``: the channels whose
+    evergreen pool it goes into instead (``smm add --evergreen``)."""
 
     text: str
     link: str | None
@@ -167,6 +169,18 @@ class NewPostRow(NamedTuple):
     campaign: str | None = None
     utm_content: str | None = None
     variants: Mapping[str, str] | None = None
+    pool: Sequence[str] = ()
+
+
+class NewDelivery(NamedTuple):
+    """A delivery of a post already stored: an evergreen post's use (``pool_use``, the how-manieth on the channel)."""
+
+    post_id: int
+    channel: str
+    network: str
+    due_at: datetime
+    slotted: bool
+    pool_use: int | None = None
 
 
 BULK_CACHE_KIB = 64 * 1024
@@ -186,8 +200,9 @@ _DELIVERY_COLUMNS = (
     "attempts",
     "key",
     "updated_at",
+    "pool_use",
 )
-_DeliveryRow = tuple[int, str, str, datetime, bool, str]
+_DeliveryRow = tuple[int, str, str, datetime, bool, str, int | None]
 
 
 def insert_post(
@@ -202,63 +217,100 @@ def insert_post(
     campaign: str | None = None,
     utm_content: str | None = None,
     variants: Mapping[str, str] | None = None,
+    pool: Sequence[str] = (),
 ) -> int:
-    """Insert a post and its deliveries ``(channel, network, due_at, slotted)``; returns the post's id."""
-    row = NewPostRow(text, link, category, media, plan, campaign, utm_content, variants)
+    """Insert a post and its deliveries ``(channel, network, due_at, slotted)`` (or its places in the evergreen
+    ``pool`` of those channels); returns the post's id."""
+    row = NewPostRow(text, link, category, media, plan, campaign, utm_content, variants, pool)
     return insert_posts(conn, [row], now)[0]
 
 
 def insert_posts(
     conn: Executor, rows: Sequence[NewPostRow], now: datetime, tick: Callable[[int], None] | None = None
 ) -> list[int]:
-    """Insert posts and their deliveries (queued), in batches; returns the posts' ids in order.
+    """Insert posts and their deliveries (queued), or their places in evergreen pools, in batches; returns the
+    posts' ids in order.
 
-    The one way posts are written. SQLAlchemy's per-row machinery would take most of a bulk import's time, so the
-    rows go straight to the driver: on SQLite ``executemany``, with the columns' own SQLAlchemy conversions and
-    post ids counted on from the largest (safe: write transactions are ``BEGIN IMMEDIATE``); on PostgreSQL
-    ``COPY``, with ids taken from the posts' sequence. ``tick`` is told of each batch written.
+    The one way posts and deliveries are written (:func:`insert_deliveries` adds a stored post's). SQLAlchemy's
+    per-row machinery would take most of a bulk import's time, so the rows go straight to the driver: on SQLite
+    ``executemany``, with the columns' own SQLAlchemy conversions and post ids counted on from the largest (safe:
+    write transactions are ``BEGIN IMMEDIATE``); on PostgreSQL ``COPY``, with ids taken from the posts' sequence.
+    ``tick`` is told of each batch written.
     """
     connection = connection_of(conn)
+    with _driver_errors(connection, "INSERT INTO posts"):
+        ids = _insert(connection, rows, now, tick)
+    places = [
+        {"post_id": post_id, "channel": channel, "added_at": now}
+        for row, post_id in zip(rows, ids, strict=True)
+        for channel in row.pool
+    ]
+    if places:
+        connection.execute(insert(pool), places)
+    return ids
+
+
+def insert_deliveries(conn: Executor, rows: Sequence[NewDelivery], now: datetime) -> None:
+    """Insert queued deliveries of posts already stored (an evergreen post's uses), as :func:`insert_posts` does."""
+    connection = connection_of(conn)
+    with _driver_errors(connection, "INSERT INTO deliveries"):
+        keys = _keys()
+        _writer(connection, now).deliveries(
+            [(r.post_id, r.channel, r.network, r.due_at, r.slotted, next(keys), r.pool_use) for r in rows]
+        )
+
+
+@contextmanager
+def _driver_errors(connection: Connection, statement: str) -> Iterator[None]:
+    """Errors of the database driver as SQLAlchemy would have raised them, so they read the same on every path."""
     dbapi_error = connection.dialect.loaded_dbapi.Error
     try:
-        return _insert(connection, rows, now, tick)
+        yield
     except dbapi_error as exc:
-        # As SQLAlchemy would have raised it, so that the database's errors read the same on every path.
-        raise DBAPIError.instance("INSERT INTO posts", None, exc, dbapi_error) from exc
+        raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
+
+
+def _writer(connection: Connection, now: datetime) -> _Writer:
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        return _PostgresWriter(cast("psycopg.Connection[TupleRow]", driver), now)
+    if connection.dialect.name != "sqlite":  # pragma: no cover - the config accepts only SQLite and PostgreSQL
+        raise ValueError(f"posts are written to SQLite or PostgreSQL, not {connection.dialect.name}")
+    return _SqliteWriter(connection, cast("sqlite3.Connection", driver), now)
 
 
 def _insert(
     connection: Connection, rows: Sequence[NewPostRow], now: datetime, tick: Callable[[int], None] | None
 ) -> list[int]:
-    driver = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":
-        return _write(_PostgresWriter(cast("psycopg.Connection[TupleRow]", driver), now), rows, tick)
-    if connection.dialect.name != "sqlite":  # pragma: no cover - the config accepts only SQLite and PostgreSQL
-        raise ValueError(f"posts are written to SQLite or PostgreSQL, not {connection.dialect.name}")
-    if len(rows) < _BULK:
-        return _write(_SqliteWriter(connection, cast("sqlite3.Connection", driver), now), rows, tick)
+    if connection.dialect.name != "sqlite" or len(rows) < _BULK:
+        return _write(_writer(connection, now), rows, tick)
     # Every delivery goes into eight indexes, at random places in the per-channel ones: with SQLite's default
     # 2 MiB page cache, a bulk insert into a big queue re-reads and re-writes the same index pages over and over.
     # The cache is the connection's: set back afterwards.
     previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
     connection.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
     try:
-        return _write(_SqliteWriter(connection, cast("sqlite3.Connection", driver), now), rows, tick)
+        return _write(_writer(connection, now), rows, tick)
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
 
 
-def _write(writer: _Writer, rows: Sequence[NewPostRow], tick: Callable[[int], None] | None) -> list[int]:
-    # Keys in order (a random prefix per call, then a counter) go into the unique index faster than random ones.
+def _keys() -> Iterator[str]:
+    """Idempotency keys: in order (a random prefix per call, then a counter), they go into the unique index faster
+    than random ones."""
     prefix = os.urandom(12).hex()
-    counter = iter(range(1 << 32))
+    return (f"{prefix}{n:08x}" for n in range(1 << 32))
+
+
+def _write(writer: _Writer, rows: Sequence[NewPostRow], tick: Callable[[int], None] | None) -> list[int]:
+    keys = _keys()
     ids: list[int] = []
     for start in range(0, len(rows), _BATCH):
         chunk = rows[start : start + _BATCH]
         batch = writer.posts(chunk)
         writer.deliveries(
             [
-                (post_id, channel, network, due_at, slotted, f"{prefix}{next(counter):08x}")
+                (post_id, channel, network, due_at, slotted, next(keys), None)
                 for row, post_id in zip(chunk, batch, strict=True)
                 for channel, network, due_at, slotted in row.plan
             ]
@@ -326,10 +378,10 @@ class _SqliteWriter(_Writer):
         queued, created = Status.QUEUED.value, self.created
         slotted, explicit = self.flag(True), self.flag(False)
         rows = []
-        for post_id, channel, network, due_at, is_slotted, key in values:
+        for post_id, channel, network, due_at, is_slotted, key, use in values:
             due = self.time(due_at)
             rows.append(
-                (post_id, channel, network, queued, due, slotted if is_slotted else explicit, due, 0, key, created)
+                (post_id, channel, network, queued, due, slotted if is_slotted else explicit, due, 0, key, created, use)
             )
         marks = ", ".join("?" * len(_DELIVERY_COLUMNS))
         self.cursor.executemany(f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) VALUES ({marks})", rows)
@@ -369,8 +421,8 @@ class _PostgresWriter(_Writer):
             self.driver.cursor() as cursor,
             cursor.copy(f"COPY deliveries ({', '.join(_DELIVERY_COLUMNS)}) FROM STDIN") as copy,
         ):
-            for post_id, channel, network, due_at, slotted, key in values:
-                copy.write_row((post_id, channel, network, queued, due_at, slotted, due_at, 0, key, now))
+            for post_id, channel, network, due_at, slotted, key, use in values:
+                copy.write_row((post_id, channel, network, queued, due_at, slotted, due_at, 0, key, now, use))
 
 
 def post_rows(conn: Executor, post_id: int) -> tuple[StoredPost, list[StoredDelivery]]:

@@ -65,6 +65,8 @@ class StoredDelivery(Protocol):
     def delete_at(self) -> datetime | None: ...
     @property
     def deleted_at(self) -> datetime | None: ...
+    @property
+    def pool_use(self) -> int | None: ...
 
 
 class StoredPost(Protocol):
@@ -112,6 +114,7 @@ class DeliveryView(TypedDict):
     network_scheduled_at: str | None
     delete_at: str | None
     deleted_at: str | None
+    pool_use: int | None
     history: NotRequired[list[AttemptView]]
 
 
@@ -136,6 +139,7 @@ class PostView(TypedDict):
     media: list[MediaView]
     created_at: str | None
     deliveries: list[DeliveryView]
+    pool: NotRequired[list[str]]
 
 
 def delivery_view(d: StoredDelivery) -> DeliveryView:
@@ -155,6 +159,7 @@ def delivery_view(d: StoredDelivery) -> DeliveryView:
         "network_scheduled_at": iso(d.native_at) if d.native_id and d.native_at else None,
         "delete_at": iso(d.delete_at),
         "deleted_at": iso(d.deleted_at),
+        "pool_use": d.pool_use,
     }
 
 

@@ -70,6 +70,7 @@ DELIVERY_KEYS = {
     "network_scheduled_at",
     "delete_at",
     "deleted_at",
+    "pool_use",
 }
 MEDIA_KEYS = {"name", "sha256", "mime", "size", "width", "height"}
 
@@ -121,7 +122,7 @@ class Env:
             engine.dispose()
         tables = {
             name: sorted(tuple(str(v) for v in row) for row in self.sql(f"SELECT * FROM {name}"))
-            for name in ("posts", "deliveries", "attempts", "channel_states")
+            for name in ("posts", "deliveries", "attempts", "channel_states", "pool")
             if name in existing
         }
         files = (
@@ -326,6 +327,7 @@ def test_json_values_and_time_format(env: Env) -> None:
         "network_scheduled_at": None,
         "delete_at": None,
         "deleted_at": None,
+        "pool_use": None,
     }
     for key in ("created_at",):
         assert datetime.fromisoformat(view[key].replace("Z", "+00:00")).utcoffset() is not None

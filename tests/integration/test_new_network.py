@@ -76,7 +76,7 @@ def test_the_config_reads_the_new_networks_keys_and_secrets(tmp_path: Path, sqli
         (
             'loft = "north"\nlofts = 1\n',
             "channels[0].lofts: unknown key, did you mean loft or slots? "
-            "(known here: api_url, hashtags, late_policy, loft,",
+            "(known here: api_url, evergreen_cooldown, evergreen_fill_ahead, hashtags, late_policy, loft,",
         ),
         ('loft = "north"\nring = "x"\n', "channels[0].ring: secrets never go in the config: use ring_env"),
         (

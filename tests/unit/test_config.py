@@ -432,12 +432,14 @@ def test_a_config_others_can_edit_is_warned_about_when_it_names_secrets(tmp_path
 CHANNEL = '[[channels]]\nname = "a"\nnetwork = "outbox"\n'
 KNOWN_MARKETING = "hashtags, late_policy, mix, mix_share, mix_window, name, native_schedule, network, on_uncertain"
 KNOWN_UTM = "utm, utm_campaign, utm_medium, utm_source"
-KNOWN_OUTBOX = f"api_url, {KNOWN_MARKETING}, path, slots, timeout, timezone, {KNOWN_UTM}"
+KNOWN_OUTBOX = (
+    f"api_url, evergreen_cooldown, evergreen_fill_ahead, {KNOWN_MARKETING}, path, slots, timeout, timezone, {KNOWN_UTM}"
+)
 KNOWN_VK = (
-    f"api_url, group_id, {KNOWN_MARKETING}, slots, timeout, timezone, "
+    f"api_url, evergreen_cooldown, evergreen_fill_ahead, group_id, {KNOWN_MARKETING}, slots, timeout, timezone, "
     f"token_credential, token_env, token_file, {KNOWN_UTM}"
 )
-KNOWN_ROOT = "alerts, channels, comments, daemon, database, feeds, media, mix, retry, schedule, utm"
+KNOWN_ROOT = "alerts, channels, comments, daemon, database, evergreen, feeds, media, mix, retry, schedule, utm"
 
 
 ERRORS: list[tuple[str, str]] = [

@@ -49,10 +49,16 @@ def test_docs_are_linked_from_the_readme() -> None:
 
 
 def _commands(group: click.Group, prefix: str = "smm") -> list[tuple[str, click.Command]]:
+    """Every command, those the root group imports lazily too; a group that runs by itself is one as well."""
     found = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
         path = f"{prefix} {name}"
         if isinstance(command, click.Group):
+            if command.invoke_without_command:
+                found.append((path, command))
             found += _commands(command, path)
         else:
             found.append((path, command))

@@ -182,3 +182,40 @@ def test_the_example_config_documents_every_marketing_key() -> None:
         assert key in text, key
     for key in ("utm_campaign", "[[feeds]]", "template", "interval", "max_summary", "category", "campaign"):
         assert key in text, key
+
+
+def test_evergreen_defaults_section_and_channel_override(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from scheduler.config_marketing import EvergreenConfig
+
+    assert load(tmp_path, OUT).channels[0].evergreen == EvergreenConfig(timedelta(days=2), timedelta(days=30))
+    body = '[evergreen]\nfill_ahead = "36h"\ncooldown = "14d"\n' + OUT + TG + 'evergreen_cooldown = "7d"\n'
+    out, tg = load(tmp_path, body).channels
+    assert out.evergreen == EvergreenConfig(timedelta(hours=36), timedelta(days=14))
+    assert tg.evergreen == EvergreenConfig(timedelta(hours=36), timedelta(days=7))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            '[evergreen]\ncooldown = "a month"\n',
+            'evergreen.cooldown: "a month" is not a duration such as 90, "30s", "15m", "2h" or "1d"',
+        ),
+        (
+            "[evergreen]\nfill_ahead = 0\n",
+            "evergreen.fill_ahead: must be more than 0 seconds (how long before an empty slot the pool fills it)",
+        ),
+        (
+            "[evergreen]\nahead = 1\n",
+            "evergreen.ahead: unknown key, did you mean fill_ahead? (known here: cooldown, fill_ahead)",
+        ),
+        (
+            OUT + "evergreen_cooldown = -1\n",
+            'channels[0].evergreen_cooldown: -1 is not a duration such as 90, "30s", "15m", "2h" or "1d"',
+        ),
+    ],
+)
+def test_evergreen_errors_are_one_line(tmp_path: Path, body: str, message: str) -> None:
+    assert error(tmp_path, body) == message

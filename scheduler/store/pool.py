@@ -1,0 +1,92 @@
+"""The rows of the evergreen pool: which posts are in a channel's pool, and their uses there (their deliveries on
+the channel that are sent or to be sent)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from scheduler.db import rowcount
+from scheduler.tables import deliveries, pool, posts
+from scheduler.timeline import IN_SEQUENCE
+
+_d = deliveries.c
+_p = pool.c
+
+
+@dataclass(frozen=True)
+class PoolPost:
+    """A post in a channel's pool: its category and text, and when it was used there (in order)."""
+
+    post_id: int
+    channel: str
+    category: str
+    text: str
+    added_at: datetime
+    used: tuple[datetime, ...]
+
+    @property
+    def last_used(self) -> datetime | None:
+        return self.used[-1] if self.used else None
+
+
+def pool_channels(session: Session) -> set[str]:
+    """The channels whose pool holds at least one post."""
+    return set(session.scalars(select(_p.channel).where(_p.removed_at.is_(None)).distinct()))
+
+
+def pool_posts(session: Session, channels: Collection[str] | None = None) -> list[PoolPost]:
+    """The posts in the pools of ``channels`` (None: every channel), by channel and post, with their uses."""
+    query = (
+        select(_p.post_id, _p.channel, _p.added_at, posts.c.category, posts.c.text)
+        .join(posts, posts.c.id == _p.post_id)
+        .where(_p.removed_at.is_(None))
+        .order_by(_p.channel, _p.post_id)
+    )
+    if channels is not None:
+        query = query.where(_p.channel.in_(list(channels)))
+    rows = session.execute(query).all()
+    if not rows:
+        return []
+    used: dict[tuple[int, str], list[datetime]] = {}
+    uses = (
+        select(_d.post_id, _d.channel, _d.due_at)
+        .join(pool, (_p.post_id == _d.post_id) & (_p.channel == _d.channel))
+        .where(_p.removed_at.is_(None), _d.status.in_(IN_SEQUENCE))
+        .order_by(_d.due_at)
+    )
+    if channels is not None:
+        uses = uses.where(_p.channel.in_(list(channels)))
+    for post_id, channel, due_at in session.execute(uses):
+        used.setdefault((post_id, channel), []).append(due_at)
+    return [
+        PoolPost(r.post_id, r.channel, r.category, r.text, r.added_at, tuple(used.get((r.post_id, r.channel), ())))
+        for r in rows
+    ]
+
+
+def neighbour_posts(session: Session, channel: str, when: datetime) -> set[int]:
+    """The posts of the deliveries on ``channel`` just before and just after ``when`` (sent or to be sent)."""
+    found: set[int] = set()
+    around = select(_d.post_id).where(_d.channel == channel, _d.status.in_(IN_SEQUENCE))
+    for bound, order in ((_d.due_at < when, (_d.due_at.desc(), _d.id.desc())), (_d.due_at > when, (_d.due_at, _d.id))):
+        post_id = session.scalar(around.where(bound).order_by(*order).limit(1))
+        if post_id is not None:
+            found.add(post_id)
+    return found
+
+
+def members(session: Session, post_id: int) -> list[str]:
+    """The channels whose pool holds ``post_id``."""
+    query = select(_p.channel).where(_p.post_id == post_id, _p.removed_at.is_(None)).order_by(_p.channel)
+    return list(session.scalars(query))
+
+
+def remove(session: Session, post_id: int, now: datetime) -> int:
+    """Take ``post_id`` out of every pool; how many channels' pools held it."""
+    result = session.execute(update(pool).where(_p.post_id == post_id, _p.removed_at.is_(None)).values(removed_at=now))
+    return rowcount(result)
