@@ -7,7 +7,7 @@ import click
 from scheduler.cli_context import Context, SmmGroup
 from scheduler.cli_output import emit_json, local_time, one_line
 from scheduler.errors import NoDatabaseYet, NotFound
-from scheduler.log import escape_for_terminal
+from scheduler.log import configure_logging, escape_for_terminal
 
 
 @click.group(cls=SmmGroup, invoke_without_command=True)
@@ -23,6 +23,7 @@ def pool(ctx: click.Context, channel: str | None, as_json: bool) -> None:
 
     obj = ctx.find_object(Context)
     assert obj is not None
+    configure_logging(obj.verbose, quiet=not obj.verbose)  # as SmmCommand does: this group runs by itself
     try:
         db = obj.existing_db
     except NoDatabaseYet:

@@ -857,13 +857,20 @@ COMMAND_ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("doctor",): (),
     ("report",): (),
     ("comments",): (),
+    ("pool",): (),
+    ("pool", "remove"): ("1",),
     ("alerts", "test"): (),
 }
 
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    for name, command in group.commands.items():
+    """Every command, those imported when used (``RootGroup.lazy``) too; a group that runs by itself is one."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
+            if command.invoke_without_command:
+                yield (*prefix, name)
             yield from command_paths(command, (*prefix, name))
         else:
             yield (*prefix, name)
