@@ -35,8 +35,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
 
 from adapters import adapter_class
 from scheduler.config import ChannelConfig
@@ -45,6 +45,9 @@ from scheduler.errors import InputError
 from scheduler.mix import CATEGORIES
 from scheduler.slots import DAYS, Slot
 from scheduler.store import report as sql
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 GROUPINGS = ("category", "channel", "slot", "weekday", "hour", "campaign")
 """What ``--by`` groups by; the first is the default."""
@@ -182,19 +185,30 @@ def build_report(db: Database, period: Period, channels: Sequence[ChannelConfig]
     :data:`GROUPINGS`). Reads the database in one read transaction; loads one row per group."""
     if by not in _KEYS:
         raise InputError(f"--by {by!r} is not one of {', '.join(GROUPINGS)}")
-    zones = {c.name: c.timezone for c in channels}
+    with db.read_core() as conn, sql.open_base(conn, period.since, period.until, zones_of(channels)):
+        return report_in(conn, period, channels, by)
+
+
+def zones_of(channels: Sequence[ChannelConfig]) -> dict[str, tzinfo]:
+    """Each channel's time zone by its name, as :func:`scheduler.store.report.open_base` takes them."""
+    return {c.name: c.timezone for c in channels}
+
+
+def report_in(conn: Connection, period: Period, channels: Sequence[ChannelConfig], by: str = "category") -> Report:
+    """:func:`build_report` on ``conn``, where the base table of the same period and channels is open
+    (:func:`scheduler.store.report.open_base`): for a caller that reads more from it (the HTML page)."""
+    zones = zones_of(channels)
     no_results = tuple(
         NoResults(c.name, c.network, reason)
         for c in channels
         if (reason := adapter_class(c.network).unsupported.get("results")) is not None
     )
     measured = [c.name for c in channels if c.name not in {n.channel for n in no_results}]
-    with db.read_core() as conn, sql.open_base(conn, period.since, period.until, zones):
-        table = sql.group_figures(conn, _KEYS[by], [*sql.METRICS, sql.ENGAGEMENT])
-        by_category = sql.group_figures(conn, ("channel", "category"), [sql.ENGAGEMENT])
-        by_slot = sql.group_figures(conn, ("channel", "slot"), [sql.ENGAGEMENT])
-        mix = sql.group_figures(conn, ("commercial",), [sql.ENGAGEMENT, "views"])
-        spans = {s.channel: s for s in sql.audiences(conn, list(zones), period.since, period.until)}
+    table = sql.group_figures(conn, _KEYS[by], [*sql.METRICS, sql.ENGAGEMENT])
+    by_category = sql.group_figures(conn, ("channel", "category"), [sql.ENGAGEMENT])
+    by_slot = sql.group_figures(conn, ("channel", "slot"), [sql.ENGAGEMENT])
+    mix = sql.group_figures(conn, ("commercial",), [sql.ENGAGEMENT, "views"])
+    spans = {s.channel: s for s in sql.audiences(conn, list(zones), period.since, period.until)}
     order = [c.name for c in channels]
     groups = sorted((_group(by, g) for g in table), key=lambda g: _order(by, g, order))
     best = []

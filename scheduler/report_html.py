@@ -1,8 +1,8 @@
 """``smm report --html FILE``: the page's figures gathered and the page written, whole or not at all.
 
-The figures are the report's (:func:`scheduler.report.build_report`, grouped by category), each channel's audience
-by day, the best and the worst posts and a sample of each category's results
-(:mod:`scheduler.store.report_page`), and the calendar of the next four weeks
+The figures are the report's (:func:`scheduler.report.report_in`, grouped by category), each channel's audience by
+day, the best and the worst posts and a sample of each category's results (:mod:`scheduler.store.report_page`), all
+read in one transaction from one base table of the period's deliveries, and the calendar of the next four weeks
 (:func:`scheduler.report_calendar.build_calendar`); :func:`scheduler.report_page.render_page` draws them.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from scheduler.config import ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError
-from scheduler.report import Period, build_report
+from scheduler.report import Period, report_in, zones_of
 from scheduler.report_calendar import build_calendar
 from scheduler.report_page import PageData, render_page
 from scheduler.store import report as report_sql
@@ -48,15 +48,13 @@ def page_data(
     config: Config, db: Database, period: Period, channels: Sequence[ChannelConfig], now: datetime
 ) -> PageData:
     """Everything the page shows, for ``channels`` over ``period``."""
-    report = build_report(db, period, channels, "category")
     names = [c.name for c in channels]
-    zones = {c.name: c.timezone for c in channels}
-    with db.read_core() as conn:
+    with db.read_core() as conn, report_sql.open_base(conn, period.since, period.until, zones_of(channels)):
+        report = report_in(conn, period, channels, "category")
         audience = sql.audience_by_day(conn, names, period.since, period.until)
-        with report_sql.open_base(conn, period.since, period.until, zones):
-            best = sql.ranked(conn, best=True, limit=LISTED)
-            worst = [r for r in sql.ranked(conn, best=False, limit=LISTED) if r not in best]
-            engagement = sql.sample(conn, "category", report_sql.ENGAGEMENT, DOTS)
+        best = sql.ranked(conn, best=True, limit=LISTED)
+        worst = [r for r in sql.ranked(conn, best=False, limit=LISTED) if r not in best]
+        engagement = sql.sample(conn, "category", report_sql.ENGAGEMENT, DOTS)
     return PageData(
         report=report,
         networks={c.name: c.network for c in channels},

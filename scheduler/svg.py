@@ -112,7 +112,7 @@ def line_chart(
     ident: str,
     title: str,
     description: str,
-    width: float = 420,
+    width: float = 360,
     height: float = 220,
 ) -> str:
     """Lines over days on one value axis (round ticks around the values, not from zero: growth stays visible);
@@ -147,7 +147,7 @@ def _value_axis(box: Box, y: Linear, ticks: Sequence[float]) -> list[str]:
 
 def _day_axis(box: Box, x: Days, first: date, last: date) -> list[str]:
     out = [tag("line", {"x1": box.x0, "x2": box.x1, "y1": box.y0, "y2": box.y0, "stroke": MUTED})]
-    count = max(2, int((box.x1 - box.x0) // 70))
+    count = max(2, int((box.x1 - box.x0) // 56))
     for day, label in day_ticks(first, last, count):
         at = x(day)
         out.append(tag("line", {"x1": at, "x2": at, "y1": box.y0, "y2": box.y0 + 4, "stroke": MUTED}))
@@ -192,7 +192,7 @@ def bar_chart(
     ident: str,
     title: str,
     description: str,
-    width: float = 420,
+    width: float = 440,
     row_height: float = 38,
 ) -> str:
     """Horizontal bars from zero on one value axis, each row's single values drawn over its bar as dots (spread
