@@ -438,6 +438,7 @@ def alerts_test(obj: Context) -> None:
 
 cli.add_command(comments_command)
 cli.lazy["pool"] = "scheduler.cli_pool:pool"
+cli.lazy["stats"] = "scheduler.cli_stats:stats"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,6 +27,7 @@ from scheduler import config_marketing
 from scheduler.config_alerts import ALERT_EVENTS, AlertDestination, AlertsConfig, read_alerts
 from scheduler.config_comments import CommentsConfig, read_comments
 from scheduler.config_feeds import DEFAULT_FEED_TEMPLATE, FEED_FIELDS, FeedConfig, read_feeds
+from scheduler.config_results import ResultsConfig, read_results
 from scheduler.errors import ConfigError
 from scheduler.mix import CATEGORIES, MixRule
 from scheduler.slots import DEFAULT_SLOTS, Slot
@@ -47,6 +48,7 @@ __all__ = [
     "Config",
     "DaemonConfig",
     "FeedConfig",
+    "ResultsConfig",
     "RetryConfig",
     "disabled_channels",
     "find_config",
@@ -141,6 +143,7 @@ class Config:
     feeds: tuple[FeedConfig, ...] = ()
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     comments: CommentsConfig = field(default_factory=CommentsConfig)
+    results: ResultsConfig = field(default_factory=ResultsConfig)
 
     def channel(self, name: str) -> ChannelConfig:
         return self._channels_by_name[name]
@@ -393,7 +396,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
     )
     r.finish()
 
-    root.allow("mix", "utm", "feeds", "alerts", "comments", "evergreen")
+    root.allow("mix", "utm", "feeds", "alerts", "comments", "evergreen", "results")
     evergreen = config_marketing.EvergreenConfig()
     if root.has("evergreen"):
         e = Table(label, "evergreen.", _section(root, "evergreen"))
@@ -401,6 +404,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         e.finish()
     alerts = read_alerts(_section(root, "alerts"), label, path.parent) if root.has("alerts") else AlertsConfig()
     comments = read_comments(_section(root, "comments"), label) if root.has("comments") else CommentsConfig()
+    results = read_results(_section(root, "results"), label) if root.has("results") else ResultsConfig()
     mix, utm = config_marketing.read_top_level(
         label,
         _section(root, "mix") if root.has("mix") else None,
@@ -445,6 +449,7 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         feeds=feeds,
         alerts=alerts,
         comments=comments,
+        results=results,
     )
 
 

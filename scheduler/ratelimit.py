@@ -155,6 +155,15 @@ class Limiter:
             lock = self._turns[scope] = asyncio.Lock()
         return lock
 
+    def free_in(self, limits: Sequence[RateLimit], now: float) -> float:
+        """How long until a send in every scope of ``limits`` would go at once, reserving nothing: behind what is
+        reserved there, the network's pauses and each scope's sliding window. Work that must never hold up a
+        publish (reading results back) goes only when this is 0."""
+        queued = max(
+            (b.tat - b.tolerance for b in (self._buckets.get(limit.scope) for limit in limits) if b), default=0
+        )
+        return max(0.0, queued - now, self.paused_until(limits) - now, self.window_wait(limits, now))
+
     def own_wait(self, limits: Sequence[RateLimit], now: float) -> float:
         """How long the channel's own scope (the first of ``limits``) holds a publish back, reserving nothing."""
         if len(limits) < 2:  # a single scope is reserved ahead like any queue: nothing else moves with it

@@ -157,6 +157,21 @@ class Table:
                 return seconds
         raise self.error(key, f'{show(value)} is not a duration such as 90, "30s", "15m", "2h" or "1d"')
 
+    def durations(self, key: str, default: tuple[float, ...]) -> tuple[float, ...]:
+        """A list of durations, each a number of seconds or a string with a unit (as :meth:`duration` reads)."""
+        value = self.get(key)
+        if value is None:
+            return default
+        found: list[float | None] = []
+        for item in value if isinstance(value, list) else [None]:
+            if isinstance(item, int | float) and not isinstance(item, bool) and item >= 0:
+                found.append(float(item))
+            else:
+                found.append(duration_seconds(item) if isinstance(item, str) else None)
+        if not isinstance(value, list) or None in found:
+            raise self.error(key, f'{show(value)} is not a list of durations such as ["1h", "24h", "7d"]')
+        return tuple(seconds for seconds in found if seconds is not None)
+
     def timezone(self, key: str, default: ZoneInfo) -> ZoneInfo:
         name = self.string(key)
         if name is None:

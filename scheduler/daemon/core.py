@@ -37,6 +37,7 @@ from scheduler.daemon.process import (
     worker_thread,
 )
 from scheduler.daemon.reconcile import Reconciler
+from scheduler.daemon.results import ResultsCollection
 from scheduler.daemon.runtime import Runtime
 from scheduler.daemon.timer import Timer
 from scheduler.daemon.workers import Workers
@@ -102,6 +103,7 @@ class Daemon:
         self.comments = CommentWatch(rt, self.timer, self.limiter, self.membership, self._idle)
         deleter = Deleter(self.publisher, owner)
         self.deletions = DeletionRuns(rt, self.timer, deleter, self.limiter, self.membership, self._idle)
+        self.results = ResultsCollection(rt, self.timer, self.limiter, self.membership, self.workers)
         self.look = Look(lambda: rt.config, rt.ahead, rt.db_call, rt.db_read, clock, monotonic, once=once)
         self.progress = Progress(self.notifier, self._status_line, rt.is_stopping)
         self.summary_task: asyncio.Task[None] | None = None
@@ -133,6 +135,7 @@ class Daemon:
         self.publisher.config = config
         self.native.plan()  # a channel may have turned native scheduling on
         self.comments.plan()
+        self.results.plan()
         if config.alerts != old_alerts:
             previous, self.alerts = self.alerts, AlertSender.from_config(config.alerts, monotonic=rt.monotonic)
             self.alerts.start()
@@ -244,9 +247,9 @@ class Daemon:
             self.notifier.watchdog()
 
     def _in_flight(self) -> list[asyncio.Task[None]]:
-        """The workers, the reconciliations, the native run and the deletion run still running."""
+        """The workers, the reconciliations, the native run, the deletion run and the results run still running."""
         tasks = [*self.workers.tasks.values(), *self.reconciler.tasks.values()]
-        for task in (self.native.task, self.comments.task, self.deletions.task):
+        for task in (self.native.task, self.comments.task, self.deletions.task, self.results.task):
             if task is not None and not task.done():
                 tasks.append(task)  # type: ignore[arg-type]
         return tasks
@@ -283,7 +286,8 @@ class Daemon:
 
     def start_timer(self) -> None:
         """The timer's jobs: the safety tick, the lease heartbeat (a cluster's), the daily summary, the native runs,
-        the deletions (and the feed polls and the wake-ups at due times, planned as they come)."""
+        the deletions, the results collection (and the feed polls and the wake-ups at due times, planned as they
+        come)."""
         rt = self.rt
         tick = rt.config.daemon.tick
         if self.notifier.watchdog_interval:
@@ -297,6 +301,7 @@ class Daemon:
             self.native.plan()
             self.comments.plan()
             self.deletions.plan()
+            self.results.plan()
 
     async def _poke(self) -> None:
         """The timer's way to wake the loop: a coroutine runs on the loop itself, where a plain function would run

@@ -8,6 +8,7 @@
 - :mod:`.quota`: quotas known ahead, applied to a channel's queue;
 - :mod:`.comments`: the comment watch's rows (comments read on published posts, each stored once);
 - :mod:`.cluster`: the rows of several daemons on PostgreSQL (live instances, lease groups);
+- :mod:`.results`: results read back after publishing (due readings, readings, the audience, a post's history);
 - :mod:`.executor`: runs store functions off the event loop, typed with ``ParamSpec``.
 
 The names of the publishing path are re-exported here: callers write ``store.claim(session, ...)``,

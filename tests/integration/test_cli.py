@@ -164,6 +164,7 @@ POST_COMMANDS = [
     ("reschedule", "99", "--at", "2027-01-01T10:00"),
     ("retry", "99"),
     ("resolve", "99", "--retry"),
+    ("stats", "99"),
 ]
 
 
@@ -860,6 +861,7 @@ COMMAND_ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("pool",): (),
     ("pool", "remove"): ("1",),
     ("alerts", "test"): (),
+    ("stats",): ("1",),
 }
 
 

@@ -439,7 +439,7 @@ KNOWN_VK = (
     f"api_url, evergreen_cooldown, evergreen_fill_ahead, group_id, {KNOWN_MARKETING}, slots, timeout, timezone, "
     f"token_credential, token_env, token_file, {KNOWN_UTM}"
 )
-KNOWN_ROOT = "alerts, channels, comments, daemon, database, evergreen, feeds, media, mix, retry, schedule, utm"
+KNOWN_ROOT = "alerts, channels, comments, daemon, database, evergreen, feeds, media, mix, results, retry, schedule, utm"
 
 
 ERRORS: list[tuple[str, str]] = [

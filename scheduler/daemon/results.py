@@ -1,0 +1,306 @@
+"""Reading back what was published (``[results]``): each post's results at its planned ages and each channel's
+audience once a day, in a job of the timer that runs in the background and never holds up a post.
+
+A run takes the due readings (:func:`scheduler.store.results.due_readings`) of the channels this daemon collects
+(:meth:`~scheduler.daemon.membership.Membership.may_read`), and reads them one lease group after another within
+a few lanes at once. A read goes only when the channel's rate limits would let a publish go at once (it reserves
+its requests there, like a publish) and no post of a channel sharing those limits is being published or falls due
+before the read's own pace has passed: posts come first. Readings are stored in small batches.
+
+What goes wrong is said once, not once a reading: a right the token lacks (or a network that cannot give it) rests
+that kind of reading on the channel for an hour and is logged once, naming the right; a failed read is stored as
+an error reading (tried again at the next planned age), and a channel whose reads keep failing rests for a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TypeVar
+
+from adapters import Adapter
+from adapters.base import Action, PostResults
+from adapters.errors import AuthError, NotSupported, PublishError, RateLimited
+from scheduler import store
+from scheduler.daemon.membership import Membership
+from scheduler.daemon.runtime import Runtime
+from scheduler.daemon.timer import Timer
+from scheduler.daemon.workers import Workers
+from scheduler.errors import DatabaseError
+from scheduler.ratelimit import HEADROOM, Limiter, Send
+from scheduler.store import results as readings
+from scheduler.views import plural
+
+log = logging.getLogger("smm.results")
+
+T = TypeVar("T")
+
+RESULTS = "results"
+FIRST_RUN = 30.0
+"""Seconds after the start (or a reload) before the first run: the start's own work comes first."""
+PER_RUN = 1000
+"""Due readings one run takes; the next run goes on with the rest."""
+BATCH = 25
+"""Readings stored per write transaction."""
+LANES = 4
+"""Lease groups read at once (VK's reads take threads that publishing shares)."""
+REST = 3600.0
+"""Seconds a kind of reading rests on a channel after a missing right or a failed audience read."""
+FAILING = 3
+"""Failed reads in a row after which a channel's results rest for ``FAILING_REST`` seconds (a network down)."""
+FAILING_REST = 900.0
+NEAR = 2.0
+"""Seconds of margin: a read waits while a post of its scopes falls due within its own pace plus this."""
+LOOK = 1.0
+"""Seconds between two looks while posts have the channel's scopes."""
+STALE_DUE = 60.0
+"""A queued post this many seconds overdue with no worker is not waiting for the scopes (its channel is disabled
+or paused): it does not hold the reads back."""
+DUE_CACHE = 10.0
+"""Seconds a channel's next due time is trusted while nothing poked the daemon."""
+
+
+class ResultsCollection:
+    """The ``results`` job of the timer (every ``[results] interval``) and its runs, one at a time."""
+
+    def __init__(self, rt: Runtime, timer: Timer, limiter: Limiter, membership: Membership, workers: Workers) -> None:
+        self.rt = rt
+        self.timer = timer
+        self.limiter = limiter
+        self.membership = membership
+        self.workers = workers
+        self.task: asyncio.Task[None] | None = None
+        self.resting: dict[tuple[str, str], float] = {}  # (channel, action) -> monotonic time it may go again
+        self.said: set[str] = set()
+        self.sharing: dict[str, set[str]] = {}
+        self._due: dict[frozenset[str], tuple[int, float, datetime | None]] = {}
+        #: Readings stored by this process (tests, the bench).
+        self.stored = 0
+
+    def plan(self) -> None:
+        """The job, from ``FIRST_RUN`` on, while ``[results]`` is enabled (after start and each reload)."""
+        rt = self.rt
+        if rt.once or not rt.config.results.enabled:
+            self.timer.remove(RESULTS)
+            return
+        for name, adapter in rt.adapters.items():
+            if "results" in adapter.unsupported and "audience" not in adapter.unsupported:
+                self._once(f"unsupported:{name}", f"channel {name}: {adapter.unsupported['results']}", logging.INFO)
+        first = rt.clock() + timedelta(seconds=FIRST_RUN)
+        self.timer.every(RESULTS, rt.config.results.interval, self.job, first=first)
+
+    async def job(self) -> None:
+        self.start()
+
+    def start(self) -> None:
+        """Start a run, unless one still runs or the daemon stops."""
+        if self.rt.stopping or (self.task is not None and not self.task.done()):
+            return
+        self.task = asyncio.create_task(self.run(), name="results")
+
+    async def run(self) -> None:
+        """Read the audience of the channels not read today, then the due results; never raises."""
+        rt = self.rt
+        try:
+            owned = [name for name in rt.adapters if name in rt.config.channel_names]
+            owned = [name for name in owned if await self.membership.may_read(name)]
+            self.sharing = _sharing({name: rt.adapters[name] for name in owned})
+            now = rt.clock()
+            ages = rt.config.results.ages
+            can_read = [name for name in owned if "results" not in rt.adapters[name].unsupported]
+            due = await rt.db_read(readings.due_readings, can_read, ages, now, PER_RUN)
+            audience = [name for name in owned if "audience" not in rt.adapters[name].unsupported]
+            audience = await rt.db_read(readings.audience_due, audience, now.astimezone(UTC).date())
+            lanes: dict[str, tuple[list[str], list[readings.DueReading]]] = {}
+            for name in audience:
+                lanes.setdefault(rt.adapters[name].lease_group, ([], []))[0].append(name)
+            for item in due:
+                lanes.setdefault(rt.adapters[item.channel].lease_group, ([], []))[1].append(item)
+            gate = asyncio.Semaphore(LANES)
+
+            async def lane(names: list[str], items: list[readings.DueReading]) -> None:
+                async with gate:
+                    await self._audience(names)
+                    await self._results(items)
+
+            await asyncio.gather(*(lane(*work) for work in lanes.values()))
+        except DatabaseError as exc:
+            log.warning("reading results back: the database failed (%s); trying again at the next run", exc)
+        except Exception:  # never let a bug here touch publishing
+            log.exception("reading results back failed; trying again at the next run")
+
+    # -- the readings ---------------------------------------------------------------------------------------
+
+    async def _audience(self, names: list[str]) -> None:
+        rt = self.rt
+        for name in names:
+            adapter = rt.adapters.get(name)
+            if adapter is None or self._rests(name, "audience"):
+                continue
+            try:
+                members = await self._read(name, adapter, "audience", adapter.read_audience)
+            except PublishError as exc:
+                self._rest(name, "audience", REST)
+                missing = isinstance(exc, AuthError | NotSupported)
+                again = "" if missing else "; trying again in an hour"
+                self._once(
+                    f"audience:{name}", f"channel {name}: cannot read its audience: {exc}{again}", logging.WARNING
+                )
+                continue
+            if members is None:
+                return  # stopping, or the channel is no longer this daemon's
+            await rt.db_call(readings.record_audience, name, members, rt.clock())
+            self.said.discard(f"audience:{name}")
+
+    async def _results(self, items: list[readings.DueReading]) -> None:
+        rt = self.rt
+        batch: list[readings.Reading] = []
+        failed: dict[str, list[str]] = {}
+        in_a_row: dict[str, int] = {}
+        try:
+            for item in items:
+                name = item.channel
+                adapter = rt.adapters.get(name)
+                if adapter is None or self._rests(name, "results"):
+                    continue
+                try:
+                    found = await self._read(name, adapter, "results", partial(adapter.read_results, item.remote_id))
+                except RateLimited as exc:
+                    self._rest(name, "results", exc.retry_after or rt.config.results.interval)
+                    continue
+                except (AuthError, NotSupported) as exc:
+                    self._rest(name, "results", REST)
+                    self._once(
+                        f"results:{name}",
+                        f"channel {name}: cannot read post results: {exc}; the other channels' go on "
+                        "(smm doctor shows it)",
+                        logging.WARNING,
+                    )
+                    continue
+                except PublishError as exc:
+                    batch.append(readings.Reading(item.delivery_id, item.age, rt.clock(), error=str(exc)))
+                    failed.setdefault(name, []).append(str(exc))
+                    in_a_row[name] = in_a_row.get(name, 0) + 1
+                    if in_a_row[name] >= FAILING:
+                        self._rest(name, "results", FAILING_REST)
+                else:
+                    if found is None:
+                        return  # stopping, or the channel is no longer this daemon's
+                    in_a_row[name] = 0
+                    self.said.discard(f"results:{name}")
+                    batch.append(self._reading(item, found))
+                if len(batch) >= BATCH:
+                    await self._store(batch)
+        finally:
+            if batch:
+                await self._store(batch)
+            for name, errors in failed.items():
+                log.warning(
+                    "channel %s: %s of results failed (the last: %s); each is read again at its next planned age",
+                    name,
+                    plural(len(errors), "reading", "readings"),
+                    errors[-1],
+                    extra={"channel": name, "action": "results"},
+                )
+
+    def _reading(self, item: readings.DueReading, found: PostResults) -> readings.Reading:
+        name = item.channel
+        if found.gone:
+            log.info(
+                "post %s is no longer on %s: its results are no longer read",
+                item.post_id,
+                name,
+                extra={"post_id": item.post_id, "channel": name, "action": "gone"},
+            )
+        for note in found.notes:
+            self._once(f"note:{name}:{re.sub(r'[0-9_]+', '#', note)}", f"channel {name}: {note}", logging.INFO)
+        return readings.Reading(
+            item.delivery_id,
+            item.age,
+            self.rt.clock(),
+            found.views,
+            found.likes,
+            found.reposts,
+            found.comments,
+            gone=found.gone,
+        )
+
+    async def _store(self, batch: list[readings.Reading]) -> None:
+        done, batch[:] = list(batch), []
+        self.stored += await self.rt.db_call(readings.record_readings, done)
+
+    # -- posts first ----------------------------------------------------------------------------------------
+
+    async def _read(self, name: str, adapter: Adapter, action: Action, call: Callable[[], Awaitable[T]]) -> T | None:
+        """``call()`` once the channel's scopes are free for it (None when the run must end: a stop, or the
+        channel is no longer this daemon's), with its requests reserved and recorded like a publish's."""
+        rt = self.rt
+        limits = adapter.rate_limits()
+        requests = float(adapter.requests_for_action(action))
+        units = {limit.scope: requests for limit in limits if limit.unit == "request"}
+        pace = max((limit.per / (limit.rate * HEADROOM) * units.get(limit.scope, 1.0) for limit in limits), default=0)
+        while True:
+            if rt.stopping or not self.membership.owns(name):
+                return None
+            wait = max(self.limiter.free_in(limits, rt.monotonic()), await self._posts_hold(name, pace + NEAR))
+            if wait <= 0:
+                break
+            await rt.sleep(min(wait, LOOK))
+        self.limiter.reserve(limits, rt.monotonic(), units)
+        send: Send = self.limiter.sent(limits, rt.monotonic(), units)
+        try:
+            return await call()
+        finally:
+            Limiter.finished(send, rt.monotonic())
+
+    async def _posts_hold(self, name: str, horizon: float) -> float:
+        """How long posts hold the channel's scopes: a worker publishing a channel that shares them, or a post of
+        one due within ``horizon`` seconds (0: the read may go)."""
+        sharing = self.sharing.get(name, {name})
+        if any(other in self.workers.tasks for other in sharing):
+            return LOOK
+        first = await self._next_due(sharing)
+        if first is None:
+            return 0.0
+        until = (first - self.rt.clock()).total_seconds()
+        return LOOK if -STALE_DUE < until < horizon else 0.0
+
+    async def _next_due(self, names: set[str]) -> datetime | None:
+        rt = self.rt
+        key = frozenset(names)
+        cached = self._due.get(key)
+        if cached is not None and cached[0] == rt.ahead.epoch and rt.monotonic() - cached[1] < DUE_CACHE:
+            return cached[2]
+        counts = await rt.db_read(store.queued_per_channel, sorted(names))
+        first = min((when for _, when, _ in counts.values() if when is not None), default=None)
+        self._due[key] = (rt.ahead.epoch, rt.monotonic(), first)
+        return first
+
+    # -- saying things once ---------------------------------------------------------------------------------
+
+    def _rest(self, name: str, action: str, seconds: float) -> None:
+        self.resting[(name, action)] = self.rt.monotonic() + seconds
+
+    def _rests(self, name: str, action: str) -> bool:
+        return self.resting.get((name, action), 0.0) > self.rt.monotonic()
+
+    def _once(self, key: str, message: str, level: int) -> None:
+        if key not in self.said:
+            self.said.add(key)
+            log.log(level, "%s", message, extra={"action": "results"})
+
+
+def _sharing(adapters: dict[str, Adapter]) -> dict[str, set[str]]:
+    """Each channel's fellows: the channels that share one of its rate-limit scopes (itself included)."""
+    by_scope: dict[str, set[str]] = {}
+    for name, adapter in adapters.items():
+        for limit in adapter.rate_limits():
+            by_scope.setdefault(limit.scope, set()).add(name)
+    return {
+        name: set().union(*(by_scope[limit.scope] for limit in a.rate_limits())) or {name}
+        for name, a in adapters.items()
+    }
