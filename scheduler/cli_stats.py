@@ -45,5 +45,5 @@ def stats(obj: Context, post_id: int, as_json: bool) -> None:
             else:
                 line += "  ".join(f"{name} {'-' if r[name] is None else r[name]}" for name in FIGURES)  # type: ignore[literal-required]
             click.echo(escape_for_terminal(line))
-        if d["note"] and d["results"] != "gone":
-            click.echo(escape_for_terminal(f"    {d['note']}"))
+        if d["results"] == "not_available":
+            click.echo(escape_for_terminal(f"    post results are not available: {d['note']}"))

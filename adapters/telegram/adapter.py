@@ -58,8 +58,8 @@ class TelegramAdapter(Adapter):
     secret_keys = ("token",)
     unsupported: ClassVar[Mapping[str, str]] = {
         "results": (
-            "post results are not available from the Bot API: it gives a bot no view, reaction or forward counts "
-            "of channel posts; smm records the channel's member count (getChatMemberCount) and no post results"
+            "the Telegram Bot API gives a bot no view, reaction or forward counts of channel posts: smm records "
+            "the channel's member count (getChatMemberCount) and no post results for Telegram"
         ),
         "comments": (
             "comments on a Telegram channel live in its linked discussion group, and the Bot API cannot read a "

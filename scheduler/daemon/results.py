@@ -89,7 +89,9 @@ class ResultsCollection:
             return
         for name, adapter in rt.adapters.items():
             if "results" in adapter.unsupported and "audience" not in adapter.unsupported:
-                self._once(f"unsupported:{name}", f"channel {name}: {adapter.unsupported['results']}", logging.INFO)
+                reason = adapter.unsupported["results"]
+                line = f"channel {name}: post results are not available ({reason}); only its audience is read"
+                self._once(f"unsupported:{name}", line, logging.INFO)
         first = rt.clock() + timedelta(seconds=FIRST_RUN)
         self.timer.every(RESULTS, rt.config.results.interval, self.job, first=first)
 

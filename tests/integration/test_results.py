@@ -203,12 +203,12 @@ def test_each_network_is_read_at_its_planned_ages_and_telegram_gives_its_audienc
         assert by_channel["vk"]["results"] == "read"
         assert [r["age_label"] for r in by_channel["vk"]["readings"]] == ["1h", "24h"]
         text = run_cli("stats", str(post_id), config=world.config).out
-        assert "post results are not available from the Bot API" in text
+        assert "post results are not available: the Telegram Bot API gives a bot no view" in text
         assert " 24h reading, " in text and "views " in text
 
     asyncio.run(scenario())
     said = [r.getMessage() for r in caplog.records]
-    assert [m for m in said if "telegram" in m and "not available from the Bot API" in m], said
+    assert [m for m in said if "channel telegram: post results are not available (the Telegram Bot API" in m], said
 
 
 def test_a_facebook_token_without_read_insights_gives_no_views_and_says_why_once(
