@@ -2,8 +2,9 @@
 ``days`` on the channels this daemon owns, and store each once; once a day, a ``comment_digest`` alert.
 
 Reading never delays a post: it waits while this daemon publishes or a post falls due within a channel's pace
-(``idle``, given by the daemon), and takes its place in the channel's rate limits like a publish
-(:func:`scheduler.ratelimit.pace`, then the sliding window, at :meth:`Adapter.requests_for_action` requests).
+(``idle``, given by the daemon); it is paced at a share of the channel's rate limits (:data:`READ_SHARE`,
+:func:`scheduler.ratelimit.pace`) and counts in the network's sliding windows like a publish, at
+:meth:`Adapter.requests_for_action` requests.
 What the network cannot do (``NotSupported``) or the token may not (``AuthError``) is logged once per channel;
 a passing error ends the channel's read until the next interval (one line per channel and run, no retries in
 between); a post gone from the network is skipped.
@@ -15,6 +16,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from adapters import Adapter
@@ -37,6 +39,10 @@ FIRST_READ = 60.0
 """Seconds after the start before the first read: the start's own work (what fell due meanwhile) goes first."""
 IDLE_POLL = 0.5
 """Seconds between two looks at whether the daemon is idle enough to read."""
+READ_SHARE = 0.5
+"""Reads are paced at this share of each of the channel's rates, in buckets of their own; they count in the network's
+sliding windows with the posts (:func:`scheduler.ratelimit.fit_window`). A post that comes unannounced then finds
+room in the window instead of a queue of reads, and publishing keeps its own pace untouched."""
 BEFORE_PUBLISH = timedelta(hours=1)
 """Comments are read from this long before a post's recorded publish time (clocks differ; the store drops
 what it has)."""
@@ -166,12 +172,13 @@ class CommentWatch:
         limits = adapter.rate_limits()
         units = float(adapter.requests_for_action("comments"))
         horizon = max((limit.per / limit.rate * units for limit in limits), default=0.0) + 1.0
+        share = tuple(replace(x, scope=f"{x.scope} (comments)", rate=x.rate * READ_SHARE) for x in limits)
         while not rt.stopping:
             while not self.idle(horizon):
                 await rt.sleep(IDLE_POLL)
                 if rt.stopping:
                     return False
-            if not await ratelimit.pace(self.limiter, limits, rt.monotonic, rt.sleep, rt.is_stopping):
+            if not await ratelimit.pace(self.limiter, share, rt.monotonic, rt.sleep, rt.is_stopping):
                 return False
             if self.idle(horizon):  # pace may have slept: a post that came due meanwhile goes first
                 return True
