@@ -66,6 +66,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 )
 @click.option("--force", is_flag=True, help="Place the post even where it breaks the content mix rule.")
 @click.option("--evergreen", is_flag=True, help="Put it into each channel's evergreen pool instead of the queue.")
+@click.option("--expire-at", metavar="WHEN", help="Delete the post from every channel at this time (as --at).")
 @click.option("--json", "as_json", is_flag=True, help="Print the post as JSON.")
 @click.pass_obj
 def add(
@@ -83,6 +84,7 @@ def add(
     text_for: tuple[str, ...],
     force: bool,
     evergreen: bool,
+    expire_at: str | None,
     as_json: bool,
 ) -> None:
     """Queue a post: into each channel's next free slot, or at a given time (or into the evergreen pool)."""
@@ -102,6 +104,7 @@ def add(
         variants=parse_variants(text_for),
         force=force,
         evergreen=evergreen,
+        expire_at=expire_at,
     )
     view = add_post(obj.config, obj.db, request, now())
     pool = view.get("pool", [])
@@ -312,7 +315,7 @@ def import_csv(obj: Context, file: Path, dry_run: bool, force: bool) -> None:
     """Queue every row of a CSV file (all rows valid, or nothing is written).
 
     Columns: text, channels (";" or "," between names), at, media (";" between paths), link, category, campaign,
-    utm_content, text_for_<network>, evergreen.
+    utm_content, expire_at, text_for_<network>, evergreen.
     """
     from contextlib import nullcontext
 

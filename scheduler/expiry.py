@@ -3,10 +3,12 @@ they write anything (light: an adapter class's declared capabilities only, no ne
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, tzinfo
 
 from adapters import Adapter
 from scheduler.render import adapter_class
+from scheduler.timefmt import format_local
 
 
 def deletion_problem(network: str, published_at: datetime, at: datetime) -> str | None:
@@ -23,3 +25,23 @@ def deletion_problem(network: str, published_at: datetime, at: datetime) -> str 
             f"and that is {hours:.0f} hours after it"
         )
     return None
+
+
+def expiry_problems(
+    plan: Sequence[tuple[str, str, datetime, bool]],
+    expiry: Mapping[str, datetime],
+    zones: Mapping[str, tzinfo],
+    name: str,
+) -> list[str]:
+    """Why the deliveries ``plan`` (``(channel, network, due_at, slotted)``) cannot be deleted at their ``expiry``
+    (per channel): an expiry at or before the delivery's time, or one its network cannot delete by then."""
+    found: list[str] = []
+    for channel, network, due_at, _ in plan:
+        at = expiry.get(channel)
+        if at is None:
+            continue
+        if at <= due_at:
+            found.append(f"{name} is not after the post goes out on {channel} ({format_local(due_at, zones[channel])})")
+        elif why := deletion_problem(network, due_at, at):
+            found.append(f"{name}: {channel} cannot delete it then: {why}")
+    return found

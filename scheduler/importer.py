@@ -3,8 +3,9 @@
 Columns (a header row names them, in any order; only ``text``, ``media`` or ``link`` is needed): ``text``,
 ``channels`` (names separated by ``;`` or ``,``; empty: every channel), ``at`` (as ``smm add --at``; empty: the
 cadence), ``media`` (paths separated by ``;``, relative to the CSV's folder), ``link``, ``category``, ``campaign``,
-``utm_content``, ``text_for_<network>`` and ``evergreen`` (``true``/``yes``/``1``: into each channel's evergreen
-pool instead of the queue). The delimiter is ``,``, ``;`` or a tab, read from the header line.
+``utm_content``, ``expire_at`` (as ``smm add --expire-at``; empty: never), ``text_for_<network>`` and
+``evergreen`` (``true``/``yes``/``1``: into each channel's evergreen pool instead of the queue). The delimiter is
+``,``, ``;`` or a tab, read from the header line.
 
 Every row is checked as ``smm add`` checks a post (:func:`scheduler.intake.check_post`, messages naming the
 columns); every bad row is reported with its line number and nothing is written unless all rows are good. Rows
@@ -32,13 +33,14 @@ from scheduler import intake, timeline
 from scheduler.config import ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError
+from scheduler.expiry import expiry_problems
 from scheduler.media import MediaStore, StoredMedia, inspect
 from scheduler.placement import Planner, local
 from scheduler.render import PostContent
 from scheduler.userfile import read_user_file
 from scheduler.views import plural
 
-COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content", "evergreen")
+COLUMNS = ("text", "channels", "at", "media", "link", "category", "campaign", "utm_content", "evergreen", "expire_at")
 FLAGS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False, "": False}
 """The values of a yes/no column (case aside)."""
 VARIANT_PREFIX = "text_for_"
@@ -66,6 +68,7 @@ class Row:
     media: list[Path]
     due: dict[str, datetime] = field(default_factory=dict)
     evergreen: bool = False
+    expiry: dict[str, datetime] | None = None
 
 
 @dataclass
@@ -196,6 +199,7 @@ def _import(
                         row.content.utm_content,
                         row.content.variants,
                         [c.name for c in row.channels] if row.evergreen else (),
+                        row.expiry,
                     )
                     for row in rows
                 ],
@@ -301,10 +305,10 @@ class _Checker:
             self._channels[value] = intake.pick_channels(self.config, names)
         return self._channels[value]
 
-    def when(self, value: str, channel: ChannelConfig, now: datetime) -> datetime:
+    def when(self, value: str, channel: ChannelConfig, now: datetime, name: str = intake.COLUMNS.at) -> datetime:
         key = (value, channel.name)
         if key not in self._times:
-            self._times[key] = intake.parse_when(value, channel.timezone, now, intake.COLUMNS.at)
+            self._times[key] = intake.parse_when(value, channel.timezone, now, name)
         return self._times[key]
 
     def media(self, value: str) -> tuple[Path, StoredMedia]:
@@ -367,7 +371,12 @@ def _row(
         raise InputError(f"evergreen {get['evergreen'].strip()!r} is not one of true, false, yes, no, 1, 0")
     if evergreen and at_value:
         raise InputError("an evergreen row goes into the pool, not at a time: leave 'at' empty")
+    expire_value = get["expire_at"].strip()
+    if evergreen and expire_value:
+        raise InputError("an evergreen row goes out again and again: leave 'expire_at' empty")
     at = {c.name: checker.when(at_value, c, now) for c in channels} if at_value else None
+    expire = intake.COLUMNS.expire_at
+    expiry = {c.name: checker.when(expire_value, c, now, expire) for c in channels} if expire_value else None
     content = intake.check_post(
         checker.config,
         channels,
@@ -380,7 +389,7 @@ def _row(
         media=[m for _, m in media],
         names=intake.COLUMNS,
     )
-    return Row(line, content, channels, at, [p for p, _ in media], evergreen=evergreen)
+    return Row(line, content, channels, at, [p for p, _ in media], evergreen=evergreen, expiry=expiry)
 
 
 # -- placing and writing ------------------------------------------------------------------------------------------
@@ -414,6 +423,7 @@ def _place(conn: Connection | None, rows: list[Row], now: datetime, force: bool,
         slots = planner(channel).fill([(row.content.category, row.line) for row in queued])
         for row, when in zip(queued, slots, strict=True):
             row.due[name] = when
+    _check_expiry(rows, path)
     if force:
         return
     errors = sorted(
@@ -428,3 +438,16 @@ def _place(conn: Connection | None, rows: list[Row], now: datetime, force: bool,
     )
     if errors:
         raise ImportRejected([message for _, message in errors])
+
+
+def _check_expiry(rows: list[Row], path: Path) -> None:
+    """Rows whose ``expire_at`` is not after their time on a channel, or past what its network can delete."""
+    errors = []
+    for row in rows:
+        if row.expiry is None:
+            continue
+        zones = {c.name: c.timezone for c in row.channels}
+        for problem in expiry_problems(_plan_of(row), row.expiry, zones, intake.COLUMNS.expire_at):
+            errors.append(f"{path}:{row.line}: {problem}")
+    if errors:
+        raise ImportRejected(errors)

@@ -22,6 +22,7 @@ from scheduler import mix, timeline
 from scheduler.config import CATEGORIES, ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError
+from scheduler.expiry import expiry_problems
 from scheduler.media import MediaStore, StoredMedia, inspect
 from scheduler.placement import Planner
 from scheduler.render import PostContent, problems
@@ -47,10 +48,11 @@ class Names:
     campaign: str
     utm_content: str
     text_for: str
+    expire_at: str
 
 
-OPTIONS = Names("--at", "--link", "--campaign", "--utm-content", "--text-for {network}")
-COLUMNS = Names("at", "link", "campaign", "utm_content", "text_for_{network}")
+OPTIONS = Names("--at", "--link", "--campaign", "--utm-content", "--text-for {network}", "--expire-at")
+COLUMNS = Names("at", "link", "campaign", "utm_content", "text_for_{network}", "expire_at")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class NewPost:
     """Place the post even where it breaks the content mix rule."""
     evergreen: bool = False
     """Put the post into each channel's evergreen pool instead of its queue (``--evergreen``)."""
+    expire_at: str | None = None
+    """When the daemon deletes the post from every channel (``--expire-at``; read as ``--at`` is)."""
 
 
 # -- input checks -------------------------------------------------------------------------------------------------
@@ -262,6 +266,8 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> P
         raise InputError("give at most one of --at, --now and --next")
     if modes and request.evergreen:
         raise InputError("--evergreen puts the post into the pool, not at a time: leave out --at, --now and --next")
+    if request.evergreen and request.expire_at is not None:
+        raise InputError("--evergreen puts the post into the pool, to go out again and again: leave out --expire-at")
     channels = pick_channels(config, request.channels)
     inspected = []
     for path in request.media:
@@ -282,6 +288,9 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> P
     explicit: dict[str, datetime] = {}
     if request.at is not None:
         explicit = {c.name: parse_when(request.at, c.timezone, now) for c in channels}
+    expiry: dict[str, datetime] = {}
+    if request.expire_at is not None:
+        expiry = {c.name: parse_when(request.expire_at, c.timezone, now, OPTIONS.expire_at) for c in channels}
     if content.category == mix.COMMERCIAL and not request.force:
         closed = [c.name for c in channels if c.mix.enabled and c.mix.limit == 0]
         if closed:
@@ -301,6 +310,9 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> P
             for name in sorted(c.name for c in channels):
                 timeline.lock_channel(conn, name)
             plan = [] if request.evergreen else _plan(conn, channels, request, content.category, explicit, now)
+            zones = {c.name: c.timezone for c in channels}
+            if expiry and (found := expiry_problems(plan, expiry, zones, OPTIONS.expire_at)):
+                raise InputError("; ".join(found))
             post_id = timeline.insert_post(
                 conn,
                 text=content.text,
@@ -313,6 +325,7 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> P
                 utm_content=content.utm_content,
                 variants=content.variants,
                 pool=[c.name for c in channels] if request.evergreen else (),
+                expiry=expiry or None,
             )
             view = post_view(*timeline.post_rows(conn, post_id))
             if request.evergreen:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Connection, Select, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from scheduler.db import connection_of, rowcount
-from scheduler.tables import Status, deliveries, pool, posts
+from scheduler.tables import Status, UTCDateTime, deliveries, pool, posts
 from scheduler.views import StoredDelivery, StoredPost
 
 if TYPE_CHECKING:
@@ -170,6 +170,8 @@ class NewPostRow(NamedTuple):
     utm_content: str | None = None
     variants: Mapping[str, str] | None = None
     pool: Sequence[str] = ()
+    expiry: Mapping[str, datetime] | None = None
+    """When the daemon deletes the post from each channel (``--expire-at``), by channel name."""
 
 
 class NewDelivery(NamedTuple):
@@ -218,10 +220,11 @@ def insert_post(
     utm_content: str | None = None,
     variants: Mapping[str, str] | None = None,
     pool: Sequence[str] = (),
+    expiry: Mapping[str, datetime] | None = None,
 ) -> int:
     """Insert a post and its deliveries ``(channel, network, due_at, slotted)`` (or its places in the evergreen
-    ``pool`` of those channels); returns the post's id."""
-    row = NewPostRow(text, link, category, media, plan, campaign, utm_content, variants, pool)
+    ``pool`` of those channels) and their ``expiry``; returns the post's id."""
+    row = NewPostRow(text, link, category, media, plan, campaign, utm_content, variants, pool, expiry)
     return insert_posts(conn, [row], now)[0]
 
 
@@ -247,7 +250,22 @@ def insert_posts(
     ]
     if places:
         connection.execute(insert(pool), places)
+    # Few posts expire: their deliveries get the time in one statement afterwards, off the bulk writers' path.
+    expiring = [
+        {"pid": post_id, "ch": channel, "expiry": at}
+        for row, post_id in zip(rows, ids, strict=True)
+        for channel, at in (row.expiry or {}).items()
+    ]
+    if expiring:
+        connection.execute(_EXPIRE, expiring)
     return ids
+
+
+_EXPIRE = (
+    update(deliveries)
+    .where(_d.post_id == bindparam("pid"), _d.channel == bindparam("ch"))
+    .values(delete_at=bindparam("expiry", type_=UTCDateTime()))
+)
 
 
 def insert_deliveries(conn: Executor, rows: Sequence[NewDelivery], now: datetime) -> None:

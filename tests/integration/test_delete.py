@@ -301,3 +301,65 @@ def test_queued_deliveries_of_the_post_are_cancelled(world: World, tmp_path: Pat
     assert statuses == {"ch": "published", "later": "cancelled"}
     assert world.work() == 1
     assert {d["channel"]: d["status"] for d in show_post(world.db, post_id)["deliveries"]}["ch"] == "deleted"
+
+
+@pytest.mark.parametrize("world", ["telegram"], indirect=True)
+def test_an_expiry_telegram_cannot_keep_is_refused_at_queue_time(world: World) -> None:
+    at = now() + timedelta(hours=1)
+    late, soon = at + timedelta(hours=49), at + timedelta(hours=47)
+    result = cli(world, "add", "sale", "--at", at.isoformat(), "--expire-at", late.isoformat())
+    assert result.code == 2 and result.out == "" and len(result.err.strip().splitlines()) == 1
+    assert "--expire-at: ch cannot delete it then: Telegram lets a post be deleted only within 48 hours" in result.err
+    result = cli(world, "add", "sale", "--at", at.isoformat(), "--expire-at", (at - timedelta(minutes=5)).isoformat())
+    assert result.code == 2 and "--expire-at is not after the post goes out on ch" in result.err
+    assert cli(world, "queue", "--all").out.strip() in ("no posts", "")  # nothing was written
+    added = cli(world, "add", "sale", "--at", at.isoformat(), "--expire-at", soon.isoformat(), "--json")
+    assert added.code == 0, added.err
+    (delivery,) = json.loads(added.out)["deliveries"]
+    assert delivery["delete_at"] is not None and delivery["delete_at"].startswith(soon.strftime("%Y-%m-%dT%H:%M"))
+
+
+@pytest.mark.parametrize("world", ["ok"], indirect=True)
+def test_a_post_is_deleted_at_its_expiry_and_a_queued_one_never_goes_out(world: World) -> None:
+    soon = (now() + timedelta(seconds=2)).isoformat()
+    view = add_post(
+        world.config, world.db, NewPost(text="flash sale", channels=["ch"], now=True, expire_at=soon), now()
+    )
+    claim = world.sync(store.claim, "ch", now(), "me", timedelta(minutes=5))
+    assert world.run(world.publisher.publish(claim, world.adapter, world.channel))
+    post_id = int(view["id"])
+    remote_id = world.delivery(post_id)["remote_id"]
+    later = (now() + timedelta(hours=1)).isoformat()
+    queued = add_post(world.config, world.db, NewPost(text="moved past its expiry", channels=["ch"], at=later), now())
+    # Queued with an expiry that comes first (a post moved later than its expiry, say).
+    world.sync(
+        lambda s: s.execute(
+            update(Delivery).where(Delivery.post_id == queued["id"]).values(delete_at=now() + timedelta(seconds=2))
+        )
+    )
+    assert "to be deleted at" in cli(world, "show", str(post_id)).out
+    assert world.work() == 0  # not yet
+    assert world.sync(deletions.next_deletion, now()) is not None
+    time.sleep(2.1)
+    assert world.sync(deletions.expire_queued, now()) == [(queued["id"], "ch")]
+    assert world.work() == 1
+    assert world.delivery(post_id)["status"] == "deleted" and not world.live(remote_id)
+    assert world.delivery(int(queued["id"]))["status"] == "cancelled"
+
+
+def test_the_csv_expire_at_column(tmp_path: Path, config_file: Path) -> None:
+    at = (now() + timedelta(days=1)).replace(microsecond=0)
+    csv = tmp_path / "posts.csv"
+    csv.write_text(
+        "text,at,expire_at\n"
+        f"sale,{at.isoformat()},{(at + timedelta(days=7)).isoformat()}\n"
+        f"too soon,{at.isoformat()},{(at - timedelta(hours=1)).isoformat()}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("import", str(csv), config=config_file)
+    assert result.code == 2 and f"{csv}:3: expire_at is not after the post goes out on outbox" in result.err
+    assert run_cli("queue", config=config_file).out.startswith("the queue is empty")
+    csv.write_text(f"text,expire_at\nsale,{(now() + timedelta(days=400)).isoformat()}\nplain,\n", encoding="utf-8")
+    assert run_cli("import", str(csv), config=config_file).code == 0
+    posts = json.loads(run_cli("queue", "--json", config=config_file).out)
+    assert [p["deliveries"][0]["delete_at"] is not None for p in posts] == [True, False]

@@ -3,6 +3,7 @@ while no daemon ran (done at start, logged), and two daemons on one PostgreSQL t
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,16 +26,17 @@ pytestmark = pytest.mark.slow
 def test_run_once_deletes_and_a_deletion_missed_while_down_is_done_at_start(tmp_path: Path, db_url: str) -> None:
     config = write_config(tmp_path / "config.toml", db_url)
     outbox = tmp_path / "outbox"
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     ids = [
-        int(run_cli("add", f"post {i}", "--now", "--json", config=config).out.split('"id": ')[1].split(",")[0])
-        for i in range(2)
+        int(json.loads(run_cli("add", "post", "--now", *more, "--json", config=config).out)["id"])
+        for more in ((), ("--expire-at", tomorrow))
     ]
     assert smm("run", "--once", config=config).returncode == 0
     assert len(outbox_folders(outbox)) == 2
     # smm delete with no daemon running: the request waits for the next run.
     result = run_cli("delete", str(ids[0]), config=config)
     assert result.code == 0 and "smm run --once" in result.out
-    # An expiry that passed two hours ago, while no daemon ran.
+    # The second post's expiry passed two hours ago, while no daemon ran (its time moved back, as the clock moved on).
     db = Database(load_config(config).database_url)
     with db.write() as session:
         session.execute(
@@ -68,10 +70,7 @@ def test_two_daemons_on_postgresql_never_both_delete_a_post(tmp_path: Path, post
     config = write_config(tmp_path / "config.toml", postgres_url, body, outbox=False, extra_top=top)
     db = Database(load_config(config).database_url)
     db.check_schema(create=True)
-    posts = [
-        int(run_cli("add", f"sale {i}", "--now", "--json", config=config).out.split('"id": ')[1].split(",")[0])
-        for i in range(3)
-    ]
+    posts = [int(json.loads(run_cli("add", f"sale {i}", "--now", "--json", config=config).out)["id"]) for i in range(3)]
     daemons = [DaemonProcess(config, env=env, log_path=tmp_path / f"daemon{i}.log") for i in range(2)]
     try:
         for daemon in daemons:

@@ -161,7 +161,7 @@ def test_many_bad_rows_are_capped(env: Env) -> None:
         (
             b"text,colour\nx,red\n",
             "{path}:1: unknown column 'colour'; the columns are text, channels, at, media, link, "
-            "category, campaign, utm_content, evergreen, text_for_<vk|telegram|facebook|ok|outbox>",
+            "category, campaign, utm_content, evergreen, expire_at, text_for_<vk|telegram|facebook|ok|outbox>",
         ),
         (b"text,text\nx,y\n", "{path}:1: the column 'text' is given twice"),
         (b"channels,at\nberlin,\n", "{path}:1: the header names no text, media or link column"),
