@@ -19,6 +19,7 @@ SCRIPTS = {
     "B8": "bench.b8_cpu_per_post",
     "B9": "bench.b9_isolation",
     "B10": "bench.b10_postgres_scaleout",
+    "B11": "bench.b11_report",
 }
 
 

@@ -45,6 +45,9 @@ def _sqlite_listeners(engine: Engine, *, immediate: bool, busy_timeout_ms: int, 
         cursor.execute("PRAGMA synchronous = FULL")
         if cache_kib is not None:
             cursor.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
+        if not immediate:
+            # Readers' temporary tables and sorts (smm report's) in memory, not in a temporary file.
+            cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.close()
 
     @event.listens_for(engine, "begin")

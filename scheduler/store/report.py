@@ -8,8 +8,8 @@ Within one read transaction (:func:`open_base`, a context manager):
    weekday and hour) and the figures (the latest reading's views, likes, reposts and comments, and the engagement
    per 1,000 followers, defined in :mod:`scheduler.report`);
 2. :func:`group_figures` aggregates it by a grouping: one ``GROUP BY`` for the counts and totals, and the medians
-   (PostgreSQL: ``percentile_cont(0.5)`` in the same statement; SQLite, which has no such aggregate: the middle
-   rows of each group found by ``row_number()`` over the group, one statement per metric);
+   (PostgreSQL: ``percentile_cont(0.5)`` in the same statement; SQLite, which has no such aggregate: an index on
+   the grouping's columns and the metric, walked to the middle of each group, one statement per group and metric);
 3. :func:`audiences` reads each channel's first and last audience reading of the period (one statement).
 
 Local times are computed in SQL from the UTC epoch plus the channel zone's UTC offset at that instant, written into
@@ -19,6 +19,7 @@ the statement as the zone's offsets and their transitions over the period (:func
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,15 +38,17 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     extract,
     func,
     literal,
     null,
-    or_,
     select,
+    true,
 )
+from sqlalchemy.sql import Select
 
 from scheduler.mix import COMMERCIAL
 from scheduler.tables import Status, audience_readings, deliveries, posts, result_readings
@@ -72,6 +75,19 @@ BASE = Table(
     prefixes=["TEMPORARY"],
 )
 """One row per published delivery of the period: the temporary table every aggregate reads."""
+
+AUDIENCE = Table(
+    "smm_report_audience",
+    MetaData(),
+    Column("channel", String(64), primary_key=True),
+    Column("day", Integer, primary_key=True),  # days since 1970-01-01, UTC
+    Column("members", Integer),
+    prefixes=["TEMPORARY"],
+)
+"""Each channel's audience on each day of the period: what a delivery's engagement per follower divides by."""
+
+_WORK_MEM = "64MB"
+"""PostgreSQL's memory for each sort of the report's transaction (its default, 4 MB, sorts a million rows on disk)."""
 
 EXPLICIT = -1
 """``BASE.slot`` of a delivery placed at an explicit time (``--at``, ``--now``), not by the cadence."""
@@ -141,12 +157,6 @@ def _epoch(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[i
     return cast(func.floor(extract("epoch", column)), BigInteger)
 
 
-def _utc_day(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[date]:
-    if conn.dialect.name == "sqlite":
-        return func.date(column, type_=Date)
-    return cast(func.timezone("UTC", column), Date)
-
-
 def _zone_case(epoch: ColumnElement[int], offsets: Sequence[tuple[int, int]]) -> ColumnElement[int]:
     if len(offsets) == 1:
         return literal(offsets[0][1], Integer)
@@ -180,23 +190,49 @@ def _weekday(local: ColumnElement[int]) -> ColumnElement[int]:
     return (local // 86400 + 3) % 7
 
 
-def _fill(conn: Connection, since: datetime, until: datetime, channels: Mapping[str, tzinfo]) -> None:
-    d, p, r, a = deliveries.c, posts.c, result_readings.c, audience_readings.c
+def _day_date(conn: Connection, day: ColumnElement[int]) -> ColumnElement[date]:
+    """The UTC date of a day number (days since 1970-01-01)."""
+    if conn.dialect.name == "sqlite":
+        return func.date(day * 86400, "unixepoch", type_=Date)
+    return cast(func.timezone("UTC", func.to_timestamp(day * 86400)), Date)
+
+
+def _fill_audience(conn: Connection, since: datetime, until: datetime, channels: Sequence[str]) -> None:
+    """:data:`AUDIENCE`: each channel's audience on each day of the period, from its reading of that day, else the
+    latest one before, else the earliest one after (``channels`` x days rows, each two index probes)."""
+    a = audience_readings.c
+    first, last = int(since.timestamp()) // 86400, (math.ceil(until.timestamp()) - 1) // 86400
+    days = select(literal(first, Integer).label("n")).cte("days", recursive=True)
+    days = days.union_all(select(days.c.n + 1).where(days.c.n < last))
+    # the channels with readings: the others have no audience on any day
+    names = select(a.channel.label("name")).where(a.channel.in_(channels)).distinct().subquery("names")
+    day = _day_date(conn, days.c.n)
+    before = select(a.members).where(a.channel == names.c.name, a.day <= day).order_by(a.day.desc()).limit(1)
+    after = select(a.members).where(a.channel == names.c.name, a.day > day).order_by(a.day).limit(1)
+    rows = select(names.c.name, days.c.n, func.coalesce(before.scalar_subquery(), after.scalar_subquery()))
+    conn.execute(
+        AUDIENCE.insert().from_select(["channel", "day", "members"], rows.select_from(days.join(names, true())))
+    )
+
+
+def _source(conn: Connection, since: datetime, until: datetime, channels: Mapping[str, tzinfo]) -> Select[Any]:
+    """One row of :data:`BASE` per delivery published in ``[since, until)`` on ``channels``."""
+    d, p, r, au = deliveries.c, posts.c, result_readings.c, AUDIENCE.c
     start, end = since - _ZONE_MARGIN, until + timedelta(days=1)
     published = _epoch(conn, d.published_at)
     local_pub = _local_time(published, d.channel, channels, start, end)
     local_due = _local_time(_epoch(conn, d.due_at), d.channel, channels, start, end)
-    day = _utc_day(conn, d.published_at)
-    before = (
-        select(a.members).where(a.channel == d.channel, a.day <= day).order_by(a.day.desc()).limit(1).scalar_subquery()
-    )
-    after = select(a.members).where(a.channel == d.channel, a.day > day).order_by(a.day).limit(1).scalar_subquery()
     interactions = case(
         (and_(r.likes.is_(None), r.reposts.is_(None), r.comments.is_(None)), null()),
         else_=func.coalesce(r.likes, 0) + func.coalesce(r.reposts, 0) + func.coalesce(r.comments, 0),
     )
-    engagement = cast(interactions, Float) * 1000.0 / func.nullif(func.coalesce(before, after), 0)
-    source = (
+    engagement = cast(interactions, Float) * 1000.0 / cast(func.nullif(au.members, 0), Float)
+    joined = (
+        deliveries.join(posts, p.id == d.post_id)
+        .outerjoin(result_readings, and_(r.delivery_id == d.id, r.latest))
+        .outerjoin(AUDIENCE, and_(au.channel == d.channel, au.day == published // 86400))
+    )
+    return (
         select(
             d.id,
             d.channel,
@@ -210,9 +246,7 @@ def _fill(conn: Connection, since: datetime, until: datetime, channels: Mapping[
             *(r[name] for name in METRICS),
             engagement,
         )
-        .select_from(
-            deliveries.join(posts, p.id == d.post_id).outerjoin(result_readings, and_(r.delivery_id == d.id, r.latest))
-        )
+        .select_from(joined)
         .where(
             d.status == Status.PUBLISHED.value,
             d.published_at >= since,
@@ -220,20 +254,24 @@ def _fill(conn: Connection, since: datetime, until: datetime, channels: Mapping[
             d.channel.in_(list(channels)),
         )
     )
-    conn.execute(BASE.insert().from_select([c.name for c in BASE.c], source))
 
 
 @contextmanager
 def open_base(conn: Connection, since: datetime, until: datetime, channels: Mapping[str, tzinfo]) -> Iterator[None]:
     """Fill :data:`BASE` with the deliveries published in ``[since, until)`` on ``channels`` (name to time zone),
-    for the statements run inside; dropped after."""
+    for the statements run inside; the temporary tables are dropped after."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+    AUDIENCE.create(conn)
     BASE.create(conn)
     try:
         if channels:
-            _fill(conn, since, until, channels)
+            _fill_audience(conn, since, until, list(channels))
+            conn.execute(BASE.insert().from_select([c.name for c in BASE.c], _source(conn, since, until, channels)))
         yield
     finally:
         BASE.drop(conn)
+        AUDIENCE.drop(conn)
 
 
 def group_figures(conn: Connection, keys: Sequence[str], metrics: Sequence[str]) -> list[GroupFigures]:
@@ -242,23 +280,22 @@ def group_figures(conn: Connection, keys: Sequence[str], metrics: Sequence[str])
     b = BASE.c
     cols = [b[k] for k in keys]
     sqlite = conn.dialect.name == "sqlite"
-    fields: list[ColumnElement[Any]] = [func.count().label("posts"), func.sum(b.measured).label("measured")]
+    fields: list[ColumnElement[Any]] = [func.count(), func.sum(b.measured)]
     for m in metrics:
         fields += [func.count(b[m]), func.sum(b[m]) if m != ENGAGEMENT else null()]
         if not sqlite:
             fields.append(func.percentile_cont(0.5).within_group(b[m]))
     rows = conn.execute(select(*cols, *fields).group_by(*cols)).all()
     width, per = len(keys), 2 if sqlite else 3
-    medians = {m: _sqlite_medians(conn, cols, m) for m in metrics} if sqlite else {}
     out = []
     for row in rows:
         key = tuple(row[:width])
         figures = {}
         for i, m in enumerate(metrics):
-            n, total = row[width + 2 + i * per], row[width + 3 + i * per]
-            median = medians[m].get(key) if sqlite else row[width + 4 + i * per]
+            n, total = int(row[width + 2 + i * per]), row[width + 3 + i * per]
+            median = (_sqlite_median(conn, keys, key, m, n) if n else None) if sqlite else row[width + 4 + i * per]
             figures[m] = Figure(
-                n=int(n),
+                n=n,
                 total=None if total is None else int(total),
                 median=None if median is None else float(median),
             )
@@ -266,22 +303,23 @@ def group_figures(conn: Connection, keys: Sequence[str], metrics: Sequence[str])
     return out
 
 
-def _sqlite_medians(conn: Connection, cols: Sequence[Column[object]], metric: str) -> dict[tuple[object, ...], float]:
+def _sqlite_median(conn: Connection, keys: Sequence[str], key: tuple[object, ...], metric: str, n: int) -> float:
+    """The median of ``metric`` over the ``n`` rows of :data:`BASE` of one group that have it: SQLite has no
+    median aggregate, so an index on the group's columns and the metric (made once) is walked to the middle one or
+    two rows. An index and a walk cost less than ``row_number()`` over each group (measured: bench/RESULTS.md, B11)."""
     value = BASE.c[metric]
-    ranked = (
-        select(
-            *cols,
-            value.label("v"),
-            func.row_number().over(partition_by=cols, order_by=value).label("rn"),
-            func.count().over(partition_by=cols).label("n"),
-        )
-        .where(value.is_not(None))
+    columns = [*keys, metric]  # names of BASE's columns, not input
+    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {'_'.join(columns)} ON {BASE.name} ({', '.join(columns)})")
+    middle = (
+        select(value.label("v"))
+        .where(*(BASE.c[k] == bindparam(f"k{i}") for i, k in enumerate(keys)), value.is_not(None))
+        .order_by(value)
+        .limit(bindparam("lim"))
+        .offset(bindparam("off"))
         .subquery()
     )
-    keys = [ranked.c[c.name] for c in cols]
-    middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
-    rows = conn.execute(select(*keys, func.avg(ranked.c.v)).where(middle).group_by(*keys))
-    return {tuple(row[:-1]): float(row[-1]) for row in rows}
+    params: dict[str, object] = {f"k{i}": k for i, k in enumerate(key)} | {"lim": 2 - n % 2, "off": (n - 1) // 2}
+    return float(conn.execute(select(func.avg(middle.c.v)), params).scalar_one())
 
 
 def audiences(conn: Connection, channels: Sequence[str], since: datetime, until: datetime) -> list[AudienceSpan]:

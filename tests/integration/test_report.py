@@ -24,9 +24,10 @@ from scheduler import report as report_module
 from scheduler.config import load_config
 from scheduler.db import Database
 from scheduler.report import GROUPINGS, Period, Report, build_report
-from scheduler.tables import Status, audience_readings, deliveries, result_readings
+from scheduler.tables import Status, audience_readings, deliveries, posts, result_readings
 from scheduler.timeline import insert_post
 from tests.conftest import run_cli, utc, write_config
+from tests.report_data import counting_rows, seed_results
 
 SINCE, UNTIL = utc(2026, 11, 1), utc(2026, 12, 1)
 
@@ -371,3 +372,24 @@ def test_the_commands_groupings_are_the_reports() -> None:
     from scheduler import cli_report
 
     assert cli_report._GROUPINGS == GROUPINGS
+
+
+@pytest.mark.parametrize("by", ["category", "slot"])
+def test_rows_fetched_are_one_per_group_not_per_delivery(db_url: str, tmp_path: Path, by: str) -> None:
+    """Ten times the deliveries, the same groups: the same number of rows reach Python."""
+    channels = [("vk", "vk"), ("fb", "facebook"), ("tg", "telegram")]
+    config = load_config(str(write_config(tmp_path / "config.toml", db_url, CHANNELS, outbox=False))).channels
+    fetched = []
+    for n in (2_000, 20_000):
+        database = Database(db_url)
+        database.check_schema()
+        with database.write_core() as conn:
+            for table in (result_readings, audience_readings, deliveries, posts):
+                conn.execute(table.delete())
+            seed_results(conn, n, channels, SINCE, UNTIL - SINCE)
+        with counting_rows() as counter:
+            report = build_report(database, Period(SINCE, UNTIL), config, by)
+        database.dispose()
+        assert sum(g.posts for g in report.groups) == n - 1  # the last one is published at UNTIL, outside
+        fetched.append(counter[0])
+    assert fetched[0] == fetched[1] < 1_000
