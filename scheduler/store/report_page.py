@@ -87,7 +87,7 @@ def sample(conn: Connection, key: str, metric: str, size: int) -> dict[str, list
         .subquery()
     )
     r = ranked_values.c
-    step = case((r.n > size, (r.n + size - 1) / size), else_=1)
+    step = case((r.n > size, (r.n + size - 1) // size), else_=1)
     out: dict[str, list[float]] = {}
     for group, value in conn.execute(select(r.k, r.v).where((r.rn - 1) % step == 0).order_by(r.k, r.rn)):
         out.setdefault(str(group), []).append(float(value))

@@ -15,11 +15,16 @@ from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
+import html5lib
 import pytest
 import time_machine
 from sqlalchemy import insert, update
 
+from scheduler.config import load_config
 from scheduler.db import Database
+from scheduler.report import zones_of
+from scheduler.store.report import ENGAGEMENT, open_base
+from scheduler.store.report_page import sample
 from scheduler.tables import Status, audience_readings, deliveries, result_readings
 from scheduler.timeline import insert_post
 from tests.conftest import run_cli, utc, write_config
@@ -181,8 +186,9 @@ class Elements(HTMLParser):
 
 
 def assert_self_contained(page: str) -> None:
-    """Nothing in the page can load anything: no script, no link or src, no url() in its style, a CSP that forbids
-    it anyway; links only to http(s) pages."""
+    """The page is HTML5 without a parse error, and nothing in it can load anything: no script, no link or src, no
+    url() in its style, a CSP that forbids it anyway; links only to http(s) pages."""
+    html5lib.HTMLParser(strict=True).parse(page)
     elements = Elements(page)
     names = {tag for tag, _ in elements.tags}
     assert not names & {"script", "link", "img", "iframe", "object", "embed", "audio", "video", "source", "base"}
@@ -265,3 +271,18 @@ def test_the_page_takes_no_other_output_or_grouping(seeded: Path, tmp_path: Path
     assert (result.code, result.out) == (2, "")
     assert "--html writes a page of its own, by category" in result.err
     assert not (tmp_path / "report.html").exists()
+
+
+def test_the_dots_are_an_even_sample_of_each_category(seeded: Path, db_url: str) -> None:
+    config = load_config(str(seeded))
+    db = Database(db_url)
+    try:
+        with db.read_core() as conn, open_base(conn, NOW - timedelta(days=30), NOW, zones_of(config.channels)):
+            every = sample(conn, "category", ENGAGEMENT, 1000)
+            few = sample(conn, "category", ENGAGEMENT, 2)
+    finally:
+        db.dispose()
+    assert sum(len(values) for values in every.values()) == 23  # each post with results
+    for category, values in every.items():
+        assert values == sorted(values)
+        assert few[category] == values[:: -(-len(values) // 2)]  # the first, and every ceil(n / 2)-th after it
