@@ -73,7 +73,8 @@ class DeletionRuns:
     async def _run(self, now: datetime) -> None:
         rt = self.rt
         try:
-            for post_id, channel in await rt.db_call(deletions.expire_queued, now):
+            expired = await rt.db_read(deletions.expired_queued, now)
+            for post_id, channel in await rt.db_call(deletions.expire_queued, expired, now) if expired else []:
                 log.info(
                     "post %d on %s expired before it went out: cancelled",
                     post_id,

@@ -103,12 +103,18 @@ def next_deletion(session: Session, after: datetime) -> datetime | None:
     return when
 
 
+def expired_queued(session: Session, now: datetime) -> list[int]:
+    """The queued deliveries whose post expired before they went out (a read: the job writes only when there are)."""
+    return list(session.scalars(select(Delivery.id).where(Delivery.status == Status.QUEUED, Delivery.delete_at <= now)))
+
+
 @keeps_due_times
-def expire_queued(session: Session, now: datetime) -> list[tuple[int, str]]:
-    """Cancel the queued deliveries whose post expired before they went out; their ``(post id, channel)``."""
+def expire_queued(session: Session, delivery_ids: list[int], now: datetime) -> list[tuple[int, str]]:
+    """Cancel the queued deliveries ``delivery_ids`` whose post expired before they went out; their ``(post id,
+    channel)``."""
     rows = session.execute(
         update(Delivery)
-        .where(Delivery.status == Status.QUEUED, Delivery.delete_at <= now)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status == Status.QUEUED, Delivery.delete_at <= now)
         .values(
             status=Status.CANCELLED.value,
             next_attempt_at=None,
