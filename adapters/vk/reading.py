@@ -10,6 +10,8 @@ from adapters.errors import AmbiguousError, AuthError, PermanentError, Transient
 
 #: Comments read per wall.getComments call (VK's maximum).
 COMMENTS_PAGE = 100
+#: Replies of each comment VK includes in its ``thread`` (its maximum); a longer thread is read on its own.
+THREAD_ITEMS = 10
 
 
 class VkCall(Protocol):
@@ -59,12 +61,30 @@ class VkReading:
         return members
 
     def comments(self, post_id: int, since: datetime) -> list[Comment]:
-        """The post's comments made at or after ``since``, oldest first."""
+        """The post's comments and their replies made at or after ``since``, oldest first.
+
+        wall.getComments lists a post's top-level comments, newest first, each with its thread's reply count and
+        the first :data:`THREAD_ITEMS` replies; a thread with more is listed with ``comment_id``. Top-level comments
+        are read until one older than ``since`` (a reply may be newer than its comment: the threads of every
+        comment read are looked at, not those of older ones)."""
         after = (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
-        found: list[Comment] = []
+        found: dict[int, Comment] = {}
+        for item in self._listed(post_id, after, None, found):
+            thread = item.get("thread") or {}
+            inline = thread.get("items") or []
+            if int(thread.get("count") or 0) > len(inline):
+                self._listed(post_id, after, int(item["id"]), found)
+        return sorted(found.values(), key=lambda comment: comment.created_at)
+
+    def _listed(
+        self, post_id: int, after: float, thread: int | None, found: dict[int, Comment]
+    ) -> list[dict[str, Any]]:
+        """Read one level (the post's comments, or the replies of comment ``thread``) newest first until older than
+        ``after``, adding to ``found`` each comment (and inline reply) made since; returns the items read."""
+        read: list[dict[str, Any]] = []
         offset = 0
         while True:
-            values = {
+            values: dict[str, Any] = {
                 "owner_id": -self.group_id,
                 "post_id": post_id,
                 "count": COMMENTS_PAGE,
@@ -72,6 +92,7 @@ class VkReading:
                 "sort": "desc",
                 "extended": 1,
             }
+            values |= {"thread_items_count": THREAD_ITEMS} if thread is None else {"comment_id": thread}
             page = self._call("wall.getComments", values)
             names = {
                 int(p["id"]): f"{p.get('first_name', '')} {p.get('last_name', '')}".strip()
@@ -80,22 +101,25 @@ class VkReading:
             names |= {-int(g["id"]): str(g.get("name", "")) for g in page.get("groups") or []}
             items = page.get("items") or []
             for item in items:
-                if item.get("deleted") or int(item.get("date", 0)) < after:
-                    continue
-                author = int(item.get("from_id", 0))
-                found.append(
-                    Comment(
-                        str(item["id"]),
-                        names.get(author) or (f"id{author}" if author > 0 else f"club{-author}"),
-                        str(item.get("text", "")),
-                        datetime.fromtimestamp(int(item["date"]), UTC),
-                        f"https://vk.com/wall-{self.group_id}_{post_id}?reply={item['id']}",
-                    )
-                )
+                replies = (item.get("thread") or {}).get("items") or []
+                for comment in (item, *replies):
+                    if not comment.get("deleted") and int(comment.get("date", 0)) >= after:
+                        found[int(comment["id"])] = self._comment(post_id, comment, names)
+            read += items
             offset += len(items)
             oldest = min((int(item.get("date", 0)) for item in items), default=0)
             if len(items) < COMMENTS_PAGE or oldest < after:
-                return sorted(found, key=lambda comment: comment.created_at)
+                return read
+
+    def _comment(self, post_id: int, item: dict[str, Any], names: dict[int, str]) -> Comment:
+        author = int(item.get("from_id", 0))
+        return Comment(
+            str(item["id"]),
+            names.get(author) or (f"id{author}" if author > 0 else f"club{-author}"),
+            str(item.get("text", "")),
+            datetime.fromtimestamp(int(item["date"]), UTC),
+            f"https://vk.com/wall-{self.group_id}_{post_id}?reply={item['id']}",
+        )
 
     def delete(self, post_id: int) -> None:
         """Delete the post; a post VK no longer has counts as deleted."""

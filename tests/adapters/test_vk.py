@@ -589,6 +589,23 @@ def test_comments_are_read_page_by_page(fake: FakeVk) -> None:
     assert len(fake.calls("wall.getComments")) == 2
 
 
+def test_replies_in_threads_are_read_inline_or_thread_by_thread(fake: FakeVk) -> None:
+    post_id = int(publish(adapter(fake), OutgoingPost("discuss")).remote_id)
+    start = fake.now()
+    old = fake.add_comment(-45, post_id, 7, "an old comment", at=start - 7200)
+    fake.add_comment(-45, post_id, 8, "a new reply to it", at=start + 5, reply_to=old)
+    busy = fake.add_comment(-45, post_id, 7, "a busy comment", at=start)
+    for index in range(12):  # more than VK shows inline: its thread is read on its own
+        fake.add_comment(-45, post_id, 9, f"reply {index}", at=start + 10 + index, reply_to=busy)
+    since = datetime.fromtimestamp(int(start), UTC)
+    comments = run(adapter(fake), lambda a: a.read_comments(str(post_id), since))
+    expected = ["a busy comment", "a new reply to it", *(f"reply {index}" for index in range(12))]
+    assert [c.text for c in comments] == expected
+    calls = fake.calls("wall.getComments")
+    assert [c.params.get("comment_id") for c in calls] == [None, str(busy)]
+    assert calls[0].params["thread_items_count"] == "10"
+
+
 def test_delete(fake: FakeVk) -> None:
     post_id = publish(adapter(fake), OutgoingPost("a sale that ended")).remote_id
     now = datetime.now(UTC)

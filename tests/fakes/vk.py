@@ -16,6 +16,10 @@ Communities are :class:`FakeGroup`. ``wall.post`` honours ``guid``: the same gui
 :attr:`FakeVk.guid_window` seconds returns the first post's id and creates nothing. Time comes from
 :meth:`FakeVk.now`, which tests move with :meth:`FakeVk.advance`.
 
+Comments (:meth:`FakeVk.add_comment`, replies with ``reply_to``) are listed by ``wall.getComments`` as VK lists
+them: top-level comments with their ``thread`` (reply count, the first ``thread_items_count`` replies, at most 10,
+and the ``can_post``/``show_reply_button``/``groups_can_post`` flags), a thread alone with ``comment_id``.
+
 Every post created is recorded in :attr:`FakeVk.published` as a dict with the keys ``owner_id, from_group,
 message, attachments, guid, publish_date, post_id, time, deleted``.
 """
@@ -123,13 +127,23 @@ class FakeVk(FakeServer):
         """Move the fake's clock forward (guid windows, daily limits, postponed posts)."""
         self._offset += seconds
 
-    def add_comment(self, owner_id: int, post_id: int, from_id: int, text: str, *, at: float | None = None) -> int:
-        """A comment written on a post by a user (``from_id`` > 0) or a community (< 0); returns its id."""
+    def add_comment(
+        self,
+        owner_id: int,
+        post_id: int,
+        from_id: int,
+        text: str,
+        *,
+        at: float | None = None,
+        reply_to: int | None = None,
+    ) -> int:
+        """A comment written on a post by a user (``from_id`` > 0) or a community (< 0), or a reply in the thread
+        of comment ``reply_to``; returns its id."""
         with self._state:
             comment_id, self._next_comment = self._next_comment, self._next_comment + 1
             date = int(self.now() if at is None else at)
             self.comments.setdefault((owner_id, post_id), []).append(
-                {"id": comment_id, "from_id": from_id, "date": date, "text": text}
+                {"id": comment_id, "from_id": from_id, "date": date, "text": text, "parent": reply_to}
             )
             return comment_id
 
@@ -336,20 +350,49 @@ class FakeVk(FakeServer):
         return {"items": [self._post_json(p, counters=True) for p in found]}
 
     def _m_wall_getComments(self, user: int | None, params: dict[str, str]) -> dict[str, Any]:
+        # The answer's shape as VK gives it (API 5.199): top-level comments, each with its ``thread`` (the replies'
+        # count and the first ``thread_items_count`` of them, at most 10); ``comment_id`` lists one thread.
         owner_id, post_id = int(params.get("owner_id", "0")), int(params.get("post_id", "0"))
         if not any(p["post_id"] == post_id for p in self.posts(owner_id)):
             raise VkError(100, "One of the parameters specified was missing or invalid: post_id is invalid")
-        items = sorted(self.comments.get((owner_id, post_id), []), key=lambda c: (c["date"], c["id"]))
+        every = sorted(self.comments.get((owner_id, post_id), []), key=lambda c: (c["date"], c["id"]))
+        parent = int(params["comment_id"]) if params.get("comment_id") else None
+        items = [c for c in every if c["parent"] == parent]
         if params.get("sort", "asc") == "desc":
             items.reverse()
         offset, count = int(params.get("offset", "0")), min(100, int(params.get("count", "10")))
-        page = [
-            {**c, "post_id": post_id, "owner_id": owner_id, "parents_stack": [], "thread": {"count": 0}}
-            for c in items[offset : offset + count]
-        ]
-        answer: dict[str, Any] = {"count": len(items), "current_level_count": len(items), "items": page}
+        inline = min(10, int(params.get("thread_items_count", "0") or 0))
+
+        def shown(c: dict[str, Any]) -> dict[str, Any]:
+            item = {k: v for k, v in c.items() if k != "parent"}
+            item |= {"post_id": post_id, "owner_id": owner_id, "parents_stack": [] if parent is None else [parent]}
+            if parent is None:
+                replies = [shown_reply(r) for r in every if r["parent"] == c["id"]]
+                item["thread"] = {
+                    "count": len(replies),
+                    "items": replies[:inline],
+                    "can_post": True,
+                    "show_reply_button": True,
+                    "groups_can_post": True,
+                }
+            return item
+
+        def shown_reply(c: dict[str, Any]) -> dict[str, Any]:
+            reply = {k: v for k, v in c.items() if k != "parent"}
+            return reply | {"post_id": post_id, "owner_id": owner_id, "parents_stack": [c["parent"]]}
+
+        page = [shown(c) for c in items[offset : offset + count]]
+        answer: dict[str, Any] = {
+            "count": len(every) if parent is None else len(items),
+            "current_level_count": len(items),
+            "can_post": True,
+            "show_reply_button": True,
+            "groups_can_post": True,
+            "items": page,
+        }
         if params.get("extended") == "1":
-            people = {c["from_id"] for c in page if c["from_id"] > 0}
+            authors = list(page) + [r for c in page for r in c.get("thread", {}).get("items", [])]
+            people = {c["from_id"] for c in authors if c["from_id"] > 0}
             answer["profiles"] = [
                 {
                     "id": i,
@@ -358,9 +401,8 @@ class FakeVk(FakeServer):
                 }
                 for i in sorted(people)
             ]
-            answer["groups"] = [
-                self._group_json(self.groups[-c["from_id"]], user) for c in page if -c["from_id"] in self.groups
-            ]
+            groups = sorted({-c["from_id"] for c in authors} & set(self.groups))
+            answer["groups"] = [self._group_json(self.groups[g], user) for g in groups]
         return answer
 
     def _m_wall_delete(self, user: int | None, params: dict[str, str]) -> int:

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +345,23 @@ def test_two_daemons_on_postgresql_store_and_digest_each_comment_once(
 
 async def _always(name: str) -> bool:
     return True
+
+
+def test_the_daemon_plans_the_reads_and_the_digest_as_timer_jobs_unless_disabled(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes
+) -> None:
+    async def planned(extra: str) -> tuple[datetime | None, datetime | None]:
+        config = load_config(configure(tmp_path, sqlite_url, fakes, extra))
+        watch = Watch(config)
+        try:
+            watch.daemon.start_timer()
+            return watch.daemon.timer.planned("comments"), watch.daemon.timer.planned("comment_digest")
+        finally:
+            await watch.daemon.timer.stop(lambda tasks: asyncio.sleep(0, 0))
+            await watch.close()
+
+    before = datetime.now(UTC)
+    reads, digest = asyncio.run(planned('[comments]\ndigest_at = "09:30"\n'))
+    assert reads is not None and before < reads <= datetime.now(UTC) + timedelta(seconds=60)
+    assert digest is not None and digest.astimezone(UTC).strftime("%H:%M") == "09:30"  # [schedule] zone: UTC
+    assert asyncio.run(planned("[comments]\nenabled = false\n")) == (None, None)
