@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.telegram import TelegramAdapter
 from tests.conftest import run_cli, write_config
 from tests.fakes.ok import FakeOk
 from tests.fakes.telegram import FakeTelegram
@@ -84,16 +85,36 @@ def test_all_channels_healthy(nets: dict[str, Net], tmp_path: Path, sqlite_url: 
     assert "the user is ADMIN of it (group.getUserGroupsByIds)" in result.line("ok")
 
     tg: FakeTelegram = nets["telegram"].fake
-    assert [tg.fault_key(r) for r in tg.requests] == ["getMe", "getChat", "getChatMember", "getChat"]
-    notes = [line.strip() for line in result.lines if line.startswith(" ")]
-    assert notes == ["comments: no discussion group is linked to the channel, so its posts take no comments"]
+    assert [tg.fault_key(r) for r in tg.requests] == [
+        "getMe",
+        "getChat",
+        "getChatMember",
+        "getChatMemberCount",
+        "getChat",
+    ]
+    notes = [" ".join(line.split()) for line in result.lines if line.startswith(" ")]
+    telegram = TelegramAdapter.unsupported["results"]
+    assert notes == [
+        f"results: not available: {telegram}",
+        "audience: readable (850 now)",
+        "comments: no discussion group is linked to the channel, so its posts take no comments",
+        "results: no published post to read back yet",
+        "audience: readable (1,200 now)",
+        "results: no published post to read back yet",
+        "audience: readable (2,400 now)",
+        "results: no published post to read back yet",
+        "audience: readable (3,100 now)",
+    ]
     vk: FakeVk = nets["vk"].fake
     checked = ["users.get", "photos.getWallUploadServer", "account.getAppPermissions", "groups.getById"]
-    assert [vk.fault_key(r) for r in vk.requests] == checked
-    assert [nets["facebook"].fake.fault_key(r) for r in nets["facebook"].fake.requests] == ["me", "permissions"]
+    assert [vk.fault_key(r) for r in vk.requests] == [*checked, "groups.getById"]
+    facebook = nets["facebook"].fake
+    assert [facebook.fault_key(r) for r in facebook.requests] == ["me", "permissions", "page"]
     ok: FakeOk = nets["ok"].fake
     checks = ["users.getCurrentUser", "users.hasAppPermission", "users.hasAppPermission", "group.getInfo"]
-    assert sorted(ok.fault_key(r) for r in ok.requests) == sorted([*checks, "group.getUserGroupsByIds"])
+    assert sorted(ok.fault_key(r) for r in ok.requests) == sorted(
+        [*checks, "group.getUserGroupsByIds", "group.getInfo"]
+    )
     assert all(r.params["sig"] == ok.expected_sig(r.params, ok.token, ok.application_secret) for r in ok.requests)
     assert not any(net.fake.published for net in nets.values()), "doctor must never post"
 
@@ -340,6 +361,32 @@ def test_doctor_says_whether_a_telegram_channels_comments_could_be_read(
     finally:
         tg.stop()
     assert result.code == 0, result.printed  # a note: the channel itself is fine
-    (note,) = [line.strip() for line in result.lines if line.startswith(" ")]
+    (note,) = [line.strip() for line in result.lines if line.strip().startswith("comments: ")]
     assert note.startswith(f"comments: {says}")
     assert note.endswith("smm does not read Telegram comments (the Bot API cannot read a chat's history)")
+
+
+def test_doctor_says_whether_each_channels_results_and_audience_can_be_read(
+    nets: dict[str, Net], tmp_path: Path, sqlite_url: str
+) -> None:
+    # Published first; then Facebook's token loses read_insights: publishing still works (doctor's own line is ok),
+    # the views cannot be read back, which a person must fix (warn, exit 1).
+    vk, facebook, telegram = nets["vk"], nets["facebook"], nets["telegram"]
+    config = config_with(tmp_path, sqlite_url, vk, facebook, telegram)
+    env = {name: value for net in (vk, facebook, telegram) for name, value in net.env.items()}
+    add(vk, config, "Read me back", "--now")
+    run_once(config, env, [])
+    facebook.fake.permissions = tuple(p for p in facebook.fake.permissions if p != "read_insights")
+    result = doctor(config, env, list(env.values()))
+    assert result.code == 1, result.printed
+    lines = [" ".join(line.split()) for line in result.lines]
+    assert not [line for line in lines if line.startswith("FAIL")], result.printed
+    post = vk.fake.published[0]["post_id"]
+    assert [line for line in lines if line.startswith(f"results: readable (post {post}: views ")], result.printed
+    warned = [line for line in lines if line.startswith("warn")]
+    assert len(warned) == 1 and "read_insights" in warned[0], result.printed
+    page_post = facebook.fake.published[0]["id"]
+    assert warned[0].startswith(f"warn results: readable (post {page_post}: views -, likes ")
+    assert f"results: not available: {TelegramAdapter.unsupported['results']}" in lines
+    for members in ("850", "1,200", "2,400"):
+        assert f"audience: readable ({members} now)" in lines, result.printed
