@@ -7,7 +7,8 @@ slot, never the post of the delivery just before or after the slot, never one th
 The fill is a queued delivery like any other, written by :func:`scheduler.timeline.insert_deliveries`; from then
 on it is published, retried and reconciled as every delivery is.
 
-:func:`choose` and :func:`first_gap` are pure functions of the pool and the slot (``now`` is a parameter);
+:func:`choose` and :func:`first_gap` (what :func:`coverage` tells the dry-queue warning) are pure functions of
+the pool and the slot (``now`` is a parameter);
 :func:`list_pool` and :func:`remove_from_pool` are ``smm pool``'s use cases.
 """
 
@@ -61,18 +62,29 @@ def next_use(post: PoolPost, cooldown: timedelta, now: datetime) -> datetime:
 
 
 def first_gap(
-    candidates: Sequence[PoolPost], slots: Sequence[datetime], cooldown: timedelta, previous: int | None = None
+    candidates: Sequence[PoolPost], slots: Sequence[datetime], cooldown: timedelta, neighbours: Collection[int] = ()
 ) -> datetime | None:
     """The first of ``slots`` (in order) the pool could not fill, each fill counted as a use; None when it fills
-    them all. ``previous``: the post of the delivery before the first slot. The mix rule is left aside."""
+    them all. ``neighbours``: the posts next to the first slot. The mix rule is left aside."""
     posts = list(candidates)
     for slot in slots:
-        picked = choose(posts, slot, cooldown, neighbours=() if previous is None else (previous,))
+        picked = choose(posts, slot, cooldown, neighbours=neighbours)
         if picked is None:
             return slot
         posts[posts.index(picked)] = replace(picked, used=tuple(sorted((*picked.used, slot))))
-        previous = picked.post_id
+        neighbours = (picked.post_id,)
     return None
+
+
+def coverage(session: Session, channel: ChannelConfig, now: datetime, until: datetime) -> tuple[int, datetime | None]:
+    """How many posts ``channel``'s pool holds, and the first of its empty slots up to ``until`` the pool could not
+    fill (None: it fills them all), for the warning that a queue runs dry."""
+    candidates = store_pool.pool_posts(session, [channel.name])
+    slots = Planner(session, channel, now).empty_slots(until)
+    if not slots:
+        return len(candidates), None
+    neighbours = store_pool.neighbour_posts(session, channel.name, slots[0])
+    return len(candidates), first_gap(candidates, slots, channel.evergreen.cooldown, neighbours)
 
 
 def last_used_text(last: datetime | None, now: datetime) -> str:
@@ -123,6 +135,8 @@ def fill_slots(session: Session, channel: ChannelConfig, now: datetime) -> FillR
     if not slots:
         return FillResult([], [])
     candidates = store_pool.pool_posts(session, [channel.name])
+    if not candidates:
+        return FillResult([], [])
     fills: list[Fill] = []
     unfilled: list[datetime] = []
     for slot in slots:

@@ -10,10 +10,12 @@ from typing import NamedTuple
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from scheduler import evergreen, store
 from scheduler import repository as repo
-from scheduler import store
-from scheduler.config import Config
+from scheduler.config import ChannelConfig, Config
 from scheduler.models import Delivery, Status
+from scheduler.placement import local
+from scheduler.store import pool as pool_rows
 from scheduler.timefmt import format_local
 from scheduler.views import plural
 
@@ -121,29 +123,52 @@ class SummaryLine(NamedTuple):
 
 
 def summary(config: Config, now: datetime, session: Session) -> list[SummaryLine]:
-    """The operators' summary: per channel what is queued and until when, and the channels that need a person."""
+    """The operators' summary: per channel what is queued and until when, and the channels that need a person.
+
+    A queue that runs dry within ``queue_warning_days`` is a warning (and a ``queue_dry`` alert) unless the
+    channel's evergreen pool fills every empty slot until then."""
     lines: list[SummaryLine] = []
     queues = store.queued_per_channel(session, config.channel_names)
     horizon = now + timedelta(days=config.daemon.queue_warning_days)
+    pooled = pool_rows.pool_channels(session)
     for channel in config.channels:
         queued, nxt, last = queues.get(channel.name, (0, None, None))
-        if nxt is None:
+        if nxt is not None:
             lines.append(
-                SummaryLine(logging.WARNING, f"channel {channel.name}: nothing queued; the cadence has stopped")
+                SummaryLine(logging.INFO, f"channel {channel.name}: {queued} queued, next {local(nxt, channel)}")
             )
-            continue
-        local = format_local(nxt, channel.timezone)
-        lines.append(SummaryLine(logging.INFO, f"channel {channel.name}: {queued} queued, next {local}"))
-        if last is not None and last < horizon:
-            until = format_local(last, channel.timezone, clock=False)
-            lines.append(
-                SummaryLine(
-                    logging.WARNING,
-                    f"channel {channel.name}: the queue runs dry after {until}, within "
-                    f"{plural(config.daemon.queue_warning_days, 'day', 'days')}; queue more posts to keep the cadence",
-                    dry=True,
-                )
-            )
+            if last is None or last >= horizon:
+                continue
+        held, gap = evergreen.coverage(session, channel, now, horizon) if channel.name in pooled else (0, None)
+        lines.append(_running_dry(channel, last, config.daemon.queue_warning_days, held, gap))
     for name, reason in sorted(repo.attention(session).items()):
         lines.append(SummaryLine(logging.ERROR, f"channel {name} needs attention: {reason}"))
     return lines
+
+
+def _running_dry(
+    channel: ChannelConfig, last: datetime | None, days: int, held: int, gap: datetime | None
+) -> SummaryLine:
+    """The line about a queue that runs dry after ``last`` (None: nothing queued) within ``days``, whose evergreen
+    pool holds ``held`` posts and cannot fill the slot ``gap`` (None: it fills them all)."""
+    within = plural(days, "day", "days")
+    stops = (
+        "nothing queued"
+        if last is None
+        else f"the queue runs dry after {format_local(last, channel.timezone, clock=False)}"
+    )
+    if held and gap is None:
+        return SummaryLine(
+            logging.INFO, f"channel {channel.name}: {stops}; its evergreen pool fills the empty slots within {within}"
+        )
+    text = stops if last is None else f"{stops}, within {within}"
+    if held and gap is not None:
+        text += (
+            f", and its evergreen pool ({plural(held, 'post', 'posts')}) cannot fill the slot {local(gap, channel)} "
+            "either (each was used within the cooldown, is next to it, or would break the content mix)"
+        )
+    if last is None:
+        return SummaryLine(logging.WARNING, f"channel {channel.name}: {text}; the cadence has stopped")
+    return SummaryLine(
+        logging.WARNING, f"channel {channel.name}: {text}; queue more posts to keep the cadence", dry=True
+    )

@@ -20,6 +20,7 @@ from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
 from scheduler.daemon.comments import CommentWatch
 from scheduler.daemon.deletions import DeletionRuns
+from scheduler.daemon.evergreen import PoolFills
 from scheduler.daemon.health import Progress, log_summary
 from scheduler.daemon.lifecycle import left_in_flight, run_once, start, sweep_media, upgrade_schema
 from scheduler.daemon.look import Look
@@ -101,6 +102,7 @@ class Daemon:
         self.native = NativeRuns(rt, self.timer, self.publisher, self.limiter, self.membership)
         self.feeds = FeedPolls(rt, self.timer)
         self.comments = CommentWatch(rt, self.timer, self.limiter, self.membership, self._idle)
+        self.pool = PoolFills(rt, self.timer, self.membership)
         deleter = Deleter(self.publisher, owner)
         self.deletions = DeletionRuns(rt, self.timer, deleter, self.limiter, self.membership, self._idle)
         self.results = ResultsCollection(rt, self.timer, self.limiter, self.membership, self.workers)
@@ -200,6 +202,7 @@ class Daemon:
             else:
                 self.feeds.plan(rt.clock())
         if rt.once:
+            await self.pool.fill()  # the slots it fills may be due now: before the run publishes
             self.native.start(rt.clock())
             self.deletions.start(rt.clock())
         self.notifier.ready(f"ready: {plural(len(rt.adapters), 'channel', 'channels')}")
@@ -249,7 +252,7 @@ class Daemon:
     def _in_flight(self) -> list[asyncio.Task[None]]:
         """The workers, the reconciliations, the native run, the deletion run and the results run still running."""
         tasks = [*self.workers.tasks.values(), *self.reconciler.tasks.values()]
-        for task in (self.native.task, self.comments.task, self.deletions.task, self.results.task):
+        for task in (self.native.task, self.comments.task, self.deletions.task, self.results.task, self.pool.task):
             if task is not None and not task.done():
                 tasks.append(task)  # type: ignore[arg-type]
         return tasks
@@ -302,6 +305,7 @@ class Daemon:
             self.comments.plan()
             self.deletions.plan()
             self.results.plan()
+            self.pool.plan()
 
     async def _poke(self) -> None:
         """The timer's way to wake the loop: a coroutine runs on the loop itself, where a plain function would run

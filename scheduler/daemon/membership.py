@@ -66,8 +66,9 @@ class Membership:
         return False
 
     async def may_read(self, name: str) -> bool:
-        """Whether this daemon does a channel's background reads (its comments): always with one daemon; in a
-        cluster, when it holds the channel's lease group or is the group's preferred owner and takes it."""
+        """Whether this daemon does a channel's background work (its comments, its evergreen fills): always with one
+        daemon; in a cluster, when it holds the channel's lease group or is the group's preferred owner and takes
+        it."""
         if not self.clustered:
             return True
         group = self.group_of(name)
