@@ -550,11 +550,19 @@ def test_delete_past_48_hours_is_refused_before_any_request(fake: FakeTelegram) 
 
 def test_delete_the_network_refuses_is_permanent(fake: FakeTelegram) -> None:
     message_id = publish(adapter(fake), OutgoingPost("kept")).remote_id
-    fake.chat(CHANNEL).can_post = False
+    fake.chat(CHANNEL).can_post = fake.chat(CHANNEL).can_delete = False  # neither right deleteMessage needs
     now = datetime.now(UTC)
     exc = failure(adapter(fake), lambda a: a.delete_post(message_id, now, now))
     assert isinstance(exc, PermanentError) and "can't be deleted" in str(exc)
     assert not fake.published[0]["deleted"]
+
+
+def test_an_admin_who_may_delete_messages_deletes_without_the_right_to_post(fake: FakeTelegram) -> None:
+    message_id = publish(adapter(fake), OutgoingPost("taken down")).remote_id
+    fake.chat(CHANNEL).can_post = False  # can_delete_messages lets it delete any message of the channel
+    now = datetime.now(UTC)
+    asyncio.run(adapter(fake).delete_post(message_id, now, now))
+    assert fake.published[0]["deleted"]
 
 
 def test_a_delete_without_an_answer_is_ambiguous(fake: FakeTelegram) -> None:

@@ -123,6 +123,8 @@ class FakeChat:
     type: str = "channel"
     bot_status: str = "administrator"
     can_post: bool = True
+    can_delete: bool = True
+    """An administrator's ``can_delete_messages``: it may delete any message of the chat."""
     migrated_to: int | None = None
     members: int = 850
     linked_chat_id: int | None = None
@@ -247,10 +249,11 @@ class FakeTelegram(FakeServer):
             member["is_anonymous"] = False
         elif status == "administrator":
             rights = (
-                "can_manage_chat can_delete_messages can_manage_video_chats can_restrict_members can_promote_members "
+                "can_manage_chat can_manage_video_chats can_restrict_members can_promote_members "
                 "can_change_info can_invite_users can_post_stories can_edit_stories can_delete_stories"
             )
             member |= {name: True for name in rights.split()} | {"can_be_edited": False, "is_anonymous": False}
+            member["can_delete_messages"] = chat.can_delete
             if chat.type == "channel":
                 member |= {"can_post_messages": chat.can_post, "can_edit_messages": chat.can_post}
         elif status == "kicked":
@@ -323,8 +326,9 @@ class FakeTelegram(FakeServer):
         for record in self.published:
             if record["chat_id"] == chat.id and record["message_id"] == message_id and not record["deleted"]:
                 # https://core.telegram.org/bots/api#deletemessage: only within 48 hours, and in a channel only by
-                # an admin that may post (its own messages) or delete.
-                may = chat.bot_status == "creator" or (chat.bot_status == "administrator" and chat.can_post)
+                # an admin that may post (its own messages) or delete (any message).
+                admin = chat.bot_status == "administrator" and (chat.can_post or chat.can_delete)
+                may = chat.bot_status == "creator" or admin
                 if time.time() - record["time"] >= 48 * 3600 or (chat.type == "channel" and not may):
                     raise ApiError(400, "Bad Request: message can't be deleted")
                 record["deleted"] = True
