@@ -5,8 +5,8 @@ package), its charts are inline SVG (:mod:`scheduler.svg`), it has no script, an
 forbids loading anything, so that even a mistake cannot make it fetch. Every text that comes from a post, a
 channel's name or the network (a link) is escaped; a link is a link only when it is ``http`` or ``https``.
 
-Each chart has its numbers in a table under it (in a ``<details>``); a category keeps its colour everywhere
-(:data:`CATEGORY_COLORS`), a channel too (:func:`channel_colors`).
+Each chart has its numbers in a table under it (in a ``<details>``); a category keeps its colour everywhere, a
+channel too (:mod:`scheduler.report_palette`). The calendar is :mod:`scheduler.report_page_calendar`'s.
 """
 
 from __future__ import annotations
@@ -17,26 +17,21 @@ from datetime import date, datetime, tzinfo
 from importlib.resources import files
 from urllib.parse import urlsplit
 
-from scheduler.mix import CATEGORIES
-from scheduler.report import Group, NoResults, Report
-from scheduler.report_calendar import Calendar, Entry
-from scheduler.scales import format_count, month_name
+from scheduler.report import Audience, Group, NoResults, Report
+from scheduler.report_calendar import Calendar
+from scheduler.report_page_calendar import calendar_section
+from scheduler.report_palette import category_color, channel_colors, legend
+from scheduler.scales import compact, format_count, month_name
 from scheduler.store.report_page import Ranked
 from scheduler.svg import BarRow, LineSeries, bar_chart, esc, line_chart
+from scheduler.views import plural, some_of
 
-CATEGORY_COLORS = {
-    "entertaining": "#e69f00",
-    "educational": "#0072b2",
-    "commercial": "#d55e00",
-    "ugc": "#009e73",
-    "news": "#cc79a7",
-}
-"""One colour per category on every chart, list and calendar (Okabe and Ito's palette, told apart by most colour
-blind readers)."""
-OTHER_COLOR = "#7b8794"
-_CHANNEL_COLORS = ("#3d5a80", "#2a9d8f", "#8e6c8a", "#e76f51", "#264653", "#a07a16", "#5c7f3a", "#b5446e")
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 _EXCERPT = 160
+LISTED = 20
+"""An agency's report covers hundreds of channels: the header names, and the findings cover, this many."""
+CHARTED = 12
+"""At most this many channels get an audience chart; the others' audience is in a table."""
 
 
 @dataclass(frozen=True)
@@ -53,15 +48,6 @@ class PageData:
     best: Sequence[Ranked]
     worst: Sequence[Ranked]
     calendar: Calendar
-
-
-def category_color(category: str | None) -> str:
-    return CATEGORY_COLORS.get(category or "", OTHER_COLOR)
-
-
-def channel_colors(channels: Iterable[str]) -> dict[str, str]:
-    """A colour per channel, in the order given."""
-    return {name: _CHANNEL_COLORS[i % len(_CHANNEL_COLORS)] for i, name in enumerate(channels)}
 
 
 def safe_url(url: str | None) -> str | None:
@@ -97,7 +83,7 @@ def render_page(data: PageData) -> str:
         _audience(data),
         _results(data),
         _best_and_worst(data),
-        _calendar(data),
+        calendar_section(data.calendar),
         _footer(data),
         "</main>",
     ]
@@ -114,26 +100,33 @@ def render_page(data: PageData) -> str:
 
 
 def _header(data: PageData, since: date, until: date) -> str:
-    colors = channel_colors(data.report.channels)
-    chips = "".join(
+    names = list(data.report.channels)
+    colors = channel_colors(names)
+    chips = [
         f'<li><span class="dot" style="background:{colors[name]}"></span>{esc(name)}'
         f'<span class="net">{esc(data.networks.get(name, ""))}</span></li>'
-        for name in data.report.channels
-    )
-    count = len(data.report.channels)
-    channels = f"{count} channel" if count == 1 else f"{count} channels"
+        for name in names[:LISTED]
+    ]
+    if len(names) > LISTED:
+        chips.append(f"<li>and {len(names) - LISTED:,} more</li>")
     return (
         '<header class="top"><div class="inner">'
         "<h1>What your posts achieved</h1>"
-        f'<p class="period">{esc(_day(since))} to {esc(_day(until))} · {channels}</p>'
-        f'<ul class="chips" aria-label="Channels">{chips}</ul>'
+        f'<p class="period">{esc(_day(since))} to {esc(_day(until))} · {plural(len(names), "channel", "channels")}</p>'
+        f'<ul class="chips" aria-label="Channels">{"".join(chips)}</ul>'
         "</div></header>"
     )
 
 
-def _card(label: str, value: str, sub: str = "") -> str:
+def _card(label: str, value: float | None, sub: str = "", *, shown: str | None = None) -> str:
+    """A key figure: compact (``2.25B``) with the exact one as its tooltip; ``shown`` instead when given."""
     extra = f'<div class="sub">{sub}</div>' if sub else ""
-    return f'<div class="card"><div class="label">{esc(label)}</div><div class="value">{esc(value)}</div>{extra}</div>'
+    text = shown if shown is not None else compact(value)
+    exact = f' title="{esc(format_count(value))}"' if value is not None and shown is None else ""
+    return (
+        f'<div class="card"><div class="label">{esc(label)}</div><div class="value"{exact}>{esc(text)}</div>'
+        f"{extra}</div>"
+    )
 
 
 def _total(groups: Sequence[Group], metric: str) -> int | None:
@@ -162,18 +155,19 @@ def _cards(data: PageData) -> str:
     share = report.commercial.share
     rules = sorted(set(data.calendar.rules.values()))
     cards = [
-        _card("Posts published", f"{posts:,}", esc(f"{measured:,} with results")),
-        _card("Views", format_count(_total(report.groups, "views")), "where the network counts them"),
-        _card("Interactions", format_count(sum(interactions) if interactions else None), "likes, reposts, comments"),
+        _card("Posts published", posts, esc(f"{measured:,} with results")),
+        _card("Views", _total(report.groups, "views"), "where the network counts them"),
+        _card("Interactions", sum(interactions) if interactions else None, "likes, reposts, comments"),
         _card(
             "Audience",
-            format_count(audience) if ends else "–",
+            audience if ends else None,
             _growth(growth, growth * 100 / starts if growth is not None and starts else None),
         ),
         _card(
             "Commercial posts",
-            f"{share:.0%}" if share is not None else "–",
+            None,
             esc(f"rule: {rules[0]}") if len(rules) == 1 else "rules differ by channel",
+            shown=f"{share:.0%}" if share is not None else "–",
         ),
     ]
     return f'<div class="cards">{"".join(cards)}</div>'
@@ -182,14 +176,13 @@ def _cards(data: PageData) -> str:
 def _findings(data: PageData) -> str:
     report = data.report
     lines = []
-    for best in report.best:
-        if best.key is None:
-            said = f"too few posts to say (a {best.what} needs {report.min_sample} measured, the most has {best.n})"
-        else:
-            said = (
-                f"{best.key}, a median {format_count(best.median)} interactions per 1,000 followers over {best.n} posts"
-            )
-        lines.append(f"<li><strong>{esc(best.channel)}</strong>: best {esc(best.what)}: {esc(said)}</li>")
+    channels = list(dict.fromkeys(b.channel for b in report.best))
+    for channel in channels[:LISTED]:
+        said = "; ".join(_best(report, b.what, b.key, b.median, b.n) for b in report.best if b.channel == channel)
+        lines.append(f"<li><strong>{esc(channel)}</strong>: {esc(said)}</li>")
+    if len(channels) > LISTED:
+        more = plural(len(channels) - LISTED, "channel", "channels")
+        lines.append(f"<li>and {more} more: <code>smm report --by channel</code> shows each</li>")
     side = report.commercial
     if side.share is not None and side.commercial.posts:
         lines.append(
@@ -201,7 +194,7 @@ def _findings(data: PageData) -> str:
             )
             + "</li>"
         )
-    lines += [f'<li class="muted">{_no_results(data, n)}</li>' for n in report.no_results]
+    lines += [f'<li class="muted">{note}</li>' for note in _no_results(data)]
     if not lines:
         return ""
     return (
@@ -210,43 +203,47 @@ def _findings(data: PageData) -> str:
     )
 
 
-def _no_results(data: PageData, channel: NoResults) -> str:
-    """``tg-news: post results are not available from the Bot API (why); its audience is shown.``"""
-    source = " from the Bot API" if channel.network == "telegram" else ""
-    shown = "; its audience is shown" if data.audience.get(channel.channel) else ""
-    return (
-        f"<strong>{esc(channel.channel)}</strong>: post results are not available{source} "
-        f"({esc(channel.reason)}){shown}."
-    )
+def _best(report: Report, what: str, key: str | None, median: float | None, n: int) -> str:
+    if key is None:
+        return f"best {what}: too few posts to say (a {what} needs {report.min_sample} measured, the most has {n:,})"
+    return f"best {what}: {key}, a median {format_count(median)} interactions per 1,000 followers over {n:,} posts"
 
 
-def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """A table whose cells are given escaped; the first column heads its rows."""
+def _no_results(data: PageData) -> list[str]:
+    """``tg-news: post results are not available from the Bot API (why); its audience is shown.``, the channels of
+    one network and reason together."""
+    by_reason: dict[tuple[str, str], list[NoResults]] = {}
+    for channel in data.report.no_results:
+        by_reason.setdefault((channel.network, channel.reason), []).append(channel)
+    notes = []
+    for (network, reason), channels in by_reason.items():
+        source = " from the Bot API" if network == "telegram" else ""
+        shown = "; their audience is shown" if any(data.audience.get(c.channel) for c in channels) else ""
+        names = some_of([c.channel for c in channels], LISTED)
+        notes.append(f"<strong>{esc(names)}</strong>: post results are not available{source} ({esc(reason)}){shown}.")
+    return notes
+
+
+def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[str]], *, summary: str = "The numbers") -> str:
+    """A table, folded under ``summary``, whose cells are given escaped; the first column heads its rows."""
     th = "".join(f'<th scope="col">{esc(h)}</th>' for h in head)
     body = "".join(
         "<tr>" + f'<th scope="row">{row[0]}</th>' + "".join(f"<td>{cell}</td>" for cell in row[1:]) + "</tr>"
         for row in rows
     )
     return (
-        f'<details><summary>The numbers</summary><div class="table-wrap"><table><caption>{esc(caption)}</caption>'
+        f'<details><summary>{esc(summary)}</summary><div class="table-wrap"><table><caption>{esc(caption)}</caption>'
         f"<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div></details>"
     )
 
 
 def _audience(data: PageData) -> str:
     colors = channel_colors(data.report.channels)
+    drawn = [a for a in data.report.audiences if data.audience.get(a.channel)]
     figures = []
-    for i, audience in enumerate(data.report.audiences):
-        points = data.audience.get(audience.channel, ())
-        if not points:
-            continue
-        name = audience.channel
-        start = audience.start if audience.start is not None else points[0][1]
-        end = audience.end if audience.end is not None else points[-1][1]
-        change = f"{format_count(start)} → {format_count(end)}"
-        if audience.growth is not None:
-            change += f" ({audience.growth:+,}"
-            change += f", {audience.growth_pct:+.1f}%)" if audience.growth_pct is not None else ")"
+    for i, audience in enumerate(drawn[:CHARTED]):
+        name, points = audience.channel, data.audience[audience.channel]
+        change = _change(audience, points)
         chart = line_chart(
             [LineSeries(name, colors[name], [(day, float(members)) for day, members in points])],
             ident=f"audience-{i}",
@@ -263,8 +260,16 @@ def _audience(data: PageData) -> str:
             f"<figure><figcaption>{esc(name)} <span class='muted'>{esc(change)}</span></figcaption>"
             f"{chart}{table}</figure>"
         )
+    rest = ""
+    if len(drawn) > CHARTED:
+        rest = _table(
+            f"The audience of the other {len(drawn) - CHARTED:,} channels",
+            ["Channel", "Followers"],
+            ([esc(a.channel), esc(_change(a, data.audience[a.channel]))] for a in drawn[CHARTED:]),
+            summary=f"and {plural(len(drawn) - CHARTED, 'channel', 'channels')} more",
+        )
     content = (
-        f'<div class="grid">{"".join(figures)}</div>'
+        f'<div class="grid">{"".join(figures)}</div>{rest}'
         if figures
         else '<p class="empty">No audience reading in this period yet: the daemon reads each channel\'s audience '
         "once a day.</p>"
@@ -276,11 +281,15 @@ def _audience(data: PageData) -> str:
     )
 
 
-def _legend(categories: Iterable[str]) -> str:
-    items = "".join(
-        f'<li><span class="swatch" style="background:{category_color(c)}"></span>{esc(c)}</li>' for c in categories
-    )
-    return f'<ul class="legend" aria-label="Categories">{items}</ul>'
+def _change(audience: Audience, points: Sequence[tuple[date, int]]) -> str:
+    """``12,030 → 12,900 (+870, +7.2%)``: the report's first and last reading of the period, and the growth."""
+    start = audience.start if audience.start is not None else points[0][1]
+    end = audience.end if audience.end is not None else points[-1][1]
+    change = f"{format_count(start)} → {format_count(end)}"
+    if audience.growth is not None:
+        change += f" ({audience.growth:+,}"
+        change += f", {audience.growth_pct:+.1f}%)" if audience.growth_pct is not None else ")"
+    return change
 
 
 def _results(data: PageData) -> str:
@@ -340,11 +349,9 @@ def _results(data: PageData) -> str:
             for g in groups
         ),
     )
-    notes = "".join(f'<p class="note">{_no_results(data, n)}</p>' for n in data.report.no_results)
+    notes = "".join(f'<p class="note">{note}</p>' for note in _no_results(data))
     return (
-        heading
-        + _legend([g.key for g in groups])
-        + f'<div class="grid">{"".join(charts)}</div>{table}{notes}</section>'
+        heading + legend([g.key for g in groups]) + f'<div class="grid">{"".join(charts)}</div>{table}{notes}</section>'
     )
 
 
@@ -378,69 +385,6 @@ def _best_and_worst(data: PageData) -> str:
         '<p class="muted small">By interactions per 1,000 followers.</p></header>'
         f'<div class="posts">{"".join(lists)}</div></section>'
     )
-
-
-def _slot(entry: Entry) -> str:
-    if entry.post_id is None:
-        css = "slot free binds" if entry.mix_binds else "slot free"
-        what = "free, no commercial post (mix rule)" if entry.mix_binds else "free"
-        label = f"{entry.local_time} {entry.channel}: {what}"
-        what = f'<span class="what"> · {esc(what)}</span>'
-        return f'<li class="{css}" title="{esc(label)}">{_slot_head(entry)}{what}</li>'
-    css = "slot" + (" breaks" if entry.mix_binds else "") + (" published" if entry.status == "published" else "")
-    excerpt = entry.text if len(entry.text) <= 80 else entry.text[:79] + "…"
-    label = f"{entry.local_time} {entry.channel}: post {entry.post_id}, {entry.category}, {entry.status}"
-    if entry.mix_binds:
-        label += ", breaks the content mix rule"
-    what = f"{entry.category}{' (breaks the mix rule)' if entry.mix_binds else ''}: {excerpt}"
-    return (
-        f'<li class="{css}" style="--cat:{category_color(entry.category)}" title="{esc(label + ": " + excerpt)}">'
-        f'{_slot_head(entry)}<span class="what"> · {esc(what)}</span></li>'
-    )
-
-
-def _slot_head(entry: Entry) -> str:
-    return f'<span class="time">{esc(entry.local_time)}</span>{esc(entry.channel)}'
-
-
-def _calendar(data: PageData) -> str:
-    calendar = data.calendar
-    end = calendar.today.toordinal() + 28
-    names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-    cells = [f'<div class="dow" aria-hidden="true">{n}</div>' for n in names]
-    for week in calendar.weeks():
-        for day in week:
-            entries = calendar.on(day)
-            state = "past" if day < calendar.today else "outside" if day.toordinal() > end else ""
-            css = " ".join(
-                c for c in ("day", state, "today" if day == calendar.today else "", "" if entries else "empty-day") if c
-            )
-            label = f"{names[day.weekday()]} {day.day} {month_name(day.month)}"
-            items = "".join(_slot(e) for e in entries)
-            cells.append(
-                f'<div class="{css}"><div class="date"><span>{esc(label)}</span></div>'
-                + (f"<ul>{items}</ul>" if items else "")
-                + "</div>"
-            )
-    used = sorted({e.category for e in calendar.entries if e.category}, key=_category_order)
-    legend = _legend(used)[: -len("</ul>")] + (
-        '<li><span class="swatch free"></span>free slot</li>'
-        '<li><span class="swatch binds"></span>free, but no room for a commercial post (mix rule)</li>'
-        '<li><span class="swatch breaks"></span>breaks the mix rule</li></ul>'
-    )
-    rules = "; ".join(f"{name}: {rule}" for name, rule in calendar.rules.items())
-    empty = "" if calendar.entries else '<p class="empty">No channel has a slot or a post in the next four weeks.</p>'
-    return (
-        '<section class="panel" aria-labelledby="calendar"><header><h2 id="calendar">The next four weeks</h2>'
-        "<p class=\"muted small\">Queued posts by category, and the cadence's empty slots, in each channel's time."
-        "</p></header>"
-        f'{legend}{empty}<div class="calendar">{"".join(cells)}</div>'
-        f'<p class="rules">Commercial posts: {esc(rules)}.</p></section>'
-    )
-
-
-def _category_order(category: str) -> tuple[int, str]:
-    return (CATEGORIES.index(category) if category in CATEGORIES else len(CATEGORIES), category)
 
 
 def _footer(data: PageData) -> str:

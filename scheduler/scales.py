@@ -69,6 +69,13 @@ def format_count(value: float | None) -> str:
     return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
+def compact(value: float | None) -> str:
+    """A key figure, whole up to 99,999 (``12,345``), else to three digits (``144M``, ``2.25B``)."""
+    if value is None or abs(value) < 100_000:
+        return format_count(value)
+    return tick_label(value, 10.0 ** (math.floor(math.log10(abs(value))) - 2))
+
+
 @dataclass(frozen=True)
 class Linear:
     """Maps ``domain`` (values) linearly onto ``span`` (positions); a domain of one value maps to the middle."""

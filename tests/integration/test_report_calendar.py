@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import update
@@ -16,7 +17,8 @@ from sqlalchemy import update
 from scheduler import timeline
 from scheduler.config import Config, load_config
 from scheduler.db import Database
-from scheduler.report_calendar import build_calendar
+from scheduler.report_calendar import Calendar, Entry, build_calendar
+from scheduler.report_page_calendar import PER_DAY, calendar_section
 from scheduler.tables import Status, deliveries
 from tests.conftest import utc, write_config
 from tests.integration.test_cli import CHANNELS, NOW
@@ -110,3 +112,15 @@ def test_the_slots_after_two_commercial_posts_are_closed_to_a_third(setup: tuple
     entries = [e for e in build_calendar(config, db, NOW, ["berlin"]).entries if e.post_id is None]
     # 1 and 4 December follow the two commercial posts; from 15 December the two educational ones make room.
     assert [(e.at.day, e.mix_binds) for e in entries] == [(1, True), (4, True), (15, False), (18, False)]
+
+
+def test_a_busy_day_shows_its_first_entries_and_counts_the_rest() -> None:
+    zone = ZoneInfo("UTC")
+    day = [Entry(utc(2026, 11, 24, 9, i), f"ch{i}", zone, i, "news", "queued", "<b>text</b>") for i in range(10)]
+    day += [Entry(utc(2026, 11, 24, 10, i), f"ch{i}", zone) for i in range(3)]
+    calendar = Calendar(date(2026, 11, 23), date(2026, 11, 23), date(2026, 11, 29), tuple(day), {"ch0": "off"})
+    page = calendar_section(calendar)
+    assert page.count('class="slot') == PER_DAY
+    assert "and 2 posts and 3 free slots more" in page
+    assert "&lt;b&gt;text&lt;/b&gt;" in page and "<b>" not in page
+    assert "Commercial posts: off." in page

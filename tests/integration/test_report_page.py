@@ -217,7 +217,11 @@ def test_the_page_shows_the_period_figures_charts_posts_and_calendar(seeded: Pat
     assert "vk-main 12,030 → 12,900 (+870, +7.2%)" in text  # the first reading of the period is the 7th's
     assert "tg-news 2,100 → 2,040 (-60, -2.9%)" in text
     assert "tg-news : post results are not available from the Bot API (the Telegram Bot API gives" in text
-    assert "; its audience is shown." in text
+    assert "; their audience is shown." in text
+    assert (
+        "vk-main : best category: too few posts to say (a category needs 5 measured, the most has 4); best slot:"
+        in text
+    )
     # The lists: the best post first, each with its link.
     assert elements.all("a")[0]["href"] == "https://example.com/fb-page/24"
     assert "entertaining fb-page · 12 Nov 2026 · post 25 entertaining post of day 24 on fb-page 11.3 per 1,000" in text
@@ -286,3 +290,26 @@ def test_the_dots_are_an_even_sample_of_each_category(seeded: Path, db_url: str)
     for category, values in every.items():
         assert values == sorted(values)
         assert few[category] == values[:: -(-len(values) // 2)]  # the first, and every ceil(n / 2)-th after it
+
+
+def test_an_agency_s_many_channels_are_named_and_charted_up_to_a_point(tmp_path: Path, db_url: str) -> None:
+    names = [f"shop{i:02d}" for i in range(25)]
+    body = "".join(f'[[channels]]\nname = "{n}"\nnetwork = "outbox"\npath = "out-{n}"\n\n' for n in names)
+    config = write_config(tmp_path / "config.toml", db_url, body, outbox=False)
+    db = Database(db_url)
+    db.check_schema(create=True)
+    with db.write_core() as conn:
+        for i, name in enumerate(names):
+            for day in (2, 1):
+                when = NOW - timedelta(days=day)
+                conn.execute(
+                    insert(audience_readings).values(channel=name, day=when.date(), members=100 * i + day, read_at=when)
+                )
+    db.dispose()
+    page = make_page(config, tmp_path / "report.html")
+    assert_self_contained(page)
+    text = Elements(page).words()
+    assert "25 channels" in text and "shop19 outbox and 5 more" in text  # the first 20 named
+    assert page.count("<svg") == 12  # the first 12 charted, the others in a table
+    assert "and 13 channels more" in text and "shop24 2,402 → 2,401 (-1, -0.0%)" in text
+    assert "shop00, shop01" in text and "post results are not available (the outbox is a folder" in text

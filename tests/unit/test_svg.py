@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from scheduler.scales import Days, Linear, day_ticks, format_count, nice_ticks, tick_label
+from scheduler.scales import Days, Linear, compact, day_ticks, format_count, nice_ticks, tick_label
 from scheduler.svg import BarRow, LineSeries, bar_chart, line_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -35,6 +35,13 @@ def test_tick_labels_are_compact_and_tell_ticks_apart() -> None:
     assert [tick_label(v, 0.5) for v in (-1, -0.5, 0, 999.5)] == ["-1", "-0.5", "0", "999.5"]
     assert tick_label(1_500_000, 500_000) == "1.5M"
     assert tick_label(0, 20_000) == "0"
+    assert [compact(v) for v in (99_999, 123_456, 144_051_432, 2_250_005_838, None)] == [
+        "99,999",
+        "123k",
+        "144M",
+        "2.25B",
+        "–",
+    ]
     assert [format_count(v) for v in (12345, 12.0, 3.5, 0.25, 123.45, None)] == [
         "12,345",
         "12",
