@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from scheduler.report import Audience, Group, NoResults, Report
 from scheduler.report_calendar import Calendar
 from scheduler.report_page_calendar import calendar_section
-from scheduler.report_palette import category_color, channel_colors, legend
+from scheduler.report_palette import category_color, category_style, channel_colors, legend
 from scheduler.scales import compact, format_count, month_name
 from scheduler.store.report_page import Ranked
 from scheduler.svg import BarRow, LineSeries, bar_chart, esc, line_chart
@@ -176,7 +176,8 @@ def _cards(data: PageData) -> str:
 def _findings(data: PageData) -> str:
     report = data.report
     lines = []
-    channels = list(dict.fromkeys(b.channel for b in report.best))
+    published = any(g.posts for g in report.groups)
+    channels = list(dict.fromkeys(b.channel for b in report.best)) if published else []
     for channel in channels[:LISTED]:
         said = "; ".join(_best(report, b.what, b.key, b.median, b.n) for b in report.best if b.channel == channel)
         lines.append(f"<li><strong>{esc(channel)}</strong>: {esc(said)}</li>")
@@ -364,7 +365,7 @@ def _post(line: Ranked, zone: tzinfo) -> str:
         figure += f" · {format_count(line.views)} views"
     when = line.published_at.astimezone(zone)
     return (
-        f'<li class="post" style="--cat:{category_color(line.category)}">'
+        f'<li class="post" style="{category_style(line.category)}">'
         f'<div class="meta"><span class="tag">{esc(line.category)}</span> {esc(line.channel)} · '
         f"{esc(_day(when.date()))} · post {line.post_id}</div>"
         f'<p class="text">{esc(text) or "<span class=muted>(no text)</span>"}</p>'

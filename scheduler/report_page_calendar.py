@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from scheduler.report_calendar import DAYS, Calendar, Entry
-from scheduler.report_palette import category_color, category_order, legend
+from scheduler.report_palette import category_order, category_style, legend
 from scheduler.scales import month_name
 from scheduler.svg import esc
 from scheduler.views import plural, some_of
@@ -84,6 +84,6 @@ def _entry(entry: Entry) -> str:
         label += ", breaks the content mix rule"
     what = f"{entry.category}{' (breaks the mix rule)' if entry.mix_binds else ''}: {excerpt}"
     return (
-        f'<li class="{css}" style="--cat:{category_color(entry.category)}" title="{esc(label + ": " + excerpt)}">'
+        f'<li class="{css}" style="{category_style(entry.category)}" title="{esc(label + ": " + excerpt)}">'
         f'{head}<span class="what"> · {esc(what)}</span></li>'
     )

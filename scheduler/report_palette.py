@@ -25,6 +25,30 @@ def category_color(category: str | None) -> str:
     return CATEGORY_COLORS.get(category or "", OTHER_COLOR)
 
 
+def category_style(category: str | None) -> str:
+    """The inline style giving an element its category's colour (``--cat``) and the text colour that reads best on
+    it (``--cat-ink``: white or near black, whichever contrasts more; at least 4.5:1 on every category's colour)."""
+    color = category_color(category)
+    ink = max(_INKS, key=lambda candidate: contrast(color, candidate))
+    return f"--cat:{color};--cat-ink:{ink}"
+
+
+_INKS = ("#ffffff", "#111111")
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG's contrast ratio of two ``#rrggbb`` colours (1 to 21)."""
+    high, low = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _luminance(color: str) -> float:
+    """WCAG's relative luminance of ``#rrggbb``."""
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
 def category_order(category: str) -> tuple[int, str]:
     """Categories in the order ``smm add --category`` lists them, others after."""
     return (CATEGORIES.index(category) if category in CATEGORIES else len(CATEGORIES), category)

@@ -241,6 +241,7 @@ def test_an_empty_database_gives_a_page_that_says_so(empty: Path, tmp_path: Path
     assert_self_contained(page)
     text = Elements(page).words()
     assert "No post was published in this period." in text
+    assert "best category" not in text  # nothing to say yet
     assert "No audience reading in this period yet" in text
     assert "<svg" not in page
     assert "free slot" in text  # the calendar still shows the cadence

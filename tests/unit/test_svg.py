@@ -1,5 +1,5 @@
-"""The report's charts: round ticks and their labels, day axes, and SVG that parses, says what it shows and escapes
-every text it is given."""
+"""The report's charts: round ticks and their labels, day axes, SVG that parses, says what it shows and escapes every
+text it is given, and category colours that labels read on."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from scheduler.report_palette import CATEGORY_COLORS, category_style, contrast
 from scheduler.scales import Days, Linear, compact, day_ticks, format_count, nice_ticks, tick_label
 from scheduler.svg import BarRow, LineSeries, bar_chart, line_chart
 
@@ -132,3 +133,10 @@ def test_a_bar_chart_draws_a_bar_per_row_and_a_dot_per_value() -> None:
     assert "40" in texts
     with pytest.raises(ValueError, match="at least one row"):
         bar_chart([], ident="x", title="t", description="d")
+
+
+def test_every_category_s_label_reads_on_its_colour() -> None:
+    for category, color in CATEGORY_COLORS.items():
+        ink = category_style(category).split("--cat-ink:")[1]
+        assert contrast(color, ink) >= 4.5, category  # WCAG AA for normal text
+    assert contrast("#ffffff", "#000000") == pytest.approx(21)
