@@ -26,7 +26,7 @@ from scheduler.store.report_page import Ranked
 from scheduler.svg import BarRow, LineSeries, bar_chart, esc, line_chart
 from scheduler.views import plural, some_of
 
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 _EXCERPT = 160
 LISTED = 20
 """An agency's report covers hundreds of channels: the header names, and the findings cover, this many."""
@@ -84,8 +84,8 @@ def render_page(data: PageData) -> str:
         _results(data),
         _best_and_worst(data),
         calendar_section(data.calendar),
-        _footer(data),
         "</main>",
+        _footer(data),
     ]
     return (
         "<!DOCTYPE html>\n"
@@ -211,7 +211,7 @@ def _best(report: Report, what: str, key: str | None, median: float | None, n: i
 
 
 def _no_results(data: PageData) -> list[str]:
-    """``tg-news: post results are not available from the Bot API (why); its audience is shown.``, the channels of
+    """``tg-news: post results are not available from the Bot API (why); their audience is shown.``, the channels of
     one network and reason together."""
     by_reason: dict[tuple[str, str], list[NoResults]] = {}
     for channel in data.report.no_results:
