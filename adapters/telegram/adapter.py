@@ -14,6 +14,7 @@ from adapters.base import (
     MB,
     Adapter,
     Capabilities,
+    Comment,
     OutgoingPost,
     Problem,
     PublishResult,
@@ -22,9 +23,10 @@ from adapters.base import (
     token_fingerprint,
 )
 from adapters.channel import ChannelSettings, OptionReader, SharedClients, show
-from adapters.errors import AmbiguousError, AuthError, PermanentError, PostTooOld, PublishError
+from adapters.errors import AmbiguousError, AuthError, NotSupported, PermanentError, PostTooOld, PublishError
 from adapters.telegram.client import DEFAULT_API_URL, build_bot
 from adapters.telegram.errors import telegram_errors
+from adapters.telegram.updates import CommentUpdates, discussion_note
 from adapters.telegram_markup import compose, markup_problems, normalize_parse_mode
 from adapters.telegram_markup import visible_length as markup_length
 
@@ -63,8 +65,9 @@ class TelegramAdapter(Adapter):
         ),
         "comments": (
             "comments on a Telegram channel live in its linked discussion group, and the Bot API cannot read a "
-            "chat's history (a bot only receives new messages as updates, which smm does not poll): read them in "
-            "the Telegram app"
+            "chat's history (a bot only receives new messages as updates): set read_comments = true on the channel "
+            "to read them from the bot's updates, if no webhook and no other program uses the bot and it is an "
+            "admin of the discussion group, else read them in the Telegram app"
         ),
     }
     default_api_root = DEFAULT_API_URL
@@ -79,6 +82,7 @@ class TelegramAdapter(Adapter):
         timeout: float = 30.0,
         request: BaseRequest | None = None,
         bot: Bot | None = None,
+        comments: CommentUpdates | None = None,
     ) -> None:
         """``request`` (a PTB request object) or ``bot`` (from :func:`build_bot`, shared by the channels of one bot:
         one connection pool and one getMe) may be passed in; the adapter then leaves them open on :meth:`aclose`."""
@@ -94,6 +98,9 @@ class TelegramAdapter(Adapter):
         self._owns_bot = bot is None
         self._ready_lock = asyncio.Lock()
         self._limits: tuple[RateLimit, ...] | None = None
+        #: The bot's comment updates (``read_comments = true``), shared by its channels; None: comments not read.
+        self._comments = comments
+        self._discussion: tuple[int, int, str | None] | None = None  # the channel's id, its group's, its username
 
     @classmethod
     def read_options(cls, table: OptionReader, folder: Path) -> dict[str, Any]:
@@ -109,7 +116,14 @@ class TelegramAdapter(Adapter):
         else:
             raise table.error("chat_id", f'{show(chat)} is not "@channelname" or a numeric id')
         mode = table.choice("parse_mode", ("none", "HTML", "MarkdownV2"), "none")
-        return {"chat_id": chat_id, "parse_mode": None if mode == "none" else mode}
+        read_comments = table.get("read_comments")
+        if read_comments is not None and not isinstance(read_comments, bool):
+            raise table.error("read_comments", f"must be true or false, not {show(read_comments)}")
+        return {
+            "chat_id": chat_id,
+            "parse_mode": None if mode == "none" else mode,
+            "read_comments": bool(read_comments),
+        }
 
     @classmethod
     def from_config(cls, channel: ChannelSettings, shared: SharedClients) -> TelegramAdapter:
@@ -120,6 +134,9 @@ class TelegramAdapter(Adapter):
             lambda: build_bot(token, api_url=channel.api_root, timeout=channel.timeout),
             lambda bot: bot.shutdown(),
         )
+        comments = None
+        if channel.options.get("read_comments"):
+            comments = shared.get(("telegram-updates", token, channel.api_root), CommentUpdates, _nothing_to_close)
         return cls(
             token,
             channel.options["chat_id"],
@@ -127,6 +144,7 @@ class TelegramAdapter(Adapter):
             parse_mode=channel.options.get("parse_mode"),
             timeout=channel.timeout,
             bot=bot,
+            comments=comments,
         )
 
     @classmethod
@@ -280,25 +298,31 @@ class TelegramAdapter(Adapter):
         raise AuthError(f"bot {name} cannot post in {label} (it is {status}): {fix}")
 
     async def comments_check(self) -> str:
-        """Whether the channel has a discussion group (getChat ``linked_chat_id``) and the bot is in it; smm reads
-        no Telegram comments either way (see ``unsupported``)."""
+        """Whether the channel's comments can be read: its discussion group, the bot's place in it, its updates
+        (see :func:`adapters.telegram.updates.discussion_note`)."""
         bot = await self._ready()
         with self._errors(sending=False):
-            linked = (await bot.get_chat(self._chat_id)).linked_chat_id
-        if linked is None:
-            return "no discussion group is linked to the channel, so its posts take no comments"
-        name = f"@{bot.username}"
-        not_read = "smm does not read Telegram comments (the Bot API cannot read a chat's history)"
-        try:
+            return await discussion_note(bot, self._chat_id, reading=self._comments is not None)
+
+    async def read_comments(self, remote_id: str, since: datetime) -> list[Comment]:
+        """With ``read_comments = true``: the comments seen in the bot's updates on post ``remote_id`` (see
+        :mod:`adapters.telegram.updates`); else :class:`NotSupported`."""
+        if self._comments is None:
+            raise self._unsupported("comments")
+        bot = await self._ready()
+        channel, _group, username = await self._discussion_group(bot)
+        with self._errors(sending=False):
+            await self._comments.poll(bot, {channel: username})
+        return self._comments.on(channel, int(remote_id), since)
+
+    async def _discussion_group(self, bot: Bot) -> tuple[int, int, str | None]:
+        if self._discussion is None:
             with self._errors(sending=False):
-                group = await bot.get_chat(linked)
-                status = (await bot.get_chat_member(linked, bot.id)).status
-        except PermanentError:  # a private group the bot is not in: "chat not found"
-            return f"discussion group {linked}: bot {name} is not a member; {not_read}"
-        label = f"@{group.username}" if group.username else f"{group.title or 'group'} ({group.id})"
-        if status in ("left", "kicked"):
-            return f"discussion group {label}: bot {name} is not a member; {not_read}"
-        return f"discussion group {label}: bot {name} is a member ({status}); {not_read}"
+                chat = await bot.get_chat(self._chat_id)
+            if chat.linked_chat_id is None:
+                raise NotSupported(f"no discussion group is linked to {self._chat_id}, so its posts take no comments")
+            self._discussion = (chat.id, chat.linked_chat_id, chat.username)
+        return self._discussion
 
     async def read_audience(self) -> int:
         bot = await self._ready()
@@ -368,3 +392,7 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise PermanentError(f"cannot read media file {path}: {exc.strerror or exc}") from exc
+
+
+async def _nothing_to_close(_: CommentUpdates) -> None:
+    """The comment updates hold no connection (the bot's is closed with it)."""

@@ -89,7 +89,7 @@ class CommentWatch:
         if rt.health.down_since is not None:
             return 0
         since = now - timedelta(days=rt.config.comments.days)
-        names = [name for name, adapter in list(rt.adapters.items()) if self._readable(name, adapter)]
+        names = list(rt.adapters)
         try:
             owned = [name for name in names if await self.membership.may_read(name)]
             watched = await rt.db_read(rows.watched, owned, since)
@@ -107,18 +107,13 @@ class CommentWatch:
             return 0
         return new
 
-    def _readable(self, name: str, adapter: Adapter) -> bool:
-        reason = adapter.unsupported.get("comments")
-        if reason is None:
-            return True
-        self._tell(name, f"comments on channel {name} are not read: {reason}")
-        return False
-
-    def _tell(self, name: str, message: str) -> None:
-        """Log a lasting refusal once per channel (until the daemon restarts or reloads)."""
+    def _tell(self, name: str, message: str, fixable: bool) -> None:
+        """Log a lasting refusal once per channel (until the daemon restarts, or it worked in between): a missing
+        right as a warning, what the network cannot do as information."""
         if name not in self.told:
             self.told.add(name)
-            log.warning("%s", message, extra={"channel": name, "action": "comments"})
+            level = logging.WARNING if fixable else logging.INFO
+            log.log(level, "%s", message, extra={"channel": name, "action": "comments"})
 
     async def _channel(self, name: str, watched: list[rows.Watched]) -> int:
         rt = self.rt
@@ -130,7 +125,7 @@ class CommentWatch:
             try:
                 found = await self._read(adapter, post)
             except (NotSupported, AuthError) as exc:
-                self._tell(name, f"comments on channel {name} are not read: {exc}")
+                self._tell(name, f"comments on channel {name} are not read: {exc}", isinstance(exc, AuthError))
                 break
             except PermanentError as exc:  # the post is gone, or the network refuses to show it
                 self.gone.add(post.delivery_id)

@@ -571,3 +571,54 @@ def test_a_delete_without_an_answer_is_ambiguous(fake: FakeTelegram) -> None:
     now = datetime.now(UTC)
     exc = failure(adapter(fake, timeout=0.3), lambda a: a.delete_post(message_id, now, now))
     assert type(exc) is AmbiguousError and "may be deleted" in str(exc)
+
+
+# -- comments from the bot's updates (read_comments = true) --------------------------------------------------------
+
+
+def with_discussion_group(fake: FakeTelegram) -> int:
+    group = fake.add_chat(-1009876543210, None, title="Private chat", type="supergroup", bot_status="administrator")
+    group.linked_chat_id = fake.chats[0].id
+    fake.chats[0].linked_chat_id = group.id
+    return group.id
+
+
+def test_comments_come_from_the_updates_confirmed_at_the_next_poll_and_shared_by_the_posts(fake: FakeTelegram) -> None:
+    from adapters.telegram.updates import MIN_POLL, CommentUpdates
+
+    group = with_discussion_group(fake)
+    clock = [0.0]
+    updates = CommentUpdates(monotonic=lambda: clock[0])
+    tg = adapter(fake, comments=updates)
+    first_post, second_post = 7, 8
+    forward = fake.forward_to_discussion(CHANNEL, first_post)
+    fake.forward_to_discussion(CHANNEL, second_post)
+    hello = fake.comment(group, forward, "Ivan Petrov", "hello")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+
+    async def reads(a: TelegramAdapter) -> list[list[str]]:
+        texts = [[c.text for c in await a.read_comments(str(post), since)] for post in (first_post, second_post)]
+        fake.comment(group, forward, "Olga", "a reply", reply_to=hello)
+        texts.append([c.text for c in await a.read_comments(str(first_post), since)])  # within MIN_POLL: no poll
+        clock[0] += MIN_POLL
+        texts.append([c.text for c in await a.read_comments(str(first_post), since)])
+        return texts
+
+    assert run(tg, reads) == [["hello"], [], ["hello"], ["hello", "a reply"]]
+    polls = fake.calls("getUpdates")
+    # Two forwards and a comment (updates 700000001-3) came with the first poll: the second asks from the next one.
+    assert [p.params.get("offset") for p in polls] == [None, "700000004"]
+    assert fake.updates[0]["message"]["text"] == "a reply"  # the first poll's updates were confirmed by the second
+
+
+def test_comments_are_not_supported_unless_the_channel_asks_for_them(fake: FakeTelegram) -> None:
+    error = failure(adapter(fake), lambda a: a.read_comments("7", datetime.now(UTC)))
+    assert isinstance(error, NotSupported) and "read_comments = true" in str(error)
+    assert fake.calls("getUpdates") == []
+
+
+def test_comments_of_a_channel_without_a_discussion_group_are_not_supported(fake: FakeTelegram) -> None:
+    from adapters.telegram.updates import CommentUpdates
+
+    error = failure(adapter(fake, comments=CommentUpdates()), lambda a: a.read_comments("7", datetime.now(UTC)))
+    assert isinstance(error, NotSupported) and "no discussion group is linked" in str(error)

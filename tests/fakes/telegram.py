@@ -156,6 +156,13 @@ class FakeTelegram(FakeServer):
         self.bot_username = bot_username
         self.chats: list[FakeChat] = chats if chats is not None else [FakeChat(-1001234567890, "testchannel")]
         self.published: list[dict[str, Any]] = []
+        #: The bot's pending updates (``getUpdates``), oldest first; a webhook URL set on the bot, or None.
+        self.updates: list[dict[str, Any]] = []
+        self.webhook: str | None = None
+        #: Privacy mode, as BotFather sets it by default (getMe says can_read_all_group_messages = not this).
+        self.privacy_mode = True
+        self._next_update = 700000001
+        self._all_updates: list[dict[str, Any]] = []
         self._bot_sent: dict[str, deque[float]] = {}
         self._state = threading.RLock()
         self.route("/bot", self._handle_bot)
@@ -191,6 +198,59 @@ class FakeTelegram(FakeServer):
             chat.migrated_to = new_id
             return self.add_chat(new_id, chat.username, title=chat.title, type="supergroup", bot_status=chat.bot_status)
 
+    def forward_to_discussion(self, channel: int | str, post_id: int) -> int:
+        """Telegram forwards channel post ``post_id`` to the channel's discussion group (an update the bot sees
+        when it may read the group); returns the forward's message id in the group."""
+        with self._state:
+            source = self.chat(channel)
+            assert source.linked_chat_id is not None, "the channel has no discussion group"
+            group = self.chat(source.linked_chat_id)
+            origin = {
+                "type": "channel",
+                "chat": self._chat_json(source),
+                "message_id": post_id,
+                "date": int(time.time()),
+            }
+            message = self._group_message(group, sender_chat=self._chat_json(source), text=f"post {post_id}")
+            message |= {"is_automatic_forward": True, "forward_origin": origin}
+            self._update({"message": message})
+            return int(message["message_id"])
+
+    def comment(
+        self, group_id: int, forward: int, name: str, text: str, *, reply_to: int | None = None, user_id: int = 424242
+    ) -> int:
+        """User ``name`` comments in the discussion group: a reply to the channel post's ``forward`` (the update
+        carries that message as ``reply_to_message``), or to another comment ``reply_to`` of its thread."""
+        with self._state:
+            group = self.chat(group_id)
+            first, _, last = name.partition(" ")
+            user = {"id": user_id, "is_bot": False, "first_name": first} | ({"last_name": last} if last else {})
+            replied = next(
+                u["message"] for u in self._all_updates if u["message"]["message_id"] == (reply_to or forward)
+            )
+            replied = {k: v for k, v in replied.items() if k != "reply_to_message"}
+            message = self._group_message(group, **{"from": user}, text=text)
+            message |= {"message_thread_id": forward, "reply_to_message": replied}
+            self._update({"message": message})
+            return int(message["message_id"])
+
+    def _group_message(self, group: FakeChat, **content: Any) -> dict[str, Any]:
+        message = {"message_id": group.next_message_id, "date": int(time.time()), "chat": self._chat_json(group)}
+        group.next_message_id += 1
+        return message | content
+
+    def _update(self, content: dict[str, Any]) -> None:
+        """An update of a group's message, which the bot gets only as a member, and with privacy mode on (bots'
+        default, getMe's ``can_read_all_group_messages`` false) only as an admin: these messages are neither
+        commands nor replies to the bot."""
+        update = {"update_id": self._next_update} | content
+        self._next_update += 1
+        self._all_updates.append(update)
+        group = self.chat(content["message"]["chat"]["id"])
+        admin = group.bot_status in ("administrator", "creator")
+        if admin or (group.bot_status == "member" and not self.privacy_mode):
+            self.updates.append(update)
+
     def fault_key(self, request: FakeRequest) -> str:
         return request.path.rsplit("/", 1)[-1]
 
@@ -216,7 +276,7 @@ class FakeTelegram(FakeServer):
     # -- methods ---------------------------------------------------------------------------------------------
 
     def _m_getMe(self, token: str, request: FakeRequest) -> dict[str, Any]:
-        return self._bot_user(token) | {"can_join_groups": True, "can_read_all_group_messages": False}
+        return self._bot_user(token) | {"can_join_groups": True, "can_read_all_group_messages": not self.privacy_mode}
 
     def _m_getChat(self, token: str, request: FakeRequest) -> dict[str, Any]:
         chat = self._target(request.params, posting=False)
@@ -316,6 +376,28 @@ class FakeTelegram(FakeServer):
             )
             messages.append(message)
         return messages
+
+    def _m_getWebhookInfo(self, token: str, request: FakeRequest) -> dict[str, Any]:
+        info: dict[str, Any] = {"url": self.webhook or "", "has_custom_certificate": False}
+        return info | {"pending_update_count": len(self.updates)}
+
+    def _m_getUpdates(self, token: str, request: FakeRequest) -> list[dict[str, Any]]:
+        # As the Bot API: refused while a webhook is set; an offset confirms (drops) every update before it; at
+        # most `limit` (1-100, default 100) updates of the kinds in `allowed_updates`, oldest first.
+        if self.webhook is not None:
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook "
+                "to delete the webhook first",
+            )
+        params = request.params
+        if params.get("offset"):
+            offset = int(params["offset"])
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        limit = max(1, min(100, int(params.get("limit") or 100)))
+        allowed = json.loads(params["allowed_updates"]) if params.get("allowed_updates") else None
+        found = [u for u in self.updates if allowed is None or any(kind in u for kind in allowed)]
+        return found[:limit]
 
     def _m_getChatMemberCount(self, token: str, request: FakeRequest) -> int:
         return self._target(request.params, posting=False).members

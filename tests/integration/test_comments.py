@@ -92,7 +92,7 @@ def logged() -> Iterator[list[str]]:
             logger.setLevel(logging.NOTSET)
 
 
-def configure(tmp_path: Path, db_url: str, f: Fakes, extra: str = "") -> Path:
+def configure(tmp_path: Path, db_url: str, f: Fakes, extra: str = "", telegram: str = "") -> Path:
     body = (
         f'[[channels]]\nname = "vk"\nnetwork = "vk"\ngroup_id = {GROUP_ID}\ntoken_env = "SMM_VK_TOKEN"\n'
         f'api_url = "{f.vk.url}"\n\n'
@@ -102,7 +102,7 @@ def configure(tmp_path: Path, db_url: str, f: Fakes, extra: str = "") -> Path:
         f'application_key = "{f.ok.application_key}"\napplication_secret_env = "SMM_OK_SECRET"\n'
         f'token_env = "SMM_OK_TOKEN"\napi_url = "{f.ok.url}"\n\n'
         f'[[channels]]\nname = "telegram"\nnetwork = "telegram"\nchat_id = "@testchannel"\n'
-        f'token_env = "SMM_TG_TOKEN"\napi_url = "{f.telegram.url}"\n\n'
+        f'token_env = "SMM_TG_TOKEN"\napi_url = "{f.telegram.url}"\n{telegram}\n'
         '[[alerts.destinations]]\nname = "ops"\nurl_env = "SMM_ALERT_HOOK"\nevents = ["comment_digest"]\n\n' + extra
     )
     return write_config(tmp_path / "config.toml", db_url, body, outbox=False)
@@ -365,3 +365,58 @@ def test_the_daemon_plans_the_reads_and_the_digest_as_timer_jobs_unless_disabled
     assert reads is not None and before < reads <= datetime.now(UTC) + timedelta(seconds=60)
     assert digest is not None and digest.astimezone(UTC).strftime("%H:%M") == "09:30"  # [schedule] zone: UTC
     assert asyncio.run(planned("[comments]\nenabled = false\n")) == (None, None)
+
+
+def link_discussion_group(tg: FakeTelegram, *, bot_status: str = "administrator") -> int:
+    """The fake channel's discussion group (the bot an admin of it by default); returns its id."""
+    group = tg.add_chat(-1009876543210, "testchat", title="Test chat", type="supergroup", bot_status=bot_status)
+    group.linked_chat_id = tg.chats[0].id
+    tg.chats[0].linked_chat_id = group.id
+    return group.id
+
+
+def test_telegram_comments_are_read_from_the_bots_updates_when_the_channel_asks_for_it(
+    tmp_path: Path, db_url: str, fakes: Fakes, logged: list[str]
+) -> None:
+    tg = fakes.telegram
+    group = link_discussion_group(tg)
+    config_path = configure(tmp_path, db_url, fakes, telegram="read_comments = true\n")
+    post_id, remote = publish(config_path)["telegram"]
+    forward = tg.forward_to_discussion("@testchannel", int(remote))
+    first = tg.comment(group, forward, "Maria Ivanova", "Where can I buy it?")
+    tg.comment(group, forward, "Shop Team", "In our shop", reply_to=first)
+    config = load_config(config_path)
+
+    assert read_once(config) == [2]
+    tg.comment(group, forward, "Maria Ivanova", "Thanks!")
+    assert read_once(config) == [1]  # a restart: the confirmed updates do not come again, the new one does
+
+    found = sorted((c for c in stored(db_url) if c.channel == "telegram"), key=lambda c: c.id)
+    assert [(c.author, c.text, c.post_id) for c in found] == [
+        ("Maria Ivanova", "Where can I buy it?", post_id),
+        ("Shop Team", "In our shop", post_id),
+        ("Maria Ivanova", "Thanks!", post_id),
+    ]
+    assert found[0].url == f"https://t.me/testchannel/{remote}?comment={first}"
+    assert len(tg.calls("getUpdates")) == 2  # one a read: the posts of a read share it
+    assert json.loads(tg.calls("getUpdates")[0].params["allowed_updates"]) == ["message"]
+    assert not [line for line in logged if "comments on channel telegram are not read" in line]
+
+
+def test_telegram_comments_need_a_bot_nobody_else_polls_and_that_may_see_the_group(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes, logged: list[str]
+) -> None:
+    tg = fakes.telegram
+    group = link_discussion_group(tg, bot_status="member")  # privacy mode on: it sees no comment
+    config_path = configure(tmp_path, sqlite_url, fakes, telegram="read_comments = true\n")
+    _, remote = publish(config_path)["telegram"]
+    forward = tg.forward_to_discussion("@testchannel", int(remote))
+    tg.comment(group, forward, "Maria Ivanova", "Hello?")
+    config = load_config(config_path)
+    assert read_once(config) == [6 * 0]  # nothing on the other networks either: no comments there
+
+    tg.webhook = "https://example.com/hook"
+    assert read_once(config, times=2) == [0, 0]
+    conflict = [line for line in logged if "comments on channel telegram are not read" in line]
+    assert len(conflict) == 1 and "the bot's updates are taken elsewhere" in conflict[0]
+    assert stored(sqlite_url) == []

@@ -340,16 +340,56 @@ def test_a_config_warning_is_a_line_that_is_not_ok(tmp_path: Path, sqlite_url: s
 
 
 @pytest.mark.parametrize(
-    "bot_status, username, says",
+    "bot_status, username, reading, webhook, says",
     [
-        ("member", "testchat", "discussion group @testchat: bot @smm_test_bot is a member (member)"),
-        ("administrator", None, "discussion group Test chat (-1009876543210): bot @smm_test_bot is a member"),
-        ("left", "testchat", "discussion group @testchat: bot @smm_test_bot is not a member"),
-        ("left", None, "discussion group -1009876543210: bot @smm_test_bot is not a member"),
+        (
+            "administrator",
+            "testchat",
+            False,
+            False,
+            "discussion group @testchat: bot @smm_test_bot is an admin; comments "
+            "are not read (read_comments = true on the channel reads them)",
+        ),
+        (
+            "left",
+            None,
+            False,
+            False,
+            "discussion group -1009876543210: bot @smm_test_bot is not a member; comments are not read",
+        ),
+        (
+            "administrator",
+            None,
+            True,
+            False,
+            "discussion group Test chat (-1009876543210): comments are read from bot @smm_test_bot's updates",
+        ),
+        (
+            "member",
+            "testchat",
+            True,
+            False,
+            "discussion group @testchat: bot @smm_test_bot is a member, but privacy "
+            "mode hides the comments from it: make it an admin (or turn privacy mode off with @BotFather)",
+        ),
+        (
+            "left",
+            "testchat",
+            True,
+            False,
+            "discussion group @testchat: bot @smm_test_bot is not a member: add it as an admin to read the comments",
+        ),
+        (
+            "administrator",
+            "testchat",
+            True,
+            True,
+            "discussion group @testchat: a webhook set on bot @smm_test_bot takes its updates: comments are not read",
+        ),
     ],
 )
-def test_doctor_says_whether_a_telegram_channels_comments_could_be_read(
-    tmp_path: Path, sqlite_url: str, bot_status: str, username: str | None, says: str
+def test_doctor_says_whether_a_telegram_channels_comments_can_be_read(
+    tmp_path: Path, sqlite_url: str, bot_status: str, username: str | None, reading: bool, webhook: bool, says: str
 ) -> None:
     net = start("telegram")
     try:
@@ -357,13 +397,15 @@ def test_doctor_says_whether_a_telegram_channels_comments_could_be_read(
         group = tg.add_chat(-1009876543210, username, title="Test chat", type="supergroup", bot_status=bot_status)
         group.linked_chat_id = tg.chats[0].id
         tg.chats[0].linked_chat_id = group.id
+        tg.webhook = "https://example.com/hook" if webhook else None
+        if reading:
+            net.table += "read_comments = true\n"
         result = doctor(config_with(tmp_path, sqlite_url, net), net.env, list(net.env.values()))
     finally:
         tg.stop()
     assert result.code == 0, result.printed  # a note: the channel itself is fine
     (note,) = [line.strip() for line in result.lines if line.strip().startswith("comments: ")]
     assert note.startswith(f"comments: {says}")
-    assert note.endswith("smm does not read Telegram comments (the Bot API cannot read a chat's history)")
 
 
 def test_doctor_says_whether_each_channels_results_and_audience_can_be_read(

@@ -72,3 +72,11 @@ def test_the_digest_counts_per_post_and_channel_and_lists_each_comment_with_its_
 def test_a_long_digest_lists_twenty_and_counts_the_rest() -> None:
     lines = digest_alert([comment(n, 1, "vk") for n in range(25)]).lines().splitlines()
     assert len(lines) == 1 + 20 + 1 and lines[-1] == "  and 5 more: smm comments"
+
+
+def test_a_telegram_channel_reads_its_comments_only_when_it_says_so(tmp_path: Path) -> None:
+    table = '[[channels]]\nname = "tg"\nnetwork = "telegram"\nchat_id = "@news"\ntoken_env = "TG"\n'
+    assert load(write(tmp_path, table)).channel("tg").options["read_comments"] is False
+    assert load(write(tmp_path, table + "read_comments = true\n")).channel("tg").options["read_comments"] is True
+    error = error_of(write(tmp_path, table + 'read_comments = "yes"\n'))
+    assert 'channels[0].read_comments: must be true or false, not "yes"' in error

@@ -221,8 +221,8 @@ network = "outbox"
         "token": SecretRef("env", "SMM_VK_TOKEN", "channels[0].token_env", "channel 'vk-news'")
     }
     assert c["vk-news"].api_root == "https://api.vk.ru"
-    assert c["tg-news"].options == {"chat_id": "@my_channel", "parse_mode": None}
-    assert c["tg-private"].options == {"chat_id": -1001234567890, "parse_mode": "HTML"}
+    assert c["tg-news"].options == {"chat_id": "@my_channel", "parse_mode": None, "read_comments": False}
+    assert c["tg-private"].options == {"chat_id": -1001234567890, "parse_mode": "HTML", "read_comments": False}
     assert c["tg-private"].api_root == "http://127.0.0.1:8081"
     assert c["tg-private"].secrets["token"].source == "file"
     assert c["tg-int"].options["chat_id"] == -1009876543210
