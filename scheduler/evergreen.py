@@ -206,7 +206,7 @@ def remove_from_pool(db: Database, post_id: int, now: datetime) -> list[str]:
     """Take a post out of every pool; the channels whose pool held it (NotFound: none did). Deliveries it already
     filled stay queued (``smm cancel`` takes them out)."""
     with db.write() as session:
-        channels = store_pool.members(session, post_id)
-        if not channels or not store_pool.remove(session, post_id, now):
+        channels = store_pool.remove(session, post_id, now)
+        if not channels:
             raise NotFound(f"post {post_id} is in no evergreen pool")
     return channels

@@ -18,6 +18,7 @@ from scheduler.errors import InputError, NotFound, StateConflict
 from scheduler.expiry import deletion_problem
 from scheduler.models import Delivery, Status
 from scheduler.store import deletions
+from scheduler.store import pool as pool_rows
 from scheduler.views import PostView, post_view
 
 WAIT_NOTE = (
@@ -64,6 +65,10 @@ def request_deletion(
                 lines.append(f"{d.channel}: {d.status}, cancelled")
         deletions.request_deletion(session, [d.id for d in published], now)
         repo.cancel_deliveries(session, post_id, now, channel, statuses=(Status.QUEUED, Status.FAILED))
+        # A post taken down must not come back from the evergreen pool at the next empty slot.
+        lines += [
+            f"{name}: taken out of the evergreen pool" for name in pool_rows.remove(session, post_id, now, channel)
+        ]
         session.expire_all()
         post = repo.get_post(session, post_id)
         assert post is not None

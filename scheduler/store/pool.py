@@ -10,7 +10,6 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from scheduler.db import rowcount
 from scheduler.tables import deliveries, pool, posts
 from scheduler.timeline import IN_SEQUENCE
 
@@ -80,13 +79,21 @@ def neighbour_posts(session: Session, channel: str, when: datetime) -> set[int]:
     return found
 
 
-def members(session: Session, post_id: int) -> list[str]:
-    """The channels whose pool holds ``post_id``."""
+def members(session: Session, post_id: int, channel: str | None = None) -> list[str]:
+    """The channels whose pool holds ``post_id`` (of ``channel`` only, when given)."""
     query = select(_p.channel).where(_p.post_id == post_id, _p.removed_at.is_(None)).order_by(_p.channel)
+    if channel is not None:
+        query = query.where(_p.channel == channel)
     return list(session.scalars(query))
 
 
-def remove(session: Session, post_id: int, now: datetime) -> int:
-    """Take ``post_id`` out of every pool; how many channels' pools held it."""
-    result = session.execute(update(pool).where(_p.post_id == post_id, _p.removed_at.is_(None)).values(removed_at=now))
-    return rowcount(result)
+def remove(session: Session, post_id: int, now: datetime, channel: str | None = None) -> list[str]:
+    """Take ``post_id`` out of every pool (or ``channel``'s); the channels whose pool held it."""
+    held = members(session, post_id, channel)
+    if held:
+        session.execute(
+            update(pool)
+            .where(_p.post_id == post_id, _p.channel.in_(held), _p.removed_at.is_(None))
+            .values(removed_at=now)
+        )
+    return held

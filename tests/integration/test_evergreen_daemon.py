@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from scheduler import evergreen, watch
+from scheduler import evergreen, takedown, watch
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
 from scheduler.daemon import Daemon, open_daemon
@@ -137,6 +137,24 @@ def test_the_daemon_fills_an_empty_slot_and_publishes_it_with_fresh_tags(
     assert said(
         logged, "slot Fri 2030-02-01 10:00 UTC on tg filled from the evergreen pool with post 1, last used 30 days ago"
     )
+
+
+def test_a_post_taken_down_leaves_the_pool(tmp_path: Path, db_url: str, telegram: FakeTelegram) -> None:
+    config = write_config(tmp_path / "config.toml", db_url, TELEGRAM.format(url=telegram.url), outbox=False)
+    cfg = load_config(config)
+    db = Database(cfg.database_url)
+    db.check_schema()
+    try:
+        add_post(cfg, db, NewPost(text="A sale that ends", evergreen=True), T0 - timedelta(days=1))
+        assert run_once_at(config, T0) == 0
+        assert run_once_at(config, SLOT + timedelta(seconds=1)) == 0
+        request = takedown.request_deletion(cfg, db, 1, SLOT + timedelta(hours=1))
+        assert "tg: taken out of the evergreen pool" in request.lines
+        assert evergreen.list_pool(cfg, db, SLOT) == []
+        with db.write() as session:
+            assert evergreen.fill_slots(session, cfg.channel("tg"), T0 + timedelta(days=40)).fills == []
+    finally:
+        db.dispose()
 
 
 # -- the rules on a real timeline ---------------------------------------------------------------------------------
