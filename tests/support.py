@@ -1,14 +1,17 @@
-"""Running the real ``smm`` in subprocesses: the daemon, and CLI commands against the same database."""
+"""Running the real ``smm`` in subprocesses: the daemon, and CLI commands against the same database; and the log
+lines of an in-process run (:func:`captured_log`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +120,31 @@ class DaemonProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+@contextmanager
+def captured_log(names: tuple[str, ...], level: int) -> Iterator[list[str]]:
+    """Every line logged to the loggers ``names`` ("" is the root) at ``level`` or above while the block runs,
+    formatted (so redacted) as the daemon writes them. (An ``smm`` command run in-process replaces the root logger's
+    handlers: capture named loggers around such runs.)"""
+    from scheduler.log import TextFormatter
+
+    lines: list[str] = []
+    formatter = TextFormatter(journald=False)
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(formatter.format(record))
+
+    handler = Collect(logging.DEBUG)
+    loggers = [logging.getLogger(name or None) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(level)
+    try:
+        yield lines
+    finally:
+        for logger, before in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(before)

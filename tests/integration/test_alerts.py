@@ -19,11 +19,10 @@ from scheduler.alerts import Alert, AlertSender, Target, secret_url, send_bounde
 from scheduler.config import ALERT_EVENTS, load_config
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
-from scheduler.log import TextFormatter
 from tests.conftest import run_cli, write_config
 from tests.fakes.base import Fault
 from tests.fakes.webhook import FakeWebhook
-from tests.support import DaemonProcess, smm, wait_for
+from tests.support import DaemonProcess, captured_log, smm, wait_for
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
@@ -38,25 +37,8 @@ def hook() -> Iterator[FakeWebhook]:
 @pytest.fixture
 def logged() -> Iterator[list[str]]:
     """Every log line (the daemon's formatter, so redacted as in production), apprise's included."""
-    lines: list[str] = []
-    formatter = TextFormatter(journald=False)
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(formatter.format(record))
-
-    handler = Collect(logging.DEBUG)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    logging.getLogger("apprise").setLevel(logging.DEBUG)
-    try:
+    with captured_log(("", "apprise"), logging.DEBUG) as lines:
         yield lines
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-        logging.getLogger("apprise").setLevel(logging.NOTSET)
 
 
 class Clock:

@@ -21,7 +21,6 @@ from scheduler.config import Config, load_config
 from scheduler.daemon import run_daemon
 from scheduler.daemon.core import Daemon, build_adapters
 from scheduler.db import Database
-from scheduler.log import TextFormatter
 from scheduler.store import comments as rows
 from tests.conftest import run_cli, write_config
 from tests.fakes.base import Fault
@@ -31,6 +30,7 @@ from tests.fakes.telegram import DEFAULT_TOKEN, FakeTelegram
 from tests.fakes.vk import GROUP_ID, USER_TOKEN, FakeVk
 from tests.fakes.vk import error_body as vk_error
 from tests.fakes.webhook import FakeWebhook
+from tests.support import captured_log
 
 pytestmark = pytest.mark.slow
 
@@ -70,26 +70,9 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
 
 @pytest.fixture
 def logged() -> Iterator[list[str]]:
-    """Every log line, formatted (so redacted) as the daemon writes them."""
-    lines: list[str] = []
-    formatter = TextFormatter(journald=False)
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(formatter.format(record))
-
-    # On smm's and apprise's loggers: each `smm` command run in-process replaces the root logger's handlers.
-    handler = Collect(logging.DEBUG)
-    loggers = [logging.getLogger("smm"), logging.getLogger("apprise")]
-    for logger in loggers:
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-    try:
+    """Every log line of smm and apprise, formatted (so redacted) as the daemon writes them."""
+    with captured_log(("smm", "apprise"), logging.INFO) as lines:
         yield lines
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
-            logger.setLevel(logging.NOTSET)
 
 
 def configure(tmp_path: Path, db_url: str, f: Fakes, extra: str = "", telegram: str = "") -> Path:
