@@ -42,22 +42,23 @@ def choose(
 ) -> PoolPost | None:
     """The post to fill ``slot`` with: never used first, then the one used longest ago; None when none may go.
 
-    A post used within ``cooldown`` of the slot (before or after it), a post of ``neighbours`` (the deliveries
-    just before and after the slot) and, unless ``commercial_fits``, a commercial post may not.
+    A post used within ``cooldown`` of the slot (before or after it, a fill a person cancelled counting as a use),
+    a post of ``neighbours`` (the deliveries just before and after the slot) and, unless ``commercial_fits``, a
+    commercial post may not.
     """
     eligible = [
         c
         for c in candidates
         if c.post_id not in neighbours
         and (commercial_fits or c.category != mix.COMMERCIAL)
-        and all(abs(slot - used) >= cooldown for used in c.used)
+        and all(abs(slot - used) >= cooldown for used in (*c.used, *c.cancelled))
     ]
     return min(eligible, key=lambda c: (c.last_used is not None, c.last_used or slot, c.post_id), default=None)
 
 
 def next_use(post: PoolPost, cooldown: timedelta, now: datetime) -> datetime:
-    """From when ``post`` may fill a slot again: ``cooldown`` after its last use, or now."""
-    last = post.last_used
+    """From when ``post`` may fill a slot again: ``cooldown`` after its last use (or cancelled fill), or now."""
+    last = max((*post.used, *post.cancelled), default=None)
     return now if last is None else max(now, last + cooldown)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from scheduler.tables import deliveries, pool, posts
+from scheduler.tables import Status, deliveries, pool, posts
 from scheduler.timeline import IN_SEQUENCE
 
 _d = deliveries.c
@@ -19,7 +19,8 @@ _p = pool.c
 
 @dataclass(frozen=True)
 class PoolPost:
-    """A post in a channel's pool: its category and text, and when it was used there (in order)."""
+    """A post in a channel's pool: its category and text, when it was used there (in order), and the slots of its
+    fills there that a person cancelled (they count for the cooldown, so the post is not put straight back)."""
 
     post_id: int
     channel: str
@@ -27,6 +28,7 @@ class PoolPost:
     text: str
     added_at: datetime
     used: tuple[datetime, ...]
+    cancelled: tuple[datetime, ...] = ()
 
     @property
     def last_used(self) -> datetime | None:
@@ -52,18 +54,30 @@ def pool_posts(session: Session, channels: Collection[str] | None = None) -> lis
     if not rows:
         return []
     used: dict[tuple[int, str], list[datetime]] = {}
+    cancelled: dict[tuple[int, str], list[datetime]] = {}
     uses = (
-        select(_d.post_id, _d.channel, _d.due_at)
+        select(_d.post_id, _d.channel, _d.due_at, _d.status)
         .join(pool, (_p.post_id == _d.post_id) & (_p.channel == _d.channel))
-        .where(_p.removed_at.is_(None), _d.status.in_(IN_SEQUENCE))
+        .where(
+            _p.removed_at.is_(None),
+            _d.status.in_(IN_SEQUENCE) | ((_d.status == Status.CANCELLED) & _d.pool_use.is_not(None)),
+        )
         .order_by(_d.due_at)
     )
     if channels is not None:
         uses = uses.where(_p.channel.in_(list(channels)))
-    for post_id, channel, due_at in session.execute(uses):
-        used.setdefault((post_id, channel), []).append(due_at)
+    for post_id, channel, due_at, status in session.execute(uses):
+        (cancelled if status == Status.CANCELLED else used).setdefault((post_id, channel), []).append(due_at)
     return [
-        PoolPost(r.post_id, r.channel, r.category, r.text, r.added_at, tuple(used.get((r.post_id, r.channel), ())))
+        PoolPost(
+            r.post_id,
+            r.channel,
+            r.category,
+            r.text,
+            r.added_at,
+            tuple(used.get((r.post_id, r.channel), ())),
+            tuple(cancelled.get((r.post_id, r.channel), ())),
+        )
         for r in rows
     ]
 

@@ -23,6 +23,7 @@ from scheduler.daemon import Daemon, open_daemon
 from scheduler.daemon.core import build_adapters
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
+from scheduler.service import cancel_post
 from scheduler.store import pool as pool_rows
 from scheduler.tables import deliveries
 from tests.conftest import write_config
@@ -219,6 +220,18 @@ def test_never_twice_in_a_row_and_never_within_the_cooldown(world: tuple[Config,
     other = pool(config, db, "another one")
     result = fill(config, db, T0 + timedelta(days=6))
     assert [(f.slot.day, f.post_id, f.use) for f in result.fills] == [(7, other, 1), (8, only, 2)]
+
+
+def test_a_cancelled_fill_is_not_put_straight_back(world: tuple[Config, Database]) -> None:
+    config, db = world
+    first = pool(config, db, "first")
+    (filled,) = fill(config, db, T0 + timedelta(hours=2)).fills  # 2 Jan 10:00 (1 Jan's has passed; 3 Jan: cooldown)
+    cancel_post(db, first, T0)
+    result = fill(config, db, T0 + timedelta(hours=2))
+    assert result.fills == [] and filled.slot in result.unfilled  # only "first", cancelled there: the slot waits
+    second = pool(config, db, "second")
+    assert [(f.slot, f.post_id) for f in fill(config, db, T0 + timedelta(hours=2)).fills] == [(filled.slot, second)]
+    assert [(e["post_id"], e["uses"]) for e in evergreen.list_pool(config, db, T0)] == [(first, 0), (second, 1)]
 
 
 def test_an_empty_pool_or_a_removed_post_fills_nothing(world: tuple[Config, Database]) -> None:

@@ -81,3 +81,10 @@ def test_next_use_and_how_a_last_use_reads() -> None:
     assert last_used_text(None, NOW) == "never used"
     assert last_used_text(NOW - timedelta(days=41, hours=3), NOW) == "last used 41 days ago"
     assert last_used_text(NOW + timedelta(days=3), NOW) == "next used in 3 days"
+
+
+def test_a_cancelled_fill_counts_for_the_cooldown_but_is_no_use() -> None:
+    cancelled = PoolPost(1, "vk-news", "educational", "p", utc(2026, 1, 1), (), (SLOT,))
+    assert choose([cancelled], SLOT, COOLDOWN) is None  # not put straight back where a person took it out
+    assert choose([cancelled], SLOT + COOLDOWN, COOLDOWN) == cancelled
+    assert (cancelled.last_used, next_use(cancelled, COOLDOWN, NOW)) == (None, SLOT + COOLDOWN)
