@@ -28,9 +28,7 @@ from scheduler.store import pool as pool_rows
 from scheduler.tables import deliveries
 from tests.conftest import write_config
 from tests.fakes.telegram import DEFAULT_TOKEN, FakeTelegram
-from tests.integration.test_comments import logged
-
-__all__ = ["logged"]
+from tests.support import captured_log
 
 T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)  # a Tuesday; the slots are daily at 10:00 UTC
 SLOT = datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
@@ -55,6 +53,12 @@ token_env = "SMM_TG_TOKEN"
 api_url = "{url}"
 hashtags = ["#acme"]
 """
+
+
+@pytest.fixture
+def logged() -> Iterator[list[str]]:
+    with captured_log(("smm",), logging.INFO) as lines:
+        yield lines
 
 
 @pytest.fixture
