@@ -102,7 +102,7 @@ class Daemon:
         self.native = NativeRuns(rt, self.timer, self.publisher, self.limiter, self.membership)
         self.feeds = FeedPolls(rt, self.timer)
         self.comments = CommentWatch(rt, self.timer, self.limiter, self.membership, self._idle)
-        self.pool = PoolFills(rt, self.timer, self.membership)
+        self.pool = PoolFills(rt, self.timer, self.membership, self._idle)
         deleter = Deleter(self.publisher, owner)
         self.deletions = DeletionRuns(rt, self.timer, deleter, self.limiter, self.membership, self._idle)
         self.results = ResultsCollection(rt, self.timer, self.limiter, self.membership, self.workers)

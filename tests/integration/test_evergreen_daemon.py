@@ -327,6 +327,31 @@ def test_two_daemons_fill_a_channel_from_one_of_them_only(tmp_path: Path, postgr
     assert len(rows) == len({row[2] for row in rows})
 
 
+def test_a_fill_waits_while_the_daemon_is_busy_publishing(world: tuple[Config, Database]) -> None:
+    config, db = world
+    pool(config, db, "a")
+    pool(config, db, "b")
+    daemon = Daemon(config, Database(config.database_url), AdapterFactory(), clock=lambda: T0, load=lambda: config)
+    daemon.rt.adapters, daemon.rt.broken = build_adapters(daemon.factory, config)
+    busy = [3]
+
+    def idle(within: float) -> bool:
+        if busy[0]:
+            assert deliveries_of(db.url) == []  # nothing written while a post is being published
+            busy[0] -= 1
+            return False
+        return True
+
+    daemon.pool.idle = idle
+    started = time.monotonic()
+    try:
+        assert asyncio.run(daemon.pool.fill()) == 2  # 1 and 2 Jan, once the daemon was idle
+    finally:
+        daemon.release()
+    assert busy == [0] and time.monotonic() - started >= 1.0
+    assert len(deliveries_of(db.url)) == 2
+
+
 # -- the dry-queue warning counts the pool ------------------------------------------------------------------------
 
 
