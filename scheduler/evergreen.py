@@ -8,8 +8,8 @@ The fill is a queued delivery like any other, written by :func:`scheduler.timeli
 on it is published, retried and reconciled as every delivery is.
 
 :func:`choose` and :func:`first_gap` (what :func:`coverage` tells the dry-queue warning) are pure functions of
-the pool and the slot (``now`` is a parameter);
-:func:`list_pool` and :func:`remove_from_pool` are ``smm pool``'s use cases.
+the pool and the slot (``now`` is a parameter); :func:`list_pool` and :func:`remove_from_pool` are ``smm pool``'s
+use cases.
 """
 
 from __future__ import annotations

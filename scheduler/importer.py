@@ -192,9 +192,7 @@ def _import(
                         row.content.link,
                         row.content.category,
                         [stored[p] for p in row.media],
-                        []
-                        if row.evergreen
-                        else [(c.name, c.network, row.due[c.name], row.at is None) for c in row.channels],
+                        _plan_of(row),
                         row.content.campaign,
                         row.content.utm_content,
                         row.content.variants,
