@@ -393,3 +393,39 @@ def test_rows_fetched_are_one_per_group_not_per_delivery(db_url: str, tmp_path: 
         assert sum(g.posts for g in report.groups) == n - 1  # the last one is published at UNTIL, outside
         fetched.append(counter[0])
     assert fetched[0] == fetched[1] < 1_000
+
+
+def test_zone_offsets_find_each_dst_change_to_the_second() -> None:
+    from zoneinfo import ZoneInfo
+
+    from scheduler.store.report import zone_offsets
+
+    start, end = utc(2026, 1, 1), utc(2027, 1, 1)
+    assert zone_offsets(ZoneInfo("Europe/Berlin"), start, end) == [
+        (int(start.timestamp()), 3600),
+        (int(utc(2026, 3, 29, 1).timestamp()), 7200),
+        (int(utc(2026, 10, 25, 1).timestamp()), 3600),
+    ]
+    assert zone_offsets(ZoneInfo("Europe/Moscow"), start, end) == [(int(start.timestamp()), 10800)]
+
+
+def test_local_slots_and_hours_follow_daylight_saving_time(db_url: str, tmp_path: Path) -> None:
+    body = '[[channels]]\nname = "be"\nnetwork = "facebook"\npage_id = 1\ntoken_env = "X"\ntimezone = "Europe/Berlin"\n'
+    config = load_config(str(write_config(tmp_path / "config.toml", db_url, body, outbox=False))).channels
+    database = Database(db_url)
+    database.check_schema()
+    with database.write_core() as conn:
+        # Tuesday 10:00 in Berlin in winter (UTC+1) and in summer (UTC+2)
+        for due in (utc(2026, 3, 24, 9), utc(2026, 3, 31, 8)):
+            post_id = insert_post(
+                conn, text="x", link=None, category="news", media=[], now=due, plan=[("be", "facebook", due, True)]
+            )
+            conn.execute(
+                update(deliveries).where(deliveries.c.post_id == post_id).values(status="published", published_at=due)
+            )
+    period = Period(utc(2026, 3, 1), utc(2026, 5, 1))
+    slots = build_report(database, period, config, "slot").groups
+    hours = build_report(database, period, config, "hour").groups
+    database.dispose()
+    assert [(g.channel, g.key, g.posts) for g in slots] == [("be", "tue 10:00", 2)]
+    assert [(g.key, g.posts) for g in hours] == [("10:00", 2)]
