@@ -41,7 +41,6 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    extract,
     func,
     literal,
     null,
@@ -154,7 +153,8 @@ def _epoch(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[i
     """Whole seconds since 1970 of a stored UTC time."""
     if conn.dialect.name == "sqlite":
         return cast(func.strftime("%s", column), Integer)
-    return cast(func.floor(extract("epoch", column)), BigInteger)
+    # date_part gives a float; EXTRACT gives a numeric, whose arithmetic cost a second a million rows
+    return cast(func.floor(func.date_part("epoch", column)), BigInteger)
 
 
 def _zone_case(epoch: ColumnElement[int], offsets: Sequence[tuple[int, int]]) -> ColumnElement[int]:
@@ -309,7 +309,8 @@ def _sqlite_median(conn: Connection, keys: Sequence[str], key: tuple[object, ...
     two rows. An index and a walk cost less than ``row_number()`` over each group (measured: bench/RESULTS.md, B11)."""
     value = BASE.c[metric]
     columns = [*keys, metric]  # names of BASE's columns, not input
-    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {'_'.join(columns)} ON {BASE.name} ({', '.join(columns)})")
+    index = f"{BASE.name}_{'_'.join(columns)}"
+    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {index} ON {BASE.name} ({', '.join(columns)})")
     middle = (
         select(value.label("v"))
         .where(*(BASE.c[k] == bindparam(f"k{i}") for i, k in enumerate(keys)), value.is_not(None))
