@@ -55,6 +55,8 @@ FAILING = 3
 FAILING_REST = 900.0
 NEAR = 2.0
 """Seconds of margin: a read waits while a post of its scopes falls due within its own pace plus this."""
+TOOK_DECAY = 0.9
+"""How a channel's longest recent read time fades with each faster read."""
 LOOK = 1.0
 """Seconds between two looks while posts have the channel's scopes."""
 STALE_DUE = 60.0
@@ -77,6 +79,7 @@ class ResultsCollection:
         self.resting: dict[tuple[str, str], float] = {}  # (channel, action) -> monotonic time it may go again
         self.said: set[str] = set()
         self.sharing: dict[str, set[str]] = {}
+        self.took: dict[str, float] = {}  # a channel's recent read time (the longest, fading)
         self._due: dict[frozenset[str], tuple[int, float, datetime | None]] = {}
         #: Readings stored by this process (tests, the bench).
         self.stored = 0
@@ -248,7 +251,10 @@ class ResultsCollection:
         while True:
             if rt.stopping or not self.membership.owns(name):
                 return None
-            wait = max(self.limiter.free_in(limits, rt.monotonic()), await self._posts_hold(name, pace + NEAR))
+            # A read in flight can hold the channel's client (vk_api sends one request at a time): a post due
+            # within the read's own time is waited for too.
+            horizon = pace + self.took.get(name, 0.0) + NEAR
+            wait = max(self.limiter.free_in(limits, rt.monotonic()), await self._posts_hold(name, horizon))
             if wait <= 0:
                 break
             await rt.sleep(min(wait, LOOK))
@@ -258,6 +264,8 @@ class ResultsCollection:
             return await call()
         finally:
             Limiter.finished(send, rt.monotonic())
+            took = rt.monotonic() - send.start
+            self.took[name] = max(took, self.took.get(name, 0.0) * TOOK_DECAY)
 
     async def _posts_hold(self, name: str, horizon: float) -> float:
         """How long posts hold the channel's scopes: a worker publishing a channel that shares them, or a post of

@@ -373,3 +373,23 @@ def test_two_daemons_on_postgresql_store_each_reading_once(world: World, backend
     assert first.results.stored + second.results.stored == 3
     assert len(world.fakes["vk"].calls("wall.getById")) == 3
     assert audience(first) == {"vk": 1200, "telegram": 850}
+
+
+def test_a_read_steps_aside_for_a_post_due_within_its_pace(world: World) -> None:
+    world.start("vk")
+    d = world.daemon()
+
+    async def scenario() -> list[float]:
+        await up(d)
+        d.results.sharing = {"vk": {"vk"}}
+        at = (T0 + timedelta(seconds=2)).isoformat()
+        add_post(d.config, d.rt.db, NewPost("soon", channels=["vk"], at=at), T0)
+        d.rt.poke()  # as the CLI's wake-up does: what was read ahead no longer counts
+        holds = [await d.results._posts_hold("vk", 3.0), await d.results._posts_hold("vk", 1.0)]
+        move(d, timedelta(minutes=5))  # overdue with no worker for minutes: its channel is not publishing it
+        d.rt.poke()
+        holds.append(await d.results._posts_hold("vk", 3.0))
+        await down(d)
+        return holds
+
+    assert asyncio.run(scenario()) == [1.0, 0.0, 0.0]
