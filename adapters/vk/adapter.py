@@ -81,8 +81,12 @@ class VkAdapter(Adapter):
         self._api_version = api_version
         self._rps_delay = rps_delay
         self._vk: Any = None
+        # vk_api sends one request at a time per client, holding it until the answer: reads back (results,
+        # audience, comments) go through a client of their own, so a slow read never holds up a publish. The
+        # scheduler paces both within the token's limit.
+        self._reader: Any = None
         self._vk_lock = threading.Lock()
-        self._reading = VkReading(self._call, self.group_id)
+        self._reading = VkReading(self._read, self.group_id)
 
     @classmethod
     def read_options(cls, table: OptionReader, folder: Path) -> dict[str, Any]:
@@ -112,8 +116,9 @@ class VkAdapter(Adapter):
     @rps_delay.setter
     def rps_delay(self, value: float) -> None:
         self._rps_delay = value
-        if self._vk is not None:
-            self._vk.RPS_DELAY = value
+        for vk in (self._vk, self._reader):
+            if vk is not None:
+                vk.RPS_DELAY = value
 
     # -- the interface ---------------------------------------------------------------------------------------
 
@@ -275,28 +280,37 @@ class VkAdapter(Adapter):
     def _result(self, post_id: int) -> PublishResult:
         return PublishResult(str(post_id), f"https://vk.com/wall-{self.group_id}_{post_id}")
 
-    def _api(self) -> Any:
-        """The vk_api client, built on first use."""
+    def _api(self, *, reader: bool = False) -> Any:
+        """The vk_api client (``reader``: the one that reads back), built on first use."""
         with self._vk_lock:
             if self._vk is None:
-                import vk_api
-                from jconfig.memory import MemoryConfig
-                from vk_api.exceptions import TOO_MANY_RPS_CODE
+                self._vk = self._client()
+            if reader and self._reader is None:
+                self._reader = self._client()
+            return self._reader if reader else self._vk
 
-                if self._session is None:
-                    self._session = build_session(self._api_url, self._timeout)
-                vk = vk_api.VkApi(
-                    token=self._token, session=self._session, config=MemoryConfig, api_version=self._api_version
-                )
-                vk.RPS_DELAY = self._rps_delay
-                # vk_api retries error 6 forever (sleep 0.5 s, recurse); raise it instead: the scheduler backs off.
-                vk.error_handlers[TOO_MANY_RPS_CODE] = lambda error: None
-                self._vk = vk
-            return self._vk
+    def _client(self) -> Any:
+        import vk_api
+        from jconfig.memory import MemoryConfig
+        from vk_api.exceptions import TOO_MANY_RPS_CODE
+
+        if self._session is None:
+            self._session = build_session(self._api_url, self._timeout)
+        vk = vk_api.VkApi(token=self._token, session=self._session, config=MemoryConfig, api_version=self._api_version)
+        vk.RPS_DELAY = self._rps_delay
+        # vk_api retries error 6 forever (sleep 0.5 s, recurse); raise it instead: the scheduler backs off.
+        vk.error_handlers[TOO_MANY_RPS_CODE] = lambda error: None
+        return vk
 
     def _call(self, method: str, values: dict[str, Any], *, sending: bool = False, unsure: str | None = None) -> Any:
         with self._errors(method, sending=sending, unsure=unsure):
             return self._api().method(method, values)
+
+    def _read(self, method: str, values: dict[str, Any], *, sending: bool = False, unsure: str | None = None) -> Any:
+        """:meth:`_call` for :class:`VkReading`: its reads on the reading client, a deletion (``sending``) on the
+        publishing one."""
+        with self._errors(method, sending=sending, unsure=unsure):
+            return self._api(reader=not sending).method(method, values)
 
     def _errors(self, action: str, *, sending: bool = False, unsure: str | None = None) -> AbstractContextManager[None]:
         return vk_errors(action, token=self._token, group_id=self.group_id, sending=sending, unsure=unsure)
