@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from adapters.base import Adapter, PostResults
-from adapters.errors import PublishError
+from adapters.errors import PublishError, RateLimited
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class ReadingCheck:
 async def check_reading(adapter: Adapter, remote_id: str | None) -> list[ReadingCheck]:
     """Whether ``adapter``'s channel can be read back: the results of ``remote_id`` (its last published post; None
     when it has none yet) and its audience, each read once; nothing for a network with neither (the outbox).
-    Raises nothing: a failed read is a line."""
+    A failed read is a line; only :class:`~adapters.errors.RateLimited` is raised (the caller may wait and ask
+    again)."""
     if {"results", "audience"} <= set(adapter.unsupported):
         return []
     return [await _results(adapter, remote_id), await _audience(adapter)]
@@ -40,6 +41,8 @@ async def _results(adapter: Adapter, remote_id: str | None) -> ReadingCheck:
         return ReadingCheck("results", True, "no published post to read back yet")
     try:
         found = await adapter.read_results(remote_id)
+    except RateLimited:
+        raise
     except PublishError as exc:
         return ReadingCheck("results", False, f"cannot be read: {exc}")
     if found.gone:
@@ -55,6 +58,8 @@ async def _audience(adapter: Adapter) -> ReadingCheck:
         return ReadingCheck("audience", True, f"not available: {adapter.unsupported['audience']}")
     try:
         members = await adapter.read_audience()
+    except RateLimited:
+        raise
     except PublishError as exc:
         return ReadingCheck("audience", False, f"cannot be read: {exc}")
     return ReadingCheck("audience", True, f"readable ({members:,} now)")

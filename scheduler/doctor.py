@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import click
 
@@ -22,6 +23,7 @@ from scheduler.log import redact
 from scheduler.store.results import last_published
 
 log = logging.getLogger("smm.doctor")
+T = TypeVar("T")
 #: Attempts per check when the network says "too many requests" (several channels on one token or bot).
 RATE_LIMITED_ATTEMPTS = 3
 
@@ -46,19 +48,15 @@ async def check_channel(
 
     A rate limit with a short ``retry_after`` (at most ``in_call_max_wait``) is waited out and the check repeated.
     """
-    attempt = 1
     try:
-        while True:
+        line = await _patiently(adapter.check, retry)
+        back: tuple[ReadingCheck, ...] = ()
+        if reading:
             try:
-                line = await adapter.check()
-                back = tuple(await check_reading(adapter, last_post)) if reading else ()
-                return ChannelCheck(True, line, await _comments_note(adapter), back)
+                back = tuple(await _patiently(partial(check_reading, adapter, last_post), retry))
             except RateLimited as exc:
-                wait = exc.retry_after or 1.0
-                if attempt >= RATE_LIMITED_ATTEMPTS or wait > retry.in_call_max_wait:
-                    raise
-            attempt += 1
-            await asyncio.sleep(wait)
+                back = (ReadingCheck("results", False, f"not checked: {exc}"),)
+        return ChannelCheck(True, line, await _comments_note(adapter), back)
     except PublishError as exc:
         return ChannelCheck(False, str(exc))
     except Exception as exc:  # doctor reports; it must not crash on one channel
@@ -68,6 +66,21 @@ async def check_channel(
             await adapter.aclose()
         except Exception as exc:
             log.debug("closing %s adapter: %s", adapter.network, exc)
+
+
+async def _patiently(call: Callable[[], Awaitable[T]], retry: RetryConfig) -> T:
+    """``call()``, again after the wait the network asked for when it says "too many requests" (several channels on
+    one token or bot), at most ``RATE_LIMITED_ATTEMPTS`` times and only for waits up to ``in_call_max_wait``."""
+    attempt = 1
+    while True:
+        try:
+            return await call()
+        except RateLimited as exc:
+            wait = exc.retry_after or 1.0
+            if attempt >= RATE_LIMITED_ATTEMPTS or wait > retry.in_call_max_wait:
+                raise
+        attempt += 1
+        await asyncio.sleep(wait)
 
 
 async def _comments_note(adapter: Adapter) -> str | None:
