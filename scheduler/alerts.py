@@ -29,7 +29,7 @@ from scheduler.log import escape_for_terminal, redact, register_secret
 from scheduler.views import plural
 
 if TYPE_CHECKING:
-    from scheduler.config import AlertsConfig
+    from scheduler.config_alerts import AlertsConfig
 
 log = logging.getLogger("smm.alerts")
 

@@ -18,16 +18,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from adapters import ADAPTERS, adapter_class
 from adapters.channel import show
 from scheduler import config_marketing
-from scheduler.config_alerts import ALERT_EVENTS, AlertDestination, AlertsConfig, read_alerts
-from scheduler.config_comments import CommentsConfig, read_comments
-from scheduler.config_feeds import DEFAULT_FEED_TEMPLATE, FEED_FIELDS, FeedConfig, read_feeds
-from scheduler.config_results import ResultsConfig, read_results
 from scheduler.errors import ConfigError
 from scheduler.mix import CATEGORIES, MixRule
 from scheduler.slots import DEFAULT_SLOTS, Slot
@@ -35,20 +31,18 @@ from scheduler.toml_table import SecretRef, Table
 from scheduler.userfile import read_user_file
 from scheduler.utm import UtmConfig
 
+if TYPE_CHECKING:
+    from scheduler.config_alerts import AlertsConfig
+    from scheduler.config_comments import CommentsConfig
+    from scheduler.config_feeds import FeedConfig
+    from scheduler.config_results import ResultsConfig
+
 __all__ = [
-    "ALERT_EVENTS",
     "CATEGORIES",
-    "DEFAULT_FEED_TEMPLATE",
-    "FEED_FIELDS",
     "LATE_POLICIES",
-    "AlertDestination",
-    "AlertsConfig",
     "ChannelConfig",
-    "CommentsConfig",
     "Config",
     "DaemonConfig",
-    "FeedConfig",
-    "ResultsConfig",
     "RetryConfig",
     "disabled_channels",
     "find_config",
@@ -141,9 +135,36 @@ class Config:
     mix: MixRule = field(default_factory=MixRule)
     utm: UtmConfig = field(default_factory=UtmConfig)
     feeds: tuple[FeedConfig, ...] = ()
-    alerts: AlertsConfig = field(default_factory=AlertsConfig)
-    comments: CommentsConfig = field(default_factory=CommentsConfig)
-    results: ResultsConfig = field(default_factory=ResultsConfig)
+    alerts_section: AlertsConfig | None = None
+    """``[alerts]`` as written; ``None`` when the config has none (read :attr:`alerts`)."""
+    comments_section: CommentsConfig | None = None
+    """``[comments]`` as written; ``None`` when the config has none (read :attr:`comments`)."""
+    results_section: ResultsConfig | None = None
+    """``[results]`` as written; ``None`` when the config has none (read :attr:`results`)."""
+
+    # The sections only the daemon and a few commands use are read by modules loaded when the section is there
+    # (or when it is asked for): `smm add` never pays for them.
+
+    @property
+    def alerts(self) -> AlertsConfig:
+        """``[alerts]``, with its defaults when the config has none."""
+        from scheduler.config_alerts import AlertsConfig
+
+        return self.alerts_section or AlertsConfig()
+
+    @property
+    def comments(self) -> CommentsConfig:
+        """``[comments]``, with its defaults when the config has none."""
+        from scheduler.config_comments import CommentsConfig
+
+        return self.comments_section or CommentsConfig()
+
+    @property
+    def results(self) -> ResultsConfig:
+        """``[results]``, with its defaults when the config has none."""
+        from scheduler.config_results import ResultsConfig
+
+        return self.results_section or ResultsConfig()
 
     def channel(self, name: str) -> ChannelConfig:
         return self._channels_by_name[name]
@@ -402,9 +423,21 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         e = Table(label, "evergreen.", _section(root, "evergreen"))
         evergreen = config_marketing.read_evergreen(e, evergreen, ("fill_ahead", "cooldown"))
         e.finish()
-    alerts = read_alerts(_section(root, "alerts"), label, path.parent) if root.has("alerts") else AlertsConfig()
-    comments = read_comments(_section(root, "comments"), label) if root.has("comments") else CommentsConfig()
-    results = read_results(_section(root, "results"), label) if root.has("results") else ResultsConfig()
+    alerts: AlertsConfig | None = None
+    if root.has("alerts"):
+        from scheduler.config_alerts import read_alerts
+
+        alerts = read_alerts(_section(root, "alerts"), label, path.parent)
+    comments: CommentsConfig | None = None
+    if root.has("comments"):
+        from scheduler.config_comments import read_comments
+
+        comments = read_comments(_section(root, "comments"), label)
+    results: ResultsConfig | None = None
+    if root.has("results"):
+        from scheduler.config_results import read_results
+
+        results = read_results(_section(root, "results"), label)
     mix, utm = config_marketing.read_top_level(
         label,
         _section(root, "mix") if root.has("mix") else None,
@@ -429,7 +462,11 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
                 f"{label}: channels[{i}].name: {show(channel.name)} is already the name of channels[{first}]"
             )
         seen[channel.name] = i
-    feeds = read_feeds(root, label, tuple(c.name for c in channels), path.parent) if root.has("feeds") else ()
+    feeds: tuple[FeedConfig, ...] = ()
+    if root.has("feeds"):
+        from scheduler.config_feeds import read_feeds
+
+        feeds = read_feeds(root, label, tuple(c.name for c in channels), path.parent)
     root.finish()
 
     return Config(
@@ -442,14 +479,19 @@ def _build(data: dict[str, Any], path: Path, label: str, env: Mapping[str, str])
         daemon=daemon,
         retry=retry,
         warnings=_permission_warnings(
-            path, label, [*(ref for c in channels for ref in c.secrets.values()), *(d.url for d in alerts.destinations)]
+            path,
+            label,
+            [
+                *(ref for c in channels for ref in c.secrets.values()),
+                *(d.url for d in (alerts.destinations if alerts else ())),
+            ],
         ),
         mix=mix,
         utm=utm,
         feeds=feeds,
-        alerts=alerts,
-        comments=comments,
-        results=results,
+        alerts_section=alerts,
+        comments_section=comments,
+        results_section=results,
     )
 
 

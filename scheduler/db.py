@@ -22,7 +22,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from scheduler.errors import DatabaseError, NoDatabaseYet, SchemaMismatch
-from scheduler.migrate import upgrade
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -231,6 +230,8 @@ class Database:
         if revision == SCHEMA_HEAD:
             return
         if revision is None and create:
+            from scheduler.migrate import upgrade
+
             upgrade(self)
             return
         if revision is None:

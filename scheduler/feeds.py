@@ -31,7 +31,8 @@ from adapters import adapter_class
 from adapters.telegram_markup import escape
 from scheduler import repository as repo
 from scheduler import timeline
-from scheduler.config import ChannelConfig, Config, FeedConfig
+from scheduler.config import ChannelConfig, Config
+from scheduler.config_feeds import FeedConfig
 from scheduler.db import Database
 from scheduler.errors import InputError, SmmError
 from scheduler.feed_fetch import FeedError, Fetched, Request, fetch, fetch_all, is_url

@@ -31,7 +31,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -124,6 +123,8 @@ def _read(url: str) -> _Url | str | None:
 
 def _domain(host: str) -> str:
     """A domain as the parser compares it: percent-decoded, compatibility-mapped, lower-case, ``。`` as ``.``."""
+    import unicodedata
+
     decoded = unicodedata.normalize("NFKC", unquote(host, errors="replace")).lower()
     return decoded.replace("。", ".")
 

@@ -10,8 +10,6 @@ the link preview. Markup (``parse_mode`` HTML or MarkdownV2) is checked when a p
 from adapters.telegram.adapter import DELETE_WINDOW, TelegramAdapter
 from adapters.telegram.client import DEFAULT_API_URL, build_bot, default_request
 from adapters.telegram_markup import (
-    HTML_TAGS,
-    MDV2_RESERVED,
     PARSE_MODES,
     escape,
     normalize_parse_mode,
@@ -22,8 +20,6 @@ from adapters.telegram_markup import (
 __all__ = [
     "DEFAULT_API_URL",
     "DELETE_WINDOW",
-    "HTML_TAGS",
-    "MDV2_RESERVED",
     "PARSE_MODES",
     "TelegramAdapter",
     "build_bot",
@@ -33,3 +29,11 @@ __all__ = [
     "scan_html",
     "scan_markdown_v2",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in ("HTML_TAGS", "MDV2_RESERVED"):
+        import adapters.telegram_markup as markup
+
+        return getattr(markup, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

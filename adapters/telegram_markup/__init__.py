@@ -16,9 +16,8 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import import_module
 
-from adapters.telegram_markup._html import HTML_TAGS, quoted_value, tokenize_html
-from adapters.telegram_markup._markdown import MDV2_RESERVED, link_url, tokenize_markdown_v2
 from adapters.telegram_markup._tokens import Token, TokenKind
 
 __all__ = [
@@ -50,6 +49,16 @@ MAX_PROBLEMS = 5
 MAX_TEXT_BYTES = 1 << 15
 
 PARSE_MODES = {"html": "HTML", "markdownv2": "MarkdownV2"}
+
+# The two readers load when a text in their mode is first read: most channels use neither, and `smm add` of a
+# plain post should not pay for them.
+_LAZY = {"HTML_TAGS": "_html", "MDV2_RESERVED": "_markdown"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(import_module(f"adapters.telegram_markup.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +109,12 @@ def escape(text: str, parse_mode: str | None) -> str:
 def tokenize(text: str, parse_mode: str | None) -> Iterator[Token]:
     """The tokens of ``text`` in ``parse_mode`` (``None``, ``"HTML"`` or ``"MarkdownV2"``), in order."""
     if parse_mode == "HTML":
+        from adapters.telegram_markup._html import tokenize_html
+
         return tokenize_html(text)
     if parse_mode == "MarkdownV2":
+        from adapters.telegram_markup._markdown import tokenize_markdown_v2
+
         return tokenize_markdown_v2(text)
     return iter([Token("text", 0, len(text), text)] if text else [])
 
@@ -114,8 +127,12 @@ def written_argument(text: str, token: Token, parse_mode: str | None) -> Iterato
     if start < 0:
         return iter(())
     if parse_mode == "HTML" and text[start - 1] in "'\"":
+        from adapters.telegram_markup._html import quoted_value
+
         return quoted_value(text[:end] + "\0", start)
     if parse_mode == "MarkdownV2" and token.kind == "close":
+        from adapters.telegram_markup._markdown import link_url
+
         return link_url(text + "\0", start, end)
     return iter([Token("text", start, end, token.argument)])
 

@@ -16,7 +16,8 @@ import pytest
 
 from scheduler import store
 from scheduler.alerts import Alert, AlertSender, Target, secret_url, send_bounded, send_with_apprise
-from scheduler.config import ALERT_EVENTS, load_config
+from scheduler.config import load_config
+from scheduler.config_alerts import ALERT_EVENTS
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
 from tests.conftest import run_cli, write_config

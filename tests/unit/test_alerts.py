@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.alerts import SHOWN_PER_EVENT, Alert, Outbox, compose
-from scheduler.config import ALERT_EVENTS
+from scheduler.config_alerts import ALERT_EVENTS
 from tests.unit.test_marketing_config import error, load
 
 

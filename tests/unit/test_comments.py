@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from scheduler.comments import SHOWN_TEXT, digest_alert, next_digest, parse_since
-from scheduler.config import CommentsConfig
+from scheduler.config_comments import CommentsConfig
 from scheduler.errors import InputError
 from scheduler.store.comments import StoredComment
 from tests.unit.test_config import error_of, load, write

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.config import DEFAULT_FEED_TEMPLATE, Config, load_config
+from scheduler.config import Config, load_config
+from scheduler.config_feeds import DEFAULT_FEED_TEMPLATE
 from scheduler.errors import ConfigError
 from scheduler.mix import MixRule
 from scheduler.utm import UtmConfig
