@@ -32,6 +32,10 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+SHORT_COMMANDS = frozenset({"add", "show", "cancel", "retry", "resolve", "reschedule"})
+"""Commands that touch one post and end: they run with the cyclic garbage collector paused."""
+
+
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="smm")
 @click.option("--config", "config_path", metavar="PATH", help=CONFIG_HELP)
@@ -42,6 +46,8 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 
     --config and -v go before or after the command's name.
     """
+    if ctx.invoked_subcommand not in SHORT_COMMANDS:
+        gc.enable()  # paused while smm started (scheduler/__main__.py)
     ctx.obj = Context(config_path, verbose)
     ctx.call_on_close(ctx.obj.close)
 
