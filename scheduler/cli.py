@@ -17,11 +17,8 @@ from typing import Any
 import click
 
 from scheduler import __version__
-from scheduler.cli_comments import comments as comments_command
 from scheduler.cli_context import CONFIG_HELP, VERBOSE_HELP, Context, RootGroup
-from scheduler.cli_delete import delete
 from scheduler.cli_output import emit_json, fail, local_time, one_line, print_post, when_of
-from scheduler.cli_report import report
 from scheduler.config import CATEGORIES, disabled_channels
 from scheduler.errors import NoDatabaseYet, SmmError
 from scheduler.log import configure_logging, escape_for_terminal, redact
@@ -32,7 +29,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-SHORT_COMMANDS = frozenset({"add", "show", "cancel", "retry", "resolve", "reschedule"})
+SHORT_COMMANDS = frozenset({"add", "show", "cancel", "retry", "resolve", "reschedule", "delete", "stats"})
 """Commands that touch one post and end: they run with the cyclic garbage collector paused."""
 
 
@@ -241,9 +238,6 @@ def cancel(obj: Context, post_id: int, channel: str | None) -> None:
         click.echo(f"! {note}")
 
 
-cli.add_command(delete)
-
-
 @cli.command()
 @click.argument("post_id", type=int)
 @click.option("--at", "at", metavar="WHEN", help="ISO 8601 time; without an offset, in each channel's time zone.")
@@ -421,9 +415,6 @@ def doctor(obj: Context) -> None:
     sys.exit(run_doctor(obj.config, lambda: obj.existing_db))
 
 
-cli.add_command(report)
-
-
 @cli.group()
 def alerts() -> None:
     """Alerts to the operator (the [alerts] destinations)."""
@@ -445,8 +436,10 @@ def alerts_test(obj: Context) -> None:
     sys.exit(0 if all(error is None for _, error in results) else 1)
 
 
-cli.add_command(comments_command)
+cli.lazy["comments"] = "scheduler.cli_comments:comments"
+cli.lazy["delete"] = "scheduler.cli_delete:delete"
 cli.lazy["pool"] = "scheduler.cli_pool:pool"
+cli.lazy["report"] = "scheduler.cli_report:report"
 cli.lazy["stats"] = "scheduler.cli_stats:stats"
 
 
