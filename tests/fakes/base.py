@@ -109,6 +109,12 @@ def engagement(age: float, weight: int = 1) -> dict[str, int]:
     return {"views": views, "likes": views // 25, "reposts": views // 300}
 
 
+def grown(audience: int, advanced: float) -> int:
+    """A channel's audience once its fake's clock was moved ``advanced`` seconds ahead: 1 % more a day, as a
+    steadily growing community does (the day's figure the daemon reads changes from one day to the next)."""
+    return int(audience * 1.01 ** (max(0.0, advanced) / 86400))
+
+
 class _QuietServer(ThreadingHTTPServer):
     """Clients that hang up (killed daemons, timeouts) are normal here, not errors to print."""
 

@@ -26,7 +26,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.base import FakeRequest, FakeResponse, FakeServer, engagement
+from tests.fakes.base import FakeRequest, FakeResponse, FakeServer, engagement, grown
 
 PAGE_PERMISSIONS = ("pages_manage_posts", "pages_read_engagement", "pages_show_list", "read_insights")
 _VERSIONED = re.compile(r"^/v\d+\.\d+/(.+?)/?$")
@@ -157,7 +157,7 @@ class FakeFacebook(FakeServer):
         if len(parts) == 1 and (node == who["id"] or node in self.pages):
             data: dict[str, Any] = {"id": node, "name": who["name"] if node == who["id"] else self.pages[node]}
             if node in self.pages and "followers_count" in request.params.get("fields", ""):
-                data["followers_count"] = self.followers.get(node, 2400)
+                data["followers_count"] = grown(self.followers.get(node, 2400), self._offset)
             return self._ok(data, page)
         if len(parts) == 1:
             return self._read_post(node, request, page)

@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-from tests.fakes.base import FakeRequest, FakeResponse, FakeServer, engagement
+from tests.fakes.base import FakeRequest, FakeResponse, FakeServer, engagement, grown
 
 ALL_PERMISSIONS = frozenset({"VALUABLE_ACCESS", "GROUP_CONTENT", "PHOTO_CONTENT", "LONG_ACCESS_TOKEN"})
 POSTING_STATUSES = {"ADMIN", "MODERATOR"}
@@ -180,12 +180,11 @@ class FakeOk(FakeServer):
         self._require(user, "VALUABLE_ACCESS")
         uids = [g for g in params.get("uids", "").split(",") if g in self.groups]
         counted = "members_count" in params.get("fields", "").lower()
-        return {
-            "groups": [
-                {"uid": g, "name": self.groups[g], **({"members_count": self.members.get(g, 0)} if counted else {})}
-                for g in uids
-            ]
-        }
+
+        def members(g: str) -> dict[str, int]:
+            return {"members_count": grown(self.members.get(g, 0), self._offset)} if counted else {}
+
+        return {"groups": [{"uid": g, "name": self.groups[g], **members(g)} for g in uids]}
 
     def _m_group_getUserGroupsByIds(self, params: dict[str, str], user: dict[str, Any]) -> Any:
         gid = params.get("group_id", "")

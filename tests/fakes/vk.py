@@ -33,7 +33,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.base import FakeRequest, FakeResponse, FakeServer, engagement
+from tests.fakes.base import FakeRequest, FakeResponse, FakeServer, engagement, grown
 from tests.fakes.telegram import image_info
 
 USER_TOKEN = "vk1.a.USER-TOKEN-not-real"
@@ -424,8 +424,7 @@ class FakeVk(FakeServer):
                 return group
         raise VkError(100, f"One of the parameters specified was missing or invalid: group_id {ref} is invalid")
 
-    @staticmethod
-    def _group_json(group: FakeGroup, user: int | None, fields: str = "") -> dict[str, Any]:
+    def _group_json(self, group: FakeGroup, user: int | None, fields: str = "") -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": group.id,
             "name": group.name,
@@ -437,7 +436,7 @@ class FakeVk(FakeServer):
         if user in group.managers:
             data["admin_level"] = group.managers[user]
         if "members_count" in fields.split(","):
-            data["members_count"] = group.members
+            data["members_count"] = grown(group.members, self._offset)
         return data
 
     def _post_json(self, post: dict[str, Any], *, counters: bool = False) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from scheduler.daemon import Daemon, open_daemon
 from scheduler.intake import NewPost, add_post
 from scheduler.tables import audience_readings, deliveries, result_readings
 from tests.conftest import run_cli, write_config
-from tests.fakes.base import Fault
+from tests.fakes.base import Fault, grown
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.ok import FakeOk
 from tests.fakes.telegram import DEFAULT_TOKEN, FakeTelegram
@@ -152,9 +152,17 @@ def readings(d: Daemon) -> list[dict[str, Any]]:
 
 
 def audience(d: Daemon) -> dict[str, int]:
+    """Each channel's latest audience reading."""
+    return {channel: days[-1] for channel, days in audience_by_day(d).items()}
+
+
+def audience_by_day(d: Daemon) -> dict[str, list[int]]:
     a = audience_readings.c
+    found: dict[str, list[int]] = {}
     with d.rt.db.read() as session:
-        return dict(session.connection().execute(select(a.channel, a.members)).all())  # type: ignore[arg-type]
+        for channel, members in session.connection().execute(select(a.channel, a.members).order_by(a.day)):
+            found.setdefault(channel, []).append(members)
+    return found
 
 
 def test_each_network_is_read_at_its_planned_ages_and_telegram_gives_its_audience_only(
@@ -177,7 +185,8 @@ def test_each_network_is_read_at_its_planned_ages_and_telegram_gives_its_audienc
         for r in first:
             assert r["views"] > 0 and r["likes"] is not None and r["reposts"] is not None, r
             assert r["comments"] == 0 and r["latest"] and not r["gone"] and r["error"] is None, r
-        assert audience(d) == {"vk": 1200, "facebook": 2400, "ok": 3100, "telegram": 850}
+        base = {"vk": 1200, "facebook": 2400, "ok": 3100}
+        assert audience(d) == {**{c: grown(n, HOUR + 60) for c, n in base.items()}, "telegram": 850}
         # The next day: figures grew, the audience too; a second run that day reads nothing again.
         tg.chats[0].members = 870
         world.advance(DAY)
@@ -186,7 +195,10 @@ def test_each_network_is_read_at_its_planned_ages_and_telegram_gives_its_audienc
         asked = len(tg.calls("getChatMemberCount"))
         await d.results.run()
         assert len(tg.calls("getChatMemberCount")) == asked == 2
-        assert audience(d)["telegram"] == 870
+        # The fakes' communities grow 1 % a day; each day has its own reading.
+        days = {c: [grown(n, HOUR + 60), grown(n, HOUR + 60 + DAY)] for c, n in base.items()}
+        assert audience_by_day(d) == {**days, "telegram": [850, 870]}
+        assert all(first < second for first, second in days.values())
         later = {r["channel"]: r for r in readings(d) if r["age"] == DAY}
         assert set(later) == {"facebook", "ok", "vk"}
         for r in first:
