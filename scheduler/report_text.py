@@ -106,6 +106,8 @@ def findings(report: Report) -> list[str]:
 
 
 def _best(best: Best, min_sample: int) -> str:
+    if best.key is None and best.n == 0:
+        return f"best {best.what}: no posts with results to say"
     if best.key is None:
         return f"best {best.what}: too few posts to say (n < {min_sample}; largest sample {best.n})"
     return f"best {best.what} {best.key} (median {number(best.median, 2)} per 1,000 followers, n={best.n})"

@@ -429,3 +429,12 @@ def test_local_slots_and_hours_follow_daylight_saving_time(db_url: str, tmp_path
     database.dispose()
     assert [(g.channel, g.key, g.posts) for g in slots] == [("be", "tue 10:00", 2)]
     assert [(g.key, g.posts) for g in hours] == [("10:00", 2)]
+
+
+def test_a_period_without_posts(db: Database, config_path: Path) -> None:
+    result = run_cli("report", "--since", "2020-01-01T00:00Z", "--until", "2020-02-01T00:00Z", config=config_path)
+    assert result.code == 0, result.err
+    assert "no posts were published in this period" in result.out
+    assert "vk: best category: no posts with results to say; best slot: no posts with results to say" in result.out
+    assert "commercial posts: none published in this period" in result.out
+    assert "vk        vk          n/a  n/a     n/a" in result.out
