@@ -175,6 +175,10 @@ class ResultsCollection:
                 try:
                     found = await self._read(name, adapter, "results", partial(adapter.read_results, item.remote_id))
                 except RateLimited as exc:
+                    if exc.retry_after:  # the pause the network asked for holds the posts of its scope too
+                        for limit in adapter.rate_limits():
+                            if exc.scope in (None, limit.scope):
+                                self.limiter.pause(limit.scope, rt.monotonic() + exc.retry_after)
                     self._rest(name, "results", exc.retry_after or rt.config.results.interval)
                     continue
                 except (AuthError, NotSupported) as exc:

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from scheduler.config_results import ResultsConfig
 from scheduler.daemon import Daemon, open_daemon
 from scheduler.intake import NewPost, add_post
 from scheduler.tables import audience_readings, deliveries, result_readings
@@ -405,3 +406,47 @@ def test_a_read_steps_aside_for_a_post_due_within_its_pace(world: World) -> None
         return holds
 
     assert asyncio.run(scenario()) == [1.0, 0.0, 0.0]
+
+
+def test_a_network_asking_to_slow_down_leaves_the_readings_for_the_next_run(world: World) -> None:
+    world.start("vk")
+    vk: FakeVk = world.fakes["vk"]
+    d = world.daemon()
+
+    async def scenario() -> list[int]:
+        await up(d)
+        await publish(d, 2)
+        vk.inject("wall.getById", Fault.respond(200, vk_error(6, "Too many requests per second")))
+        world.advance(HOUR + 60)
+        move(d, timedelta(seconds=HOUR + 60))
+        await d.results.run()
+        counts = [len(readings(d)), len(vk.calls("wall.getById"))]
+        await asyncio.sleep(1.0)  # VK's error 6 names no wait; the adapter asks for half a second
+        move(d, timedelta(seconds=HOUR + 360))
+        await d.results.run()
+        await down(d)
+        return [*counts, len(readings(d))]
+
+    # Nothing stored as failed: the network refused the read, it did not fail it; the next run reads both.
+    assert asyncio.run(scenario()) == [0, 1, 2]
+    assert [r["error"] for r in readings(d)] == [None, None]
+
+
+def test_the_collection_is_a_timer_job_unless_it_is_turned_off(world: World) -> None:
+    world.start("vk", extra='[results]\nenabled = false\ninterval = "1m"\n')
+    d = world.daemon()
+
+    async def scenario() -> list[bool]:
+        await up(d)
+        d.timer.start()
+        d.results.plan()
+        off = d.timer.planned("results") is None
+        d.rt.config = replace(d.config, results_section=ResultsConfig(interval=60.0))
+        d.results.plan()  # as a reload does
+        on = d.timer.planned("results") is not None
+        d.timer.remove("results")
+        await d.timer.stop(lambda tasks: asyncio.sleep(0, 0))
+        await down(d)
+        return [off, on]
+
+    assert asyncio.run(scenario()) == [True, True]
