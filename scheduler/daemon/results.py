@@ -18,14 +18,13 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from functools import partial
 from typing import TypeVar
 
 from adapters import Adapter
 from adapters.base import Action, PostResults
 from adapters.errors import AuthError, NotSupported, PublishError, RateLimited
-from scheduler import store
 from scheduler.daemon.membership import Membership
 from scheduler.daemon.runtime import Runtime
 from scheduler.daemon.timer import Timer
@@ -33,7 +32,7 @@ from scheduler.daemon.workers import Workers
 from scheduler.errors import DatabaseError
 from scheduler.ratelimit import HEADROOM, Limiter, Send
 from scheduler.store import results as readings
-from scheduler.views import plural
+from scheduler.views import plural, some_of
 
 log = logging.getLogger("smm.results")
 
@@ -59,11 +58,6 @@ TOOK_DECAY = 0.9
 """How a channel's longest recent read time fades with each faster read."""
 LOOK = 1.0
 """Seconds between two looks while posts have the channel's scopes."""
-STALE_DUE = 60.0
-"""A queued post this many seconds overdue with no worker is not waiting for the scopes (its channel is disabled
-or paused): it does not hold the reads back."""
-DUE_CACHE = 10.0
-"""Seconds a channel's next due time is trusted while nothing poked the daemon."""
 
 
 class ResultsCollection:
@@ -80,7 +74,6 @@ class ResultsCollection:
         self.said: set[str] = set()
         self.sharing: dict[str, set[str]] = {}
         self.took: dict[str, float] = {}  # a channel's recent read time (the longest, fading)
-        self._due: dict[frozenset[str], tuple[int, float, datetime | None]] = {}
         #: Readings stored by this process (tests, the bench).
         self.stored = 0
 
@@ -90,11 +83,14 @@ class ResultsCollection:
         if rt.once or not rt.config.results.enabled:
             self.timer.remove(RESULTS)
             return
+        audience_only: dict[str, list[str]] = {}  # the reason: its channels
         for name, adapter in rt.adapters.items():
             if "results" in adapter.unsupported and "audience" not in adapter.unsupported:
-                reason = adapter.unsupported["results"]
-                line = f"channel {name}: post results are not available ({reason}); only its audience is read"
-                self._once(f"unsupported:{name}", line, logging.INFO)
+                audience_only.setdefault(adapter.unsupported["results"], []).append(name)
+        for reason, names in audience_only.items():
+            which = f"channel {names[0]}" if len(names) == 1 else f"channels {some_of(names)}"
+            line = f"{which}: post results are not available ({reason}); only the audience is read"
+            self._once(f"unsupported:{reason}:{','.join(names)}", line, logging.INFO)
         first = rt.clock() + timedelta(seconds=FIRST_RUN)
         self.timer.every(RESULTS, rt.config.results.interval, self.job, first=first)
 
@@ -258,7 +254,7 @@ class ResultsCollection:
             # A read in flight can hold the channel's client (vk_api sends one request at a time): a post due
             # within the read's own time is waited for too.
             horizon = pace + self.took.get(name, 0.0) + NEAR
-            wait = max(self.limiter.free_in(limits, rt.monotonic()), await self._posts_hold(name, horizon))
+            wait = max(self.limiter.free_in(limits, rt.monotonic()), self._posts_hold(name, horizon))
             if wait <= 0:
                 break
             await rt.sleep(min(wait, LOOK))
@@ -271,28 +267,23 @@ class ResultsCollection:
             took = rt.monotonic() - send.start
             self.took[name] = max(took, self.took.get(name, 0.0) * TOOK_DECAY)
 
-    async def _posts_hold(self, name: str, horizon: float) -> float:
-        """How long posts hold the channel's scopes: a worker publishing a channel that shares them, or a post of
-        one due within ``horizon`` seconds (0: the read may go)."""
+    def _posts_hold(self, name: str, horizon: float) -> float:
+        """How long posts hold the channel's scopes (0: the read may go), from what the daemon knows in memory: a
+        worker publishing a channel that shares them, or a post due within ``horizon`` seconds. The next due time
+        of all (the timer's wake-up) clears a read at once; within the read-ahead, the posts due are known by
+        channel; past it, a post due anywhere within ``horizon`` holds the read (posts first, no query)."""
         sharing = self.sharing.get(name, {name})
         if any(other in self.workers.tasks for other in sharing):
             return LOOK
-        first = await self._next_due(sharing)
-        if first is None:
+        now = self.rt.clock()
+        until = now + timedelta(seconds=horizon)
+        wake = self.timer.wake_when
+        if wake is None or wake > until:
             return 0.0
-        until = (first - self.rt.clock()).total_seconds()
-        return LOOK if -STALE_DUE < until < horizon else 0.0
-
-    async def _next_due(self, names: set[str]) -> datetime | None:
-        rt = self.rt
-        key = frozenset(names)
-        cached = self._due.get(key)
-        if cached is not None and cached[0] == rt.ahead.epoch and rt.monotonic() - cached[1] < DUE_CACHE:
-            return cached[2]
-        counts = await rt.db_read(store.queued_per_channel, sorted(names))
-        first = min((when for _, when, _ in counts.values() if when is not None), default=None)
-        self._due[key] = (rt.ahead.epoch, rt.monotonic(), first)
-        return first
+        ahead = self.rt.ahead
+        if ahead.until is not None and ahead.until >= until:
+            return LOOK if any(due <= until and channel in sharing for due, channel in ahead.items) else 0.0
+        return LOOK
 
     # -- saying things once ---------------------------------------------------------------------------------
 
