@@ -20,7 +20,8 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from bench.common import Row, instrument, ms, parser, percentile, report
+from bench.common import Row, instrument, parser, report
+from bench.yielding import busiest_second, summary, timed_posts
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
 from scheduler.daemon.core import Daemon
@@ -28,9 +29,6 @@ from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
 from scheduler.tables import deliveries
 from tests.fakes.vk import GROUP_ID, USER_ID, USER_TOKEN, FakeVk
-
-AHEAD = 5.0
-"""Seconds ahead of their time the announced posts are queued."""
 
 
 def configure(folder: Path, vk: FakeVk) -> Config:
@@ -82,42 +80,17 @@ async def run(config: Config, vk: FakeVk, timed: int, read: bool) -> tuple[list[
         while len(vk.calls("wall.getComments")) < reads_before + 3:
             await asyncio.sleep(0.05)
     started = time.time()
-    now_late: list[float] = []
-    ahead_late: list[float] = []
-    for i in range(timed):
-        for kind, late in (("now", now_late), ("ahead", ahead_late)):
-            text = f"timed post {i} ({kind}, {'during a read' if read else 'alone'})"
-            due = datetime.now(UTC) + timedelta(seconds=AHEAD if kind == "ahead" else 0)
-            request = NewPost(text, now=kind == "now", at=None if kind == "now" else due.isoformat())
-            await asyncio.to_thread(add_post, config, writer, request, datetime.now(UTC))
-            sent = await _sent(vk, text)
-            late.append(sent - due.timestamp())
-            await asyncio.sleep(0.7)
+    label = "during a read" if read else "alone"
+    now_late, ahead_late = await timed_posts(config, writer, vk, timed, label)
     ended = time.time()
     read_meanwhile = len([r for r in vk.calls("wall.getComments") if started <= r.received_at <= ended])
     daemon.request_stop("bench")
     await main
     writer.dispose()
-    stamps = sorted(r.received_at for r in vk.requests if r.path.startswith("/method/"))
-    busiest = max((len([s for s in stamps if t <= s < t + 1.0]) for t in stamps), default=0)
+    busiest = busiest_second(vk)
     if read:
         assert read_meanwhile > 0, "the comment read ended before the posts: seed more posts"
     return now_late, ahead_late, read_meanwhile, busiest
-
-
-async def _sent(vk: FakeVk, text: str, timeout: float = 60.0) -> float:
-    """When the fake received the ``wall.post`` of ``text``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for request in vk.calls("wall.post"):
-            if request.params.get("message") == text:
-                return request.received_at
-        await asyncio.sleep(0.005)
-    raise TimeoutError(f"{text!r} was not published within {timeout:g} s")
-
-
-def summary(late: list[float]) -> str:
-    return f"p50 {ms(percentile(late, 50))}, max {ms(max(late))}"
 
 
 def main() -> None:

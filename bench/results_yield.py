@@ -20,8 +20,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from bench.comments_yield import AHEAD, summary
 from bench.common import Row, instrument, parser, report
+from bench.yielding import busiest_second, summary, timed_posts
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
 from scheduler.daemon.core import Daemon
@@ -86,39 +86,17 @@ async def run(config: Config, vk: FakeVk, timed: int, read: bool) -> tuple[list[
         while len(vk.calls("wall.getById")) < 3:
             await asyncio.sleep(0.05)
     started = time.time()
-    now_late: list[float] = []
-    ahead_late: list[float] = []
-    for i in range(timed):
-        for kind, late in (("now", now_late), ("ahead", ahead_late)):
-            text = f"timed post {i} ({kind}, {'during the collection' if read else 'alone'})"
-            due = datetime.now(UTC) + timedelta(seconds=AHEAD if kind == "ahead" else 0)
-            request = NewPost(text, now=kind == "now", at=None if kind == "now" else due.isoformat())
-            await asyncio.to_thread(add_post, config, writer, request, datetime.now(UTC))
-            sent = await _sent(vk, text)
-            late.append(sent - due.timestamp())
-            await asyncio.sleep(0.7)
+    now_late, ahead_late = await timed_posts(config, writer, vk, timed, "during the collection" if read else "alone")
     ended = time.time()
     read_meanwhile = len([r for r in vk.calls("wall.getById") if started <= r.received_at <= ended])
     daemon.request_stop("bench")
     await main
     kept = stored(writer)
     writer.dispose()
-    stamps = sorted(r.received_at for r in vk.requests if r.path.startswith("/method/"))
-    busiest = max((len([s for s in stamps if t <= s < t + 1.0]) for t in stamps), default=0)
+    busiest = busiest_second(vk)
     if read:
         assert read_meanwhile > 0, "the collection ended before the posts: seed more posts"
     return now_late, ahead_late, read_meanwhile, kept, busiest
-
-
-async def _sent(vk: FakeVk, text: str, timeout: float = 60.0) -> float:
-    """When the fake received the ``wall.post`` of ``text``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for request in vk.calls("wall.post"):
-            if request.params.get("message") == text:
-                return request.received_at
-        await asyncio.sleep(0.005)
-    raise TimeoutError(f"{text!r} was not published within {timeout:g} s")
 
 
 def main() -> None:
