@@ -390,7 +390,15 @@ def test_release_returns_an_unsent_claim_to_the_queue(world: World) -> None:
 
 
 def test_status_values_are_the_documented_ones() -> None:
-    assert [s.value for s in Status] == ["queued", "publishing", "published", "failed", "cancelled", "unknown"]
+    assert [s.value for s in Status] == [
+        "queued",
+        "publishing",
+        "published",
+        "failed",
+        "cancelled",
+        "unknown",
+        "deleted",
+    ]
 
 
 def test_an_in_call_retry_waits_without_holding_the_hosts_slot(world: World) -> None:
