@@ -128,11 +128,19 @@ class ResultsCollection:
                     await self._audience(names)
                     await self._results(items)
 
-            await asyncio.gather(*(lane(*work) for work in lanes.values()))
-        except DatabaseError as exc:
+            # Every lane ends before the run does (a failed one does not leave the others running on their own).
+            for failure in await asyncio.gather(*(lane(*work) for work in lanes.values()), return_exceptions=True):
+                if isinstance(failure, Exception):
+                    self._failed(failure)
+        except Exception as exc:
+            self._failed(exc)
+
+    @staticmethod
+    def _failed(exc: Exception) -> None:
+        if isinstance(exc, DatabaseError):
             log.warning("reading results back: the database failed (%s); trying again at the next run", exc)
-        except Exception:  # never let a bug here touch publishing
-            log.exception("reading results back failed; trying again at the next run")
+        else:  # never let a bug here touch publishing
+            log.error("reading results back failed; trying again at the next run", exc_info=exc)
 
     # -- the readings ---------------------------------------------------------------------------------------
 

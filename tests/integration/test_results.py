@@ -22,7 +22,9 @@ from sqlalchemy import select
 
 from scheduler.config_results import ResultsConfig
 from scheduler.daemon import Daemon, open_daemon
+from scheduler.errors import DatabaseError
 from scheduler.intake import NewPost, add_post
+from scheduler.store import results as results_store
 from scheduler.tables import audience_readings, deliveries, result_readings
 from tests.conftest import run_cli, write_config
 from tests.fakes.base import Fault, grown
@@ -452,3 +454,36 @@ def test_the_collection_is_a_timer_job_unless_it_is_turned_off(world: World) -> 
         return [off, on]
 
     assert asyncio.run(scenario()) == [True, True]
+
+
+def test_a_database_failure_ends_the_run_quietly_and_the_next_run_stores_the_readings(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.start("vk")
+    d = world.daemon()
+    real = results_store.record_readings
+    failures = [DatabaseError("database is locked")]
+
+    def flaky(session: Any, batch: Any) -> int:
+        if failures:
+            raise failures.pop()
+        return real(session, batch)
+
+    monkeypatch.setattr(results_store, "record_readings", flaky)
+    caplog.set_level(logging.WARNING, logger="smm.results")
+
+    async def scenario() -> int:
+        await up(d)
+        await publish(d, 2)
+        world.advance(HOUR + 60)
+        move(d, timedelta(seconds=HOUR + 60))
+        await d.results.run()  # read, then not stored: the readings stay due
+        stored = len(readings(d))
+        move(d, timedelta(seconds=HOUR + 360))
+        await d.results.run()
+        await down(d)
+        return stored
+
+    assert asyncio.run(scenario()) == 0
+    assert len(readings(d)) == 2
+    assert [r.getMessage() for r in caplog.records if "the database failed" in r.getMessage()]
