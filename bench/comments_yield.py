@@ -76,7 +76,7 @@ async def run(config: Config, vk: FakeVk, timed: int, read: bool) -> tuple[list[
     writer = Database(config.database_url)
     reads_before = len(vk.calls("wall.getComments"))
     if read:
-        await daemon.comments.job()
+        await daemon.background.comments.job()
         while len(vk.calls("wall.getComments")) < reads_before + 3:
             await asyncio.sleep(0.05)
     started = time.time()

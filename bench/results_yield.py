@@ -82,7 +82,7 @@ async def run(config: Config, vk: FakeVk, timed: int, read: bool) -> tuple[list[
         await asyncio.sleep(0.05)
     writer = Database(config.database_url)
     if read:
-        daemon.results.start()
+        daemon.background.results.start()
         while len(vk.calls("wall.getById")) < 3:
             await asyncio.sleep(0.05)
     started = time.time()

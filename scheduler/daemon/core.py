@@ -18,14 +18,11 @@ from scheduler import watch
 from scheduler.alerts import Alert, AlertSender
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
-from scheduler.daemon.comments import CommentWatch
-from scheduler.daemon.deletions import DeletionRuns
-from scheduler.daemon.evergreen import PoolFills
+from scheduler.daemon.background import Background
 from scheduler.daemon.health import Progress, log_summary
 from scheduler.daemon.lifecycle import left_in_flight, run_once, start, sweep_media, upgrade_schema
 from scheduler.daemon.look import Look
 from scheduler.daemon.membership import Membership
-from scheduler.daemon.periodic import FeedPolls, NativeRuns
 from scheduler.daemon.process import (
     STOP_SLACK,
     exit_late,
@@ -38,12 +35,10 @@ from scheduler.daemon.process import (
     worker_thread,
 )
 from scheduler.daemon.reconcile import Reconciler
-from scheduler.daemon.results import ResultsCollection
 from scheduler.daemon.runtime import Runtime
 from scheduler.daemon.timer import Timer
 from scheduler.daemon.workers import Workers
 from scheduler.db import Database
-from scheduler.deleting import Deleter
 from scheduler.errors import ConfigError, DatabaseError, SmmError
 from scheduler.lock import DaemonLock
 from scheduler.publisher import Publisher
@@ -99,13 +94,9 @@ class Daemon:
         self.membership = Membership(rt, not db.is_sqlite, partial(self.timer.later, job_id="retake", job=self._poke))
         self.workers = Workers(rt, self.publisher, self.limiter, self.membership)
         self.reconciler = Reconciler(rt, self.publisher)
-        self.native = NativeRuns(rt, self.timer, self.publisher, self.limiter, self.membership)
-        self.feeds = FeedPolls(rt, self.timer)
-        self.comments = CommentWatch(rt, self.timer, self.limiter, self.membership, self._idle)
-        self.pool = PoolFills(rt, self.timer, self.membership, self._idle)
-        deleter = Deleter(self.publisher, owner)
-        self.deletions = DeletionRuns(rt, self.timer, deleter, self.limiter, self.membership, self._idle)
-        self.results = ResultsCollection(rt, self.timer, self.limiter, self.membership, self.workers)
+        self.background = Background(
+            rt, self.timer, self.publisher, self.limiter, self.membership, self.workers, self._idle
+        )
         self.look = Look(lambda: rt.config, rt.ahead, rt.db_call, rt.db_read, clock, monotonic, once=once)
         self.progress = Progress(self.notifier, self._status_line, rt.is_stopping)
         self.summary_task: asyncio.Task[None] | None = None
@@ -135,9 +126,7 @@ class Daemon:
         old, old_alerts = rt.adapters, rt.config.alerts
         rt.config, rt.adapters, rt.broken = config, adapters, broken
         self.publisher.config = config
-        self.native.plan()  # a channel may have turned native scheduling on
-        self.comments.plan()
-        self.results.plan()
+        self.background.plan()  # a channel may have turned native scheduling on, a section changed
         if config.alerts != old_alerts:
             previous, self.alerts = self.alerts, AlertSender.from_config(config.alerts, monotonic=rt.monotonic)
             self.alerts.start()
@@ -196,15 +185,7 @@ class Daemon:
             listener = asyncio.create_task(listen_postgres(url, rt.poke, rt.is_stopping))
         self.start_timer()
         self.summary_task = asyncio.create_task(self.log_summary())
-        if rt.config.feeds:
-            if rt.once:
-                await self.feeds.poll()
-            else:
-                self.feeds.plan(rt.clock())
-        if rt.once:
-            await self.pool.fill()  # the slots it fills may be due now: before the run publishes
-            self.native.start(rt.clock())
-            self.deletions.start(rt.clock())
+        await self.background.start()
         self.notifier.ready(f"ready: {plural(len(rt.adapters), 'channel', 'channels')}")
         log.info(
             "smm %s: publishing to %s",
@@ -250,12 +231,8 @@ class Daemon:
             self.notifier.watchdog()
 
     def _in_flight(self) -> list[asyncio.Task[None]]:
-        """The workers, the reconciliations, the native run, the deletion run and the results run still running."""
-        tasks = [*self.workers.tasks.values(), *self.reconciler.tasks.values()]
-        for task in (self.native.task, self.comments.task, self.deletions.task, self.results.task, self.pool.task):
-            if task is not None and not task.done():
-                tasks.append(task)  # type: ignore[arg-type]
-        return tasks
+        """The workers, the reconciliations and the background runs still running."""
+        return [*self.workers.tasks.values(), *self.reconciler.tasks.values(), *self.background.running()]
 
     async def _shutdown(self) -> None:
         rt = self.rt
@@ -288,9 +265,8 @@ class Daemon:
         log.info("stopped (%s published this run)", published, extra={"action": "stopped"})
 
     def start_timer(self) -> None:
-        """The timer's jobs: the safety tick, the lease heartbeat (a cluster's), the daily summary, the native runs,
-        the deletions, the results collection (and the feed polls and the wake-ups at due times, planned as they
-        come)."""
+        """The timer's jobs: the safety tick, the lease heartbeat (a cluster's), the daily summary, the background
+        work's (and the feed polls and the wake-ups at due times, planned as they come)."""
         rt = self.rt
         tick = rt.config.daemon.tick
         if self.notifier.watchdog_interval:
@@ -301,11 +277,7 @@ class Daemon:
             self.timer.every("lease", max(1.0, rt.config.daemon.lease / 3), self._heartbeat)
         if not rt.once:
             self.timer.every("summary", SUMMARY_INTERVAL, self.log_summary)
-            self.native.plan()
-            self.comments.plan()
-            self.deletions.plan()
-            self.results.plan()
-            self.pool.plan()
+            self.background.plan()
 
     async def _poke(self) -> None:
         """The timer's way to wake the loop: a coroutine runs on the loop itself, where a plain function would run

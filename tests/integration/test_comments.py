@@ -121,7 +121,7 @@ class Watch:
         self.rt.adapters, self.rt.broken = build_adapters(self.daemon.factory, config)
 
     async def read(self) -> int:
-        return await self.daemon.comments.read(datetime.now(UTC))
+        return await self.daemon.background.comments.read(datetime.now(UTC))
 
     async def close(self) -> None:
         for adapter in self.rt.adapters.values():
@@ -269,8 +269,8 @@ def test_the_daily_digest_names_posts_channels_and_links_and_takes_each_comment_
         sender.start()
         try:
             assert await watch.read() == 7
-            await watch.daemon.comments.digest()
-            await watch.daemon.comments.digest()  # nothing new: no message
+            await watch.daemon.background.comments.digest()
+            await watch.daemon.background.comments.digest()  # nothing new: no message
             deadline = time.monotonic() + 10
             while not fakes.hook.messages and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
@@ -312,7 +312,7 @@ def test_two_daemons_on_postgresql_store_and_digest_each_comment_once(
             for watch in watches:
                 monkeypatch.setattr(watch.daemon.membership, "may_read", _always)
             counts = list(await asyncio.gather(*(w.read() for w in watches)))
-            await asyncio.gather(*(w.daemon.comments.digest() for w in watches))
+            await asyncio.gather(*(w.daemon.background.comments.digest() for w in watches))
             return counts
         finally:
             for watch in watches:

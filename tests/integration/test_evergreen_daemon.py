@@ -315,7 +315,7 @@ def test_two_daemons_fill_a_channel_from_one_of_them_only(tmp_path: Path, postgr
             for d in daemons:
                 d.rt.adapters, d.rt.broken = build_adapters(d.factory, config)
                 await d.membership.join(T0)
-            return list(await asyncio.gather(*(d.pool.fill() for d in daemons)))
+            return list(await asyncio.gather(*(d.background.pool.fill() for d in daemons)))
         finally:
             for d in daemons:
                 await d.factory.aclose()
@@ -342,10 +342,10 @@ def test_a_fill_waits_while_the_daemon_is_busy_publishing(world: tuple[Config, D
             return False
         return True
 
-    daemon.pool.idle = idle
+    daemon.background.pool.idle = idle
     started = time.monotonic()
     try:
-        assert asyncio.run(daemon.pool.fill()) == 2  # 1 and 2 Jan, once the daemon was idle
+        assert asyncio.run(daemon.background.pool.fill()) == 2  # 1 and 2 Jan, once the daemon was idle
     finally:
         daemon.release()
     assert busy == [0] and time.monotonic() - started >= 1.0

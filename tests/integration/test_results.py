@@ -178,11 +178,11 @@ def test_each_network_is_read_at_its_planned_ages_and_telegram_gives_its_audienc
 
     async def scenario() -> None:
         await up(d)
-        d.results.plan()
+        d.background.results.plan()
         [post_id] = await publish(d)
         world.advance(HOUR + 60)
         move(d, timedelta(seconds=HOUR + 60))
-        await d.results.run()
+        await d.background.results.run()
         first = readings(d)
         assert {(r["channel"], r["age"]) for r in first} == {("facebook", HOUR), ("ok", HOUR), ("vk", HOUR)}
         for r in first:
@@ -194,9 +194,9 @@ def test_each_network_is_read_at_its_planned_ages_and_telegram_gives_its_audienc
         tg.chats[0].members = 870
         world.advance(DAY)
         move(d, timedelta(seconds=HOUR + 60 + DAY))
-        await d.results.run()
+        await d.background.results.run()
         asked = len(tg.calls("getChatMemberCount"))
-        await d.results.run()
+        await d.background.results.run()
         assert len(tg.calls("getChatMemberCount")) == asked == 2
         # The fakes' communities grow 1 % a day; each day has its own reading.
         days = {c: [grown(n, HOUR + 60), grown(n, HOUR + 60 + DAY)] for c, n in base.items()}
@@ -240,7 +240,7 @@ def test_a_facebook_token_without_read_insights_gives_no_views_and_says_why_once
         await publish(d, 2)
         world.advance(HOUR + 60)
         move(d, timedelta(seconds=HOUR + 60))
-        await d.results.run()
+        await d.background.results.run()
         await down(d)
 
     asyncio.run(scenario())
@@ -266,9 +266,9 @@ def test_a_missing_right_is_logged_once_and_the_other_channels_go_on(
         vk.rights[USER_TOKEN] = set(RIGHTS) - {"wall"}
         world.advance(HOUR + 60)
         move(d, timedelta(seconds=HOUR + 60))
-        await d.results.run()
+        await d.background.results.run()
         move(d, timedelta(seconds=HOUR + 600))
-        await d.results.run()
+        await d.background.results.run()
         await down(d)
 
     asyncio.run(scenario())
@@ -290,10 +290,10 @@ def test_a_post_gone_from_the_network_is_recorded_and_no_longer_read(world: Worl
         vk.published[0]["deleted"] = True
         world.advance(HOUR + 60)
         move(d, timedelta(seconds=HOUR + 60))
-        await d.results.run()
+        await d.background.results.run()
         world.advance(DAY)
         move(d, timedelta(seconds=DAY + HOUR))
-        await d.results.run()
+        await d.background.results.run()
         await down(d)
         return post_id
 
@@ -315,14 +315,14 @@ def test_a_failed_read_is_stored_and_tried_again_at_the_next_age_only(world: Wor
         vk.inject("wall.getById", Fault.respond(200, vk_error(10, "Internal server error")))
         world.advance(HOUR + 60)
         move(d, timedelta(seconds=HOUR + 60))
-        await d.results.run()
+        await d.background.results.run()
         for minutes in (10, 60, 600):  # the job's later runs that day: no retry storm
             move(d, timedelta(seconds=HOUR + 60 * minutes))
-            await d.results.run()
+            await d.background.results.run()
         assert len(vk.calls("wall.getById")) == 1
         world.advance(DAY)
         move(d, timedelta(seconds=DAY + 60))
-        await d.results.run()
+        await d.background.results.run()
         await down(d)
 
     asyncio.run(scenario())
@@ -342,7 +342,7 @@ def test_a_daemon_down_past_several_ages_takes_one_reading_and_a_restart_none(wo
         await publish(d, 3)
         world.advance(8 * DAY)
         move(d, timedelta(days=8))
-        await d.results.run()
+        await d.background.results.run()
         await down(d)
 
     asyncio.run(first())
@@ -354,7 +354,7 @@ def test_a_daemon_down_past_several_ages_takes_one_reading_and_a_restart_none(wo
     async def second() -> None:
         await up(again)
         move(again, timedelta(days=8, minutes=5))
-        await again.results.run()
+        await again.background.results.run()
         await down(again)
 
     asyncio.run(second())
@@ -376,16 +376,16 @@ def test_two_daemons_on_postgresql_store_each_reading_once(world: World, backend
         world.advance(HOUR + 60)
         for d in (first, second):
             move(d, timedelta(seconds=HOUR + 60))
-        await asyncio.gather(first.results.run(), second.results.run())
+        await asyncio.gather(first.background.results.run(), second.background.results.run())
         # Whatever each one collected, the same readings are not stored again by the other afterwards.
-        await asyncio.gather(second.results.run(), first.results.run())
+        await asyncio.gather(second.background.results.run(), first.background.results.run())
         for d in (first, second):
             await d.membership.leave()
             await down(d)
 
     asyncio.run(scenario())
     assert [(r["channel"], r["age"]) for r in readings(first)] == [("vk", HOUR)] * 3
-    assert first.results.stored + second.results.stored == 3
+    assert first.background.results.stored + second.background.results.stored == 3
     assert len(world.fakes["vk"].calls("wall.getById")) == 3
     assert audience(first) == {"vk": 1200, "telegram": 850}
 
@@ -397,14 +397,14 @@ def test_a_read_steps_aside_for_a_post_due_within_its_pace(world: World) -> None
     async def scenario() -> list[float]:
         await up(d)
         d.timer.start()
-        d.results.sharing = {"vk": {"vk"}}
+        d.background.results.sharing = {"vk": {"vk"}}
         add_post(d.config, d.rt.db, NewPost("soon", channels=["vk"], at=(T0 + timedelta(seconds=3)).isoformat()), T0)
         d.rt.poke()  # as the CLI's wake-up does
         await d.cycle()  # the look plans the wake-up at the post's time
-        holds = [d.results._posts_hold("vk", 5.0), d.results._posts_hold("vk", 2.0)]
+        holds = [d.background.results._posts_hold("vk", 5.0), d.background.results._posts_hold("vk", 2.0)]
         move(d, timedelta(seconds=2))
         await d.cycle()  # within the read-ahead now: the post's channel is known
-        holds += [d.results._posts_hold("vk", 2.0), d.results._posts_hold("other", 2.0)]
+        holds += [d.background.results._posts_hold("vk", 2.0), d.background.results._posts_hold("other", 2.0)]
         await d.timer.stop(lambda tasks: asyncio.sleep(0, 0))
         await down(d)
         return holds
@@ -423,11 +423,11 @@ def test_a_network_asking_to_slow_down_leaves_the_readings_for_the_next_run(worl
         vk.inject("wall.getById", Fault.respond(200, vk_error(6, "Too many requests per second")))
         world.advance(HOUR + 60)
         move(d, timedelta(seconds=HOUR + 60))
-        await d.results.run()
+        await d.background.results.run()
         counts = [len(readings(d)), len(vk.calls("wall.getById"))]
         await asyncio.sleep(1.0)  # VK's error 6 names no wait; the adapter asks for half a second
         move(d, timedelta(seconds=HOUR + 360))
-        await d.results.run()
+        await d.background.results.run()
         await down(d)
         return [*counts, len(readings(d))]
 
@@ -443,10 +443,10 @@ def test_the_collection_is_a_timer_job_unless_it_is_turned_off(world: World) -> 
     async def scenario() -> list[bool]:
         await up(d)
         d.timer.start()
-        d.results.plan()
+        d.background.results.plan()
         off = d.timer.planned("results") is None
         d.rt.config = replace(d.config, results_section=ResultsConfig(interval=60.0))
-        d.results.plan()  # as a reload does
+        d.background.results.plan()  # as a reload does
         on = d.timer.planned("results") is not None
         d.timer.remove("results")
         await d.timer.stop(lambda tasks: asyncio.sleep(0, 0))

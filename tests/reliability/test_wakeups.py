@@ -105,11 +105,11 @@ def test_the_next_native_scheduling_run_is_a_wake_up_of_its_own(
         job = daemon.timer.scheduler.get_job("native")  # type: ignore[union-attr]
         assert job.next_run_time == t0
         assert job.trigger.interval == timedelta(seconds=NATIVE_INTERVAL)
-        await daemon.native.job()
-        first = daemon.native.task
+        await daemon.background.native.job()
+        first = daemon.background.native.task
         assert first is not None
-        await daemon.native.job()  # a run still going on: no second one beside it
-        assert daemon.native.task is first
+        await daemon.background.native.job()  # a run still going on: no second one beside it
+        assert daemon.background.native.task is first
         await first
         await daemon._shutdown()
 
