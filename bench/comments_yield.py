@@ -12,67 +12,33 @@ daemon knows their time, and the comment read steps aside before it).
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import update
-
 from bench.common import Row, instrument, parser, report
-from bench.yielding import busiest_second, summary, timed_posts
-from scheduler.channels import AdapterFactory
-from scheduler.config import Config, load_config
-from scheduler.daemon.core import Daemon
+from bench.yielding import busiest_second, configure, seed, start_daemon, summary, timed_posts
+from scheduler.config import Config
 from scheduler.db import Database
-from scheduler.intake import NewPost, add_post
-from scheduler.tables import deliveries
-from tests.fakes.vk import GROUP_ID, USER_ID, USER_TOKEN, FakeVk
+from tests.fakes.vk import GROUP_ID, FakeVk
 
 
-def configure(folder: Path, vk: FakeVk) -> Config:
-    path = folder / "config.toml"
-    path.write_text(
-        f'[database]\nurl = "sqlite:///{folder}/smm.db"\n\n[comments]\ninterval = "1h"\n\n'
-        f'[[channels]]\nname = "vk"\nnetwork = "vk"\ngroup_id = {GROUP_ID}\ntoken_env = "BENCH_VK_TOKEN"\n'
-        f'api_url = "{vk.url}"\n'
-    )
-    os.environ["BENCH_VK_TOKEN"] = USER_TOKEN
-    return load_config(path)
+def add_comments(vk: FakeVk) -> Callable[[int, int], None]:
+    """Two comments on each seeded post."""
 
-
-def seed(config: Config, vk: FakeVk, posts: int) -> None:
-    """``posts`` published two days ago (out of VK's daily quota), each with two comments on the fake."""
-    db = Database(config.database_url)
-    db.check_schema(create=True)
-    day_ago = datetime.now(UTC) - timedelta(days=2)
-    for i in range(posts):
-        view = add_post(
-            config, db, NewPost(f"earlier post {i}", at=(day_ago + timedelta(days=30)).isoformat()), day_ago
-        )
-        with vk._state:
-            remote = vk._m_wall_post(USER_ID, {"owner_id": str(-GROUP_ID), "from_group": "1", "message": view["text"]})
+    def each(i: int, post_id: int) -> None:
         for n in range(2):
-            vk.add_comment(-GROUP_ID, remote["post_id"], 500 + n, f"comment {n} on post {i}")
-        with db.write_core() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.post_id == view["id"])
-                .values(
-                    status="published", remote_id=str(remote["post_id"]), published_at=day_ago, next_attempt_at=None
-                )
-            )
-    db.dispose()
+            vk.add_comment(-GROUP_ID, post_id, 500 + n, f"comment {n} on post {i}")
+
+    return each
 
 
 async def run(config: Config, vk: FakeVk, timed: int, read: bool) -> tuple[list[float], list[float], int, int]:
     """Publish ``timed`` posts due now and ``timed`` announced ones (with the comment read going on when ``read``);
     returns their lateness, the comments read meanwhile and the most VK requests in any 1-second window."""
-    daemon = Daemon(config, Database(config.database_url), AdapterFactory(), load=lambda: config)
-    main = asyncio.create_task(daemon.main())
-    while daemon.timer.scheduler is None or not daemon.rt.adapters:
-        await asyncio.sleep(0.05)
+    daemon, main = await start_daemon(config)
     writer = Database(config.database_url)
     reads_before = len(vk.calls("wall.getComments"))
     if read:
@@ -102,8 +68,9 @@ def main() -> None:
         with FakeVk() as vk, tempfile.TemporaryDirectory() as folder:
             assert isinstance(vk, FakeVk)
             instrument(vk)
-            config = configure(Path(folder), vk)
-            seed(config, vk, posts if read else 0)
+            config = configure(Path(folder), vk, '[comments]\ninterval = "1h"')
+            # Published two days ago: out of VK's daily quota.
+            seed(config, vk, posts if read else 0, timedelta(days=2), add_comments(vk))
             vk.limits = True  # the seeded posts are not today's
             results[read] = asyncio.run(run(config, vk, timed, read))
     (alone_now, alone_ahead, _, alone_busiest), (now, ahead, reads, busiest) = results[False], results[True]

@@ -12,24 +12,21 @@ queued 5 s ahead (the daemon knows their time, and the collection steps aside be
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from bench.common import Row, instrument, parser, report
-from bench.yielding import busiest_second, summary, timed_posts
-from scheduler.channels import AdapterFactory
-from scheduler.config import Config, load_config
-from scheduler.daemon.core import Daemon
+from bench.yielding import busiest_second, configure, seed, start_daemon, summary, timed_posts
+from scheduler.config import Config
 from scheduler.db import Database
-from scheduler.intake import NewPost, add_post
-from scheduler.tables import deliveries, result_readings
+from scheduler.tables import result_readings
 from tests.fakes.base import Fault
-from tests.fakes.vk import GROUP_ID, USER_ID, USER_TOKEN, FakeVk
+from tests.fakes.vk import FakeVk
 
 SLOW = 0.5
 """Seconds the slow VK takes to answer each wall.getById."""
@@ -37,34 +34,13 @@ PUBLISHED_AGO = timedelta(hours=26)
 """The seeded posts' age: their 24-hour reading is due."""
 
 
-def configure(folder: Path, vk: FakeVk) -> Config:
-    path = folder / "config.toml"
-    path.write_text(
-        f'[database]\nurl = "sqlite:///{folder}/smm.db"\n\n[comments]\nenabled = false\n\n'
-        f'[[channels]]\nname = "vk"\nnetwork = "vk"\ngroup_id = {GROUP_ID}\ntoken_env = "BENCH_VK_TOKEN"\n'
-        f'api_url = "{vk.url}"\n'
-    )
-    os.environ["BENCH_VK_TOKEN"] = USER_TOKEN
-    return load_config(path)
+def aged(vk: FakeVk) -> Callable[[int, int], None]:
+    """Each seeded post as old on the fake as in the database (its figures are a day's)."""
 
+    def each(i: int, post_id: int) -> None:
+        vk.published[-1]["time"] = (datetime.now(UTC) - PUBLISHED_AGO).timestamp()
 
-def seed(config: Config, vk: FakeVk, posts: int) -> None:
-    """``posts`` published ``PUBLISHED_AGO`` (on the fake too), each due its 24-hour reading."""
-    db = Database(config.database_url)
-    db.check_schema(create=True)
-    then = datetime.now(UTC) - PUBLISHED_AGO
-    for i in range(posts):
-        view = add_post(config, db, NewPost(f"earlier post {i}", at=(then + timedelta(days=30)).isoformat()), then)
-        with vk._state:
-            remote = vk._m_wall_post(USER_ID, {"owner_id": str(-GROUP_ID), "from_group": "1", "message": view["text"]})
-            vk.published[-1]["time"] = then.timestamp()
-        with db.write_core() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.post_id == view["id"])
-                .values(status="published", remote_id=str(remote["post_id"]), published_at=then, next_attempt_at=None)
-            )
-    db.dispose()
+    return each
 
 
 def stored(db: Database) -> int:
@@ -76,10 +52,7 @@ async def run(config: Config, vk: FakeVk, timed: int, read: bool) -> tuple[list[
     """Publish ``timed`` posts due now and ``timed`` announced ones (with the collection going on when ``read``);
     returns their lateness, the readings taken meanwhile, the readings stored in all, and the most VK requests in
     any 1-second window."""
-    daemon = Daemon(config, Database(config.database_url), AdapterFactory(), load=lambda: config)
-    main = asyncio.create_task(daemon.main())
-    while daemon.timer.scheduler is None or not daemon.rt.adapters:
-        await asyncio.sleep(0.05)
+    daemon, main = await start_daemon(config)
     writer = Database(config.database_url)
     if read:
         daemon.background.results.start()
@@ -108,8 +81,8 @@ def main() -> None:
         with FakeVk() as vk, tempfile.TemporaryDirectory() as folder:
             assert isinstance(vk, FakeVk)
             instrument(vk)
-            config = configure(Path(folder), vk)
-            seed(config, vk, posts if read else 0)
+            config = configure(Path(folder), vk, "[comments]\nenabled = false")
+            seed(config, vk, posts if read else 0, PUBLISHED_AGO, aged(vk))
             vk.inject("wall.getById", *[Fault.delay(SLOW)] * (posts + 10))
             vk.limits = True
             results[read] = asyncio.run(run(config, vk, timed, read))

@@ -4,19 +4,67 @@ published on a VK fake while the reads go on, timed from their due time to the s
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
 
 from bench.common import ms, percentile
-from scheduler.config import Config
+from scheduler.channels import AdapterFactory
+from scheduler.config import Config, load_config
+from scheduler.daemon.core import Daemon
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
-from tests.fakes.vk import FakeVk
+from scheduler.tables import deliveries
+from tests.fakes.vk import GROUP_ID, USER_ID, USER_TOKEN, FakeVk
 
 AHEAD = 5.0
 """Seconds ahead of their time the announced posts are queued."""
 SPACING = 0.7
 """Seconds between two timed posts."""
+
+
+def configure(folder: Path, vk: FakeVk, sections: str) -> Config:
+    """A config of one VK channel on the fake, a SQLite database in ``folder``, and ``sections`` (TOML)."""
+    path = folder / "config.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{folder}/smm.db"\n\n{sections}\n\n'
+        f'[[channels]]\nname = "vk"\nnetwork = "vk"\ngroup_id = {GROUP_ID}\ntoken_env = "BENCH_VK_TOKEN"\n'
+        f'api_url = "{vk.url}"\n'
+    )
+    os.environ["BENCH_VK_TOKEN"] = USER_TOKEN
+    return load_config(path)
+
+
+def seed(config: Config, vk: FakeVk, posts: int, ago: timedelta, each: Callable[[int, int], None]) -> None:
+    """``posts`` published ``ago`` on the fake and in the database; ``each(index, remote post id)`` after each."""
+    db = Database(config.database_url)
+    db.check_schema(create=True)
+    then = datetime.now(UTC) - ago
+    for i in range(posts):
+        view = add_post(config, db, NewPost(f"earlier post {i}", at=(then + timedelta(days=30)).isoformat()), then)
+        with vk._state:
+            remote = vk._m_wall_post(USER_ID, {"owner_id": str(-GROUP_ID), "from_group": "1", "message": view["text"]})
+        each(i, remote["post_id"])
+        with db.write_core() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.post_id == view["id"])
+                .values(status="published", remote_id=str(remote["post_id"]), published_at=then, next_attempt_at=None)
+            )
+    db.dispose()
+
+
+async def start_daemon(config: Config) -> tuple[Daemon, asyncio.Task[int]]:
+    """The daemon running in this process (its ``main`` as a task), once its channels are up."""
+    daemon = Daemon(config, Database(config.database_url), AdapterFactory(), load=lambda: config)
+    main = asyncio.create_task(daemon.main())
+    while daemon.timer.scheduler is None or not daemon.rt.adapters:
+        await asyncio.sleep(0.05)
+    return daemon, main
 
 
 async def timed_posts(
