@@ -7,8 +7,9 @@ the link preview. Markup (``parse_mode`` HTML or MarkdownV2) is checked when a p
 "can't parse entities" never surprises the daemon.
 """
 
-from adapters.telegram.adapter import DELETE_WINDOW, TelegramAdapter
+from adapters.telegram.adapter import TelegramAdapter
 from adapters.telegram.client import DEFAULT_API_URL, build_bot, default_request
+from adapters.telegram.reading import DELETE_WINDOW
 from adapters.telegram_markup import (
     PARSE_MODES,
     escape,

@@ -6,7 +6,6 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,7 +13,6 @@ from adapters.base import (
     MB,
     Adapter,
     Capabilities,
-    Comment,
     OutgoingPost,
     Problem,
     PublishResult,
@@ -23,10 +21,11 @@ from adapters.base import (
     token_fingerprint,
 )
 from adapters.channel import ChannelSettings, OptionReader, SharedClients, show
-from adapters.errors import AmbiguousError, AuthError, NotSupported, PermanentError, PostTooOld, PublishError
+from adapters.errors import AmbiguousError, AuthError, PermanentError, PublishError
 from adapters.telegram.client import DEFAULT_API_URL, build_bot
 from adapters.telegram.errors import telegram_errors
-from adapters.telegram.updates import CommentUpdates, discussion_note
+from adapters.telegram.reading import DELETE_WINDOW, TelegramReading
+from adapters.telegram.updates import CommentUpdates
 from adapters.telegram_markup import compose, markup_problems, normalize_parse_mode
 from adapters.telegram_markup import visible_length as markup_length
 
@@ -35,13 +34,10 @@ if TYPE_CHECKING:
     from telegram.request import BaseRequest
 
 _CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+")
-#: https://core.telegram.org/bots/api#deletemessage: "A message can only be deleted if it was sent less than 48
-#: hours ago."
-DELETE_WINDOW = 48 * 3600.0
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 
 
-class TelegramAdapter(Adapter):
+class TelegramAdapter(TelegramReading, Adapter):
     """Posts to one Telegram channel (or group) as a bot that is an admin there with the right to post."""
 
     network = "telegram"
@@ -296,58 +292,6 @@ class TelegramAdapter(Adapter):
         if status == "kicked":
             raise AuthError(f"bot {name} was banned from {label}: unban it and {fix}")
         raise AuthError(f"bot {name} cannot post in {label} (it is {status}): {fix}")
-
-    async def comments_check(self) -> str:
-        """Whether the channel's comments can be read: its discussion group, the bot's place in it, its updates
-        (see :func:`adapters.telegram.updates.discussion_note`)."""
-        bot = await self._ready()
-        with self._errors(sending=False):
-            return await discussion_note(bot, self._chat_id, reading=self._comments is not None)
-
-    async def read_comments(self, remote_id: str, since: datetime) -> list[Comment]:
-        """With ``read_comments = true``: the comments seen in the bot's updates on post ``remote_id`` (see
-        :mod:`adapters.telegram.updates`); else :class:`NotSupported`."""
-        if self._comments is None:
-            raise self._unsupported("comments")
-        bot = await self._ready()
-        channel, _group, username = await self._discussion_group(bot)
-        with self._errors(sending=False):
-            await self._comments.poll(bot, {channel: username})
-        return self._comments.on(channel, int(remote_id), since)
-
-    async def _discussion_group(self, bot: Bot) -> tuple[int, int, str | None]:
-        if self._discussion is None:
-            with self._errors(sending=False):
-                chat = await bot.get_chat(self._chat_id)
-            if chat.linked_chat_id is None:
-                raise NotSupported(f"no discussion group is linked to {self._chat_id}, so its posts take no comments")
-            self._discussion = (chat.id, chat.linked_chat_id, chat.username)
-        return self._discussion
-
-    async def read_audience(self) -> int:
-        bot = await self._ready()
-        with self._errors(sending=False):
-            return await bot.get_chat_member_count(self._chat_id)
-
-    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
-        """``deleteMessage`` of the post's first message (the one :meth:`publish` returned); refused before any
-        request once the message is 48 hours old, which Telegram does not allow a bot."""
-        from telegram.error import BadRequest
-
-        age = (now - published_at).total_seconds()
-        if age >= DELETE_WINDOW:
-            raise PostTooOld(
-                f"Telegram lets a bot delete a message only within 48 hours of posting; message {remote_id} in "
-                f"{self._chat_id} was posted {age / 3600:.0f} hours ago: delete it by hand in the Telegram app"
-            )
-        bot = await self._ready()
-        unsure = f"message {remote_id} may be deleted: check {self._chat_id} before deleting again"
-        with self._errors(sending=True, unsure=unsure):
-            try:
-                await bot.delete_message(self._chat_id, int(remote_id))
-            except BadRequest as exc:
-                if "message to delete not found" not in exc.message.lower():
-                    raise
 
     def rate_limits(self) -> tuple[RateLimit, ...]:
         # Asked several times per post: built once per chat id (a group's id changes when it becomes a supergroup).
