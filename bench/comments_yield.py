@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.common import Row, instrument, parser, report
-from bench.yielding import busiest_second, configure, seed, start_daemon, summary, timed_posts
+from bench.yielding import busiest_row, busiest_second, configure, lateness_rows, seed, start_daemon, timed_posts
 from scheduler.config import Config
 from scheduler.db import Database
 from tests.fakes.vk import GROUP_ID, FakeVk
@@ -74,29 +74,15 @@ def main() -> None:
             vk.limits = True  # the seeded posts are not today's
             results[read] = asyncio.run(run(config, vk, timed, read))
     (alone_now, alone_ahead, _, alone_busiest), (now, ahead, reads, busiest) = results[False], results[True]
-    worst_ahead = max(ahead) - max(alone_ahead)
     rows = [
-        Row("posts due now, alone", summary(alone_now)),
-        Row(
-            f"posts due now, during a read of {posts} posts' comments",
-            summary(now),
-            "at most one VK slot (0.35 s)",
-            max(now) <= max(alone_now) + 0.35 + 0.05,
-        ),
-        Row("posts queued 5 s ahead, alone", summary(alone_ahead)),
-        Row("posts queued 5 s ahead, during the read", summary(ahead), "not delayed (+<= 50 ms)", worst_ahead <= 0.05),
+        *lateness_rows((alone_now, alone_ahead), (now, ahead), f"a read of {posts} posts' comments"),
         Row(
             "comment reads (wall.getComments) while the posts went",
             str(reads),
             "> 0 (the read was going on)",
             reads > 0,
         ),
-        Row(
-            "most VK requests in any 1 s (both runs)",
-            f"{max(busiest, alone_busiest)}",
-            "<= 3",
-            max(busiest, alone_busiest) <= 3,
-        ),
+        busiest_row(busiest, alone_busiest),
     ]
     notes = [
         f"{timed} posts of each kind per run, one every 0.7 s; the read is started (its job) just before the first; "

@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench.common import Row, instrument, parser, report
-from bench.yielding import busiest_second, configure, seed, start_daemon, summary, timed_posts
+from bench.yielding import busiest_row, busiest_second, configure, lateness_rows, seed, start_daemon, timed_posts
 from scheduler.config import Config
 from scheduler.db import Database
 from scheduler.tables import result_readings
@@ -87,22 +87,9 @@ def main() -> None:
             vk.limits = True
             results[read] = asyncio.run(run(config, vk, timed, read))
     (alone_now, alone_ahead, *_, alone_busiest), (now, ahead, reads, kept, busiest) = results[False], results[True]
-    worst_ahead = max(ahead) - max(alone_ahead)
+    during = f"the collection of {posts} posts' results from a VK answering in {SLOW:g} s"
     rows = [
-        Row("posts due now, alone", summary(alone_now)),
-        Row(
-            f"posts due now, during the collection of {posts} posts' results from a VK answering in {SLOW:g} s",
-            summary(now),
-            "at most one VK slot (0.35 s)",
-            max(now) <= max(alone_now) + 0.35 + 0.05,
-        ),
-        Row("posts queued 5 s ahead, alone", summary(alone_ahead)),
-        Row(
-            "posts queued 5 s ahead, during the collection",
-            summary(ahead),
-            "not delayed (+<= 50 ms)",
-            worst_ahead <= 0.05,
-        ),
+        *lateness_rows((alone_now, alone_ahead), (now, ahead), during),
         Row(
             "results reads (wall.getById) while the posts went",
             str(reads),
@@ -110,12 +97,7 @@ def main() -> None:
             reads > 0,
         ),
         Row("readings stored by the collection in all (one per post at most)", str(kept), f"<= {posts}", kept <= posts),
-        Row(
-            "most VK requests in any 1 s (both runs)",
-            f"{max(busiest, alone_busiest)}",
-            "<= 3",
-            max(busiest, alone_busiest) <= 3,
-        ),
+        busiest_row(busiest, alone_busiest),
     ]
     notes = [
         f"{timed} posts of each kind per run, one every 0.7 s; the collection (its job) is started just before the "

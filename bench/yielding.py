@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from bench.common import ms, percentile
+from bench.common import Row, ms, percentile
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
 from scheduler.daemon.core import Daemon
@@ -105,3 +105,32 @@ def busiest_second(vk: FakeVk) -> int:
 
 def summary(late: list[float]) -> str:
     return f"p50 {ms(percentile(late, 50))}, max {ms(max(late))}"
+
+
+def lateness_rows(
+    alone: tuple[list[float], list[float]], during: tuple[list[float], list[float]], what: str
+) -> list[Row]:
+    """The rows of the posts' lateness (due now, and queued ahead) alone and ``during`` the reads (``what``): a
+    post due now may wait one VK request slot (0.35 s) more, one queued ahead not at all (50 ms of noise)."""
+    (alone_now, alone_ahead), (now, ahead) = alone, during
+    return [
+        Row("posts due now, alone", summary(alone_now)),
+        Row(
+            f"posts due now, during {what}",
+            summary(now),
+            "at most one VK slot (0.35 s)",
+            max(now) <= max(alone_now) + 0.35 + 0.05,
+        ),
+        Row(f"posts queued {AHEAD:g} s ahead, alone", summary(alone_ahead)),
+        Row(
+            f"posts queued {AHEAD:g} s ahead, during {what}",
+            summary(ahead),
+            "not delayed (+<= 50 ms)",
+            max(ahead) - max(alone_ahead) <= 0.05,
+        ),
+    ]
+
+
+def busiest_row(*busiest: int) -> Row:
+    """The most VK requests in any second of the runs, against VK's 3 a second."""
+    return Row("most VK requests in any 1 s (both runs)", f"{max(busiest)}", "<= 3", max(busiest) <= 3)
