@@ -35,6 +35,8 @@ from tests.fakes.vk import GROUP_ID, RIGHTS, USER_TOKEN, FakeVk
 from tests.fakes.vk import error_body as vk_error
 from tests.integration.test_read_ahead import T0, Clock
 
+pytestmark = pytest.mark.slow
+
 HOUR, DAY = 3600, 86400
 
 
