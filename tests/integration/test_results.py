@@ -479,10 +479,10 @@ def test_a_database_failure_ends_the_run_quietly_and_the_next_run_stores_the_rea
         await publish(d, 2)
         world.advance(HOUR + 60)
         move(d, timedelta(seconds=HOUR + 60))
-        await d.results.run()  # read, then not stored: the readings stay due
+        await d.background.results.run()  # read, then not stored: the readings stay due
         stored = len(readings(d))
         move(d, timedelta(seconds=HOUR + 360))
-        await d.results.run()
+        await d.background.results.run()
         await down(d)
         return stored
 
