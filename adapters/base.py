@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
-    from adapters.channel import ChannelSettings, OptionReader, SharedClients
+    from adapters.building import ChannelSettings, SharedClients
+    from adapters.channel import OptionReader
 
 MB = 1024 * 1024
 

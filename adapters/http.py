@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from adapters.channel import SharedClients
+    from adapters.building import SharedClients
 
 USER_AGENT = "smm-scheduler (+https://github.com/smm-scheduler)"
 

@@ -23,11 +23,14 @@ import stat
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from adapters.base import MB, Adapter, Capabilities, OutgoingPost, PublishResult, RateLimit
-from adapters.channel import ChannelSettings, OptionReader, SharedClients
 from adapters.errors import AuthError, PermanentError, PublishError, TransientError
+
+if TYPE_CHECKING:
+    from adapters.building import ChannelSettings, SharedClients
+    from adapters.channel import OptionReader
 
 KEYS = ".keys"
 WRITING = ".writing-"

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 
 from adapters import Adapter, adapter_class
-from adapters.channel import ChannelSettings, SharedClients
+from adapters.building import ChannelSettings, SharedClients
 from scheduler.config import ChannelConfig
 from scheduler.log import register_secret
 

@@ -18,6 +18,7 @@ from scheduler.views import plural
 CHANNEL_MIX_KEYS = ("mix", "mix_share", "mix_window")
 CHANNEL_UTM_KEYS = ("utm", "utm_source", "utm_medium", "utm_campaign")
 CHANNEL_EVERGREEN_KEYS = ("evergreen_fill_ahead", "evergreen_cooldown")
+_CHANNEL_KEYS = (*CHANNEL_MIX_KEYS, *CHANNEL_UTM_KEYS, *CHANNEL_EVERGREEN_KEYS, "hashtags")
 _HASHTAG = re.compile(r"#?(\w+)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -68,8 +69,10 @@ def read_channel(
     """A channel's mix rule, UTM settings, hashtags and evergreen pool: its own keys over the config's."""
     # Read only when present: a channel with none of them shares the top-level rule, which was checked with the
     # same values.
-    t.allow(*CHANNEL_MIX_KEYS, *CHANNEL_UTM_KEYS, *CHANNEL_EVERGREEN_KEYS, "hashtags")
+    t.allow(*_CHANNEL_KEYS)
     keys = t.data.keys()
+    if keys.isdisjoint(_CHANNEL_KEYS):  # most channels of an agency's config
+        return mix, utm, (), evergreen
     channel_mix = mix if keys.isdisjoint(CHANNEL_MIX_KEYS) else read_mix(t, mix, CHANNEL_MIX_KEYS, quiet=True)
     channel_utm = utm if keys.isdisjoint(CHANNEL_UTM_KEYS) else read_utm(t, utm, CHANNEL_UTM_KEYS, quiet=True)
     hashtags = read_hashtags(t, "hashtags") if t.has("hashtags") else ()

@@ -22,7 +22,6 @@ from scheduler import mix, timeline
 from scheduler.config import CATEGORIES, ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError
-from scheduler.expiry import expiry_problems
 from scheduler.media import MediaStore, StoredMedia, inspect
 from scheduler.placement import Planner
 from scheduler.render import PostContent, problems
@@ -311,8 +310,11 @@ def add_post(config: Config, db: Database, request: NewPost, now: datetime) -> P
                 timeline.lock_channel(conn, name)
             plan = [] if request.evergreen else _plan(conn, channels, request, content.category, explicit, now)
             zones = {c.name: c.timezone for c in channels}
-            if expiry and (found := expiry_problems(plan, expiry, zones, OPTIONS.expire_at)):
-                raise InputError("; ".join(found))
+            if expiry:
+                from scheduler.expiry import expiry_problems
+
+                if found := expiry_problems(plan, expiry, zones, OPTIONS.expire_at):
+                    raise InputError("; ".join(found))
             post_id = timeline.insert_post(
                 conn,
                 text=content.text,

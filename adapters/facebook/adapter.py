@@ -21,7 +21,7 @@ from adapters.base import (
     PublishResult,
     RateLimit,
 )
-from adapters.channel import ChannelSettings, OptionReader, SharedClients, positive_id, show
+from adapters.channel import positive_id, show
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import httpx
+
+    from adapters.building import ChannelSettings, SharedClients
+    from adapters.channel import OptionReader
 
 API_URL = "https://graph.facebook.com"
 _GRAPH_VERSION = re.compile(r"v\d+\.\d+")

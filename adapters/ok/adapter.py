@@ -19,7 +19,7 @@ from adapters.base import (
     RateLimit,
     token_fingerprint,
 )
-from adapters.channel import ChannelSettings, OptionReader, SharedClients, positive_id
+from adapters.channel import positive_id
 from adapters.errors import (
     AmbiguousError,
     AuthError,
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import httpx
+
+    from adapters.building import ChannelSettings, SharedClients
+    from adapters.channel import OptionReader
 
 API_URL = "https://api.ok.ru"
 #: Topics read back by find_published (the newest first).

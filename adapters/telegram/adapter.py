@@ -20,18 +20,21 @@ from adapters.base import (
     read_text,
     token_fingerprint,
 )
-from adapters.channel import ChannelSettings, OptionReader, SharedClients, show
+from adapters.channel import show
 from adapters.errors import AmbiguousError, AuthError, PermanentError, PublishError
 from adapters.telegram.client import DEFAULT_API_URL, build_bot
 from adapters.telegram.errors import telegram_errors
 from adapters.telegram.reading import DELETE_WINDOW, TelegramReading
-from adapters.telegram.updates import CommentUpdates
 from adapters.telegram_markup import compose, markup_problems, normalize_parse_mode
 from adapters.telegram_markup import visible_length as markup_length
 
 if TYPE_CHECKING:
     from telegram import Bot, Message
     from telegram.request import BaseRequest
+
+    from adapters.building import ChannelSettings, SharedClients
+    from adapters.channel import OptionReader
+    from adapters.telegram.updates import CommentUpdates
 
 _CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+")
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
@@ -132,6 +135,8 @@ class TelegramAdapter(TelegramReading, Adapter):
         )
         comments = None
         if channel.options.get("read_comments"):
+            from adapters.telegram.updates import CommentUpdates
+
             comments = shared.get(("telegram-updates", token, channel.api_root), CommentUpdates, _nothing_to_close)
         return cls(
             token,

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from adapters.base import Comment
 from adapters.errors import NotSupported, PostTooOld
-from adapters.telegram.updates import CommentUpdates, discussion_note
 
 if TYPE_CHECKING:
     from telegram import Bot
 
     from adapters.base import Action
+    from adapters.telegram.updates import CommentUpdates
 
 #: https://core.telegram.org/bots/api#deletemessage: "A message can only be deleted if it was sent less than 48
 #: hours ago."
@@ -41,6 +41,8 @@ class TelegramReading:
     async def comments_check(self) -> str:
         """Whether the channel's comments can be read: its discussion group, the bot's place in it, its updates
         (see :func:`adapters.telegram.updates.discussion_note`)."""
+        from adapters.telegram.updates import discussion_note
+
         bot = await self._ready()
         with self._errors(sending=False):
             return await discussion_note(bot, self._chat_id, reading=self._comments is not None)

@@ -21,7 +21,7 @@ from adapters.base import (
     RateLimit,
     token_fingerprint,
 )
-from adapters.channel import ChannelSettings, OptionReader, SharedClients, positive_id
+from adapters.channel import positive_id
 from adapters.errors import AuthError, PermanentError, answer_shape
 from adapters.vk.errors import SCOPES, UPLOAD_ERRORS, WALL_RIGHT, vk_errors
 from adapters.vk.reading import VkReading
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import requests
+
+    from adapters.building import ChannelSettings, SharedClients
+    from adapters.channel import OptionReader
 
 RPS_DELAY = 0.34  # vk_api's own pacing for a user token (3 requests/s)
 MANAGER_LEVELS = {1: "a moderator", 2: "an editor", 3: "an administrator"}

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from adapters.base import MB, Adapter, Capabilities, OutgoingPost, PublishResult, RateLimit
-from adapters.channel import ChannelSettings, SharedClients
+from adapters.building import ChannelSettings, SharedClients
 from adapters.errors import PublishError, ReadBackUnsupported
 
 

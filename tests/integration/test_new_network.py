@@ -15,7 +15,8 @@ import pytest
 
 from adapters import ADAPTERS
 from adapters.base import MB, Capabilities
-from adapters.channel import ChannelSettings, OptionReader, SharedClients, show
+from adapters.building import ChannelSettings, SharedClients
+from adapters.channel import OptionReader, show
 from adapters.outbox import OutboxAdapter
 from scheduler.config import load_config
 from scheduler.errors import ConfigError
