@@ -20,11 +20,12 @@ from scheduler.log import escape_for_terminal, redact
 @click.pass_obj
 def comments(obj: Context, since: str | None, channel: str | None, seen_too: bool, as_json: bool) -> None:
     """List new comments on published posts, newest first; once listed, they are no longer new."""
-    from scheduler.comments import comment_view, known_channel, list_comments, parse_since, short
+    from scheduler.comments import comment_view, known_channel, list_comments, short
+    from scheduler.intake import read_since
 
     now = datetime.now(UTC)
     config = obj.config
-    after = parse_since(since, config.timezone, now) if since is not None else None
+    after = read_since(since, config.timezone, now, "--since") if since is not None else None
     known_channel(channel, config.channel_names)
     try:
         db = obj.existing_db

@@ -15,8 +15,14 @@ _GROUPINGS = ("category", "channel", "slot", "weekday", "hour", "campaign")  # s
 
 
 @click.command("report", cls=SmmCommand)
-@click.option("--since", metavar="WHEN", help="Start of the period (ISO 8601; default: 30 days before --until).")
-@click.option("--until", metavar="WHEN", help="End of the period, excluded (ISO 8601; default: now).")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    help="Start of the period: a duration back from now (30d) or ISO 8601 (default: 30 days before --until).",
+)
+@click.option(
+    "--until", metavar="WHEN", help="End of the period, excluded: a duration back from now or ISO 8601 (default: now)."
+)
 @click.option("--channel", "channels", multiple=True, metavar="NAME", help="Only this channel (repeatable).")
 @click.option("--by", type=click.Choice(_GROUPINGS), default="category", show_default=True, help="Group by.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -36,7 +42,7 @@ def report(
     html: str | None,
 ) -> None:
     """What the posts of a period achieved, per group, and what the numbers say."""
-    from scheduler.intake import pick_channels, read_when
+    from scheduler.intake import pick_channels, read_since
     from scheduler.report import Period, build_report, report_dict
     from scheduler.report_text import format_csv, format_text
 
@@ -46,9 +52,9 @@ def report(
         raise InputError("--html writes a page of its own, by category: leave out --json, --csv and --by")
     picked = pick_channels(obj.config, channels)
     zone = picked[0].timezone if len(picked) == 1 else obj.config.timezone
-    start = read_when(since, zone, "--since") if since else None
-    end = read_when(until, zone, "--until") if until else None
     now = datetime.now(UTC)
+    start = read_since(since, zone, now, "--since") if since else None
+    end = read_since(until, zone, now, "--until") if until else None
     period = Period.of(start, end, now)
     if html is not None:
         from scheduler.report_html import target, write_page

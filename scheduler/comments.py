@@ -13,9 +13,7 @@ from zoneinfo import ZoneInfo
 from scheduler.alerts import Alert
 from scheduler.db import Database
 from scheduler.errors import InputError
-from scheduler.slots import local_to_utc
 from scheduler.store.comments import StoredComment, listed, mark_shown
-from scheduler.toml_table import duration_seconds
 from scheduler.views import configured, iso, plural
 
 SHOWN_TEXT = 200
@@ -71,22 +69,6 @@ def list_comments(
         found = listed(session, since=since, channel=channel, seen_too=seen_too)
         mark_shown(session, [c.id for c in found if not c.shown], now)
     return found
-
-
-def parse_since(value: str, zone: ZoneInfo, now: datetime) -> datetime:
-    """``--since``: a duration back from ``now`` (``"2d"``, ``"12h"``) or an ISO 8601 date or date-time (read in
-    ``zone`` without an offset)."""
-    seconds = duration_seconds(value)
-    if seconds is not None:
-        return now - timedelta(seconds=seconds)
-    raw = value.strip()
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InputError(
-            f"--since {value!r} is neither a duration such as 2d or 12h nor an ISO 8601 date such as 2026-12-01"
-        ) from None
-    return local_to_utc(parsed, zone) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def short(text: str) -> str:

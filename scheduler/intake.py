@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from scheduler.placement import Planner
 from scheduler.render import PostContent, problems
 from scheduler.slots import local_to_utc
 from scheduler.timefmt import format_local
+from scheduler.toml_table import duration_seconds
 from scheduler.views import PostView, configured, post_view
 
 MAX_LINK = 2048
@@ -201,6 +202,21 @@ def read_when(value: str, zone: Any, name: str) -> datetime:
     except ValueError as exc:
         raise InputError(f"{name} {value!r}: {exc}") from None
     return when
+
+
+def read_since(value: str, zone: Any, now: datetime, name: str) -> datetime:
+    """A bound of a listing (``smm report --since/--until``, ``smm comments --since``): a duration back from ``now``
+    (``2d``, ``12h``), or an ISO 8601 date (its midnight) or date-time, read in ``zone`` without an offset."""
+    seconds = duration_seconds(value)
+    if seconds is not None:
+        return now - timedelta(seconds=seconds)
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(
+            f"{name} {value!r} is neither a duration such as 2d or 12h nor an ISO 8601 date such as 2026-12-01"
+        ) from None
+    return local_to_utc(parsed, zone) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def pick_channels(config: Config, names: Sequence[str]) -> list[ChannelConfig]:

@@ -357,7 +357,7 @@ def test_cli_one_channel_reads_times_in_its_zone(db: Database, config_path: Path
         (["--channel", "nope"], "unknown channel 'nope'"),
         (["--since", "2026-12-01T00:00Z", "--until", "2026-11-01T00:00Z"], "--since must be before --until"),
         (["--by", "month"], "'month' is not one of"),
-        (["--since", "yesterday"], "--since 'yesterday' is not an ISO 8601 date-time"),
+        (["--since", "yesterday"], "--since 'yesterday' is neither a duration such as 2d or 12h nor an ISO 8601 date"),
         (["--json", "--csv"], "--json and --csv cannot be used together"),
     ],
 )

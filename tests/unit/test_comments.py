@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.comments import SHOWN_TEXT, digest_alert, next_digest, parse_since
+from scheduler.comments import SHOWN_TEXT, digest_alert, next_digest
 from scheduler.config_comments import CommentsConfig
 from scheduler.errors import InputError
+from scheduler.intake import read_since
 from scheduler.store.comments import StoredComment
 from tests.unit.test_config import error_of, load, write
 
@@ -40,11 +41,11 @@ def test_a_bad_comments_key_is_one_line_naming_it(tmp_path: Path, body: str, mes
 
 def test_since_takes_a_duration_back_from_now_or_a_date_in_the_zone() -> None:
     moscow = ZoneInfo("Europe/Moscow")
-    assert parse_since("2d", moscow, NOW) == datetime(2026, 12, 4, 8, 30, tzinfo=UTC)
-    assert parse_since("2026-12-01", moscow, NOW) == datetime(2026, 11, 30, 21, 0, tzinfo=UTC)
-    assert parse_since("2026-12-01T10:00+01:00", moscow, NOW) == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert read_since("2d", moscow, NOW, "--since") == datetime(2026, 12, 4, 8, 30, tzinfo=UTC)
+    assert read_since("2026-12-01", moscow, NOW, "--since") == datetime(2026, 11, 30, 21, 0, tzinfo=UTC)
+    assert read_since("2026-12-01T10:00+01:00", moscow, NOW, "--since") == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     with pytest.raises(InputError, match="--since 'last week' is neither a duration"):
-        parse_since("last week", moscow, NOW)
+        read_since("last week", moscow, NOW, "--since")
 
 
 def test_the_digest_goes_at_its_time_of_day_in_the_zone_next() -> None:
