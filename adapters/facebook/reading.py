@@ -59,7 +59,7 @@ class FacebookReading:
                     raise
                 return None, (
                     f"Facebook shows a post's views only to a token with read_insights and the ANALYZE task on page "
-                    f"{self.page_id} ({exc})",
+                    f"{self.page_id} (it refused the post's insights with error {exc.code})",
                 )
             except ContentRejected as exc:
                 if exc.code == 100 and not gone(exc):  # a metric this Graph version does not know
