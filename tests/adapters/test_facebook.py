@@ -502,6 +502,7 @@ def test_views_without_read_insights_are_none_with_a_note(fake: FakeFacebook) ->
     results = run(fake.url, lambda a: a.read_results(post_id))
     assert results.views is None and results.likes is not None
     assert "read_insights" in results.notes[0]
+    assert "post on" not in results.notes[0] and "pages_manage_posts" not in results.notes[0]  # reading, not posting
 
 
 def test_results_without_pages_read_engagement_name_it(fake: FakeFacebook) -> None:
