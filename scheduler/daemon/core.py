@@ -9,7 +9,6 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -19,7 +18,7 @@ from scheduler.alerts import Alert, AlertSender
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
 from scheduler.daemon.background import Background
-from scheduler.daemon.health import Progress, log_summary
+from scheduler.daemon.health import Progress, announce_start, log_summary
 from scheduler.daemon.lifecycle import left_in_flight, run_once, start, sweep_media, upgrade_schema
 from scheduler.daemon.look import Look
 from scheduler.daemon.membership import Membership
@@ -32,7 +31,7 @@ from scheduler.daemon.process import (
     install_signals,
     listen_for_pokes,
     listen_postgres,
-    worker_thread,
+    use_io_threads,
 )
 from scheduler.daemon.reconcile import Reconciler
 from scheduler.daemon.runtime import Runtime
@@ -161,11 +160,7 @@ class Daemon:
         """Start (waiting for the database), run until a stop (or, ``once``, until nothing is due), stop."""
         rt = self.rt
         loop = asyncio.get_running_loop()
-        # VK's client is synchronous (run in threads) and asyncio resolves host names in the same default pool:
-        # a few slow VK calls must not hold up every other network's connections.
-        loop.set_default_executor(
-            ThreadPoolExecutor(max_workers=32, thread_name_prefix="smm-io", initializer=worker_thread)
-        )
+        use_io_threads(loop)
         install_signals(
             loop,
             self.request_stop,
@@ -179,22 +174,11 @@ class Daemon:
             return code
         sock = self.lock.socket if self.lock is not None else None
         listen_for_pokes(loop, sock, rt.poke)
-        listener = None
-        if not rt.db.is_sqlite:
-            url = rt.db.write_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            listener = asyncio.create_task(listen_postgres(url, rt.poke, rt.is_stopping))
+        listener = None if rt.db.is_sqlite else asyncio.create_task(listen_postgres(rt.db, rt.poke, rt.is_stopping))
         self.start_timer()
         self.summary_task = asyncio.create_task(self.log_summary())
         await self.background.start()
-        self.notifier.ready(f"ready: {plural(len(rt.adapters), 'channel', 'channels')}")
-        log.info(
-            "smm %s: publishing to %s",
-            "run --once" if rt.once else "daemon started",
-            f"{plural(len(rt.adapters), 'channel', 'channels')}: {some_of(list(rt.adapters))}"
-            if rt.adapters
-            else "no channels",
-            extra={"action": "started"},
-        )
+        announce_start(self.notifier, list(rt.adapters), once=rt.once)
         code = 0
         try:
             if rt.once:

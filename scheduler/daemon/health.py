@@ -11,6 +11,7 @@ from scheduler.alerts import Alert, ignore_alert
 from scheduler.daemon.process import return_free_memory
 from scheduler.errors import DatabaseError
 from scheduler.sdnotify import PROGRESS_INTERVAL, Notifier
+from scheduler.views import plural, some_of
 from scheduler.watch import SummaryLine
 
 log = logging.getLogger("smm.daemon")
@@ -115,6 +116,17 @@ class WarnOnce:
         if now - self.seen.get(key, -1e9) >= 3600:
             self.seen[key] = now
             log.warning("%s", message, extra={"action": "waiting"})
+
+
+def announce_start(notifier: Notifier, channels: list[str], *, once: bool) -> None:
+    """Tell systemd the daemon is ready, and the log which channels it publishes to."""
+    notifier.ready(f"ready: {plural(len(channels), 'channel', 'channels')}")
+    log.info(
+        "smm %s: publishing to %s",
+        "run --once" if once else "daemon started",
+        f"{plural(len(channels), 'channel', 'channels')}: {some_of(channels)}" if channels else "no channels",
+        extra={"action": "started"},
+    )
 
 
 async def log_summary(

@@ -11,9 +11,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scheduler.log import redact
+
+if TYPE_CHECKING:
+    from scheduler.db import Database
 
 log = logging.getLogger("smm.daemon")
 
@@ -141,9 +144,22 @@ def listen_for_pokes(loop: asyncio.AbstractEventLoop, sock: socket.socket | None
     loop.add_reader(sock.fileno(), drain)
 
 
-async def listen_postgres(conninfo: str, poke: Callable[[], None], is_stopping: Callable[[], bool]) -> None:
+def use_io_threads(loop: asyncio.AbstractEventLoop) -> None:
+    """The loop's default thread pool, big enough for the networks: VK's client is synchronous (run in threads) and
+    asyncio resolves host names in the same pool, so a few slow VK calls must not hold up every other network's
+    connections."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=32, thread_name_prefix="smm-io", initializer=worker_thread)
+    )
+
+
+async def listen_postgres(db: Database, poke: Callable[[], None], is_stopping: Callable[[], bool]) -> None:
     """Poke on each NOTIFY smm_wake (PostgreSQL), and once each time the connection is made (again)."""
     import psycopg
+
+    conninfo = db.write_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     delay = 1.0
     while not is_stopping():
