@@ -8,6 +8,7 @@ are CPU times of this process, so that other work on the machine does not make t
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -72,10 +73,19 @@ ADVERSARIAL = {
 @pytest.mark.parametrize(("text", "mode"), ADVERSARIAL.values(), ids=list(ADVERSARIAL))
 def test_checking_64k_characters_of_adversarial_markup_is_fast(text: str, mode: str) -> None:
     def cpu(text: str) -> float:
+        return min(cpu_once(text) for _ in range(2))
+
+    def cpu_once(text: str) -> float:
+        # A full collection of the whole suite's heap that happens to fall inside the check took 0.5 s in CI and
+        # failed this test; the collector's timing says nothing about the parser's growth, so it is kept out.
         parse.cache_clear()
-        started = time.process_time()
-        TelegramAdapter.validate(OutgoingPost(text), {"parse_mode": mode})
-        return time.process_time() - started
+        gc.disable()
+        try:
+            started = time.process_time()
+            TelegramAdapter.validate(OutgoingPost(text), {"parse_mode": mode})
+            return time.process_time() - started
+        finally:
+            gc.enable()
 
     benign = cpu(BENIGN[mode])
     assert cpu(text) < max(BUDGET, LINEAR * benign)
