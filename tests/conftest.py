@@ -17,9 +17,12 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from scheduler.db import Database
 
 PG_URL = os.environ.get("SMM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _pg_state: dict[str, Any] = {}
@@ -68,6 +71,17 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'smm.db'}"
         return
     yield from _postgres_schema()
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A database at the current schema on the test's backend (a module may define its own ``db``)."""
+    from scheduler.db import Database
+
+    database = Database(db_url)
+    database.check_schema()
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

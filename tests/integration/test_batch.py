@@ -32,14 +32,6 @@ NOW = utc(2026, 11, 26, 12)
 
 
 @pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    database.check_schema()
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
 def executor() -> Iterator[ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(max_workers=1)
     yield pool

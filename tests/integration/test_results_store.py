@@ -5,12 +5,10 @@ history."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import event, func, select
 
 from scheduler.db import Database
@@ -21,14 +19,6 @@ from scheduler.tables import audience_readings, deliveries, posts, result_readin
 HOUR, DAY = 3600, 86400
 AGES = (HOUR, DAY, 7 * DAY)
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    database.check_schema(create=True)
-    yield database
-    database.dispose()
 
 
 def published(
