@@ -14,6 +14,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from adapters.base import Comment
 from scheduler.db import connection_of, rowcount
 from scheduler.due import keeps_due_times
+from scheduler.store.common import upsert
 from scheduler.tables import Status, comments, deliveries
 
 AUTHOR_MAX = 255
@@ -108,16 +109,10 @@ def save_comments(session: Session, delivery_id: int, found: Sequence[Comment], 
 
 
 def _insert_new(dialect: str, row: dict[str, object]) -> ReturningInsert[int]:
-    """INSERT ... ON CONFLICT (delivery, network id) DO NOTHING RETURNING id, in the database's dialect (a row
-    back when it was new: psycopg's rowcount of such an INSERT is not reliable)."""
+    """INSERT ... ON CONFLICT (delivery, network id) DO NOTHING RETURNING id (a row back when it was new: psycopg's
+    rowcount of such an INSERT is not reliable)."""
     unique = [comments.c.delivery_id, comments.c.remote_id]
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(comments).values(row).on_conflict_do_nothing(index_elements=unique).returning(comments.c.id)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(comments).values(row).on_conflict_do_nothing(index_elements=unique).returning(comments.c.id)
+    return upsert(dialect, comments).values(row).on_conflict_do_nothing(index_elements=unique).returning(comments.c.id)
 
 
 Listing = tuple[int, int, str, str, str, str, str, datetime, str | None, datetime, datetime | None]

@@ -1,12 +1,18 @@
-"""What the store's modules share: bind parameters of an aware time, the statuses as stored."""
+"""What the store's modules share: bind parameters of an aware time, the statuses as stored, an INSERT that can be
+told what to do on a conflict."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import BindParameter, bindparam
+from sqlalchemy import BindParameter, Table, bindparam
 
 from scheduler.tables import Status, UTCDateTime
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PgInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 QUEUED = Status.QUEUED.value
 PUBLISHING = Status.PUBLISHING.value
@@ -18,3 +24,15 @@ PUBLISHING = Status.PUBLISHING.value
 def at(name: str) -> BindParameter[datetime]:
     """A bind parameter that takes an aware time (and refuses a naive one)."""
     return bindparam(name, type_=UTCDateTime())
+
+
+def upsert(dialect: str, table: Table) -> PgInsert | SqliteInsert:
+    """An INSERT into ``table`` in the database's dialect, which takes ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update`` (SQLite and PostgreSQL both have them, with the same arguments)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
