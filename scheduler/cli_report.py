@@ -63,7 +63,7 @@ def report(
         write_page(obj.config, obj.existing_db, path, period, picked, now)
         click.echo(f"wrote {path}")
         return
-    result = build_report(obj.existing_db, period, picked, by)
+    result = build_report(obj.existing_db, period, picked, by, now=now)
     if as_json:
         emit_json(report_dict(result))
     elif as_csv:

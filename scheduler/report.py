@@ -2,7 +2,8 @@
 
 :func:`build_report` computes a :class:`Report` (typed, frozen; ``smm report --html`` renders the same model, and
 ``--json`` prints it as :func:`report_dict` gives it). Everything is aggregated in SQL by
-:mod:`scheduler.store.report`: what comes back is one row per group, whatever the number of deliveries.
+:mod:`scheduler.store.report` over the figures table (:mod:`scheduler.store.figures`, brought up to date first):
+what comes back is one row per group, whatever the number of deliveries.
 
 What the figures mean:
 
@@ -11,6 +12,9 @@ What the figures mean:
   results. A delivery's figures are those of its latest successful reading (``result_readings.latest``).
 - **views, likes, reposts, comments**: per group, the median and the total over the deliveries whose network gave
   that figure, and how many they are (``n``). A figure no delivery of the group has is ``None`` ("n/a"), never 0.
+  Medians are exact up to :data:`scheduler.store.report.SAMPLE_SIZE` deliveries in the period; beyond, they are
+  estimated from a sample of about that many, spread evenly over the deliveries (:attr:`Report.estimated`;
+  ``sampled`` says from how many of a group's ``n``). Counts and totals are always exact.
   Telegram and the outbox give no post results (:attr:`Report.no_results` says so, with the reason): their
   deliveries count in ``posts`` and in no figure.
 - **engagement per 1,000 followers** of a delivery: ``(likes + reposts + comments) / audience * 1000``, where the
@@ -25,17 +29,19 @@ What the figures mean:
 - **audience** of each channel: its first and last audience reading read within the period, and the growth between
   them (absolute, and in % of the first); growth is ``None`` with fewer than two readings.
 - **best** category and slot of each channel that gives results: the highest median engagement per 1,000 followers
-  among its groups of at least :data:`MIN_SAMPLE` deliveries with an engagement figure; ``key`` is ``None`` ("too
-  few posts to say") when no group is that large, and ``n`` is then the largest group's size.
+  among its groups of at least :data:`MIN_SAMPLE` deliveries with an engagement figure (in the sample, when
+  estimated); ``key`` is ``None`` ("too few posts to say") when no group is that large, and ``n`` is then the
+  largest group's size.
 - **commercial share**: the commercial posts (:data:`scheduler.mix.COMMERCIAL`) among all, and the results of
   each side (median engagement per 1,000 followers and median views), to judge the content mix rule by its effect.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from adapters import adapter_class
@@ -44,6 +50,7 @@ from scheduler.db import Database
 from scheduler.errors import InputError
 from scheduler.mix import CATEGORIES
 from scheduler.slots import DAYS, Slot
+from scheduler.store import figures
 from scheduler.store import report as sql
 
 if TYPE_CHECKING:
@@ -88,11 +95,13 @@ class Period:
 
 @dataclass(frozen=True)
 class Metric:
-    """One figure of a group: how many deliveries have it, their median and total (``None``: n/a)."""
+    """One figure of a group: how many deliveries have it, their median and total (``None``: n/a), and how many
+    of them the median is taken from (``n``, unless the report's medians are estimated from a sample)."""
 
     n: int
     median: float | None
     total: int | None
+    sampled: int
 
 
 @dataclass(frozen=True)
@@ -177,27 +186,47 @@ class Report:
     best: tuple[Best, ...]
     commercial: CommercialShare
     no_results: tuple[NoResults, ...]
+    posts: int
+    """The deliveries published in the period on the report's channels."""
+    median_sample: int
+    """How many of them the medians are taken from: all (exact), or a sample when there are more than
+    :data:`scheduler.store.report.SAMPLE_SIZE` (estimates; counts and totals stay exact)."""
     min_sample: int = MIN_SAMPLE
 
+    @property
+    def estimated(self) -> bool:
+        """Whether the medians are estimated from a sample."""
+        return self.median_sample < self.posts
 
-def build_report(db: Database, period: Period, channels: Sequence[ChannelConfig], by: str = "category") -> Report:
+
+def build_report(
+    db: Database, period: Period, channels: Sequence[ChannelConfig], by: str = "category", *, now: datetime
+) -> Report:
     """The report of the deliveries published in ``period`` on ``channels``, grouped by ``by`` (one of
-    :data:`GROUPINGS`). Reads the database in one read transaction; loads one row per group."""
+    :data:`GROUPINGS`), with the figures brought up to date at ``now`` first. Loads one row per group."""
     if by not in _KEYS:
         raise InputError(f"--by {by!r} is not one of {', '.join(GROUPINGS)}")
-    with db.read_core() as conn, sql.open_base(conn, period.since, period.until, zones_of(channels)):
-        return report_in(conn, period, channels, by)
+    with open_report(db, period, channels, now) as (conn, base):
+        return report_in(conn, base, period, channels, by)
 
 
-def zones_of(channels: Sequence[ChannelConfig]) -> dict[str, tzinfo]:
-    """Each channel's time zone by its name, as :func:`scheduler.store.report.open_base` takes them."""
-    return {c.name: c.timezone for c in channels}
+@contextmanager
+def open_report(
+    db: Database, period: Period, channels: Sequence[ChannelConfig], now: datetime
+) -> Iterator[tuple[Connection, sql.Base]]:
+    """Bring the channels' figures up to date at ``now`` (one short write transaction:
+    :func:`scheduler.store.figures.catch_up`), then open a read transaction on the period's figures
+    (:func:`scheduler.store.report.open_base`): for :func:`report_in` and what else a caller reads there."""
+    with db.write_core() as conn:
+        figures.catch_up(conn, {c.name: c.timezone for c in channels}, now)
+    with db.read_core() as conn, sql.open_base(conn, period.since, period.until, [c.name for c in channels]) as base:
+        yield conn, base
 
 
-def report_in(conn: Connection, period: Period, channels: Sequence[ChannelConfig], by: str = "category") -> Report:
-    """:func:`build_report` on ``conn``, where the base table of the same period and channels is open
-    (:func:`scheduler.store.report.open_base`): for a caller that reads more from it (the HTML page)."""
-    zones = zones_of(channels)
+def report_in(
+    conn: Connection, base: sql.Base, period: Period, channels: Sequence[ChannelConfig], by: str = "category"
+) -> Report:
+    """:func:`build_report` inside :func:`open_report`."""
     no_results = tuple(
         NoResults(c.name, c.network, reason)
         for c in channels
@@ -208,7 +237,7 @@ def report_in(conn: Connection, period: Period, channels: Sequence[ChannelConfig
     by_category = sql.group_figures(conn, ("channel", "category"), [sql.ENGAGEMENT])
     by_slot = sql.group_figures(conn, ("channel", "slot"), [sql.ENGAGEMENT])
     mix = sql.group_figures(conn, ("commercial",), [sql.ENGAGEMENT, "views"])
-    spans = {s.channel: s for s in sql.audiences(conn, list(zones), period.since, period.until)}
+    spans = {s.channel: s for s in sql.audiences(conn, [c.name for c in channels], period.since, period.until)}
     order = [c.name for c in channels]
     groups = sorted((_group(by, g) for g in table), key=lambda g: _order(by, g, order))
     best = []
@@ -224,6 +253,8 @@ def report_in(conn: Connection, period: Period, channels: Sequence[ChannelConfig
         best=tuple(best),
         commercial=_commercial(mix),
         no_results=no_results,
+        posts=base.posts,
+        median_sample=base.sampled,
         min_sample=MIN_SAMPLE,
     )
 
@@ -246,7 +277,7 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 
 def _metric(f: sql.Figure) -> Metric:
-    return Metric(f.n, f.median, f.total)
+    return Metric(f.n, f.median, f.total, f.sampled)
 
 
 def _group(by: str, g: sql.GroupFigures) -> Group:
@@ -279,7 +310,7 @@ def _label(by: str, key: str | int) -> str:
 
 def _slot_label(code: str | int) -> str:
     code = int(code)
-    if code == sql.EXPLICIT:
+    if code == figures.EXPLICIT:
         return EXPLICIT_TIME
     return str(Slot(code // 1440, time(code % 1440 // 60, code % 60)))
 
@@ -306,11 +337,11 @@ def _order(by: str, g: Group, channels: list[str]) -> tuple[Any, ...]:
 
 def _best(channel: str, what: str, groups: list[sql.GroupFigures], label: Any) -> Best:
     ranked = [(g.metrics[sql.ENGAGEMENT], label(g.key[1])) for g in groups]
-    large = [(f, key) for f, key in ranked if f.n >= MIN_SAMPLE and f.median is not None]
+    large = [(f, key) for f, key in ranked if f.sampled >= MIN_SAMPLE and f.median is not None]
     if not large:
-        return Best(channel, what, None, None, max((f.n for f, _ in ranked), default=0))
+        return Best(channel, what, None, None, max((f.sampled for f, _ in ranked), default=0))
     figure, key = min(large, key=lambda fk: (-(fk[0].median or 0.0), -fk[0].n, fk[1]))  # ties: larger, then name
-    return Best(channel, what, key, figure.median, figure.n)
+    return Best(channel, what, key, figure.median, figure.sampled)
 
 
 def _audience(channel: ChannelConfig, span: sql.AudienceSpan | None) -> Audience:
@@ -327,7 +358,7 @@ def _commercial(groups: list[sql.GroupFigures]) -> CommercialShare:
     def side(flag: int) -> Side:
         g = sides.get(flag)
         if g is None:
-            return Side(0, Metric(0, None, None), Metric(0, None, None))
+            return Side(0, Metric(0, None, None, 0), Metric(0, None, None, 0))
         return Side(g.posts, _metric(g.metrics[sql.ENGAGEMENT]), _metric(g.metrics["views"]))
 
     commercial, other = side(1), side(0)

@@ -16,7 +16,7 @@ from pathlib import Path
 from scheduler.config import ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.errors import InputError
-from scheduler.report import Period, report_in, zones_of
+from scheduler.report import Period, open_report, report_in
 from scheduler.report_calendar import build_calendar
 from scheduler.report_page import PageData, render_page
 from scheduler.store import report as report_sql
@@ -49,11 +49,11 @@ def page_data(
 ) -> PageData:
     """Everything the page shows, for ``channels`` over ``period``."""
     names = [c.name for c in channels]
-    with db.read_core() as conn, report_sql.open_base(conn, period.since, period.until, zones_of(channels)):
-        report = report_in(conn, period, channels, "category")
+    with open_report(db, period, channels, now) as (conn, base):
+        report = report_in(conn, base, period, channels, "category")
         audience = sql.audience_by_day(conn, names, period.since, period.until)
-        best = sql.ranked(conn, best=True, limit=LISTED)
-        worst = [r for r in sql.ranked(conn, best=False, limit=LISTED) if r not in best]
+        best = sql.ranked(conn, base, best=True, limit=LISTED)
+        worst = [r for r in sql.ranked(conn, base, best=False, limit=LISTED) if r not in best]
         engagement = sql.sample(conn, "category", report_sql.ENGAGEMENT, DOTS)
     return PageData(
         report=report,

@@ -196,6 +196,9 @@ def _findings(data: PageData) -> str:
             + "</li>"
         )
     lines += [f'<li class="muted">{note}</li>' for note in _no_results(data)]
+    if report.estimated:
+        note = f"Medians estimated from a sample of {report.median_sample:,} of the {report.posts:,} posts"
+        lines.append(f'<li class="muted">{esc(note)}; counts and totals are exact.</li>')
     if not lines:
         return ""
     return (

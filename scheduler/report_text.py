@@ -92,7 +92,8 @@ def _aligned(header: list[str], rows: list[list[str]], right: range) -> list[str
 
 def findings(report: Report) -> list[str]:
     """The plain lines under the table: each channel's best category and slot (or why none can be named), the
-    channels without post results, and the commercial posts' share next to their results."""
+    channels without post results, the commercial posts' share next to their results, and whether the medians are
+    estimates."""
     lines = []
     by_channel: dict[str, list[Best]] = {}
     for best in report.best:
@@ -102,6 +103,11 @@ def findings(report: Report) -> list[str]:
     for n in report.no_results:
         lines.append(f"{n.channel}: post results are not available ({n.reason}); audience only")
     lines.append(_commercial(report))
+    if report.estimated:
+        lines.append(
+            f"medians are estimated from a sample of {report.median_sample:,} of the {report.posts:,} posts (each "
+            "group's from its posts in the sample); counts and totals are exact"
+        )
     return lines
 
 
@@ -133,19 +139,19 @@ def _commercial(report: Report) -> str:
 
 def format_csv(report: Report) -> str:
     """One row per group after a header row (``group``: the group's label; ``channel``: its channel, when it has
-    one); a figure no delivery has is an empty cell."""
+    one); a figure no delivery has is an empty cell; ``<metric>_sampled``: how many posts its median is of."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["group", "channel", "posts", "measured"]
     for m in (*_METRICS, "engagement_per_1000"):
-        header += [f"{m}_n", f"{m}_median"] + ([f"{m}_total"] if m in _METRICS else [])
+        header += [f"{m}_n", f"{m}_median", f"{m}_sampled"] + ([f"{m}_total"] if m in _METRICS else [])
     writer.writerow(header)
     for g in report.groups:
         channel = g.key if report.by == "channel" else g.channel or ""
         row: list[object] = [g.key, channel, g.posts, g.measured]
         for m in (*_METRICS, "engagement"):
             metric: Metric = getattr(g, m)
-            row += [metric.n, "" if metric.median is None else metric.median]
+            row += [metric.n, "" if metric.median is None else metric.median, metric.sampled]
             if m in _METRICS:
                 row.append("" if metric.total is None else metric.total)
         writer.writerow(row)

@@ -15,15 +15,18 @@ from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -302,6 +305,46 @@ audience_readings = Table(
     Column("day", Date, primary_key=True),
     Column("members", Integer, nullable=False),
     _time("read_at"),
+)
+
+# One narrow row per published delivery, what ``smm report`` aggregates (its figures table, kept by
+# :mod:`scheduler.store.figures`): the group keys, with the slot, weekday and hour in the channel's zone, the
+# publication time (seconds since 1970, UTC), the latest reading's figures and the engagement per 1,000 followers.
+# On SQLite the rows are stored in the order of the keys (WITHOUT ROWID), so that grouping by them reads the table
+# once and sorts nothing. ``sample`` (0 to 2**20 - 1, spread evenly over delivery ids) picks a report's sample.
+delivery_figures = Table(
+    "delivery_figures",
+    metadata,
+    Column("channel", String(64), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("campaign", String(128), nullable=False),  # "" for none
+    Column("slot", Integer, nullable=False),  # local weekday (0 = Monday) * 1440 + minute of due_at; -1: explicit
+    Column("weekday", Integer, nullable=False),  # local weekday of the publication, 0 = Monday
+    Column("hour", Integer, nullable=False),  # local hour of the publication
+    Column("delivery_id", ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("published", BigInteger, nullable=False),
+    Column("measured", Integer, nullable=False),  # 1 when the delivery has a reading with figures
+    Column("views", Integer),
+    Column("likes", Integer),
+    Column("reposts", Integer),
+    Column("comments", Integer),
+    Column("engagement", Float),
+    Column("sample", Integer, nullable=False),
+    PrimaryKeyConstraint("channel", "category", "campaign", "slot", "weekday", "hour", "delivery_id"),
+    Index("uq_delivery_figures_delivery_id", "delivery_id", unique=True),
+    sqlite_with_rowid=False,
+)
+
+# The channels whose figures are kept: the zone their local keys were computed in (a new zone fills them again),
+# when they were last brought up to date (the next catch-up looks at publications from a margin before it), and
+# while a fill runs in steps, the delivery id it goes on from (NULL once it is done; ``filled_until``: its start).
+figure_channels = Table(
+    "figure_channels",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("zone", String(64), nullable=False),
+    _time("filled_until"),
+    Column("next_id", BigInteger),
 )
 
 # A comment on a published delivery, as the daemon's comment watch read it (issue 20). Unique per delivery and

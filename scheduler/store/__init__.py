@@ -9,6 +9,8 @@
 - :mod:`.comments`: the comment watch's rows (comments read on published posts, each stored once);
 - :mod:`.cluster`: the rows of several daemons on PostgreSQL (live instances, lease groups);
 - :mod:`.results`: results read back after publishing (due readings, readings, the audience, a post's history);
+- :mod:`.figures`: the report's figures table, one narrow row per published delivery, kept where its sources change;
+- :mod:`.report`, :mod:`.report_page`: the report's aggregates over it, and what the HTML page reads besides;
 - :mod:`.executor`: runs store functions off the event loop, typed with ``ParamSpec``.
 
 The names of the publishing path are re-exported here: callers write ``store.claim(session, ...)``,

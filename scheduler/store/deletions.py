@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from scheduler.db import rowcount
 from scheduler.due import keeps_due_times
 from scheduler.models import Attempt, AttemptKind, Delivery, Outcome, Status
+from scheduler.store import figures
 
 PUBLISHED = Status.PUBLISHED.value
 DELETE = AttemptKind.DELETE.value
@@ -213,6 +214,7 @@ def record_deleted(session: Session, deletion: Deletion, now: datetime, note: st
     if not _close(session, deletion, Outcome.DELETED, now, note):
         return False
     _move(session, deletion, now, status=Status.DELETED.value, deleted_at=now, delete_at=None, last_error=None)
+    figures.forget(session, deletion.delivery_id)
     return True
 
 

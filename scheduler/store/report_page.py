@@ -1,9 +1,9 @@
 """What the HTML page reads beyond the report's table: each channel's audience by day, the best and the worst posts,
 and a sample of each category's engagement per post (for the dots of its chart).
 
-The posts come from the report's base table (:data:`scheduler.store.report.BASE`, inside
-:func:`scheduler.store.report.open_base`), so a post's engagement is the report's; what comes back is bounded (a
-few posts, at most :data:`SAMPLE` values per category), whatever the number of deliveries.
+The posts come from the report's figures (inside :func:`scheduler.store.report.open_base`), so a post's engagement
+is the report's; what comes back is bounded (a few posts, at most ``size`` values per category), whatever the
+number of deliveries.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, and_, case, func, select
 
-from scheduler.store.report import BASE, ENGAGEMENT
-from scheduler.tables import audience_readings, deliveries, posts
+from scheduler.store.report import ENGAGEMENT, SAMPLED, Base
+from scheduler.tables import audience_readings, deliveries, delivery_figures, posts
 
 
 def audience_by_day(
@@ -57,25 +57,32 @@ class Ranked(NamedTuple):
     views: int | None
 
 
-def ranked(conn: Connection, *, best: bool, limit: int) -> list[Ranked]:
-    """The ``limit`` deliveries of :data:`BASE` with the highest (``best``) or the lowest engagement per 1,000
+def ranked(conn: Connection, base: Base, *, best: bool, limit: int) -> list[Ranked]:
+    """The ``limit`` deliveries of the period with the highest (``best``) or the lowest engagement per 1,000
     followers; ties by delivery id."""
-    b, d, p = BASE.c, deliveries.c, posts.c
-    engagement = b[ENGAGEMENT]
-    rows = conn.execute(
-        select(d.id, d.post_id, d.channel, p.category, p.text, d.remote_url, d.published_at, engagement, b.views)
-        .select_from(BASE.join(deliveries, d.id == b.delivery).join(posts, p.id == d.post_id))
-        .where(engagement.is_not(None))
-        .order_by(engagement.desc() if best else engagement, d.id)
+    f, d, p = delivery_figures.c, deliveries.c, posts.c
+    order = [f[ENGAGEMENT].desc() if best else f[ENGAGEMENT], f.delivery_id]
+    top = (
+        select(f.delivery_id, f[ENGAGEMENT], f.views)
+        .where(*base.within(), f[ENGAGEMENT].is_not(None))
+        .order_by(*order)
         .limit(limit)
+        .subquery()
+    )
+    t = top.c
+    rows = conn.execute(
+        select(d.id, d.post_id, d.channel, p.category, p.text, d.remote_url, d.published_at, t[ENGAGEMENT], t.views)
+        .select_from(top.join(deliveries, d.id == t.delivery_id).join(posts, p.id == d.post_id))
+        .order_by(t[ENGAGEMENT].desc() if best else t[ENGAGEMENT], d.id)
     )
     return [Ranked(*row) for row in rows]
 
 
 def sample(conn: Connection, key: str, metric: str, size: int) -> dict[str, list[float]]:
-    """Up to about ``size`` values of ``metric`` per value of the :data:`BASE` column ``key``, spread evenly over
-    each group's sorted values (all of them in a group of at most ``size``)."""
-    b = BASE.c
+    """Up to about ``size`` values of ``metric`` per value of the column ``key`` of the rows the medians are taken
+    from (:data:`SAMPLED`), spread evenly over each group's sorted values (all of them in a group of at most
+    ``size``)."""
+    b = SAMPLED.c
     ranked_values = (
         select(
             b[key].label("k"),

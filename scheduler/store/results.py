@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Integer, bindparam, case, exists, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.due import keeps_due_times
-from scheduler.store.common import at
+from scheduler.store import figures
+from scheduler.store.common import at, upsert
 from scheduler.tables import Status, audience_readings, deliveries, posts, result_readings
 
 PUBLISHED = Status.PUBLISHED.value
@@ -142,7 +142,7 @@ def record_readings(session: Session, readings: Sequence[Reading]) -> int:
         if locked is None:
             continue  # the post was deleted meanwhile
         new_id = conn.execute(
-            _insert(conn.dialect.name)
+            upsert(conn.dialect.name, result_readings)
             .values(
                 delivery_id=reading.delivery_id,
                 age=reading.age,
@@ -167,18 +167,10 @@ def record_readings(session: Session, readings: Sequence[Reading]) -> int:
                 if current is not None:
                     conn.execute(update(result_readings).where(_r.id == current.id).values(latest=False))
                 conn.execute(update(result_readings).where(_r.id == new_id).values(latest=True))
+                figures.note_reading(
+                    conn, reading.delivery_id, reading.views, reading.likes, reading.reposts, reading.comments
+                )
     return stored
-
-
-def _insert(dialect: str) -> Any:
-    """INSERT of a reading that can be told to do nothing on a conflict (SQLite and PostgreSQL both can)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(result_readings)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(result_readings)
 
 
 _LATEST_OF = select(_r.id, _r.age).where(_r.delivery_id == bindparam("d"), _r.latest.is_(True))
@@ -208,6 +200,7 @@ def record_audience(session: Session, channel: str, members: int, read_at: datet
     ).rowcount
     if not changed:
         conn.execute(audience_readings.insert().values(channel=channel, day=day, members=members, read_at=read_at))
+    figures.note_audience(conn, channel, day)
 
 
 def audience_of(session: Session, channels: Sequence[str]) -> dict[str, tuple[date, int]]:

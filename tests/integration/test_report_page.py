@@ -22,8 +22,8 @@ from sqlalchemy import insert, update
 
 from scheduler.config import load_config
 from scheduler.db import Database
-from scheduler.report import zones_of
-from scheduler.store.report import ENGAGEMENT, open_base
+from scheduler.report import Period, open_report
+from scheduler.store.report import ENGAGEMENT
 from scheduler.store.report_page import sample
 from scheduler.tables import Status, audience_readings, deliveries, result_readings
 from scheduler.timeline import insert_post
@@ -282,7 +282,8 @@ def test_the_dots_are_an_even_sample_of_each_category(seeded: Path, db_url: str)
     config = load_config(str(seeded))
     db = Database(db_url)
     try:
-        with db.read_core() as conn, open_base(conn, NOW - timedelta(days=30), NOW, zones_of(config.channels)):
+        period = Period(NOW - timedelta(days=30), NOW)
+        with open_report(db, period, config.channels, NOW) as (conn, _):
             every = sample(conn, "category", ENGAGEMENT, 1000)
             few = sample(conn, "category", ENGAGEMENT, 2)
     finally:

@@ -25,7 +25,7 @@ from scheduler.daemon import Daemon, open_daemon
 from scheduler.errors import DatabaseError
 from scheduler.intake import NewPost, add_post
 from scheduler.store import results as results_store
-from scheduler.tables import audience_readings, deliveries, result_readings
+from scheduler.tables import audience_readings, deliveries, delivery_figures, result_readings
 from tests.conftest import run_cli, write_config
 from tests.fakes.base import Fault, grown
 from tests.fakes.facebook import FakeFacebook
@@ -209,6 +209,16 @@ def test_each_network_is_read_at_its_planned_ages_and_telegram_gives_its_audienc
         for r in first:
             assert later[r["channel"]]["views"] > r["views"] and later[r["channel"]]["latest"]
         assert [r["latest"] for r in readings(d) if r["age"] == HOUR] == [False] * 3
+        # the report's figures table holds every published delivery with its latest reading's figures
+        f = delivery_figures.c
+        with d.rt.db.read() as session:
+            rows = session.connection().execute(select(f.channel, f.measured, f.views, f.likes, f.engagement))
+            kept = {row.channel: row for row in rows}
+        assert set(kept) == {"vk", "facebook", "ok", "telegram"}
+        assert (kept["telegram"].measured, kept["telegram"].views, kept["telegram"].engagement) == (0, None, None)
+        for channel in ("vk", "facebook", "ok"):
+            assert kept[channel].measured == 1 and kept[channel].views == later[channel]["views"]
+            assert kept[channel].engagement is not None and kept[channel].engagement >= 0
         assert tg.calls("getChatMemberCount") and not [c for c in tg.requests if "getMessage" in c.path]
         await down(d)
 
