@@ -324,6 +324,8 @@ def test_cli_json_and_csv_for_each_grouping(db: Database, config_path: Path, by:
         channel = group.key if by == "channel" else group.channel or ""
         assert (row["group"], row["channel"], int(row["posts"])) == (group.key, channel, group.posts)
         assert row["views_median"] == ("" if group.views.median is None else str(group.views.median))
+        assert int(row["views_sampled"]) == group.views.sampled == int(row["views_n"])  # exact: all of them
+        assert int(row["engagement_per_1000_sampled"]) == group.engagement.n
 
 
 def test_cli_json_values(db: Database, config_path: Path) -> None:
