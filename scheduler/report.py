@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,8 @@ MIN_SAMPLE = 5
 """The fewest deliveries with an engagement figure a group needs to be named best."""
 DEFAULT_DAYS = 30
 """The period without ``--since``: this many days up to ``--until`` (default: now)."""
+NOT_UPDATED = "the figures are as the daemon last kept them: this report could not bring them up to date"
+"""What the text and the page say before :attr:`Report.not_updated`."""
 EXPLICIT_TIME = "explicit time"
 NO_CAMPAIGN = "(none)"
 
@@ -192,6 +194,9 @@ class Report:
     """How many of them the medians are taken from: all (exact), or a sample when there are more than
     :data:`scheduler.store.report.SAMPLE_SIZE` (estimates; counts and totals stay exact)."""
     min_sample: int = MIN_SAMPLE
+    not_updated: str | None = None
+    """Why the figures were not brought up to date before the report (the database refused this user's writes):
+    they are as the daemon or an earlier report last kept them. None when they were."""
 
     @property
     def estimated(self) -> bool:
@@ -216,11 +221,17 @@ def open_report(
 ) -> Iterator[tuple[Connection, sql.Base]]:
     """Bring the channels' figures up to date at ``now`` (one short write transaction:
     :func:`scheduler.store.figures.catch_up`), then open a read transaction on the period's figures
-    (:func:`scheduler.store.report.open_base`): for :func:`report_in` and what else a caller reads there."""
-    with db.write_core() as conn:
-        figures.catch_up(conn, {c.name: c.timezone for c in channels}, now)
+    (:func:`scheduler.store.report.open_base`): for :func:`report_in` and what else a caller reads there. A user
+    the database refuses writes to (a read-only role) gets the figures as they were kept (``Base.not_updated``)."""
+    not_updated = None
+    try:
+        with db.write_core() as conn:
+            figures.catch_up(conn, {c.name: c.timezone for c in channels}, now)
+    except Exception as exc:
+        if (not_updated := figures.write_refused(exc)) is None:
+            raise
     with db.read_core() as conn, sql.open_base(conn, period.since, period.until, [c.name for c in channels]) as base:
-        yield conn, base
+        yield conn, replace(base, not_updated=not_updated)
 
 
 def report_in(
@@ -256,6 +267,7 @@ def report_in(
         posts=base.posts,
         median_sample=base.sampled,
         min_sample=MIN_SAMPLE,
+        not_updated=base.not_updated,
     )
 
 

@@ -17,7 +17,7 @@ from datetime import date, datetime, tzinfo
 from importlib.resources import files
 from urllib.parse import urlsplit
 
-from scheduler.report import Audience, Group, NoResults, Report
+from scheduler.report import NOT_UPDATED, Audience, Group, NoResults, Report
 from scheduler.report_calendar import Calendar
 from scheduler.report_page_calendar import calendar_section
 from scheduler.report_palette import category_color, category_style, channel_colors, legend
@@ -199,6 +199,8 @@ def _findings(data: PageData) -> str:
     if report.estimated:
         note = f"Medians estimated from a sample of {report.median_sample:,} of the {report.posts:,} posts"
         lines.append(f'<li class="muted">{esc(note)}; counts and totals are exact.</li>')
+    if report.not_updated is not None:
+        lines.append(f'<li class="muted">{esc(f"{NOT_UPDATED.capitalize()}: {report.not_updated}")}</li>')
     if not lines:
         return ""
     return (

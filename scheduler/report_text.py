@@ -7,7 +7,7 @@ import csv
 import io
 from datetime import tzinfo
 
-from scheduler.report import Audience, Best, Group, Metric, Report, Side
+from scheduler.report import NOT_UPDATED, Audience, Best, Group, Metric, Report, Side
 from scheduler.timefmt import format_local
 
 NA = "n/a"
@@ -108,6 +108,8 @@ def findings(report: Report) -> list[str]:
             f"medians are estimated from a sample of {report.median_sample:,} of the {report.posts:,} posts (each "
             "group's from its posts in the sample); counts and totals are exact"
         )
+    if report.not_updated is not None:
+        lines.append(f"{NOT_UPDATED}: {report.not_updated}")
     return lines
 
 

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import connection_of
 from scheduler.due import keeps_due_times
+from scheduler.errors import DatabaseError
 from scheduler.store.common import upsert
 from scheduler.tables import (
     Status,
@@ -204,6 +205,17 @@ def catch_up(
         if stop is not None:
             return False
     return True
+
+
+def write_refused(exc: BaseException) -> str | None:
+    """Why :func:`catch_up` failed, when it is because the database refuses this user's writes (a read-only file,
+    a PostgreSQL role without the right, a read-only transaction); None for any other failure."""
+    if isinstance(exc, DatabaseError) and "read-only" in str(exc):
+        return str(exc)
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in ("42501", "25006"):  # insufficient privilege, read-only transaction
+        return str(orig).strip().splitlines()[0]
+    return None
 
 
 def _batch_end(conn: Connection, channel: str, start: int, batch: int | None) -> int | None:

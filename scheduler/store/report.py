@@ -147,6 +147,8 @@ class Base:
     channels: tuple[str, ...]
     posts: int
     sampled: int
+    not_updated: str | None = None
+    """Why the figures could not be brought up to date before (None: they were)."""
 
     def within(self) -> list[ColumnElement[bool]]:
         """The conditions that pick the period's rows of the figures table."""

@@ -494,3 +494,44 @@ def test_an_estimated_median_is_close_to_the_exact_one(
             assert abs(below / total - 0.5) < 1 / views.sampled**0.5, (group.key, below / total)
     finally:
         database.dispose()
+
+
+def test_a_user_who_may_not_write_gets_the_figures_as_they_were_kept(postgres_url: str, tmp_path: Path) -> None:
+    """A PostgreSQL role that may only read (a marketer's, say): the catch-up is refused, the report is made from
+    the figures as the daemon (here, an earlier report) kept them, and says so."""
+    import uuid
+
+    import psycopg
+
+    from scheduler.report import NOT_UPDATED
+    from tests.conftest import PG_URL
+
+    owner_config = write_config(tmp_path / "owner.toml", postgres_url, CHANNELS, outbox=False)
+    owner = Database(postgres_url)
+    owner.check_schema()
+    seed(owner)
+    kept = build_report(owner, Period(SINCE, UNTIL), load_config(str(owner_config)).channels, now=UNTIL)
+    assert kept.not_updated is None
+    schema, role = postgres_url.rsplit("search_path%3D", 1)[1], f"reader_{uuid.uuid4().hex[:10]}"
+    admin = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+    reader_url = postgres_url.replace("postgres@", f"{role}@", 1)
+    reader = Database(reader_url)
+    try:
+        config = load_config(str(write_config(tmp_path / "reader.toml", reader_url, CHANNELS, outbox=False)))
+        report = build_report(reader, Period(SINCE, UNTIL), config.channels, now=UNTIL + timedelta(days=1))
+        assert report.not_updated is not None and "permission denied" in report.not_updated
+        assert report.groups == kept.groups and report.posts == kept.posts
+        result = run_cli("report", *PERIOD, config=tmp_path / "reader.toml")
+        assert result.code == 0, result.err
+        assert f"{NOT_UPDATED}: permission denied" in result.out
+        assert json.loads(run_cli("report", *PERIOD, "--json", config=tmp_path / "reader.toml").out)["not_updated"]
+    finally:
+        reader.dispose()
+        owner.dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
