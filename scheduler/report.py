@@ -62,8 +62,6 @@ MIN_SAMPLE = 5
 """The fewest deliveries with an engagement figure a group needs to be named best."""
 DEFAULT_DAYS = 30
 """The period without ``--since``: this many days up to ``--until`` (default: now)."""
-NOT_UPDATED = "the figures are as the daemon last kept them: this report could not bring them up to date"
-"""What the text and the page say before :attr:`Report.not_updated`."""
 EXPLICIT_TIME = "explicit time"
 NO_CAMPAIGN = "(none)"
 
@@ -269,6 +267,23 @@ def report_in(
         min_sample=MIN_SAMPLE,
         not_updated=base.not_updated,
     )
+
+
+def caveats(report: Report) -> list[str]:
+    """What a reader must know about the figures, one sentence each, for the text and the page: medians estimated
+    from a sample, figures that could not be brought up to date."""
+    said = []
+    if report.estimated:
+        said.append(
+            f"medians are estimated from a sample of {report.median_sample:,} of the {report.posts:,} posts (each "
+            "group's from its posts in the sample); counts and totals are exact"
+        )
+    if report.not_updated is not None:
+        said.append(
+            "the figures are as the daemon last kept them: this report could not bring them up to date: "
+            + report.not_updated
+        )
+    return said
 
 
 def report_dict(report: Report) -> dict[str, Any]:

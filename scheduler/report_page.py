@@ -17,7 +17,7 @@ from datetime import date, datetime, tzinfo
 from importlib.resources import files
 from urllib.parse import urlsplit
 
-from scheduler.report import NOT_UPDATED, Audience, Group, NoResults, Report
+from scheduler.report import Audience, Group, NoResults, Report, caveats
 from scheduler.report_calendar import Calendar
 from scheduler.report_page_calendar import calendar_section
 from scheduler.report_palette import category_color, category_style, channel_colors, legend
@@ -196,11 +196,7 @@ def _findings(data: PageData) -> str:
             + "</li>"
         )
     lines += [f'<li class="muted">{note}</li>' for note in _no_results(data)]
-    if report.estimated:
-        note = f"Medians estimated from a sample of {report.median_sample:,} of the {report.posts:,} posts"
-        lines.append(f'<li class="muted">{esc(note)}; counts and totals are exact.</li>')
-    if report.not_updated is not None:
-        lines.append(f'<li class="muted">{esc(f"{NOT_UPDATED.capitalize()}: {report.not_updated}")}</li>')
+    lines += [f'<li class="muted">{esc(note[:1].upper() + note[1:])}.</li>' for note in caveats(report)]
     if not lines:
         return ""
     return (

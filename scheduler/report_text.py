@@ -7,7 +7,7 @@ import csv
 import io
 from datetime import tzinfo
 
-from scheduler.report import NOT_UPDATED, Audience, Best, Group, Metric, Report, Side
+from scheduler.report import Audience, Best, Group, Metric, Report, Side, caveats
 from scheduler.timefmt import format_local
 
 NA = "n/a"
@@ -103,13 +103,7 @@ def findings(report: Report) -> list[str]:
     for n in report.no_results:
         lines.append(f"{n.channel}: post results are not available ({n.reason}); audience only")
     lines.append(_commercial(report))
-    if report.estimated:
-        lines.append(
-            f"medians are estimated from a sample of {report.median_sample:,} of the {report.posts:,} posts (each "
-            "group's from its posts in the sample); counts and totals are exact"
-        )
-    if report.not_updated is not None:
-        lines.append(f"{NOT_UPDATED}: {report.not_updated}")
+    lines += caveats(report)
     return lines
 
 

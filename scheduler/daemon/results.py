@@ -63,7 +63,7 @@ LOOK = 1.0
 
 FILL_BATCH = 2_000
 """Deliveries per transaction when a channel's report figures are filled whole (after the upgrade to them, or a new
-time zone): about 30 ms of the database's time on SQLite, so a post due meanwhile waits no longer than that."""
+time zone): 40-110 ms of the database's time on SQLite (bench/RESULTS.md, "Report figures' first fill")."""
 
 
 FILL_PAUSE = 0.15
@@ -295,11 +295,9 @@ class ResultsCollection:
         sharing = self.sharing.get(name, {name})
         if any(other in self.workers.tasks for other in sharing):
             return LOOK
-        now = self.rt.clock()
-        until = now + timedelta(seconds=horizon)
-        wake = self.timer.wake_when
-        if wake is None or wake > until:
+        if not self._due_within(horizon):
             return 0.0
+        until = self.rt.clock() + timedelta(seconds=horizon)
         ahead = self.rt.ahead
         if ahead.until is not None and ahead.until >= until:
             return LOOK if any(due <= until and channel in sharing for due, channel in ahead.items) else 0.0

@@ -503,7 +503,6 @@ def test_a_user_who_may_not_write_gets_the_figures_as_they_were_kept(postgres_ur
 
     import psycopg
 
-    from scheduler.report import NOT_UPDATED
     from tests.conftest import PG_URL
 
     owner_config = write_config(tmp_path / "owner.toml", postgres_url, CHANNELS, outbox=False)
@@ -527,7 +526,10 @@ def test_a_user_who_may_not_write_gets_the_figures_as_they_were_kept(postgres_ur
         assert report.groups == kept.groups and report.posts == kept.posts
         result = run_cli("report", *PERIOD, config=tmp_path / "reader.toml")
         assert result.code == 0, result.err
-        assert f"{NOT_UPDATED}: permission denied" in result.out
+        assert (
+            "the figures are as the daemon last kept them: this report could not bring them up to date: "
+            "permission denied" in result.out
+        )
         assert json.loads(run_cli("report", *PERIOD, "--json", config=tmp_path / "reader.toml").out)["not_updated"]
     finally:
         reader.dispose()

@@ -315,3 +315,13 @@ def test_an_agency_s_many_channels_are_named_and_charted_up_to_a_point(tmp_path:
     assert page.count("<svg") == 12  # the first 12 charted, the others in a table
     assert "and 13 channels more" in text and "shop24 2,402 → 2,401 (-1, -0.0%)" in text
     assert "shop00, shop01" in text and "post results are not available (the outbox is a folder" in text
+
+
+def test_estimated_medians_are_said_under_the_findings(
+    seeded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "estimated from a sample" not in make_page(seeded, tmp_path / "exact.html")
+    monkeypatch.setattr("scheduler.store.report.SAMPLE_SIZE", 10)
+    text = Elements(make_page(seeded, tmp_path / "estimated.html")).words()
+    assert "Medians are estimated from a sample of" in text and "of the 30 posts" in text
+    assert "counts and totals are exact." in text
