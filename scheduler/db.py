@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 _Row = TypeVar("_Row", bound=tuple[Any, ...])
 
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 """The Alembic revision this version of the code expects (a test checks it is the migrations' head)."""
 
 

@@ -74,6 +74,7 @@ class Delivery(Base):
     published_at: Mapped[datetime | None]
     remote_id: Mapped[str | None]
     remote_url: Mapped[str | None]
+    more_remote_ids: Mapped[str | None]
     last_error: Mapped[str | None]
     native_id: Mapped[str | None]
     native_at: Mapped[datetime | None]

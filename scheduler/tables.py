@@ -146,6 +146,10 @@ deliveries = Table(
     _time("published_at", nullable=True),
     Column("remote_id", String(128)),
     Column("remote_url", String(1024)),
+    # The ids of the post's further messages where the network made it of several (Telegram: an album's other
+    # photos, a text sent after them), space-separated, deleted with it; NULL for a post of one (or published
+    # before migration 0012, which then deletes its first message only).
+    Column("more_remote_ids", Text),
     Column("last_error", Text),
     # The network's id of a post handed to it ahead of time (native pre-scheduling), until it is settled, and
     # the time the network was asked to publish it at.

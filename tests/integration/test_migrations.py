@@ -83,3 +83,43 @@ def test_upgrading_a_database_with_posts_keeps_every_row(db_url: str) -> None:
             assert conn.execute(text("PRAGMA foreign_key_check")).fetchall() == []
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     db.dispose()
+
+
+def test_0012_keeps_published_rows_without_further_ids_and_comes_back_down(db_url: str) -> None:
+    """A delivery published before 0012 has no further message ids (its first message is what deletion takes
+    down); going back to 0011 keeps the row with its first id."""
+    from sqlalchemy import text
+
+    db = Database(db_url)
+    upgrade(db, "0011")
+    with db.write_engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO posts (id, text, category, media, created_at) VALUES (1, 'p', 'news', '[]', :t)"),
+            {"t": "2026-11-01 10:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (id, post_id, channel, network, status, due_at, slotted, attempts, key, "
+                "updated_at, published_at, remote_id) "
+                "VALUES (1, 1, 'tg', 'telegram', 'published', :t, false, 1, 'k1', :t, :t, '41')"
+            ),
+            {"t": "2026-11-01 10:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO attempts (id, delivery_id, number, owner, started_at, outcome, remote_id) "
+                "VALUES (1, 1, 1, 'me', :t, 'published', '41')"
+            ),
+            {"t": "2026-11-01 10:00:00"},
+        )
+    assert upgrade(db) == ("0011", SCHEMA_HEAD)
+    with db.write_engine.begin() as conn:
+        assert conn.execute(text("SELECT remote_id, more_remote_ids FROM deliveries")).one() == ("41", None)
+        conn.execute(text("UPDATE deliveries SET more_remote_ids = '42 43'"))
+    assert downgrade(db, "0011") == (SCHEMA_HEAD, "0011")
+    with db.write_engine.connect() as conn:
+        assert conn.execute(text("SELECT id, remote_id, status FROM deliveries")).one() == (1, "41", "published")
+        assert conn.execute(text("SELECT count(*) FROM attempts")).scalar() == 1  # a rebuilt table cascades nothing
+        columns = {c["name"] for c in conn.dialect.get_columns(conn, "deliveries")}
+        assert "more_remote_ids" not in columns and "remote_id" in columns
+    db.dispose()
