@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -109,11 +109,16 @@ class PublishResult:
     """What the network created."""
 
     remote_id: str
+    """The post's id on the network; for a post of several messages (Telegram), its first message's."""
     remote_url: str | None = None
     warnings: tuple[str, ...] = ()
     """Things the operator should know (e.g. a Telegram chat that migrated to a new id)."""
     backoff: float | None = None
     """Seconds the network asked us to wait before the next request in this channel's scopes (usage headers)."""
+    more_ids: tuple[str, ...] = ()
+    """The ids of the post's further messages where the network made it of several (Telegram: the other photos of
+    an album, the text sent after them), in order, without spaces; :meth:`Adapter.delete_post` takes them down with
+    ``remote_id``."""
 
 
 @dataclass(frozen=True)
@@ -383,8 +388,12 @@ class Adapter(ABC):
         """
         raise self._unsupported("comments")
 
-    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+    async def delete_post(
+        self, remote_id: str, published_at: datetime, now: datetime, more_ids: Sequence[str] = ()
+    ) -> None:
         """Take post ``remote_id``, published at ``published_at``, down from the network; ``now`` is the time.
+        ``more_ids`` are its further messages (:attr:`PublishResult.more_ids`; empty for a post published before
+        they were kept): a network whose posts are one object each ignores them.
 
         A post the network no longer has counts as deleted (returns). Raises
         :class:`~adapters.errors.PostTooOld` (before any request) past :attr:`Capabilities.delete_window`,

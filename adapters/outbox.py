@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -173,7 +173,9 @@ class OutboxAdapter(Adapter):
             name, published = self._lookup(post.key)
         return self._result(name) if published and name is not None else None
 
-    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+    async def delete_post(
+        self, remote_id: str, published_at: datetime, now: datetime, more_ids: Sequence[str] = ()
+    ) -> None:
         """Remove the post's folder: renamed to a hidden name first (a reader never sees half a post), then removed.
         Its key's link stays, so the post is never written again under that key. A folder already gone counts as
         deleted."""

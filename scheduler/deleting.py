@@ -62,7 +62,7 @@ class Deleter:
         )
 
         async def send() -> None:
-            await adapter.delete_post(d.remote_id, d.published_at, p.clock())
+            await adapter.delete_post(d.remote_id, d.published_at, p.clock(), d.more_ids)
 
         try:
             await call_with_retries(send, p.config.retry)

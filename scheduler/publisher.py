@@ -261,7 +261,9 @@ class Publisher:
             if extra_units > 0:
                 for limit in per_request:
                     self.limiter.reserve((limit,), self.monotonic(), {limit.scope: extra_units})
-        recorded = await self.record(store.record_published, claim, now, result.remote_id, result.remote_url, note)
+        recorded = await self.record(
+            store.record_published, claim, now, result.remote_id, result.remote_url, note, result.more_ids
+        )
         if not recorded:
             log.error(
                 "post %d to %s was published (%s) but its attempt had already been settled elsewhere",

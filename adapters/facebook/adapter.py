@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -204,7 +204,9 @@ class FacebookAdapter(Adapter):
         with answer_shape("Facebook", "the post's comments"):
             return await self._reading.comments(remote_id, since)
 
-    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+    async def delete_post(
+        self, remote_id: str, published_at: datetime, now: datetime, more_ids: Sequence[str] = ()
+    ) -> None:
         await self._reading.delete(remote_id)
 
     def requests_for_action(self, action: Action) -> int:

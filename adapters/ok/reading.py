@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,7 +94,9 @@ class OkReading:
             key=lambda comment: comment.created_at,
         )
 
-    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+    async def delete_post(
+        self, remote_id: str, published_at: datetime, now: datetime, more_ids: Sequence[str] = ()
+    ) -> None:
         unsure = f"topic {remote_id} may be deleted; read it back before deleting again"
         try:
             await self._call(

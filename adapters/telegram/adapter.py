@@ -255,7 +255,8 @@ class TelegramAdapter(TelegramReading, Adapter):
                     f"{sent[0].message_id} ({sent[0].link or 'no link'}), then {what} failed: {exc}. "
                     "Do not resend the whole post: post the rest by hand or delete the first part and retry"
                 ) from exc
-        return PublishResult(str(sent[0].message_id), sent[0].link, tuple(warnings))
+        more = tuple(str(m.message_id) for m in sent[1:])
+        return PublishResult(str(sent[0].message_id), sent[0].link, tuple(warnings), more_ids=more)
 
     async def _migrating(
         self, step: Callable[[str | int], Awaitable[Sequence[Message]]], warnings: list[str]

@@ -3,6 +3,7 @@ updates, :mod:`adapters.telegram.updates`), and deletion. The Bot API gives no p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from adapters.telegram.updates import CommentUpdates
 
 #: https://core.telegram.org/bots/api#deletemessage: "A message can only be deleted if it was sent less than 48
-#: hours ago."
+#: hours ago." (deleteMessages applies the same limits to each message.)
 DELETE_WINDOW = 48 * 3600.0
 
 
@@ -72,22 +73,33 @@ class TelegramReading:
         with self._errors(sending=False):
             return await bot.get_chat_member_count(self._chat_id)
 
-    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
-        """``deleteMessage`` of the post's first message (the one :meth:`publish` returned); refused before any
-        request once the message is 48 hours old, which Telegram does not allow a bot."""
+    async def delete_post(
+        self, remote_id: str, published_at: datetime, now: datetime, more_ids: Sequence[str] = ()
+    ) -> None:
+        """Take every message of the post down: ``deleteMessage`` of a post of one message, ``deleteMessages`` of
+        one of several (its album, the text after it: one request, which skips the messages already gone and
+        deletes none when one may not be deleted). Refused before any request once the post is 48 hours old, which
+        Telegram does not allow a bot."""
         from telegram.error import BadRequest
 
+        ids = [int(remote_id), *(int(more) for more in more_ids)]
+        one = len(ids) == 1
+        what = f"message {remote_id}" if one else f"messages {', '.join(map(str, ids))}"
         age = (now - published_at).total_seconds()
         if age >= DELETE_WINDOW:
             raise PostTooOld(
-                f"Telegram lets a bot delete a message only within 48 hours of posting; message {remote_id} in "
-                f"{self._chat_id} was posted {age / 3600:.0f} hours ago: delete it by hand in the Telegram app"
+                f"Telegram lets a bot delete a message only within 48 hours of posting; {what} in {self._chat_id} "
+                f"{'was' if one else 'were'} posted {age / 3600:.0f} hours ago: delete {'it' if one else 'them'} "
+                "by hand in the Telegram app"
             )
         bot = await self._ready()
-        unsure = f"message {remote_id} may be deleted: check {self._chat_id} before deleting again"
+        unsure = f"{what} may be deleted: check {self._chat_id} before deleting again"
         with self._errors(sending=True, unsure=unsure):
+            if len(ids) > 1:  # at most 11 (an album of 10, a text), within the 100 deleteMessages takes
+                await bot.delete_messages(self._chat_id, ids)
+                return
             try:
-                await bot.delete_message(self._chat_id, int(remote_id))
+                await bot.delete_message(self._chat_id, ids[0])
             except BadRequest as exc:
                 if "message to delete not found" not in exc.message.lower():
                     raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -172,7 +173,9 @@ class VkAdapter(Adapter):
         with answer_shape("VK", "wall.getComments"):
             return await asyncio.to_thread(self._reading.comments, post_id, since)
 
-    async def delete_post(self, remote_id: str, published_at: datetime, now: datetime) -> None:
+    async def delete_post(
+        self, remote_id: str, published_at: datetime, now: datetime, more_ids: Sequence[str] = ()
+    ) -> None:
         await asyncio.to_thread(self._reading.delete, int(remote_id))
 
     def rate_limits(self) -> tuple[RateLimit, ...]:

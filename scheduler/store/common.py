@@ -1,8 +1,9 @@
 """What the store's modules share: bind parameters of an aware time, the statuses as stored, an INSERT that can be
-told what to do on a conflict."""
+told what to do on a conflict, a post's further ids as stored."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -36,3 +37,14 @@ def upsert(dialect: str, table: Table) -> PgInsert | SqliteInsert:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table)
+
+
+def stored_ids(ids: Sequence[str]) -> str | None:
+    """A post's further ids (:attr:`adapters.base.PublishResult.more_ids`) as ``deliveries.more_remote_ids`` keeps
+    them: space-separated, NULL for none."""
+    return " ".join(ids) or None
+
+
+def loaded_ids(stored: str | None) -> tuple[str, ...]:
+    """The ids :func:`stored_ids` stored (none for a row published before they were kept)."""
+    return tuple(stored.split()) if stored else ()

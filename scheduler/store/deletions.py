@@ -25,6 +25,7 @@ from scheduler.db import rowcount
 from scheduler.due import keeps_due_times
 from scheduler.models import Attempt, AttemptKind, Delivery, Outcome, Status
 from scheduler.store import figures
+from scheduler.store.common import loaded_ids
 
 PUBLISHED = Status.PUBLISHED.value
 DELETE = AttemptKind.DELETE.value
@@ -48,6 +49,8 @@ class Deletion:
     started_at: datetime
     #: When the open attempt being settled started (None for a fresh claim).
     open_since: datetime | None = None
+    #: The post's further messages, deleted with it (none for a post of one, or published before they were kept).
+    more_ids: tuple[str, ...] = ()
 
 
 def request_deletion(session: Session, delivery_ids: list[int], now: datetime) -> int:
@@ -141,12 +144,19 @@ def claim_deletion(session: Session, delivery_id: int, now: datetime, owner: str
             Delivery.lease_until.is_(None) | (Delivery.lease_until <= now) | (Delivery.lease_owner == owner),
         )
         .values(lease_owner=owner, lease_until=now + lease, updated_at=now)
-        .returning(Delivery.post_id, Delivery.channel, Delivery.network, Delivery.remote_id, Delivery.published_at)
+        .returning(
+            Delivery.post_id,
+            Delivery.channel,
+            Delivery.network,
+            Delivery.remote_id,
+            Delivery.published_at,
+            Delivery.more_remote_ids,
+        )
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         return None
-    post_id, channel, network, remote_id, published_at = row
+    post_id, channel, network, remote_id, published_at, more_ids = row
     open_attempt = session.execute(
         select(Attempt.id, Attempt.number, Attempt.started_at).where(
             Attempt.delivery_id == delivery_id, Attempt.outcome.is_(None), Attempt.kind == DELETE
@@ -168,6 +178,7 @@ def claim_deletion(session: Session, delivery_id: int, now: datetime, owner: str
         attempt_number=done + 1,
         first_at=first or now,
         started_at=now,
+        more_ids=loaded_ids(more_ids),
     )
     if open_attempt is not None:
         attempt_id, number, started = open_attempt

@@ -15,7 +15,7 @@ from scheduler.db import rowcount
 from scheduler.due import keeps_due_times
 from scheduler.models import Attempt, Delivery, Outcome, Status, UTCDateTime
 from scheduler.store.claims import Claim
-from scheduler.store.common import PUBLISHING
+from scheduler.store.common import PUBLISHING, stored_ids
 
 
 @functools.cache
@@ -82,9 +82,16 @@ _PUBLISHED_CLEARS = _Cleared(last_error=None, next_attempt_at=None, native_id=No
 
 @keeps_due_times
 def record_published(
-    session: Session, claim: Claim, now: datetime, remote_id: str, remote_url: str | None, note: str | None = None
+    session: Session,
+    claim: Claim,
+    now: datetime,
+    remote_id: str,
+    remote_url: str | None,
+    note: str | None = None,
+    more_ids: Sequence[str] = (),
 ) -> bool:
-    """The network has the post."""
+    """The network has the post (``more_ids``: its further messages, see :attr:`PublishResult.more_ids
+    <adapters.base.PublishResult.more_ids>`)."""
     return settle(
         session,
         claim,
@@ -95,6 +102,7 @@ def record_published(
         published_at=now,
         remote_id=remote_id,
         remote_url=remote_url,
+        more_remote_ids=stored_ids(more_ids),
         **_PUBLISHED_CLEARS,
     )
 
@@ -107,8 +115,9 @@ _OUTCOMES = (
         bindparam("notes", type_=ARRAY(Text)),
         bindparam("rids", type_=ARRAY(Text)),
         bindparam("urls", type_=ARRAY(Text)),
+        bindparam("mores", type_=ARRAY(Text)),
     )
-    .table_valued("aid", "did", "at", "note", "rid", "url")
+    .table_valued("aid", "did", "at", "note", "rid", "url", "more")
     .render_derived(name="outcome")
 )
 _PUBLISHED_ROWS = select(_OUTCOMES).cte("published")
@@ -144,6 +153,7 @@ _RECORD_PUBLISHED_MANY = (
         updated_at=_PUBLISHED_ROWS.c.at,
         remote_id=_PUBLISHED_ROWS.c.rid,
         remote_url=_PUBLISHED_ROWS.c.url,
+        more_remote_ids=_PUBLISHED_ROWS.c.more,
         lease_owner=None,
         lease_until=None,
         **_PUBLISHED_CLEARS,
@@ -152,8 +162,13 @@ _RECORD_PUBLISHED_MANY = (
 )
 
 
-PublishedCall = tuple[Claim, datetime, str, str | None] | tuple[Claim, datetime, str, str | None, str | None]
-"""The arguments of one :func:`record_published` after the session: claim, now, remote id, URL[, note]."""
+PublishedCall = (
+    tuple[Claim, datetime, str, str | None]
+    | tuple[Claim, datetime, str, str | None, str | None]
+    | tuple[Claim, datetime, str, str | None, str | None, Sequence[str]]
+)
+"""The arguments of one :func:`record_published` after the session: claim, now, remote id, URL[, note[, further
+ids]]."""
 
 
 def record_published_each(session: Session, calls: Sequence[PublishedCall]) -> list[bool]:
@@ -170,6 +185,7 @@ def record_published_each(session: Session, calls: Sequence[PublishedCall]) -> l
         "notes": [c[4] if len(c) > 4 else None for c in calls],
         "rids": [c[2] for c in calls],
         "urls": [c[3] for c in calls],
+        "mores": [stored_ids(c[5]) if len(c) > 5 else None for c in calls],
     }
     moved = set(conn.execute(_RECORD_PUBLISHED_MANY, params).scalars())
     return [c[0].attempt_id in moved for c in calls]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
 import sys
@@ -148,7 +149,7 @@ def test_album_has_the_caption_on_its_first_item(fake: FakeTelegram, tmp_path: P
     assert fake.published[0]["parse_mode"] == "HTML"
     assert len({r["media_group_id"] for r in fake.published}) == 1
     assert [r["photo_bytes"][0] for r in fake.published] == [m.size for m in media]
-    assert result.remote_id == "1"
+    assert result.remote_id == "1" and result.more_ids == ("2", "3")  # every message, for deleting the post
 
 
 def test_publishing_reads_the_markup_off_the_event_loop(fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,7 +191,7 @@ def test_long_text_with_photos_is_split_into_album_then_message(fake: FakeTelegr
     assert fake.published[0]["caption"] is None
     assert fake.published[2]["text"] == text + "\nhttps://example.com/"
     assert fake.published[2]["link_preview_options"] == {"url": "https://example.com/"}
-    assert result.remote_id == "1"
+    assert result.remote_id == "1" and result.more_ids == ("2", "3")
 
 
 def test_caption_limit_counts_visible_characters(fake: FakeTelegram, tmp_path: Path) -> None:
@@ -525,10 +526,92 @@ def test_audience_errors_are_mapped(fake: FakeTelegram, fault: Fault, expected: 
 
 
 def test_delete_within_48_hours(fake: FakeTelegram) -> None:
-    message_id = publish(adapter(fake), OutgoingPost("a sale that ended")).remote_id
+    result = publish(adapter(fake), OutgoingPost("a sale that ended"))
+    assert result.more_ids == ()  # a post of one message
     now = datetime.now(UTC)
-    run(adapter(fake), lambda a: a.delete_post(message_id, now - timedelta(hours=47), now))
+    run(adapter(fake), lambda a: a.delete_post(result.remote_id, now - timedelta(hours=47), now))
     assert fake.published[0]["deleted"]
+    assert len(fake.calls("deleteMessage")) == 1 and fake.calls("deleteMessages") == []
+
+
+def album_and_text(fake: FakeTelegram, tmp_path: Path) -> Any:
+    """An album of 3 photos and a text too long for their caption: four messages."""
+    result = publish(adapter(fake), OutgoingPost("word " * 300, media=photos(tmp_path, 3)))
+    assert [r["method"] for r in fake.published] == ["sendMediaGroup"] * 3 + ["sendMessage"]
+    assert (result.remote_id, result.more_ids) == ("1", ("2", "3", "4"))
+    return result
+
+
+def test_every_message_of_a_post_is_deleted_in_one_request(fake: FakeTelegram, tmp_path: Path) -> None:
+    result = album_and_text(fake, tmp_path)
+    now = datetime.now(UTC)
+    run(adapter(fake), lambda a: a.delete_post(result.remote_id, now, now, result.more_ids))
+    assert [r["deleted"] for r in fake.published] == [True] * 4
+    (call,) = fake.calls("deleteMessages")
+    assert call.params["message_ids"] == "[1, 2, 3, 4]" and fake.calls("deleteMessage") == []
+
+
+def test_deleting_a_post_skips_its_messages_already_gone(fake: FakeTelegram, tmp_path: Path) -> None:
+    result = album_and_text(fake, tmp_path)
+    fake.published[0]["deleted"] = fake.published[3]["deleted"] = True  # deleted by hand in the app
+    now = datetime.now(UTC)
+    run(adapter(fake), lambda a: a.delete_post(result.remote_id, now, now, result.more_ids))
+    assert [r["deleted"] for r in fake.published] == [True] * 4
+    # All gone already (a repeat after an unclear answer): Telegram skips them all and answers True.
+    run(adapter(fake), lambda a: a.delete_post(result.remote_id, now, now, result.more_ids))
+    assert len(fake.calls("deleteMessages")) == 2
+
+
+def test_one_message_that_may_not_be_deleted_keeps_the_whole_post(fake: FakeTelegram, tmp_path: Path) -> None:
+    result = album_and_text(fake, tmp_path)
+    fake.published[3]["time"] -= 48 * 3600  # Telegram's 48 hours count for each message
+    now = datetime.now(UTC)
+    exc = failure(adapter(fake), lambda a: a.delete_post(result.remote_id, now, now, result.more_ids))
+    assert isinstance(exc, PermanentError) and "can't be deleted" in str(exc)
+    assert [r["deleted"] for r in fake.published] == [False] * 4  # checked first, none deleted
+    fake.published[3]["time"] += 48 * 3600
+    fake.chat(CHANNEL).can_post = fake.chat(CHANNEL).can_delete = False
+    exc = failure(adapter(fake), lambda a: a.delete_post(result.remote_id, now, now, result.more_ids))
+    assert isinstance(exc, PermanentError) and [r["deleted"] for r in fake.published] == [False] * 4
+
+
+def test_a_post_past_48_hours_is_refused_naming_its_messages(fake: FakeTelegram) -> None:
+    now = datetime.now(UTC)
+    exc = failure(adapter(fake), lambda a: a.delete_post("7", now - timedelta(hours=50), now, ("8", "9")))
+    assert type(exc) is PostTooOld and "messages 7, 8, 9 in @testchannel were posted 50 hours ago" in str(exc)
+    assert fake.requests == []
+
+
+def test_deleting_several_messages_without_an_answer_is_ambiguous(fake: FakeTelegram, tmp_path: Path) -> None:
+    result = album_and_text(fake, tmp_path)
+    fake.inject("deleteMessages", Fault.delay(0.6))
+    now = datetime.now(UTC)
+    exc = failure(adapter(fake, timeout=0.3), lambda a: a.delete_post(result.remote_id, now, now, result.more_ids))
+    assert type(exc) is AmbiguousError and "messages 1, 2, 3, 4 may be deleted" in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("ids", "description"),
+    [
+        (None, "message identifiers are not specified"),
+        ("[]", "message identifiers are not specified"),
+        ("[1, 0]", "invalid message identifier specified"),
+        ("[1.5]", "can't parse message identifier as a Number"),
+        ("[true]", "message identifier must be a Number"),
+        ("{}", "expected an Array of message identifiers"),
+        (json.dumps(list(range(1, 102))), "too many message identifiers specified"),
+    ],
+)
+def test_the_fake_refuses_delete_messages_as_the_bot_api_does(
+    fake: FakeTelegram, ids: str | None, description: str
+) -> None:
+    import httpx
+
+    data = {"chat_id": CHANNEL} | ({"message_ids": ids} if ids is not None else {})
+    answer = httpx.post(f"{fake.url}/bot{TOKEN}/deleteMessages", data=data).json()
+    assert answer == {"ok": False, "error_code": 400, "description": f"Bad Request: {description}"}
+    ok = httpx.post(f"{fake.url}/bot{TOKEN}/deleteMessages", data={"chat_id": CHANNEL, "message_ids": '[5, "6"]'})
+    assert ok.json() == {"ok": True, "result": True}  # none of them exists: skipped
 
 
 def test_delete_of_a_message_already_gone_succeeds(fake: FakeTelegram) -> None:

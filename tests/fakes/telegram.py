@@ -405,19 +405,42 @@ class FakeTelegram(FakeServer):
     def _m_deleteMessage(self, token: str, request: FakeRequest) -> bool:
         chat = self._target(request.params, posting=False)
         message_id = int(request.params.get("message_id", "0"))
-        for record in self.published:
-            if record["chat_id"] == chat.id and record["message_id"] == message_id and not record["deleted"]:
-                # https://core.telegram.org/bots/api#deletemessage: only within 48 hours, and in a channel only by
-                # an admin that may post (its own messages) or delete (any message).
-                admin = chat.bot_status == "administrator" and (chat.can_post or chat.can_delete)
-                may = chat.bot_status == "creator" or admin
-                if time.time() - record["time"] >= 48 * 3600 or (chat.type == "channel" and not may):
-                    raise ApiError(400, "Bad Request: message can't be deleted")
-                record["deleted"] = True
-                return True
-        raise ApiError(400, "Bad Request: message to delete not found")
+        record = self._live_message(chat, message_id)
+        if record is None:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        self._check_deletable(chat, record)
+        record["deleted"] = True
+        return True
+
+    def _m_deleteMessages(self, token: str, request: FakeRequest) -> bool:
+        # As the Bot API server (telegram-bot-api Client.cpp process_delete_messages_query, tdlib
+        # MessagesManager::delete_messages): 1-100 ids; the messages not found are skipped (none found: True);
+        # every message found is checked first, and one that may not be deleted fails the whole request.
+        message_ids = _message_ids(request.params.get("message_ids", ""))
+        chat = self._target(request.params, posting=False)
+        found = [r for r in (self._live_message(chat, i) for i in dict.fromkeys(message_ids)) if r is not None]
+        for record in found:
+            self._check_deletable(chat, record)
+        for record in found:
+            record["deleted"] = True
+        return True
 
     # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _live_message(self, chat: FakeChat, message_id: int) -> dict[str, Any] | None:
+        for record in self.published:
+            if record["chat_id"] == chat.id and record["message_id"] == message_id and not record["deleted"]:
+                return record
+        return None
+
+    @staticmethod
+    def _check_deletable(chat: FakeChat, record: dict[str, Any]) -> None:
+        # https://core.telegram.org/bots/api#deletemessage: only within 48 hours, and in a channel only by an admin
+        # that may post (its own messages) or delete (any message).
+        admin = chat.bot_status == "administrator" and (chat.can_post or chat.can_delete)
+        may = chat.bot_status == "creator" or admin
+        if time.time() - record["time"] >= 48 * 3600 or (chat.type == "channel" and not may):
+            raise ApiError(400, "Bad Request: message can't be deleted")
 
     def _bot_user(self, token: str) -> dict[str, Any]:
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 1
@@ -542,6 +565,34 @@ def _photo_sizes(data: bytes) -> list[dict[str, Any]]:
             "file_size": len(data),
         }
     ]
+
+
+def _message_ids(raw: str) -> list[int]:
+    """deleteMessages' ``message_ids`` (a JSON array of 1-100 ids), refused with the Bot API server's errors."""
+    if not raw:
+        raise ApiError(400, "Bad Request: message identifiers are not specified")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "Bad Request: can't parse message_ids JSON object") from None
+    if not isinstance(value, list):
+        raise ApiError(400, "Bad Request: expected an Array of message identifiers")
+    if len(value) > 100:
+        raise ApiError(400, "Bad Request: too many message identifiers specified")
+    ids: list[int] = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float | str):
+            raise ApiError(400, "Bad Request: message identifier must be a Number")
+        try:
+            number = int(str(item))  # as the server reads the number's text: 2.0 is refused
+        except ValueError:
+            raise ApiError(400, "Bad Request: can't parse message identifier as a Number") from None
+        if number <= 0:
+            raise ApiError(400, "Bad Request: invalid message identifier specified")
+        ids.append(number)
+    if not ids:
+        raise ApiError(400, "Bad Request: message identifiers are not specified")
+    return ids
 
 
 def _error(status: int, description: str, parameters: dict[str, Any] | None = None) -> FakeResponse:

@@ -277,7 +277,7 @@ def test_claims_and_outcomes_of_one_batch_take_what_one_at_a_time_would(
             queue_behind_busy_writer(
                 batcher,
                 [
-                    (store.record_published, a, later, "r-a", "outbox://a", "note a"),
+                    (store.record_published, a, later, "r-a", "outbox://a", "note a", ("r-a2", "r-a3")),
                     (store.record_published, b, later, "r-b", "outbox://b"),
                 ],
             )
@@ -287,7 +287,7 @@ def test_claims_and_outcomes_of_one_batch_take_what_one_at_a_time_would(
     assert recorded == [True, False]
     with db.read() as session:
         rows = {
-            d.channel: (d.status, d.remote_id, d.remote_url, d.published_at, d.lease_owner)
+            d.channel: (d.status, d.remote_id, d.remote_url, d.more_remote_ids, d.published_at, d.lease_owner)
             for d in session.scalars(select(Delivery).where(Delivery.id.in_([a.delivery_id, b.delivery_id])))
         }
         attempt = session.get(Attempt, a.attempt_id)
@@ -299,8 +299,8 @@ def test_claims_and_outcomes_of_one_batch_take_what_one_at_a_time_would(
             later,
         )
     assert rows == {
-        "a": ("published", "r-a", "outbox://a", later, None),
-        "b": ("unknown", None, None, None, None),
+        "a": ("published", "r-a", "outbox://a", "r-a2 r-a3", later, None),
+        "b": ("unknown", None, None, None, None, None),
     }
 
 

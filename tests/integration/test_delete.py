@@ -29,7 +29,7 @@ from tests.conftest import run_cli, write_config
 from tests.fakes.base import Fault
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.ok import FakeOk
-from tests.fakes.telegram import DEFAULT_TOKEN, FakeTelegram
+from tests.fakes.telegram import DEFAULT_TOKEN, FakeTelegram, make_png
 from tests.fakes.vk import GROUP_ID, USER_TOKEN, FakeVk
 from tests.fakes.vk import error_body as vk_error
 
@@ -103,9 +103,9 @@ class World:
         with self.db.write() as session:
             return fn(session, *args, **kwargs)
 
-    def published(self, text: str = "a sale") -> int:
+    def published(self, text: str = "a sale", media: tuple[Path, ...] = ()) -> int:
         """A post published on ``ch`` (claimed and published as a worker does)."""
-        view = add_post(self.config, self.db, NewPost(text=text, channels=["ch"], now=True), now())
+        view = add_post(self.config, self.db, NewPost(text=text, channels=["ch"], media=media, now=True), now())
         claim = self.sync(store.claim, "ch", now(), "me", timedelta(minutes=5))
         assert claim is not None and claim.post_id == view["id"]
         assert self.run(self.publisher.publish(claim, self.adapter, self.channel))
@@ -248,6 +248,70 @@ def test_a_transient_error_is_retried_with_backoff(world: World) -> None:
     assert world.work() == 1
     assert world.delivery(post_id)["status"] == "deleted" and not world.live(remote_id)
     assert world.delete_calls() == 2
+
+
+def album_and_text(world: World, tmp_path: Path) -> int:
+    """A Telegram post of four messages: an album of 3 photos, then its text, too long for their caption."""
+    photos = []
+    for i in range(3):
+        photos.append(tmp_path / f"photo{i}.png")
+        photos[-1].write_bytes(make_png(4 + i, 3))
+    post_id = world.published("word " * 300, media=tuple(photos))
+    sent = world.fake.published
+    assert [m["method"] for m in sent] == ["sendMediaGroup"] * 3 + ["sendMessage"]
+    assert world.delivery(post_id)["remote_id"] == str(sent[0]["message_id"])  # the CLI and JSON show the first
+    return post_id
+
+
+def telegram_messages_left(world: World) -> list[int]:
+    return [m["message_id"] for m in world.fake.published if not m["deleted"]]
+
+
+@pytest.mark.parametrize("world", ["telegram"], indirect=True)
+def test_every_message_of_a_telegram_post_is_deleted(world: World, tmp_path: Path) -> None:
+    post_id = album_and_text(world, tmp_path)
+    assert telegram_messages_left(world) == [1, 2, 3, 4]
+    result = cli(world, "delete", str(post_id))
+    assert result.code == 0, result.err
+    assert world.work() == 1
+    assert telegram_messages_left(world) == []
+    (call,) = world.fake.calls("deleteMessages")
+    assert call.params["message_ids"] == "[1, 2, 3, 4]" and world.delete_calls() == 0  # one request, no deleteMessage
+    assert world.delivery(post_id)["status"] == "deleted"
+
+
+@pytest.mark.parametrize("fault", ["timeout", "dropped"])
+@pytest.mark.parametrize("world", ["telegram"], indirect=True)
+def test_an_unclear_deletion_of_a_telegram_album_is_sent_again(world: World, tmp_path: Path, fault: str) -> None:
+    post_id = album_and_text(world, tmp_path)
+    assert cli(world, "delete", str(post_id)).code == 0
+    world.fake.inject("deleteMessages", Fault.delay(1.3) if fault == "timeout" else Fault.drop_after())
+    assert world.work() == 1
+    time.sleep(0.4 if fault == "timeout" else 0)  # the fake applies it when its delay ends
+    unclear = world.delivery(post_id)
+    assert unclear["status"] == "published" and "messages 1, 2, 3, 4 may be deleted" in unclear["last_error"]
+    assert telegram_messages_left(world) == []
+    assert world.work() == 0  # leased until the check
+    time.sleep(1.1)  # reconcile_delay
+    assert world.work() == 1
+    # No read-back on Telegram: the same messages are deleted again, all skipped as gone, which counts as done.
+    assert world.delivery(post_id)["status"] == "deleted"
+    assert [c.params["message_ids"] for c in world.fake.calls("deleteMessages")] == ["[1, 2, 3, 4]"] * 2
+    history = show_post(world.db, post_id)["deliveries"][0]["history"]
+    assert [a["outcome"] for a in history[1:]] == ["abandoned", "deleted"]
+
+
+@pytest.mark.parametrize("world", ["telegram"], indirect=True)
+def test_a_telegram_post_published_before_its_messages_were_kept_deletes_its_first(
+    world: World, tmp_path: Path
+) -> None:
+    post_id = album_and_text(world, tmp_path)
+    world.sync(lambda s: s.execute(update(Delivery).values(more_remote_ids=None)))  # as migration 0012 left it
+    assert cli(world, "delete", str(post_id)).code == 0
+    assert world.work() == 1
+    assert telegram_messages_left(world) == [2, 3, 4]  # as before: only the id it kept
+    assert world.delete_calls() == 1 and world.fake.calls("deleteMessages") == []
+    assert world.delivery(post_id)["status"] == "deleted"
 
 
 @pytest.mark.parametrize("world", ["telegram"], indirect=True)
