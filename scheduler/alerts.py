@@ -57,6 +57,11 @@ def ignore_alert(alert: Alert) -> None:
     """Where alerts go when nothing sends them (a publisher outside the daemon, tests)."""
 
 
+def wanted_by_none(event: str) -> bool:
+    """Whether an alert of ``event`` would go anywhere, when nothing sends alerts: never."""
+    return False
+
+
 class AlertSendError(SmmError):
     """A message could not be sent; the text says why, without the URL."""
 
@@ -203,6 +208,11 @@ class AlertSender:
             except ConfigError as exc:
                 log.error("alerts: %s is disabled: %s", destination.name, exc, extra={"action": "alerts_disabled"})
         return cls(targets, interval=alerts.interval, timeout=alerts.timeout, monotonic=monotonic)
+
+    def wants(self, event: str) -> bool:
+        """Whether an alert of ``event`` would go anywhere: a destination this sender sends to (its URL was read)
+        wants it."""
+        return any(event in target.events for target in self.targets)
 
     def notify(self, alert: Alert) -> None:
         """Queue ``alert`` for every destination that wants its event; returns at once."""

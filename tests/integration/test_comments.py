@@ -293,6 +293,44 @@ def test_the_daily_digest_names_posts_channels_and_links_and_takes_each_comment_
         assert session.execute(rows.comments.select().where(rows.comments.c.digest.is_(None))).first() is None
 
 
+def test_the_digest_waits_while_its_destination_cannot_be_read_and_follows_a_reload(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_path = configure(tmp_path, sqlite_url, fakes)
+    posts = publish(config_path)
+    comment_everywhere(fakes, posts, n=1)
+    readable = load_config(config_path)
+    config_path.write_text(config_path.read_text().replace('"SMM_ALERT_HOOK"', '"SMM_ALERT_UNSET"'))
+    monkeypatch.delenv("SMM_ALERT_UNSET", raising=False)
+    unreadable = load_config(config_path)  # the config wants a digest; the sender cannot send it anywhere
+
+    def undigested() -> int:
+        with Database(sqlite_url).read() as session:
+            return len(session.execute(rows.comments.select().where(rows.comments.c.digest.is_(None))).all())
+
+    async def scenario() -> tuple[int, int]:
+        watch = Watch(unreadable)
+        watch.daemon.load = lambda: readable
+        watch.daemon.alerts.start()
+        try:
+            assert await watch.read() == 3
+            await watch.daemon.background.comments.digest()
+            waiting = undigested()
+            await watch.daemon.reload()  # SIGHUP: the destination's URL can be read now, by a new sender
+            await watch.daemon.background.comments.digest()
+            deadline = time.monotonic() + 10
+            while not fakes.hook.messages and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await watch.daemon.alerts.stop()
+            return waiting, undigested()
+        finally:
+            await watch.close()
+
+    assert asyncio.run(scenario()) == (3, 0)
+    (message,) = fakes.hook.messages
+    assert message["message"].startswith(f"3 new comments: post {posts['vk'][0]} on facebook (1), ok (1), vk (1)")
+
+
 def test_two_daemons_on_postgresql_store_and_digest_each_comment_once(
     tmp_path: Path, postgres_url: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
