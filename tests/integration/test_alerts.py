@@ -133,6 +133,26 @@ def test_a_destination_that_hangs_costs_at_most_the_timeout(hook: FakeWebhook) -
     assert took < 2.0
 
 
+def test_a_stop_during_a_send_waits_for_it_instead_of_dropping_it(hook: FakeWebhook) -> None:
+    hook.inject("hook", Fault.delay(0.5))  # the request arrives, its answer comes 0.5 s later
+
+    async def scenario() -> float:
+        sender = AlertSender([Target("hook", hook.apprise_url(), frozenset(ALERT_EVENTS))])
+        sender.start()
+        sender.notify(failed(1))
+        deadline = time.monotonic() + 10
+        while not hook.calls("hook") and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        await sender.stop()
+        return time.perf_counter() - started
+
+    # The stop waited for the send's answer (a process exits next, and a send's thread with it) and did not send
+    # the same alert again.
+    assert asyncio.run(scenario()) >= 0.4
+    assert len(hook.messages) == 1
+
+
 def test_failed_sends_are_retried_then_logged_once(logged: list[str]) -> None:
     with socket.socket() as refusing:  # bound, never listening: connections are refused
         refusing.bind(("127.0.0.1", 0))
