@@ -157,8 +157,8 @@ class Daemon:
         await sweep_media(rt, now)
         await self.membership.join(now)
         await self.look.start(now)
-        if line := await left_in_flight(rt, now):
-            self._alert(Alert("unclean_start", line))
+        if alert := await left_in_flight(rt, now):
+            self._alert(alert)
         await self.reconciler.recover_expired(now, wait=True)
 
     async def main(self) -> int:

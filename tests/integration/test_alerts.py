@@ -257,16 +257,22 @@ def test_a_start_after_an_unclean_stop_is_an_alert(
     db = Database(cfg.database_url)
     db.check_schema()
     now = datetime.now(UTC)
-    add_post(cfg, db, NewPost(text="claimed, then the daemon died", channels=["outbox"], now=True), now)
+    for n in range(7):
+        add_post(cfg, db, NewPost(text=f"claimed {n}, then the daemon died", channels=["outbox"], now=True), now)
     with db.write() as session:
-        assert store.claim(session, "outbox", now, "dead-daemon", timedelta(seconds=0)) is not None
+        for _ in range(7):
+            assert store.claim(session, "outbox", now, "dead-daemon", timedelta(seconds=0)) is not None
     db.dispose()
-    assert run_cli("run", "--once", config=config).code == 0
+    result = run_cli("run", "--once", config=config)
+    assert result.code == 0, result.err
     (message,) = hook.messages
     assert message["title"] == "smm: start after an unclean stop"
     assert message["message"] == (
-        "1 delivery was being published when a daemon stopped; checking each before anything is sent again"
+        "7 deliveries were being published when a daemon stopped (post 1 on outbox, post 2 on outbox, "
+        "post 3 on outbox, post 4 on outbox, post 5 on outbox and 2 more); checking each before anything is sent again"
     )
+    # The log line stays as it was: the count, then what the daemon does.
+    assert "7 deliveries were being published when a daemon stopped; checking each" in result.err
 
 
 def test_a_queue_that_runs_dry_is_an_alert_from_the_summary(
@@ -280,7 +286,7 @@ def test_a_queue_that_runs_dry_is_an_alert_from_the_summary(
     assert run_cli("run", "--once", config=config).code == 0
     (message,) = hook.messages
     assert message["title"] == "smm: queue runs dry"
-    assert message["message"].startswith("channel outbox: the queue runs dry after ")
+    assert message["message"].startswith("outbox: the queue runs dry after ")  # the channel, named once
     assert message["message"].endswith(", within 7 days; queue more posts to keep the cadence")
 
 
