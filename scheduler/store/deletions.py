@@ -48,6 +48,8 @@ class Deletion:
     started_at: datetime
     #: When the open attempt being settled started (None for a fresh claim).
     open_since: datetime | None = None
+    #: The published post's address, where the network gave one.
+    remote_url: str | None = None
 
 
 def request_deletion(session: Session, delivery_ids: list[int], now: datetime) -> int:
@@ -141,12 +143,19 @@ def claim_deletion(session: Session, delivery_id: int, now: datetime, owner: str
             Delivery.lease_until.is_(None) | (Delivery.lease_until <= now) | (Delivery.lease_owner == owner),
         )
         .values(lease_owner=owner, lease_until=now + lease, updated_at=now)
-        .returning(Delivery.post_id, Delivery.channel, Delivery.network, Delivery.remote_id, Delivery.published_at)
+        .returning(
+            Delivery.post_id,
+            Delivery.channel,
+            Delivery.network,
+            Delivery.remote_id,
+            Delivery.published_at,
+            Delivery.remote_url,
+        )
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         return None
-    post_id, channel, network, remote_id, published_at = row
+    post_id, channel, network, remote_id, published_at, remote_url = row
     open_attempt = session.execute(
         select(Attempt.id, Attempt.number, Attempt.started_at).where(
             Attempt.delivery_id == delivery_id, Attempt.outcome.is_(None), Attempt.kind == DELETE
@@ -168,6 +177,7 @@ def claim_deletion(session: Session, delivery_id: int, now: datetime, owner: str
         attempt_number=done + 1,
         first_at=first or now,
         started_at=now,
+        remote_url=remote_url,
     )
     if open_attempt is not None:
         attempt_id, number, started = open_attempt

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import signal
 import socket
@@ -23,6 +24,8 @@ from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
 from tests.conftest import run_cli, write_config
 from tests.fakes.base import Fault
+from tests.fakes.vk import GROUP_ID, USER_TOKEN, FakeVk
+from tests.fakes.vk import error_body as vk_error
 from tests.fakes.webhook import FakeWebhook
 from tests.support import DaemonProcess, captured_log, smm, wait_for
 
@@ -335,3 +338,41 @@ def test_a_hung_destination_holds_the_stop_no_longer_than_shutdown_grace(
     assert result.code == 0, result.err
     assert took < 4.0, result.err
     assert "alerts: stopping before" in result.err
+
+
+@pytest.fixture
+def vk() -> Iterator[FakeVk]:
+    fake = FakeVk().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def vk_config(tmp_path: Path, db_url: str, vk: FakeVk, events: str, extra_top: str = "") -> Path:
+    body = (
+        f'[[channels]]\nname = "vk"\nnetwork = "vk"\ngroup_id = {GROUP_ID}\ntoken_env = "SMM_VK_TOKEN"\n'
+        f'api_url = "{vk.url}"\n'
+        f'[[alerts.destinations]]\nname = "ops"\nurl_env = "SMM_ALERT_HOOK"\nevents = [{events}]\n'
+    )
+    return write_config(tmp_path / "config.toml", db_url, body, outbox=False, extra_top=extra_top)
+
+
+def test_a_refused_deletion_is_an_alert_with_the_posts_link(
+    hook: FakeWebhook, vk: FakeVk, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMM_VK_TOKEN", USER_TOKEN)
+    monkeypatch.setenv("SMM_ALERT_HOOK", hook.apprise_url())
+    config = vk_config(tmp_path, sqlite_url, vk, '"delivery_failed"')
+    assert run_cli("add", "to be taken down", "--now", config=config).code == 0
+    assert run_cli("run", "--once", config=config).code == 0
+    (delivery,) = json.loads(run_cli("show", "1", "--json", config=config).out)["deliveries"]
+    assert delivery["status"] == "published" and delivery["remote_url"]
+    assert run_cli("delete", "1", config=config).code == 0
+    vk.inject("wall.delete", Fault.respond(200, vk_error(100, "One of the parameters specified was missing")))
+    result = run_cli("run", "--once", config=config)
+    assert result.code == 0, result.err
+    (message,) = hook.messages
+    assert message["title"] == "smm: delivery failed"
+    assert message["message"].startswith("post 1 on vk: not deleted: VK rejected a parameter of wall.delete")
+    assert message["message"].endswith(f" {delivery['remote_url']}")
