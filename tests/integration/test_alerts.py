@@ -210,6 +210,31 @@ def test_smm_alerts_test_reports_each_destination_and_fails_when_one_does(
     assert not (tmp_path / "smm.db").exists()
 
 
+def test_smm_alerts_test_prints_one_line_per_destination_and_leaves_apprises_lines_to_the_verbose_log(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("SMM_ALERT_BAD", "json://")
+        monkeypatch.setenv("SMM_ALERT_DOWN", f"json://127.0.0.1:{refusing.getsockname()[1]}/hook")
+        body = (
+            '[[alerts.destinations]]\nname = "bad"\nurl_env = "SMM_ALERT_BAD"\n'
+            '[[alerts.destinations]]\nname = "down"\nurl_env = "SMM_ALERT_DOWN"\n'
+        )
+        config = write_config(tmp_path / "config.toml", sqlite_url, body)
+        result = run_cli("alerts", "test", config=config)
+        verbose = run_cli("alerts", "test", "-v", config=config)
+    assert result.code == verbose.code == 1
+    assert result.out.splitlines() == [
+        "bad   not a URL apprise can send to (check its scheme and parts)",
+        "down  A Connection error occurred sending JSON notification to 127.0.0.1.",
+    ]
+    assert result.err == ""
+    assert verbose.out == result.out
+    assert "ERROR apprise: Unparseable JSON URL" in verbose.err
+    assert "WARNING apprise: A Connection error occurred" in verbose.err
+
+
 def test_smm_alerts_test_exits_0_when_every_destination_got_it(
     hook: FakeWebhook, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
