@@ -24,6 +24,7 @@ from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
 from tests.conftest import run_cli, write_config
 from tests.fakes.base import Fault
+from tests.fakes.telegram import DEFAULT_TOKEN, FakeTelegram
 from tests.fakes.vk import GROUP_ID, USER_TOKEN, FakeVk
 from tests.fakes.vk import error_body as vk_error
 from tests.fakes.webhook import FakeWebhook
@@ -401,3 +402,86 @@ def test_a_refused_deletion_is_an_alert_with_the_posts_link(
     assert message["title"] == "smm: delivery failed"
     assert message["message"].startswith("post 1 on vk: not deleted: VK rejected a parameter of wall.delete")
     assert message["message"].endswith(f" {delivery['remote_url']}")
+
+
+def test_a_delivery_the_daemon_cannot_settle_is_a_delivery_unknown_alert_with_the_resolve_line(
+    hook: FakeWebhook, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeTelegram() as telegram:
+        assert isinstance(telegram, FakeTelegram)
+        monkeypatch.setenv("SMM_TG_TOKEN", DEFAULT_TOKEN)
+        monkeypatch.setenv("SMM_ALERT_HOOK", hook.apprise_url())
+        body = (
+            f'[[channels]]\nname = "tg"\nnetwork = "telegram"\nchat_id = "@testchannel"\n'
+            f'token_env = "SMM_TG_TOKEN"\napi_url = "{telegram.url}"\n'
+            '[[alerts.destinations]]\nurl_env = "SMM_ALERT_HOOK"\nevents = ["delivery_unknown"]\n'
+        )
+        top = '[daemon]\nreconcile_delay = "1s"\n'
+        config = write_config(tmp_path / "config.toml", sqlite_url, body, outbox=False, extra_top=top)
+        assert run_cli("add", "did it go out?", "--now", config=config).code == 0
+        telegram.inject("sendMessage", Fault.drop_after())  # sent, and the answer lost: Telegram cannot be read back
+        result = run_cli("run", "--once", config=config)
+    assert result.code == 0, result.err
+    (delivery,) = json.loads(run_cli("show", "1", "--json", config=config).out)["deliveries"]
+    assert delivery["status"] == "unknown"
+    (message,) = hook.messages
+    assert message["title"] == "smm: delivery in doubt"
+    assert message["message"].startswith("post 1 on tg: the outcome is unknown and telegram cannot be read back: ")
+    assert "then run `smm resolve 1 --published [--url URL]` or `smm resolve 1 --retry`" in message["message"]
+    assert DEFAULT_TOKEN not in message["message"] and DEFAULT_TOKEN.split(":")[1] not in message["message"]
+
+
+def test_a_delivery_that_ran_out_of_retries_is_a_delivery_failed_alert(
+    hook: FakeWebhook, vk: FakeVk, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMM_VK_TOKEN", USER_TOKEN)
+    monkeypatch.setenv("SMM_ALERT_HOOK", hook.apprise_url())
+    config = vk_config(
+        tmp_path, sqlite_url, vk, '"delivery_failed"', "[retry]\nmax_attempts = 2\nin_call_attempts = 1\n"
+    )
+    assert run_cli("add", "VK is down today", "--now", config=config).code == 0
+    vk.inject("wall.post", *[Fault.respond(200, vk_error(10, "Internal server error"))] * 2)
+    assert run_cli("run", "--once", config=config).code == 0
+    assert hook.messages == []  # attempt 1 of 2: a retry is planned, nobody needs to act yet
+    assert run_cli("reschedule", "1", "--now", config=config).code == 0
+    result = run_cli("run", "--once", config=config)
+    assert result.code == 0, result.err
+    assert len(vk.calls("wall.post")) == 2
+    (message,) = hook.messages
+    assert message["title"] == "smm: delivery failed"
+    assert message["message"] == (
+        "post 1 on vk: VK failed on wall.post (error 10: Internal server error); retry later; gave up after "
+        "2 attempts. Check the network and the channel, then: smm retry 1"
+    )
+
+
+def test_a_hung_destination_does_not_delay_a_post(hook: FakeWebhook, tmp_path: Path, sqlite_url: str) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the outbox folder should be")
+    body = (
+        f'[[channels]]\nname = "blocked"\nnetwork = "outbox"\npath = "{blocked}"\n'
+        '[alerts]\ntimeout = "30s"\n[[alerts.destinations]]\nurl_env = "SMM_ALERT_HOOK"\n'
+    )
+    config = write_config(tmp_path / "config.toml", sqlite_url, body, extra_top='[daemon]\nshutdown_grace = "1s"\n')
+    hook.inject("hook", *[Fault.delay(25)] * 5)  # never answers within the 30 s the test may last
+    with DaemonProcess(config, env={"SMM_ALERT_HOOK": hook.apprise_url()}) as daemon:
+        daemon.wait_ready()
+        assert (
+            smm("add", "fails, and the alert about it hangs", "--now", "--channel", "blocked", config=config).returncode
+            == 0
+        )
+        wait_for(lambda: hook.calls("hook"), timeout=15, what="the alert's send to reach the hung destination")
+        added = smm("add", "due now", "--now", "--channel", "outbox", "--json", config=config)
+        assert added.returncode == 0, added.stderr
+        post = json.loads(added.stdout)["id"]
+
+        def published() -> dict[str, str] | None:
+            shown = json.loads(smm("show", str(post), "--json", config=config).stdout)
+            (delivery,) = shown["deliveries"]
+            return delivery if delivery["status"] == "published" else None
+
+        delivery = wait_for(published, timeout=20, what="the post due now to be published")
+        assert daemon.stop() == 0
+    late = datetime.fromisoformat(delivery["published_at"]) - datetime.fromisoformat(delivery["due_at"])
+    assert late < timedelta(seconds=10), late  # the alert's send, hung for 25 s, took none of it
+    assert len(hook.calls("hook")) == 1  # still hanging when the post went out
