@@ -200,6 +200,32 @@ def test_smm_comments_lists_the_new_ones_newest_first_then_only_what_came_since(
     assert [(c["channel"], c["new"]) for c in every] == [("vk", False)]
 
 
+def test_smm_comments_since_lists_and_marks_only_what_was_written_since(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes
+) -> None:
+    config_path = configure(tmp_path, sqlite_url, fakes)
+    posts = publish(config_path)
+    fakes.vk.people[501] = ("Ivan", "Petrov")
+    early = time.time() - 40 * 60  # before the post went out, within the hour a read looks back
+    fakes.vk.add_comment(-GROUP_ID, int(posts["vk"][1]), 501, "vk, 40 min ago", at=early)
+    fakes.vk.add_comment(-GROUP_ID, int(posts["vk"][1]), 501, "vk, just now")
+    fakes.facebook.add_comment(posts["facebook"][1], "Jane Roe", "facebook, 40 min ago", at=early)
+    fakes.facebook.add_comment(posts["facebook"][1], "Jane Roe", "facebook, just now")
+    read_once(load_config(config_path))
+
+    def texts(*args: str) -> list[str]:
+        result = run_cli("comments", "--json", *args, config=config_path)
+        assert result.code == 0, result.err
+        return sorted(c["text"] for c in json.loads(result.out))
+
+    assert texts("--since", "20m", "--channel", "vk") == ["vk, just now"]
+    assert texts("--since", "20m") == ["facebook, just now"]  # the one above was shown: no longer new
+    assert texts() == ["facebook, 40 min ago", "vk, 40 min ago"]  # what --since left out was still new
+    half_an_hour_ago = (datetime.now(UTC) - timedelta(minutes=30)).isoformat(timespec="seconds")
+    assert texts("--all", "--since", half_an_hour_ago) == ["facebook, just now", "vk, just now"]
+    assert len(texts("--all")) == 4
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
