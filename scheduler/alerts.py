@@ -57,6 +57,11 @@ def ignore_alert(alert: Alert) -> None:
     """Where alerts go when nothing sends them (a publisher outside the daemon, tests)."""
 
 
+def wanted_by_none(event: str) -> bool:
+    """Whether an alert of ``event`` would go anywhere, when nothing sends alerts: never."""
+    return False
+
+
 class AlertSendError(SmmError):
     """A message could not be sent; the text says why, without the URL."""
 
@@ -131,6 +136,11 @@ class Outbox:
     def failed(self, batch: list[Alert], counts: Counter[str], now: float, backoff: float) -> None:
         """Put an unsent batch back ahead of what came meanwhile, to be tried after a growing backoff."""
         self.failures += 1
+        self.put_back(batch, counts)
+        self.not_before = now + backoff * 2 ** (self.failures - 1)
+
+    def put_back(self, batch: list[Alert], counts: Counter[str]) -> None:
+        """Put a batch that was not sent back ahead of what came meanwhile."""
         unsent, unsent_counts = self.take()
         shown: Counter[str] = Counter()
         for alert in batch + unsent:
@@ -138,7 +148,6 @@ class Outbox:
             if shown[alert.event] <= SHOWN_PER_EVENT:
                 self.pending.append(alert)
         self.counts = counts + unsent_counts
-        self.not_before = now + backoff * 2 ** (self.failures - 1)
 
     def give_up(self) -> tuple[int, int]:
         """Drop what is queued (after too many failed tries): how many alerts, and the failures, for the log."""
@@ -190,6 +199,7 @@ class AlertSender:
         self.boxes = {target.name: Outbox(interval) for target in self.targets}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     @classmethod
     def from_config(
@@ -203,6 +213,11 @@ class AlertSender:
             except ConfigError as exc:
                 log.error("alerts: %s is disabled: %s", destination.name, exc, extra={"action": "alerts_disabled"})
         return cls(targets, interval=alerts.interval, timeout=alerts.timeout, monotonic=monotonic)
+
+    def wants(self, event: str) -> bool:
+        """Whether an alert of ``event`` would go anywhere: a destination this sender sends to (its URL was read)
+        wants it."""
+        return any(event in target.events for target in self.targets)
 
     def notify(self, alert: Alert) -> None:
         """Queue ``alert`` for every destination that wants its event; returns at once."""
@@ -220,25 +235,31 @@ class AlertSender:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="smm-alerts")
 
     async def stop(self, within: float | None = None) -> None:
-        """Stop the task, then send what is queued, each destination once, within the send timeout (and ``within``
-        seconds, the daemon's stop deadline: what is not sent by then is dropped)."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        """Stop the task once the sends it has under way are done, then send what is queued, each destination
+        once; all within the send timeout (and ``within`` seconds, the daemon's stop deadline: what is not sent by
+        then is dropped)."""
+        loop = asyncio.get_running_loop()
         limit = self.timeout if within is None else max(0.0, min(self.timeout, within))
+        deadline = loop.time() + limit
+        if self._task is not None:
+            self._closing = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(self._task, limit)  # a send cut short puts its alerts back
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+            self._task, self._closing = None, False
         queued = sum(sum(box.counts.values()) for box in self.boxes.values())
         try:
-            await asyncio.wait_for(self.pump(final=True), limit)
+            await asyncio.wait_for(self.pump(final=True), max(0.0, deadline - loop.time()))
         except TimeoutError:
             log.warning("alerts: stopping before %s could be sent", plural(queued, "alert", "alerts"))
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             await self.pump()
+            if self._closing:
+                return
             self._wake.clear()
             wait = self.next_due()
             try:
@@ -262,7 +283,11 @@ class AlertSender:
         box = self.boxes[target.name]
         batch, counts = box.take()
         title, body = compose(batch, counts)
-        error = await send_bounded(self.transport, target.url, title, body, self.timeout)
+        try:
+            error = await send_bounded(self.transport, target.url, title, body, self.timeout)
+        except asyncio.CancelledError:
+            box.put_back(batch, counts)
+            raise
         now = self.monotonic()
         if error is None:
             box.sent(now)

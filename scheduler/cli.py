@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import re
 import sys
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from scheduler.cli_context import CONFIG_HELP, VERBOSE_HELP, Context, RootGroup
 from scheduler.cli_output import emit_json, fail, local_time, one_line, print_post, when_of
 from scheduler.config import CATEGORIES, disabled_channels
 from scheduler.errors import NoDatabaseYet, SmmError
-from scheduler.log import configure_logging, escape_for_terminal, redact
+from scheduler.log import configure_logging, escape_for_terminal, kept_off_terminal, redact
 from scheduler.views import plural
 
 
@@ -429,7 +430,9 @@ def alerts_test(obj: Context) -> None:
     destinations = obj.config.alerts.destinations
     if not destinations:
         fail(f"{obj.config.path}: no alert destinations: add an [[alerts.destinations]] table", 2)
-    results = send_test_alerts(obj.config.alerts)
+    # Each destination's line says why it failed: apprise's own records only with -v.
+    with nullcontext() if obj.verbose else kept_off_terminal("apprise"):
+        results = send_test_alerts(obj.config.alerts)
     width = max(len(name) for name, _ in results)
     for name, error in results:
         click.echo(f"{name:<{width}}  {'ok' if error is None else escape_for_terminal(redact(error))}")

@@ -34,6 +34,11 @@ def _extra(d: Deletion, action: str) -> dict[str, object]:
     return {"post_id": d.post_id, "delivery_id": d.delivery_id, "channel": d.channel, "action": action}
 
 
+def _alert(d: Deletion, text: str) -> Alert:
+    """The ``delivery_failed`` alert about a deletion: the post, its channel, and the post's address there."""
+    return Alert("delivery_failed", text, channel=d.channel, post_id=d.post_id, link=d.remote_url)
+
+
 @dataclass
 class Deleter:
     """Carries out claimed deletions for the daemon, recording each outcome through ``publisher.record``."""
@@ -138,7 +143,7 @@ class Deleter:
         if exc.needs_attention:
             await p.flag(d.channel, redact(str(exc)))
         log.error("post %d on %s: %s", d.post_id, d.channel, message, extra=_extra(d, "delete_failed"))
-        p.alert(Alert("delivery_failed", message, channel=d.channel, post_id=d.post_id))
+        p.alert(_alert(d, message))
 
     async def _transient(self, d: Deletion, exc: TransientError) -> None:
         p = self.publisher
@@ -149,7 +154,7 @@ class Deleter:
             error = f"not deleted: {message}; {decision.reason}. Check the channel, then: smm delete {d.post_id}"
             if await p.record(deletions.record_delete_failed, d, now, error):
                 log.error("post %d on %s: %s", d.post_id, d.channel, error, extra=_extra(d, "delete_failed"))
-                p.alert(Alert("delivery_failed", error, channel=d.channel, post_id=d.post_id))
+                p.alert(_alert(d, error))
             return
         if await p.record(deletions.record_delete_retry, d, now, f"deleting: {message}", decision.retry_at):
             log.warning(

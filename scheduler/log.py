@@ -18,6 +18,8 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -224,3 +226,16 @@ def configure_logging(verbosity: int = 0, fmt: str = "text", *, quiet: bool = Fa
         logging.getLogger(name).setLevel(noisy_level)
     for name in ("sqlalchemy", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextmanager
+def kept_off_terminal(name: str) -> Iterator[None]:
+    """While the block runs, the records of the logger ``name`` reach only the handlers on it, not the terminal's
+    (a command that says in its own words what they say)."""
+    logger = logging.getLogger(name)
+    before = logger.propagate
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.propagate = before

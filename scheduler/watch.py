@@ -115,11 +115,18 @@ def owned_in_doubt(session: Session, owner: str) -> list[datetime]:
 
 
 class SummaryLine(NamedTuple):
-    """One line of the operators' summary, at its log level; ``dry``: a queue that runs dry (an alert too)."""
+    """One line of the operators' summary, at its log level; ``dry``: a queue that runs dry (an alert too);
+    ``channel``: the channel the line is about (it begins ``channel NAME: ``)."""
 
     level: int
     text: str
     dry: bool = False
+    channel: str | None = None
+
+    @property
+    def about(self) -> str:
+        """The text without its ``channel NAME: `` head (an alert names the channel apart)."""
+        return self.text.removeprefix(f"channel {self.channel}: ") if self.channel else self.text
 
 
 def summary(config: Config, now: datetime, session: Session) -> list[SummaryLine]:
@@ -170,5 +177,8 @@ def _running_dry(
     if last is None:
         return SummaryLine(logging.WARNING, f"channel {channel.name}: {text}; the cadence has stopped")
     return SummaryLine(
-        logging.WARNING, f"channel {channel.name}: {text}; queue more posts to keep the cadence", dry=True
+        logging.WARNING,
+        f"channel {channel.name}: {text}; queue more posts to keep the cadence",
+        dry=True,
+        channel=channel.name,
     )

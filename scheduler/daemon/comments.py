@@ -212,11 +212,11 @@ class CommentWatch:
 
     async def digest(self) -> None:
         """The daily digest: every comment no digest took yet, in one ``comment_digest`` alert (none when no
-        destination wants it: the comments wait for one)."""
+        destination the running sender sends to wants it, its URL unread included: the comments wait for one)."""
         rt = self.rt
         config = rt.config.comments
         self.timer.at(DIGEST, next_digest(rt.clock(), config.digest_at, rt.config.timezone), self.digest)
-        if not any("comment_digest" in d.events for d in rt.config.alerts.destinations):
+        if not rt.alert_wanted(DIGEST):
             return
         try:
             taken = await rt.db_call(rows.take_for_digest, uuid.uuid4().hex, rt.clock())

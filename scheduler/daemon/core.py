@@ -85,6 +85,7 @@ class Daemon:
         self.limiter = Limiter()
         self.alerts = AlertSender.from_config(config.alerts, monotonic=monotonic)
         rt.alert = self._alert
+        rt.alert_wanted = self._alert_wanted
         self.publisher = Publisher(
             config, rt.db_call, self.limiter, clock, monotonic, db_batch=rt.batch_call, alert=self._alert
         )
@@ -110,6 +111,10 @@ class Daemon:
     def _alert(self, alert: Alert) -> None:
         """Queue ``alert`` for the operator (never waits: the sender's own task sends it)."""
         self.alerts.notify(alert)
+
+    def _alert_wanted(self, event: str) -> bool:
+        """Whether the sender running now (a reload swaps it) would send an alert of ``event`` anywhere."""
+        return self.alerts.wants(event)
 
     async def reload(self) -> None:
         """SIGHUP: read the config again; keep the old one if the new one is invalid."""
@@ -152,8 +157,8 @@ class Daemon:
         await sweep_media(rt, now)
         await self.membership.join(now)
         await self.look.start(now)
-        if line := await left_in_flight(rt, now):
-            self._alert(Alert("unclean_start", line))
+        if alert := await left_in_flight(rt, now):
+            self._alert(alert)
         await self.reconciler.recover_expired(now, wait=True)
 
     async def main(self) -> int:

@@ -134,8 +134,8 @@ async def log_summary(
     before: Callable[[], Awaitable[None]],
     alert: Callable[[Alert], None] = ignore_alert,
 ) -> None:
-    """What each channel publishes next, and queues about to run dry (each an alert too): ``before`` (quota
-    deferrals) then ``read``."""
+    """What each channel publishes next, and queues about to run dry (each an alert of its own, naming its
+    channel): ``before`` (quota deferrals) then ``read``."""
     try:
         await before()
         lines = await read()
@@ -145,5 +145,5 @@ async def log_summary(
     for line in lines:
         log.log(line.level, "%s", line.text, extra={"action": "summary"})
         if line.dry:
-            alert(Alert("queue_dry", line.text))
+            alert(Alert("queue_dry", line.about, channel=line.channel))
     return_free_memory()

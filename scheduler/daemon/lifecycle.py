@@ -11,12 +11,13 @@ from functools import partial
 from typing import Any
 
 from scheduler import store, watch
+from scheduler.alerts import Alert
 from scheduler.daemon.runtime import Runtime
 from scheduler.db import SCHEMA_HEAD, schema_revision
 from scheduler.errors import ConfigError, DatabaseError, SmmError
 from scheduler.media import MediaStore
 from scheduler.sdnotify import Notifier
-from scheduler.views import plural
+from scheduler.views import plural, some_of
 
 log = logging.getLogger("smm.daemon")
 
@@ -39,9 +40,14 @@ async def sweep_media(rt: Runtime, now: datetime) -> None:
         log.info("removed %s left by a killed process", plural(swept, "media copy", "media copies"))
 
 
-async def left_in_flight(rt: Runtime, now: datetime) -> str | None:
-    """What a stopped daemon left being published (to be checked before anything is sent again), logged; None when
-    it left nothing. The database must take a write before the daemon starts."""
+IN_FLIGHT_NAMED = 5
+"""An ``unclean_start`` alert names this many of the deliveries left in flight, then counts the rest."""
+
+
+async def left_in_flight(rt: Runtime, now: datetime) -> Alert | None:
+    """What a stopped daemon left being published (to be checked before anything is sent again), logged, as the
+    ``unclean_start`` alert that names its posts and channels; None when it left nothing. The database must take a
+    write before the daemon starts."""
     if rt.db.is_sqlite:
         # One daemon per SQLite file: everything still publishing was left by a crash.
         await rt.db_call(watch.expire_leases, await rt.db_call(store.all_publishing), now)
@@ -49,12 +55,11 @@ async def left_in_flight(rt: Runtime, now: datetime) -> str | None:
     stale = await rt.db_read(store.expired_leases, now, set())
     if not stale:
         return None
-    line = (
-        f"{plural(len(stale), 'delivery was being', 'deliveries were being')} published when a daemon stopped; "
-        "checking each before anything is sent again"
-    )
-    log.warning("%s", line, extra={"action": "recovery"})
-    return line
+    left = f"{plural(len(stale), 'delivery was being', 'deliveries were being')} published when a daemon stopped"
+    checking = "checking each before anything is sent again"
+    log.warning("%s; %s", left, checking, extra={"action": "recovery"})
+    named = [f"post {post_id} on {channel}" for post_id, channel in await rt.db_read(store.posts_and_channels, stale)]
+    return Alert("unclean_start", f"{left} ({some_of(named, IN_FLIGHT_NAMED)}); {checking}")
 
 
 async def start(rt: Runtime, startup: Callable[[], Awaitable[None]], notifier: Notifier) -> int | None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from adapters import Adapter
 from scheduler import store
-from scheduler.alerts import Alert, ignore_alert
+from scheduler.alerts import Alert, ignore_alert, wanted_by_none
 from scheduler.batch import WriteBatcher
 from scheduler.config import Config
 from scheduler.daemon.health import DatabaseHealth, WarnOnce
@@ -65,6 +65,8 @@ class Runtime:
         self.warn_once = WarnOnce(monotonic)
         #: Tells the operator: the daemon's alert sender (set by :class:`~scheduler.daemon.core.Daemon`).
         self.alert: Callable[[Alert], None] = ignore_alert
+        #: Whether an alert of an event would reach a destination, asked of the sender running now.
+        self.alert_wanted: Callable[[str], bool] = wanted_by_none
         # SQLite takes one writer at a time; reads (WAL) go on beside it, so a slow summary never delays a claim.
         self.executor = ThreadPoolExecutor(
             max_workers=1 if db.is_sqlite else 4, thread_name_prefix="smm-db", initializer=worker_thread

@@ -62,14 +62,21 @@ class Workers:
     async def plan_quotas(self, name: str, adapter: Adapter) -> None:
         """Defer what would exceed the channel's quotas, before the network has to refuse it."""
         for quota in adapter.quotas():
+            label = f"{name} ({quota.scope})"
             # Through the group commit: it runs before each claim on the channel, and alone it cost a commit a post.
-            lines = await self.rt.writes.call(
-                store.quota.defer_over_quota, name, quota, self.rt.clock(), f"{name} ({quota.scope})"
-            )
-            for line in lines:
-                log.warning("%s", line, extra={"channel": name, "action": "deferred"})
-                self.rt.alert(Alert("quota_deferred", line, channel=name))
-            if lines:  # deferred posts have new times, maybe within what was read ahead: look again
+            deferred = await self.rt.writes.call(store.quota.defer_over_quota, name, quota, self.rt.clock(), label)
+            for post_id, due_at, goes_at in deferred:
+                log.warning(
+                    "post %d to %s: %s",
+                    post_id,
+                    name,
+                    store.quota.deferral_note(label, quota, due_at, goes_at),
+                    extra={"channel": name, "post_id": post_id, "action": "deferred"},
+                )
+                # The alert names the channel itself: the quota by its scope alone.
+                note = store.quota.deferral_note(quota.scope, quota, due_at, goes_at)
+                self.rt.alert(Alert("quota_deferred", note, channel=name, post_id=post_id))
+            if deferred:  # deferred posts have new times, maybe within what was read ahead: look again
                 self.rt.poke()
 
     async def _work(self, name: str) -> None:

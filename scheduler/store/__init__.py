@@ -29,7 +29,13 @@ from sqlalchemy.orm import Session
 
 from scheduler.store import cluster, quota
 from scheduler.store.claims import ARM_MARGIN, Claim, ClaimCall, claim, claim_each, claim_for_arming, take_over
-from scheduler.store.leases import all_publishing, expired_leases, extend_lease, next_lease_expiry
+from scheduler.store.leases import (
+    all_publishing,
+    expired_leases,
+    extend_lease,
+    next_lease_expiry,
+    posts_and_channels,
+)
 from scheduler.store.native import (
     arm_candidates,
     clear_native,
@@ -86,6 +92,7 @@ __all__ = [
     "newest_id",
     "next_lease_expiry",
     "overdue",
+    "posts_and_channels",
     "queued_per_channel",
     "queued_since",
     "quota",

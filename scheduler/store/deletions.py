@@ -51,6 +51,8 @@ class Deletion:
     open_since: datetime | None = None
     #: The post's further messages, deleted with it (none for a post of one, or published before they were kept).
     more_ids: tuple[str, ...] = ()
+    #: The published post's address, where the network gave one.
+    remote_url: str | None = None
 
 
 def request_deletion(session: Session, delivery_ids: list[int], now: datetime) -> int:
@@ -151,12 +153,13 @@ def claim_deletion(session: Session, delivery_id: int, now: datetime, owner: str
             Delivery.remote_id,
             Delivery.published_at,
             Delivery.more_remote_ids,
+            Delivery.remote_url,
         )
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         return None
-    post_id, channel, network, remote_id, published_at, more_ids = row
+    post_id, channel, network, remote_id, published_at, more_ids, remote_url = row
     open_attempt = session.execute(
         select(Attempt.id, Attempt.number, Attempt.started_at).where(
             Attempt.delivery_id == delivery_id, Attempt.outcome.is_(None), Attempt.kind == DELETE
@@ -179,6 +182,7 @@ def claim_deletion(session: Session, delivery_id: int, now: datetime, owner: str
         first_at=first or now,
         started_at=now,
         more_ids=loaded_ids(more_ids),
+        remote_url=remote_url,
     )
     if open_attempt is not None:
         attempt_id, number, started = open_attempt

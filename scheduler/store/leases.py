@@ -35,6 +35,16 @@ def expired_leases(session: Session, now: datetime, exclude: set[int], limit: in
     return [i for i in ids if i not in exclude][:limit]
 
 
+def posts_and_channels(session: Session, delivery_ids: list[int]) -> list[tuple[int, str]]:
+    """The post and channel of each of ``delivery_ids``, by post, then channel."""
+    query = (
+        select(Delivery.post_id, Delivery.channel)
+        .where(Delivery.id.in_(delivery_ids))
+        .order_by(Delivery.post_id, Delivery.channel)
+    )
+    return [(post_id, channel) for post_id, channel in session.execute(query)]
+
+
 def all_publishing(session: Session) -> list[int]:
     return list(session.scalars(select(Delivery.id).where(Delivery.status == Status.PUBLISHING)))
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -10,11 +11,30 @@ from sqlalchemy.orm import Session
 from adapters.base import Quota
 from scheduler.models import Attempt, Delivery, Status
 from scheduler.quota import plan
-from scheduler.timefmt import format_duration
+from scheduler.timefmt import format_duration, format_local
 
 
-def defer_over_quota(session: Session, channel: str, quota: Quota, now: datetime, label: str) -> list[str]:
-    """Apply :func:`scheduler.quota.plan` to ``channel``'s deliveries; returns log lines for the deferred ones."""
+class Deferral(NamedTuple):
+    """A delivery deferred by a quota: its post, when it was due, and when it goes out now."""
+
+    post_id: int
+    due_at: datetime
+    goes_at: datetime
+
+
+def deferral_note(label: str, quota: Quota, due_at: datetime, goes_at: datetime) -> str:
+    """``deferred: vk (vk-group:45) takes 50 posts per day; due ..., goes out at ... when the window has room``,
+    where ``label`` names what takes the quota."""
+    per = format_duration(timedelta(seconds=quota.per), "window")
+    due, goes = (format_local(t, UTC, weekday=False) for t in (due_at, goes_at))
+    return (
+        f"deferred: {label} takes {quota.limit} posts per {per}; due {due}, goes out at {goes} when the window has room"
+    )
+
+
+def defer_over_quota(session: Session, channel: str, quota: Quota, now: datetime, label: str) -> list[Deferral]:
+    """Apply :func:`scheduler.quota.plan` to ``channel``'s deliveries, each deferred one noted with
+    :func:`deferral_note`; returns them."""
     window = timedelta(seconds=quota.per)
     used_published = session.scalars(
         select(Delivery.published_at).where(
@@ -41,21 +61,16 @@ def defer_over_quota(session: Session, channel: str, quota: Quota, now: datetime
         return []
     upcoming = [(delivery_id, max(next_at or due_at, now)) for delivery_id, next_at, due_at, _ in rows]
     info = {row[0]: row for row in rows}
-    lines = []
+    deferred = []
     for delivery_id, when in plan(used, upcoming, quota.limit, window):
         _, next_at, due_at, post_id = info[delivery_id]
         if next_at is not None and when <= next_at:
             continue
-        per = format_duration(window, "window")
-        note = (
-            f"deferred: {label} takes {quota.limit} posts per {per}; due {due_at:%Y-%m-%d %H:%M} UTC, "
-            f"goes out at {when:%Y-%m-%d %H:%M} UTC when the window has room"
-        )
         session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id, Delivery.status == Status.QUEUED)
-            .values(next_attempt_at=when, note=note, updated_at=now)
+            .values(next_attempt_at=when, note=deferral_note(label, quota, due_at, when), updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        lines.append(f"post {post_id} to {channel}: {note}")
-    return lines
+        deferred.append(Deferral(post_id, due_at, when))
+    return deferred

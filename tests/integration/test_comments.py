@@ -200,6 +200,32 @@ def test_smm_comments_lists_the_new_ones_newest_first_then_only_what_came_since(
     assert [(c["channel"], c["new"]) for c in every] == [("vk", False)]
 
 
+def test_smm_comments_since_lists_and_marks_only_what_was_written_since(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes
+) -> None:
+    config_path = configure(tmp_path, sqlite_url, fakes)
+    posts = publish(config_path)
+    fakes.vk.people[501] = ("Ivan", "Petrov")
+    early = time.time() - 40 * 60  # before the post went out, within the hour a read looks back
+    fakes.vk.add_comment(-GROUP_ID, int(posts["vk"][1]), 501, "vk, 40 min ago", at=early)
+    fakes.vk.add_comment(-GROUP_ID, int(posts["vk"][1]), 501, "vk, just now")
+    fakes.facebook.add_comment(posts["facebook"][1], "Jane Roe", "facebook, 40 min ago", at=early)
+    fakes.facebook.add_comment(posts["facebook"][1], "Jane Roe", "facebook, just now")
+    read_once(load_config(config_path))
+
+    def texts(*args: str) -> list[str]:
+        result = run_cli("comments", "--json", *args, config=config_path)
+        assert result.code == 0, result.err
+        return sorted(c["text"] for c in json.loads(result.out))
+
+    assert texts("--since", "20m", "--channel", "vk") == ["vk, just now"]
+    assert texts("--since", "20m") == ["facebook, just now"]  # the one above was shown: no longer new
+    assert texts() == ["facebook, 40 min ago", "vk, 40 min ago"]  # what --since left out was still new
+    half_an_hour_ago = (datetime.now(UTC) - timedelta(minutes=30)).isoformat(timespec="seconds")
+    assert texts("--all", "--since", half_an_hour_ago) == ["facebook, just now", "vk, just now"]
+    assert len(texts("--all")) == 4
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -291,6 +317,44 @@ def test_the_daily_digest_names_posts_channels_and_links_and_takes_each_comment_
         assert USER_TOKEN not in text and "hooksecret-0123456789" not in text
     with Database(sqlite_url).read() as session:
         assert session.execute(rows.comments.select().where(rows.comments.c.digest.is_(None))).first() is None
+
+
+def test_the_digest_waits_while_its_destination_cannot_be_read_and_follows_a_reload(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_path = configure(tmp_path, sqlite_url, fakes)
+    posts = publish(config_path)
+    comment_everywhere(fakes, posts, n=1)
+    readable = load_config(config_path)
+    config_path.write_text(config_path.read_text().replace('"SMM_ALERT_HOOK"', '"SMM_ALERT_UNSET"'))
+    monkeypatch.delenv("SMM_ALERT_UNSET", raising=False)
+    unreadable = load_config(config_path)  # the config wants a digest; the sender cannot send it anywhere
+
+    def undigested() -> int:
+        with Database(sqlite_url).read() as session:
+            return len(session.execute(rows.comments.select().where(rows.comments.c.digest.is_(None))).all())
+
+    async def scenario() -> tuple[int, int]:
+        watch = Watch(unreadable)
+        watch.daemon.load = lambda: readable
+        watch.daemon.alerts.start()
+        try:
+            assert await watch.read() == 3
+            await watch.daemon.background.comments.digest()
+            waiting = undigested()
+            await watch.daemon.reload()  # SIGHUP: the destination's URL can be read now, by a new sender
+            await watch.daemon.background.comments.digest()
+            deadline = time.monotonic() + 10
+            while not fakes.hook.messages and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await watch.daemon.alerts.stop()
+            return waiting, undigested()
+        finally:
+            await watch.close()
+
+    assert asyncio.run(scenario()) == (3, 0)
+    (message,) = fakes.hook.messages
+    assert message["message"].startswith(f"3 new comments: post {posts['vk'][0]} on facebook (1), ok (1), vk (1)")
 
 
 def test_two_daemons_on_postgresql_store_and_digest_each_comment_once(
