@@ -323,6 +323,49 @@ def test_an_expiry_telegram_cannot_keep_is_refused_at_queue_time(world: World) -
     assert delivery["delete_at"] is not None and delivery["delete_at"].startswith(soon.strftime("%Y-%m-%dT%H:%M"))
 
 
+def one_line_error(result: Any) -> str:
+    assert result.code == 2 and result.out == "", (result.code, result.out, result.err)
+    (line,) = result.err.strip().splitlines()
+    return str(line)
+
+
+@pytest.mark.parametrize("world", ["outbox", "telegram"], indirect=True)
+def test_a_move_that_breaks_the_expiry_is_refused(world: World) -> None:
+    at = (now() + timedelta(days=2)).replace(second=0, microsecond=0)
+    expiry = at + timedelta(hours=2)
+    added = cli(world, "add", "sale", "--at", at.isoformat(), "--expire-at", expiry.isoformat(), "--json")
+    assert added.code == 0, added.err
+    post_id = str(json.loads(added.out)["id"])
+    before = cli(world, "show", post_id, "--json").out
+    for later in (at + timedelta(days=1), expiry):  # after it, or at it
+        line = one_line_error(cli(world, "reschedule", post_id, "--at", later.isoformat()))
+        assert line.startswith(f"smm: error: cannot move post {post_id}: its expiry (")
+        assert ") is not after the post goes out on ch (" in line
+    if world.network == "telegram":  # too long before it: the bot may no longer delete the post by then
+        line = one_line_error(cli(world, "reschedule", post_id, "--at", (expiry - timedelta(hours=49)).isoformat()))
+        assert ": ch cannot delete it then: Telegram lets a post be deleted only within 48 hours" in line
+    assert cli(world, "show", post_id, "--json").out == before  # nothing changed
+    moved = cli(world, "reschedule", post_id, "--at", (at - timedelta(hours=1)).isoformat())
+    assert moved.code == 0, moved.err
+
+
+@pytest.mark.parametrize("world", ["outbox"], indirect=True)
+def test_next_cancels_a_post_it_pushes_past_its_expiry_and_says_so(world: World) -> None:
+    sale = json.loads(cli(world, "add", "sale", "--expire-at", (now() + timedelta(days=400)).isoformat(), "--json").out)
+    slot = datetime.fromisoformat(sale["deliveries"][0]["due_at"].replace("Z", "+00:00"))
+    ends = slot + timedelta(hours=1)  # the sale ends an hour after its slot
+    world.sync(lambda s: s.execute(update(Delivery).where(Delivery.post_id == sale["id"]).values(delete_at=ends)))
+    kept = json.loads(cli(world, "add", "kept", "--json").out)
+    result = cli(world, "add", "urgent", "--next")
+    assert result.code == 0, result.err
+    warnings = [line for line in result.err.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and f"post {sale['id']} on ch expires (" in warnings[0], result.err
+    assert ") before its new slot (" in warnings[0] and warnings[0].endswith("): cancelled")
+    cancelled = world.delivery(int(sale["id"]))
+    assert (cancelled["status"], cancelled["note"]) == ("cancelled", "cancelled: the post expired before it went out")
+    assert world.delivery(int(kept["id"]))["status"] == "queued"  # pushed back a slot, as --next does
+
+
 @pytest.mark.parametrize("world", ["ok"], indirect=True)
 def test_a_post_is_deleted_at_its_expiry_and_a_queued_one_never_goes_out(world: World) -> None:
     soon = (now() + timedelta(seconds=2)).isoformat()
