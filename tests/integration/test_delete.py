@@ -393,6 +393,8 @@ def test_a_post_is_deleted_at_its_expiry_and_a_queued_one_never_goes_out(world: 
     assert world.work() == 1
     assert world.delivery(post_id)["status"] == "deleted" and not world.live(remote_id)
     assert world.delivery(int(queued["id"]))["status"] == "cancelled"
+    shown = cli(world, "show", str(queued["id"])).out
+    assert "cancelled" in shown and "(cancelled: the post expired before it went out)" in shown
 
 
 def test_the_csv_expire_at_column(tmp_path: Path, config_file: Path) -> None:
