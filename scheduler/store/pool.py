@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -33,6 +34,13 @@ class PoolPost:
     @property
     def last_used(self) -> datetime | None:
         return self.used[-1] if self.used else None
+
+
+class Neighbour(NamedTuple):
+    """A delivery next to a slot: when, and its post."""
+
+    due_at: datetime
+    post_id: int
 
 
 def pool_channels(session: Session) -> set[str]:
@@ -82,15 +90,14 @@ def pool_posts(session: Session, channels: Collection[str] | None = None) -> lis
     ]
 
 
-def neighbour_posts(session: Session, channel: str, when: datetime) -> set[int]:
-    """The posts of the deliveries on ``channel`` just before and just after ``when`` (sent or to be sent)."""
-    found: set[int] = set()
-    around = select(_d.post_id).where(_d.channel == channel, _d.status.in_(IN_SEQUENCE))
+def neighbours(session: Session, channel: str, when: datetime) -> tuple[Neighbour | None, Neighbour | None]:
+    """The deliveries on ``channel`` just before and just after ``when`` (sent or to be sent): their time and post."""
+    around = select(_d.due_at, _d.post_id).where(_d.channel == channel, _d.status.in_(IN_SEQUENCE))
+    found: list[Neighbour | None] = []
     for bound, order in ((_d.due_at < when, (_d.due_at.desc(), _d.id.desc())), (_d.due_at > when, (_d.due_at, _d.id))):
-        post_id = session.scalar(around.where(bound).order_by(*order).limit(1))
-        if post_id is not None:
-            found.add(post_id)
-    return found
+        row = session.execute(around.where(bound).order_by(*order).limit(1)).first()
+        found.append(None if row is None else Neighbour(row.due_at, row.post_id))
+    return found[0], found[1]
 
 
 def members(session: Session, post_id: int, channel: str | None = None) -> list[str]:

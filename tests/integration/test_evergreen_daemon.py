@@ -402,3 +402,23 @@ def test_without_a_pool_the_warnings_are_as_they_were(world: tuple[Config, Datab
     pool(config, db, "one")  # one post cannot fill a week of daily slots: said so
     assert "its evergreen pool (1 post) cannot fill the slot Wed 2030-01-02 10:00 UTC" not in summary(config, db)[1][1]
     assert "its evergreen pool (1 post) cannot fill the slot Thu 2030-01-03 10:00 UTC" in summary(config, db)[1][1]
+
+
+def test_the_dry_queue_warning_applies_the_mix_rule_as_the_fill_does(world: tuple[Config, Database]) -> None:
+    """A pool of offers only: enough posts for the cooldown, but the mix rule ("at most 2 of any 4") keeps the
+    third in a row out, as the fill would."""
+    config, db = world
+    add_post(config, db, NewPost(text="queued", at="2030-01-01T10:00"), T0)
+    for name in "abcdef":
+        pool(config, db, f"offer {name}", "commercial")
+    assert summary(config, db)[1] == (
+        logging.WARNING,
+        "channel outbox: the queue runs dry after Tue 2030-01-01, within 7 days, and its evergreen pool (6 posts) "
+        "cannot fill the slot Fri 2030-01-04 10:00 UTC either (each was used within the cooldown, is next to it, or "
+        "would break the content mix); queue more posts to keep the cadence",
+        True,
+    )
+    # The fill keeps the same slot empty.
+    assert [f.slot.day for f in fill(config, db, T0 + timedelta(hours=1)).fills] == [2, 3]
+    result = fill(config, db, T0 + timedelta(days=2))
+    assert result.fills == [] and [s.day for s in result.unfilled] == [4]
