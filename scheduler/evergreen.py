@@ -174,17 +174,21 @@ class PoolEntryView(TypedDict):
     uses: int
     last_used: str | None
     next_use: str | None
+    last_published: str | None
+    queued_fill: str | None
 
 
-def list_pool(config: Config, db: Database | None, now: datetime, channel: str | None = None) -> list[PoolEntryView]:
-    """The posts in the pools (of ``channel``), with their uses and from when each may fill a slot again (None:
-    now). ``db`` None: no database yet, so an empty pool."""
+def list_pool(
+    config: Config, db: Database | None, now: datetime, channel: str | None = None, *, post_id: int | None = None
+) -> list[PoolEntryView]:
+    """The posts in the pools (of ``channel``; ``post_id``: that post's only), with their uses and from when each
+    may fill a slot again (None: now). ``db`` None: no database yet, so an empty pool."""
     if channel is not None and channel not in config.channel_names:
         raise InputError(f"unknown channel {channel!r}; {configured(config.channel_names)}")
     if db is None:
         return []
     with db.read() as session:
-        entries = store_pool.pool_posts(session, None if channel is None else [channel])
+        entries = store_pool.pool_posts(session, None if channel is None else [channel], post_id)
     views: list[PoolEntryView] = []
     for entry in entries:
         ready: datetime | None = None
@@ -200,6 +204,8 @@ def list_pool(config: Config, db: Database | None, now: datetime, channel: str |
                 "uses": len(entry.used),
                 "last_used": iso(entry.last_used),
                 "next_use": iso(ready) if ready is not None and ready > now else None,
+                "last_published": iso(entry.last_published),
+                "queued_fill": iso(entry.queued_fill),
             }
         )
     return views
