@@ -82,6 +82,14 @@ def test_evergreen_with_a_time_is_refused(env: Env, timing: list[str]) -> None:
     assert env.snapshot() == before
 
 
+def test_evergreen_with_an_expiry_is_refused(env: Env) -> None:
+    env.add("already in the pool", "--evergreen")
+    before = env.snapshot()
+    line = one_error_line(env("add", "x", "--evergreen", "--expire-at", "2026-12-01T10:00"))
+    assert line == "--evergreen puts the post into the pool, to go out again and again: leave out --expire-at"
+    assert env.snapshot() == before
+
+
 def test_an_evergreen_post_is_validated_as_a_queued_one(env: Env) -> None:
     env.add("already in the pool", "--evergreen")
     before = env.snapshot()
@@ -228,4 +236,12 @@ def test_a_bad_evergreen_value_or_one_with_a_time_is_a_row_error(env: Env) -> No
     assert rejected(env, path) == [
         f"{path}:2: evergreen 'maybe' is not one of true, false, yes, no, 1, 0",
         f"{path}:3: an evergreen row goes into the pool, not at a time: leave 'at' empty",
+    ]
+
+
+def test_an_evergreen_row_with_an_expiry_is_a_row_error(env: Env) -> None:
+    env.add("already in the pool", "--evergreen")
+    path = write_csv(env, [["text", "evergreen", "expire_at"], ["a", "yes", "2026-12-01T10:00"], ["b", "no", ""]])
+    assert rejected(env, path) == [
+        f"{path}:2: an evergreen row goes out again and again: leave 'expire_at' empty",
     ]
