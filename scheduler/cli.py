@@ -210,8 +210,13 @@ def show(obj: Context, post_id: int, as_json: bool) -> None:
         size = f" {m['width']}x{m['height']}" if m.get("width") else ""
         click.echo(escape_for_terminal(f"  media: {m['name']} ({m['mime']}{size}, {m['size']} bytes)"))
     if "pool" in view:
-        click.echo(f"  in the evergreen pool of: {', '.join(view['pool'])}")
-    print_post(view, obj.config, "deliveries of")
+        from scheduler.cli_pool import describe_entry
+        from scheduler.evergreen import list_pool
+
+        for entry in list_pool(obj.config, obj.existing_db, now(), post_id=post_id):
+            click.echo(f"  in the evergreen pool of {entry['channel']}: {describe_entry(entry, obj.config)}")
+    if view["deliveries"] or "pool" not in view:
+        print_post(view, obj.config, "deliveries of")
     for d in view["deliveries"]:
         for a in d["history"]:
             started = local_time(a["started_at"], d["channel"], obj.config)

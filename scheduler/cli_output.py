@@ -62,6 +62,7 @@ def print_post(view: PostView, config: Config, heading: str) -> None:
         if d["last_error"]:
             # On a published delivery, what its deletion met.
             line += f"  ({redact(one_line(d['last_error'], 200))})"
-        elif d["note"] and d["status"] == "queued":
+        elif d["note"] and d["status"] in ("queued", "cancelled"):
+            # Queued: why it waits where it is; cancelled: why smm cancelled it (the post expired, say).
             line += f"  ({one_line(d['note'], 200)})"
         click.echo(escape_for_terminal(line))

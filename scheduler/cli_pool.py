@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from scheduler.cli_context import Context, SmmGroup
 from scheduler.cli_output import emit_json, local_time, one_line
 from scheduler.errors import NoDatabaseYet, NotFound
 from scheduler.log import configure_logging, escape_for_terminal
+from scheduler.views import plural
+
+if TYPE_CHECKING:
+    from scheduler.config import Config
+    from scheduler.evergreen import PoolEntryView
 
 
 @click.group(cls=SmmGroup, invoke_without_command=True)
@@ -35,21 +42,41 @@ def pool(ctx: click.Context, channel: str | None, as_json: bool) -> None:
     if not entries:
         click.echo("the evergreen pool is empty" + (f" on channel {channel}" if channel else ""))
         return
-    rows = [("POST", "CHANNEL", "USES", "LAST USED", "MAY BE USED", "TEXT")]
+    rows = [("POST", "CHANNEL", "USES", "LAST USED", "QUEUED FILL", "MAY BE USED", "TEXT")]
     for e in entries:
         rows.append(
             (
                 str(e["post_id"]),
                 e["channel"],
                 str(e["uses"]),
-                local_time(e["last_used"], e["channel"], obj.config) if e["last_used"] else "never",
+                local_time(e["last_published"], e["channel"], obj.config) if e["last_published"] else "never",
+                local_time(e["queued_fill"], e["channel"], obj.config),
                 local_time(e["next_use"], e["channel"], obj.config) if e["next_use"] else "now",
                 escape_for_terminal(one_line(e["text"], 50)),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for r in rows:
-        click.echo("  ".join(f"{c:<{widths[j]}}" for j, c in enumerate(r[:5])) + "  " + r[5])
+        click.echo("  ".join(f"{c:<{widths[j]}}" for j, c in enumerate(r[:6])) + "  " + r[6])
+
+
+def describe_entry(entry: PoolEntryView, config: Config) -> str:
+    """A post's place in one channel's pool, for ``smm show``: ``2 uses, last used Tue 2026-11-10 10:00 CET, queued
+    fill Tue 2026-11-24 10:00 CET, may be used again Fri 2026-12-04 10:00 CET``."""
+    channel = entry["channel"]
+    if not entry["uses"]:
+        parts = ["never used"]
+    else:
+        last = entry["last_published"]
+        parts = [
+            plural(entry["uses"], "use", "uses"),
+            f"last used {local_time(last, channel, config)}" if last else "none gone out yet",
+        ]
+    if entry["queued_fill"]:
+        parts.append(f"queued fill {local_time(entry['queued_fill'], channel, config)}")
+    if entry["next_use"]:
+        parts.append(f"may be used again {local_time(entry['next_use'], channel, config)}")
+    return ", ".join(parts)
 
 
 @pool.command("remove")

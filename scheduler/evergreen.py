@@ -7,14 +7,14 @@ slot, never the post of the delivery just before or after the slot, never one th
 The fill is a queued delivery like any other, written by :func:`scheduler.timeline.insert_deliveries`; from then
 on it is published, retried and reconciled as every delivery is.
 
-:func:`choose` and :func:`first_gap` (what :func:`coverage` tells the dry-queue warning) are pure functions of
-the pool and the slot (``now`` is a parameter); :func:`list_pool` and :func:`remove_from_pool` are ``smm pool``'s
-use cases.
+:func:`choose` is a pure function of the pool and the slot (``now`` is a parameter); :func:`plan_fills` decides
+a channel's empty slots with it, one after the other, for the fill and for what :func:`coverage` tells the
+dry-queue warning alike; :func:`list_pool` and :func:`remove_from_pool` are ``smm pool``'s use cases.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypedDict
@@ -27,7 +27,7 @@ from scheduler.db import Database
 from scheduler.errors import InputError, NotFound
 from scheduler.placement import Planner, local
 from scheduler.store import pool as store_pool
-from scheduler.store.pool import PoolPost
+from scheduler.store.pool import Neighbour, PoolPost
 from scheduler.timefmt import format_duration
 from scheduler.views import configured, iso
 
@@ -62,30 +62,39 @@ def next_use(post: PoolPost, cooldown: timedelta, now: datetime) -> datetime:
     return now if last is None else max(now, last + cooldown)
 
 
-def first_gap(
-    candidates: Sequence[PoolPost], slots: Sequence[datetime], cooldown: timedelta, neighbours: Collection[int] = ()
-) -> datetime | None:
-    """The first of ``slots`` (in order) the pool could not fill, each fill counted as a use; None when it fills
-    them all. ``neighbours``: the posts next to the first slot. The mix rule is left aside."""
-    posts = list(candidates)
+def plan_fills(
+    session: Session, channel: ChannelConfig, planner: Planner, slots: Sequence[datetime], candidates: list[PoolPost]
+) -> Iterator[tuple[datetime, PoolPost | None]]:
+    """Decide ``slots`` in order, as the fill does: each slot's post (None: no post of the pool may take it). Writes
+    nothing: each fill counts as a use in ``candidates`` (updated in place), is placed on ``planner`` (the mix rule
+    sees it) and is the post before the next slot."""
+    previous: Neighbour | None = None
     for slot in slots:
-        picked = choose(posts, slot, cooldown, neighbours=neighbours)
-        if picked is None:
-            return slot
-        posts[posts.index(picked)] = replace(picked, used=tuple(sorted((*picked.used, slot))))
-        neighbours = (picked.post_id,)
-    return None
+        before, after = store_pool.neighbours(session, channel.name, slot)
+        if previous is not None and (before is None or previous.due_at > before.due_at):
+            before = previous
+        picked = choose(
+            candidates,
+            slot,
+            channel.evergreen.cooldown,
+            neighbours={n.post_id for n in (before, after) if n is not None},
+            commercial_fits=planner.commercial_fits(slot),
+        )
+        yield slot, picked
+        if picked is not None:
+            planner.reserve(slot, picked.category)
+            candidates[candidates.index(picked)] = replace(picked, used=tuple(sorted((*picked.used, slot))))
+            previous = Neighbour(slot, picked.post_id)
 
 
 def coverage(session: Session, channel: ChannelConfig, now: datetime, until: datetime) -> tuple[int, datetime | None]:
     """How many posts ``channel``'s pool holds, and the first of its empty slots up to ``until`` the pool could not
-    fill (None: it fills them all), for the warning that a queue runs dry."""
+    fill (None: it fills them all), for the warning that a queue runs dry: the fill's own choices, written nowhere."""
     candidates = store_pool.pool_posts(session, [channel.name])
-    slots = Planner(session, channel, now).empty_slots(until)
-    if not slots:
-        return len(candidates), None
-    neighbours = store_pool.neighbour_posts(session, channel.name, slots[0])
-    return len(candidates), first_gap(candidates, slots, channel.evergreen.cooldown, neighbours)
+    planner = Planner(session, channel, now)
+    slots = planner.empty_slots(until)
+    decided = plan_fills(session, channel, planner, slots, list(candidates))
+    return len(candidates), next((slot for slot, picked in decided if picked is None), None)
 
 
 def last_used_text(last: datetime | None, now: datetime) -> str:
@@ -140,21 +149,14 @@ def fill_slots(session: Session, channel: ChannelConfig, now: datetime) -> FillR
         return FillResult([], [])
     fills: list[Fill] = []
     unfilled: list[datetime] = []
-    for slot in slots:
-        neighbours = store_pool.neighbour_posts(session, channel.name, slot)
-        commercial_fits = planner.commercial_fits(slot)
-        picked = choose(
-            candidates, slot, channel.evergreen.cooldown, neighbours=neighbours, commercial_fits=commercial_fits
-        )
+    for slot, picked in plan_fills(session, channel, planner, slots, candidates):
         if picked is None:
             unfilled.append(slot)
-            continue
-        use = len(picked.used) + 1
-        row = timeline.NewDelivery(picked.post_id, channel.name, channel.network, slot, True, use)
-        timeline.insert_deliveries(session, [row], now)
-        planner.reserve(slot, picked.category)
-        fills.append(Fill(channel.name, slot, picked.post_id, use, picked.last_used))
-        candidates[candidates.index(picked)] = replace(picked, used=tuple(sorted((*picked.used, slot))))
+        else:
+            fills.append(Fill(channel.name, slot, picked.post_id, len(picked.used) + 1, picked.last_used))
+    if fills:
+        rows = [timeline.NewDelivery(f.post_id, channel.name, channel.network, f.slot, True, f.use) for f in fills]
+        timeline.insert_deliveries(session, rows, now)
     return FillResult(fills, unfilled)
 
 
@@ -172,17 +174,21 @@ class PoolEntryView(TypedDict):
     uses: int
     last_used: str | None
     next_use: str | None
+    last_published: str | None
+    queued_fill: str | None
 
 
-def list_pool(config: Config, db: Database | None, now: datetime, channel: str | None = None) -> list[PoolEntryView]:
-    """The posts in the pools (of ``channel``), with their uses and from when each may fill a slot again (None:
-    now). ``db`` None: no database yet, so an empty pool."""
+def list_pool(
+    config: Config, db: Database | None, now: datetime, channel: str | None = None, *, post_id: int | None = None
+) -> list[PoolEntryView]:
+    """The posts in the pools (of ``channel``; ``post_id``: that post's only), with their uses and from when each
+    may fill a slot again (None: now). ``db`` None: no database yet, so an empty pool."""
     if channel is not None and channel not in config.channel_names:
         raise InputError(f"unknown channel {channel!r}; {configured(config.channel_names)}")
     if db is None:
         return []
     with db.read() as session:
-        entries = store_pool.pool_posts(session, None if channel is None else [channel])
+        entries = store_pool.pool_posts(session, None if channel is None else [channel], post_id)
     views: list[PoolEntryView] = []
     for entry in entries:
         ready: datetime | None = None
@@ -198,6 +204,8 @@ def list_pool(config: Config, db: Database | None, now: datetime, channel: str |
                 "uses": len(entry.used),
                 "last_used": iso(entry.last_used),
                 "next_use": iso(ready) if ready is not None and ready > now else None,
+                "last_published": iso(entry.last_published),
+                "queued_fill": iso(entry.queued_fill),
             }
         )
     return views

@@ -11,7 +11,8 @@ placement needs, with what it placed itself kept on it.
 - :meth:`Planner.check_explicit`: ``--at`` and ``--now``. A commercial post that breaks the rule is refused unless
   forced; :meth:`Planner.reserve` takes the time.
 - :meth:`Planner.push_back`: ``--next`` pushes the queue back one slot, which can reorder it around explicit posts;
-  any post whose placement breaks the rule is refused unless forced.
+  any post whose placement breaks the rule is refused unless forced; a post pushed to or past its expiry is
+  cancelled as an expired one is, with a warning.
 - :meth:`Planner.reslot`: the late policy's ``reslot``, the first slot after now that no delivery holds.
 - :meth:`Planner.empty_slots`: the slots the evergreen pool fills (:mod:`scheduler.evergreen`).
 - :meth:`Planner.breaks`: a bulk import's commercial rows that break the rule.
@@ -22,6 +23,7 @@ placement needs, with what it placed itself kept on it.
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -38,6 +40,8 @@ from scheduler.timeline import MixEntry
 if TYPE_CHECKING:
     from scheduler.models import Delivery
     from scheduler.timeline import Executor
+
+log = logging.getLogger("smm.queue")
 
 _LAST = 2**62
 """The id a delivery not inserted yet sorts with: after every existing delivery at the same time."""
@@ -339,17 +343,31 @@ class Planner:
                     f"consecutive deliveries (rule: {rule.describe()}); leave out --next, or give --force"
                 )
         for delivery, when in zip(queued, moved, strict=True):
-            if when != delivery.due_at:
+            if when == delivery.due_at:
+                continue
+            if delivery.expiry is not None and delivery.expiry <= when:
+                timeline.expire_queued(self.conn, [delivery.id], now, by=when)
+                log.warning(
+                    "post %d on %s expires (%s) before its new slot (%s): cancelled",
+                    delivery.post_id,
+                    channel.name,
+                    local(delivery.expiry, channel),
+                    local(when, channel),
+                    extra={"post_id": delivery.post_id, "channel": channel.name, "action": "expired_unpublished"},
+                )
+            else:
                 timeline.move_delivery(self.conn, delivery.id, when, now, slotted=True)
         self._reset()  # the queue moved under the timeline in memory: read it again when it is next needed
         self._record(first, category, slotted=True, order=0)
         return first
 
-    def reslot(self) -> datetime:
-        """The late policy's ``reslot``: the first slot after now that no delivery holds (and takes it)."""
+    def reslot(self, expiry: datetime | None = None) -> datetime:
+        """The late policy's ``reslot``: the first slot after now that no delivery holds, taken unless the post
+        expires at or before it (``expiry``: the caller cancels it, and the slot stays free)."""
         self._cover(self.now)
         when = next(_free_slots(self.channel, self.now, self._taken))
-        self._taken.add(when)
+        if expiry is None or expiry > when:
+            self._taken.add(when)
         return when
 
     def empty_slots(self, until: datetime) -> list[datetime]:

@@ -349,8 +349,9 @@ class Publisher:
 def apply_late_policy(session: Session, config: Config, cutoff: datetime, now: datetime, seen: set[int]) -> list[str]:
     """Deal with queued deliveries that were due before ``cutoff`` (the daemon was down): returns log lines.
 
-    ``publish`` leaves them to go out now, ``reslot`` moves each to its channel's next free slot, ``skip`` fails
-    them with the reason "missed". ``seen`` collects the ids already decided, so each is logged once.
+    ``publish`` leaves them to go out now, ``reslot`` moves each to its channel's next free slot (or cancels it,
+    as an expired one is, when its post expires by then), ``skip`` fails them with the reason "missed". ``seen``
+    collects the ids already decided, so each is logged once.
     """
     lines: list[str] = []
     planners: dict[str, Planner] = {}
@@ -376,8 +377,16 @@ def apply_late_policy(session: Session, config: Config, cutoff: datetime, now: d
         else:
             if channel.name not in planners:
                 planners[channel.name] = Planner(session, channel, now)
-            slot = planners[channel.name].reslot()
-            timeline.move_delivery(session, delivery.id, slot, now, slotted=True)
+            expiry = delivery.delete_at
+            slot = planners[channel.name].reslot(expiry)
             local = format_local(slot, channel.timezone)
+            if expiry is not None and expiry <= slot:
+                timeline.expire_queued(session, [delivery.id], now, by=slot)
+                lines.append(
+                    f"{where} is {late} late, and it expires ({format_local(expiry, channel.timezone)}) before "
+                    f"the next free slot, {local}: cancelled (late_policy = reslot)"
+                )
+                continue
+            timeline.move_delivery(session, delivery.id, slot, now, slotted=True)
             lines.append(f"{where} is {late} late; moved to the next free slot, {local} (late_policy = reslot)")
     return lines

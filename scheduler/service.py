@@ -9,7 +9,7 @@ database and the media store as they were.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TypedDict
 
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from scheduler.errors import InputError, NotFound, StateConflict
 from scheduler.intake import check_link, parse_when
 from scheduler.models import ACTIVE, Delivery, Post, Status
 from scheduler.store import pool as store_pool
+from scheduler.timefmt import format_local
 from scheduler.views import PostView, configured, iso, plural, post_view
 
 MIX_HORIZON = 1000
@@ -108,7 +109,8 @@ def reschedule_post(
 ) -> PostView:
     """Move the post's queued deliveries to an explicit time (``--at``) or to now.
 
-    A move that breaks a channel's content mix rule is refused unless ``force``.
+    A move that breaks a channel's content mix rule is refused unless ``force``; one at or after the post's expiry,
+    or too long before it for the network to delete the post then (Telegram: 48 hours), always is.
     """
     if (at is None) == (not to_now):
         raise InputError("give exactly one of --at and --now")
@@ -118,10 +120,10 @@ def reschedule_post(
         if not queued:
             raise StateConflict(f"post {post_id} has no queued delivery to move: {_states(post.deliveries)}")
         for delivery in queued:
-            when = now
-            if at is not None:
-                zone = config.channel(delivery.channel).timezone if delivery.channel in config.channel_names else UTC
-                when = parse_when(at, zone, now)
+            zone = config.channel(delivery.channel).timezone if delivery.channel in config.channel_names else UTC
+            when = now if at is None else parse_when(at, zone, now)
+            if delivery.delete_at is not None:
+                _check_expiry(post_id, delivery, when, zone)
             if not force and delivery.channel in config.channel_names:
                 placement.check_move(session, config.channel(delivery.channel), delivery, when, post_id)
             timeline.move_delivery(session, delivery.id, when, now, slotted=False)
@@ -130,6 +132,18 @@ def reschedule_post(
         view = post_view(post, post.deliveries)
     db.wake_daemon()
     return view
+
+
+def _check_expiry(post_id: int, delivery: Delivery, when: datetime, zone: tzinfo) -> None:
+    """Refuse moving ``delivery`` to ``when`` where its post's expiry could not be kept: the check of
+    ``smm add --expire-at``."""
+    from scheduler.expiry import expiry_problems
+
+    assert delivery.delete_at is not None
+    name = f"its expiry ({format_local(delivery.delete_at, zone)})"
+    plan = [(delivery.channel, delivery.network, when, False)]
+    if found := expiry_problems(plan, {delivery.channel: delivery.delete_at}, {delivery.channel: zone}, name):
+        raise InputError(f"cannot move post {post_id}: {'; '.join(found)}")
 
 
 def retry_post(db: Database, post_id: int, now: datetime) -> PostView:

@@ -44,12 +44,17 @@ def request_deletion(
         if post is None:
             raise NotFound(f"no post with id {post_id}")
         targets = [d for d in post.deliveries if channel is None or d.channel == channel]
+        pools = pool_rows.members(session, post_id, channel)
+        pooled = f"`smm pool remove {post_id}` takes it out of the evergreen pool of {', '.join(pools)}"
+        if not targets and pools:
+            raise StateConflict(f"post {post_id} is only in the evergreen pool, nothing went out to delete; {pooled}")
         if channel is not None and not targets:
             raise InputError(f"post {post_id} has no delivery on channel {channel!r}")
         published = [d for d in targets if d.status == Status.PUBLISHED]
         if not published:
             states = ", ".join(f"{d.channel} is {d.status}" for d in targets)
             hint = f"; `smm cancel {post_id}` cancels what has not gone out" if _waiting(targets) else ""
+            hint += f"; {pooled}" if pools else ""
             raise StateConflict(f"post {post_id} has nothing published to delete ({states}){hint}")
         refused = [f"{d.channel}: {why}" for d in published if (why := _problem(d, now))]
         if refused:

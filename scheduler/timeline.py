@@ -75,20 +75,22 @@ def taken_times(conn: Executor, channel: str, since: datetime, until: datetime |
 
 
 class Slotted(NamedTuple):
-    """A queue-placed delivery: which, and when."""
+    """A queue-placed delivery: which, when, its post, and when that post expires (None: never)."""
 
     id: int
     due_at: datetime
+    post_id: int
+    expiry: datetime | None
 
 
 def slotted_queue(conn: Executor, channel: str, since: datetime) -> list[Slotted]:
     """The channel's queue-placed deliveries due at or after ``since``, in order."""
     rows = conn.execute(
-        select(_d.id, _d.due_at)
+        select(_d.id, _d.due_at, _d.post_id, _d.delete_at)
         .where(_d.channel == channel, _d.status == Status.QUEUED, _d.slotted.is_(True), _d.due_at >= since)
         .order_by(_d.due_at, _d.id)
     )
-    return [Slotted(r.id, r.due_at) for r in rows]
+    return [Slotted(r.id, r.due_at, r.post_id, r.delete_at) for r in rows]
 
 
 def explicit_times(conn: Executor, channel: str, since: datetime) -> list[datetime]:
@@ -155,6 +157,25 @@ def move_delivery(conn: Executor, delivery_id: int, due_at: datetime, now: datet
         .values(due_at=due_at, next_attempt_at=due_at, slotted=slotted, native_at=None, updated_at=now)
     )
     return bool(rowcount(result))
+
+
+EXPIRED_NOTE = "cancelled: the post expired before it went out"
+
+
+def expire_queued(
+    conn: Executor, delivery_ids: Sequence[int], now: datetime, *, by: datetime | None = None
+) -> list[tuple[int, str]]:
+    """Cancel the queued deliveries ``delivery_ids`` whose post expires at or before ``by`` (default: ``now``): it
+    expired before they went out, or a move would put them past their expiry. Their ``(post id, channel)``."""
+    if not delivery_ids:
+        return []
+    rows = conn.execute(
+        update(deliveries)
+        .where(_d.id.in_(list(delivery_ids)), _d.status == Status.QUEUED, _d.delete_at <= (by or now))
+        .values(status=Status.CANCELLED.value, next_attempt_at=None, note=EXPIRED_NOTE, updated_at=now)
+        .returning(_d.post_id, _d.channel)
+    )
+    return [(post_id, channel) for post_id, channel in rows]
 
 
 class NewPostRow(NamedTuple):

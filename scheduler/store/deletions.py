@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from scheduler import timeline
 from scheduler.db import rowcount
 from scheduler.due import keeps_due_times
 from scheduler.models import Attempt, AttemptKind, Delivery, Outcome, Status
@@ -118,19 +119,7 @@ def expired_queued(session: Session, now: datetime) -> list[int]:
 def expire_queued(session: Session, delivery_ids: list[int], now: datetime) -> list[tuple[int, str]]:
     """Cancel the queued deliveries ``delivery_ids`` whose post expired before they went out; their ``(post id,
     channel)``."""
-    rows = session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.status == Status.QUEUED, Delivery.delete_at <= now)
-        .values(
-            status=Status.CANCELLED.value,
-            next_attempt_at=None,
-            note="cancelled: the post expired before it went out",
-            updated_at=now,
-        )
-        .returning(Delivery.post_id, Delivery.channel)
-        .execution_options(synchronize_session=False)
-    )
-    return [(post_id, channel) for post_id, channel in rows]
+    return timeline.expire_queued(session, delivery_ids, now)
 
 
 @keeps_due_times

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from adapters.base import RateLimit
 from adapters.errors import AmbiguousError, AuthError, ContentRejected, RateLimited, TransientError
@@ -364,6 +364,26 @@ def test_reslot_gives_each_late_delivery_its_own_slot(world: World) -> None:
     world.sync(apply_late_policy, world.config, cutoff, world.clock(), set())
     assert world.delivery(a)["due_at"] == "2026-12-04T07:00:00Z"
     assert world.delivery(b)["due_at"] == "2026-12-08T07:00:00Z"
+
+
+def test_reslot_cancels_a_delivery_whose_post_expires_before_its_new_slot(world: World) -> None:
+    """Not moved past its expiry in silence: cancelled as an expired one is, and said so; its slot stays free."""
+    expiring, other = _overdue(world, 120, "a sale that ends today"), _overdue(world, 100, "b")
+    with world.db.write() as session:
+        session.execute(
+            update(Delivery).where(Delivery.post_id == expiring).values(delete_at=world.clock() + timedelta(hours=6))
+        )
+    cutoff = world.clock() - world.config.daemon.late_grace
+    lines = world.sync(apply_late_policy, world.config, cutoff, world.clock(), set())
+    assert lines[0] == (
+        f"post {expiring} to outbox (due 2026-12-01 05:00 UTC) is 2 h late, and it expires "
+        "(Tue 2026-12-01 16:00 MSK) before the next free slot, Fri 2026-12-04 10:00 MSK: cancelled "
+        "(late_policy = reslot)"
+    )
+    cancelled = world.delivery(expiring)
+    assert (cancelled["status"], cancelled["note"]) == ("cancelled", "cancelled: the post expired before it went out")
+    assert cancelled["due_at"] == "2026-12-01T05:00:00Z"
+    assert world.delivery(other)["due_at"] == "2026-12-04T07:00:00Z"  # the slot it would have had
 
 
 def test_reslot_with_a_full_queue_takes_a_slot_no_post_holds(world: World) -> None:

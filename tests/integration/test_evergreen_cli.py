@@ -11,10 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from scheduler import evergreen
 from scheduler.config import load_config
 from scheduler.db import Database
+from scheduler.tables import deliveries
 from tests.conftest import make_png, write_config
 from tests.integration.test_cli import BERLIN, CHANNELS, NOW, Env, one_error_line
 from tests.integration.test_import import rejected, write_csv
@@ -48,7 +50,22 @@ def test_an_evergreen_post_goes_into_each_pool_and_not_into_the_queue(env: Env) 
     assert view["deliveries"] == [] and view["pool"] == ["berlin", "ny"]
     assert [m["name"] for m in view["media"]] == ["cover.png"]
     assert len(list(env.media_dir.rglob("*.png"))) == 1  # stored as a queued post's media are
-    assert "in the evergreen pool of: berlin, ny" in env.ok("show", "1").out
+    shown = env.ok("show", "1").out
+    assert "  in the evergreen pool of berlin: never used\n  in the evergreen pool of ny: never used\n" in shown
+    assert "deliveries of post 1" not in shown  # it has none: no empty list of them
+
+
+def test_delete_of_a_post_only_in_the_pool_points_to_pool_remove(env: Env) -> None:
+    env.add("Our story", "--evergreen")
+    before = env.snapshot()
+    assert one_error_line(env("delete", "1")) == (
+        "post 1 is only in the evergreen pool, nothing went out to delete; `smm pool remove 1` takes it out of the "
+        "evergreen pool of berlin, ny"
+    )
+    assert "`smm pool remove 1` takes it out of the evergreen pool of ny" in one_error_line(
+        env("delete", "1", "--channel", "ny")
+    )
+    assert env.snapshot() == before
 
 
 def test_the_json_of_an_evergreen_add_names_its_pools(env: Env) -> None:
@@ -62,6 +79,14 @@ def test_evergreen_with_a_time_is_refused(env: Env, timing: list[str]) -> None:
     before = env.snapshot()
     line = one_error_line(env("add", "x", "--evergreen", *timing))
     assert line == "--evergreen puts the post into the pool, not at a time: leave out --at, --now and --next"
+    assert env.snapshot() == before
+
+
+def test_evergreen_with_an_expiry_is_refused(env: Env) -> None:
+    env.add("already in the pool", "--evergreen")
+    before = env.snapshot()
+    line = one_error_line(env("add", "x", "--evergreen", "--expire-at", "2026-12-01T10:00"))
+    assert line == "--evergreen puts the post into the pool, to go out again and again: leave out --expire-at"
     assert env.snapshot() == before
 
 
@@ -89,6 +114,8 @@ def test_pool_lists_uses_and_when_each_post_may_be_used_again(env: Env) -> None:
             "uses": 1,
             "last_used": BERLIN[0],
             "next_use": "2026-12-04T09:00:00Z",
+            "last_published": None,
+            "queued_fill": BERLIN[0],
         },
         {
             "post_id": 2,
@@ -99,13 +126,49 @@ def test_pool_lists_uses_and_when_each_post_may_be_used_again(env: Env) -> None:
             "uses": 0,
             "last_used": None,
             "next_use": None,
+            "last_published": None,
+            "queued_fill": None,
         },
     ]
     text = env.ok("pool", "--channel", "berlin").out.splitlines()
-    assert " ".join(text[0].split()) == "POST CHANNEL USES LAST USED MAY BE USED TEXT"
-    assert " ".join(text[1].split()) == "1 berlin 1 Tue 2026-11-24 10:00 CET Fri 2026-12-04 10:00 CET Evergreen A"
-    assert " ".join(text[2].split()) == "2 berlin 0 never now Evergreen B"
+    assert " ".join(text[0].split()) == "POST CHANNEL USES LAST USED QUEUED FILL MAY BE USED TEXT"
+    # Its one use is still queued: not "last used" on a day to come.
+    assert " ".join(text[1].split()) == (
+        "1 berlin 1 never Tue 2026-11-24 10:00 CET Fri 2026-12-04 10:00 CET Evergreen A"
+    )
+    assert " ".join(text[2].split()) == "2 berlin 0 never - now Evergreen B"
     assert env.ok("pool", "--channel", "ny").out == "the evergreen pool is empty on channel ny\n"
+
+
+def test_last_used_is_the_last_use_that_went_out_and_a_queued_fill_is_shown_apart(env: Env) -> None:
+    env.add("Evergreen A", "--evergreen", "--channel", "berlin")
+    env.add("A queued post", "--channel", "berlin", "--at", "2026-11-27T10:00")  # between its two uses
+    (first,) = fill(env)
+    db = Database(env.db_url)
+    try:
+        with db.write() as session:
+            session.execute(
+                update(deliveries)
+                .where(deliveries.c.post_id == first.post_id)
+                .values(status="published", published_at=first.slot, remote_id="1")
+            )
+    finally:
+        db.dispose()
+    assert [f.slot.isoformat() for f in fill(env, timedelta(days=10))] == ["2026-12-04T09:00:00+00:00"]
+    (entry,) = env.json("pool")
+    assert (entry["uses"], entry["last_used"], entry["last_published"], entry["queued_fill"], entry["next_use"]) == (
+        2,
+        BERLIN[3],
+        BERLIN[0],
+        BERLIN[3],
+        "2026-12-14T09:00:00Z",
+    )
+    line = " ".join(env.ok("pool").out.splitlines()[1].split())
+    assert line == ("1 berlin 2 Tue 2026-11-24 10:00 CET Fri 2026-12-04 10:00 CET Mon 2026-12-14 10:00 CET Evergreen A")
+    assert (
+        "  in the evergreen pool of berlin: 2 uses, last used Tue 2026-11-24 10:00 CET, queued fill "
+        "Fri 2026-12-04 10:00 CET, may be used again Mon 2026-12-14 10:00 CET\ndeliveries of post 1\n"
+    ) in env.ok("show", "1").out
 
 
 def test_queue_marks_a_delivery_filled_from_the_pool(env: Env) -> None:
@@ -173,4 +236,12 @@ def test_a_bad_evergreen_value_or_one_with_a_time_is_a_row_error(env: Env) -> No
     assert rejected(env, path) == [
         f"{path}:2: evergreen 'maybe' is not one of true, false, yes, no, 1, 0",
         f"{path}:3: an evergreen row goes into the pool, not at a time: leave 'at' empty",
+    ]
+
+
+def test_an_evergreen_row_with_an_expiry_is_a_row_error(env: Env) -> None:
+    env.add("already in the pool", "--evergreen")
+    path = write_csv(env, [["text", "evergreen", "expire_at"], ["a", "yes", "2026-12-01T10:00"], ["b", "no", ""]])
+    assert rejected(env, path) == [
+        f"{path}:2: an evergreen row goes out again and again: leave 'expire_at' empty",
     ]

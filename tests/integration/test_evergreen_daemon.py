@@ -1,6 +1,7 @@
 """The daemon fills empty slots from the evergreen pool: through the fake Telegram Bot API (a slot filled, the post
-published at it with fresh UTM tags and hashtags, logged), the rules on a real timeline (the mix rule, the
-neighbours, the cooldown), and two daemons on one PostgreSQL that never fill one slot twice."""
+published at it with fresh UTM tags and hashtags, logged; a passing error retried) and the fake VK (a lost answer
+read back, published once), the rules on a real timeline (the mix rule, the neighbours, the cooldown), and two
+daemons on one PostgreSQL that never fill one slot twice."""
 
 from __future__ import annotations
 
@@ -23,11 +24,14 @@ from scheduler.daemon import Daemon, open_daemon
 from scheduler.daemon.core import build_adapters
 from scheduler.db import Database
 from scheduler.intake import NewPost, add_post
-from scheduler.service import cancel_post
+from scheduler.service import cancel_post, show_post
 from scheduler.store import pool as pool_rows
 from scheduler.tables import deliveries
 from tests.conftest import write_config
+from tests.fakes.base import Fault
 from tests.fakes.telegram import DEFAULT_TOKEN, FakeTelegram
+from tests.fakes.telegram import error_body as telegram_error
+from tests.fakes.vk import GROUP_ID, USER_TOKEN, FakeVk
 from tests.support import captured_log
 
 T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)  # a Tuesday; the slots are daily at 10:00 UTC
@@ -142,6 +146,79 @@ def test_the_daemon_fills_an_empty_slot_and_publishes_it_with_fresh_tags(
     assert said(
         logged, "slot Fri 2030-02-01 10:00 UTC on tg filled from the evergreen pool with post 1, last used 30 days ago"
     )
+
+
+RETRY_FAST = '[retry]\nin_call_attempts = 1\nbackoff_base = "1s"\n'
+
+VK = """
+[evergreen]
+fill_ahead = "2d"
+
+[schedule]
+slots = ["daily 10:00"]
+
+[[channels]]
+name = "vk"
+network = "vk"
+group_id = {group}
+token_env = "SMM_VK_TOKEN"
+api_url = "{url}"
+timeout = "1s"
+"""
+
+
+def test_a_fill_that_meets_a_passing_error_is_retried(
+    tmp_path: Path, db_url: str, telegram: FakeTelegram, logged: list[str]
+) -> None:
+    body = TELEGRAM.format(url=telegram.url)
+    config = write_config(tmp_path / "config.toml", db_url, body, outbox=False, extra_top=RETRY_FAST)
+    cfg = load_config(config)
+    db = Database(cfg.database_url)
+    db.check_schema()
+    add_post(cfg, db, NewPost(text="How we roast our coffee", evergreen=True), T0 - timedelta(days=1))
+    db.dispose()
+    assert run_once_at(config, T0) == 0
+    assert deliveries_of(db_url) == [(1, "tg", SLOT, "queued", 1)]
+
+    telegram.inject("sendMessage", Fault.respond(502, telegram_error(502, "Bad Gateway")))
+    assert run_once_at(config, SLOT + timedelta(seconds=1)) == 0
+    assert deliveries_of(db_url) == [(1, "tg", SLOT, "queued", 1)] and telegram.published == []
+    assert said(logged, "post 1 to tg: temporary failure (")
+    assert run_once_at(config, SLOT + timedelta(minutes=1)) == 0  # after the backoff: sent again, once
+    assert deliveries_of(db_url) == [(1, "tg", SLOT, "published", 1)]
+    assert len(telegram.published) == 1 and len(telegram.calls("sendMessage")) == 2
+
+
+def test_a_fill_whose_answer_is_lost_is_read_back_and_published_once(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, logged: list[str]
+) -> None:
+    fake = FakeVk(guid_window=0).start()  # no guid to save a blind resend: only the read-back keeps it single
+    monkeypatch.setenv("SMM_VK_TOKEN", USER_TOKEN)
+    try:
+        fake.advance((SLOT - datetime.now(UTC)).total_seconds())  # the network's clock is the daemon's
+        body = VK.format(group=GROUP_ID, url=fake.url)
+        config = write_config(tmp_path / "config.toml", db_url, body, outbox=False, extra_top=RETRY_FAST)
+        cfg = load_config(config)
+        db = Database(cfg.database_url)
+        db.check_schema()
+        add_post(cfg, db, NewPost(text="Meet the team", evergreen=True), T0 - timedelta(days=1))
+        db.dispose()
+        assert run_once_at(config, T0) == 0
+        assert deliveries_of(db_url) == [(1, "vk", SLOT, "queued", 1)]
+
+        fake.inject("wall.post", Fault.drop_after())  # VK posts it, the answer is lost
+        assert run_once_at(config, SLOT + timedelta(seconds=1)) == 0
+        assert deliveries_of(db_url) == [(1, "vk", SLOT, "published", 1)]
+        assert len(fake.published) == len(fake.calls("wall.post")) == 1
+        db = Database(cfg.database_url)
+        try:
+            (attempt,) = show_post(db, 1)["deliveries"][0]["history"]
+        finally:
+            db.dispose()
+        assert attempt["outcome"] == "published"
+        assert attempt["error"] == "found on the network after an unclear outcome"
+    finally:
+        fake.stop()
 
 
 def test_a_post_taken_down_leaves_the_pool(tmp_path: Path, db_url: str, telegram: FakeTelegram) -> None:
@@ -402,3 +479,23 @@ def test_without_a_pool_the_warnings_are_as_they_were(world: tuple[Config, Datab
     pool(config, db, "one")  # one post cannot fill a week of daily slots: said so
     assert "its evergreen pool (1 post) cannot fill the slot Wed 2030-01-02 10:00 UTC" not in summary(config, db)[1][1]
     assert "its evergreen pool (1 post) cannot fill the slot Thu 2030-01-03 10:00 UTC" in summary(config, db)[1][1]
+
+
+def test_the_dry_queue_warning_applies_the_mix_rule_as_the_fill_does(world: tuple[Config, Database]) -> None:
+    """A pool of offers only: enough posts for the cooldown, but the mix rule ("at most 2 of any 4") keeps the
+    third in a row out, as the fill would."""
+    config, db = world
+    add_post(config, db, NewPost(text="queued", at="2030-01-01T10:00"), T0)
+    for name in "abcdef":
+        pool(config, db, f"offer {name}", "commercial")
+    assert summary(config, db)[1] == (
+        logging.WARNING,
+        "channel outbox: the queue runs dry after Tue 2030-01-01, within 7 days, and its evergreen pool (6 posts) "
+        "cannot fill the slot Fri 2030-01-04 10:00 UTC either (each was used within the cooldown, is next to it, or "
+        "would break the content mix); queue more posts to keep the cadence",
+        True,
+    )
+    # The fill keeps the same slot empty.
+    assert [f.slot.day for f in fill(config, db, T0 + timedelta(hours=1)).fills] == [2, 3]
+    result = fill(config, db, T0 + timedelta(days=2))
+    assert result.fills == [] and [s.day for s in result.unfilled] == [4]

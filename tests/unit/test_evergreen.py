@@ -1,10 +1,11 @@
-"""Which post of the evergreen pool fills a slot: pure functions of the pool, the slot and ``now``."""
+"""Which post of the evergreen pool fills a slot: pure functions of the pool, the slot and ``now`` (how the fill
+and the dry-queue warning decide a run of slots with them: tests/integration/test_evergreen_daemon.py)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from scheduler.evergreen import choose, first_gap, last_used_text, next_use
+from scheduler.evergreen import choose, last_used_text, next_use
 from scheduler.store.pool import PoolPost
 from tests.conftest import utc
 
@@ -60,18 +61,6 @@ def test_the_mix_rule_binds_a_commercial_post() -> None:
 
 def test_an_empty_pool_fills_nothing() -> None:
     assert chosen() is None
-    assert first_gap([], [SLOT], COOLDOWN) == SLOT
-    assert first_gap([], [], COOLDOWN) is None
-
-
-def test_first_gap_counts_each_fill_as_a_use() -> None:
-    slots = [SLOT + timedelta(days=3 * i) for i in range(4)]  # every three days
-    pool = [post(1), post(2)]
-    # Two posts, a 7-day cooldown: slot 0 <- 1, slot 3 <- 2, slot 6 <- 1 (6 days after its use: too soon).
-    assert first_gap(pool, slots, timedelta(days=7)) == slots[2]
-    assert first_gap(pool, slots, timedelta(days=6)) is None
-    # The post published just before the first slot may not take it.
-    assert first_gap([post(1)], slots[:1], timedelta(0), neighbours=[1]) == slots[0]
 
 
 def test_next_use_and_how_a_last_use_reads() -> None:
