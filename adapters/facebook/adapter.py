@@ -61,6 +61,7 @@ class FacebookAdapter(Adapter):
 
     network = "facebook"
     title = "Facebook"
+    api_title = "the Graph API"
     capabilities: ClassVar[Capabilities] = Capabilities(
         max_text=63206,  # commonly cited, not documented [unverified]
         max_media=10,  # attached_media has no documented maximum; 10 is the common practical cap
