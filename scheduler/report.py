@@ -52,6 +52,7 @@ from scheduler.mix import CATEGORIES
 from scheduler.slots import DAYS, Slot
 from scheduler.store import figures
 from scheduler.store import report as sql
+from scheduler.timefmt import format_iso
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -295,7 +296,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         if isinstance(value, list | tuple):
             return [plain(v) for v in value]
         if isinstance(value, datetime):
-            return value.isoformat().replace("+00:00", "Z")
+            return format_iso(value)
         if isinstance(value, date):
             return value.isoformat()
         return value

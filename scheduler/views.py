@@ -6,8 +6,10 @@ Imports nothing heavy: every command's output goes through here, ``smm --version
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NotRequired, Protocol, TypedDict
+
+from scheduler.timefmt import format_iso
 
 
 def plural(n: int, one: str, many: str) -> str:
@@ -29,7 +31,8 @@ def configured(names: Iterable[str]) -> str:
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
+    """``2026-03-03T07:00:00Z`` (:func:`~scheduler.timefmt.format_iso`), or None."""
+    return format_iso(value) if value is not None else None
 
 
 class StoredDelivery(Protocol):
