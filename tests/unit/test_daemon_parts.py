@@ -174,7 +174,7 @@ def test_the_runtime_looks_again_after_a_write_that_may_make_something_due_soone
 
     async def scenario() -> list[bool]:
         woken = []
-        for fn, args in ((repo.attention, ()), (watch.expire_leases, ([], T0))):
+        for fn, args in ((repo.attention, ()), (store.expire_leases, ([], T0))):
             rt.wake.clear()
             rt.ahead.keep(rt.ahead.epoch, [(T0, "a"), (T0 + MS, "a")], T0 + 2000 * MS, None)
             await rt.db_call(fn, *args)
