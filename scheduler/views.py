@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import NotRequired, Protocol, TypedDict
+from typing import NotRequired, Protocol, TypeAlias, TypedDict
 
 from scheduler.timefmt import format_iso
+
+JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None
+"""A value as ``json.dumps`` writes it, for JSON whose shape is a dataclass's (``smm report --json``); the shapes
+built here key by key are :class:`typing.TypedDict`s."""
 
 
 def plural(n: int, one: str, many: str) -> str:
