@@ -154,7 +154,7 @@ class Publisher:
                 return False
             await self.record(store.clear_native, claim.delivery_id)
         post = await self.rendered(claim, channel)
-        # One line a post at INFO is the "published" one; a first attempt's start is detail (50 posts a second).
+        # One line a post at INFO is the "published" one; a first attempt's start is detail (many a second).
         log.log(
             logging.INFO if claim.attempt_number > 1 else logging.DEBUG,
             "publishing post %d to %s (attempt %d)",

@@ -63,7 +63,8 @@ LOOK = 1.0
 
 FILL_BATCH = 2_000
 """Deliveries per transaction when a channel's report figures are filled whole (after the upgrade to them, or a new
-time zone): 40-110 ms of the database's time on SQLite (bench/RESULTS.md, "Report figures' first fill")."""
+time zone): a transaction short enough that a post never waits long behind it (bench/RESULTS.md, "Report figures'
+first fill", times them)."""
 
 
 FILL_PAUSE = 0.15
