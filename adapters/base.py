@@ -205,6 +205,8 @@ class Adapter(ABC):
     network: ClassVar[str]
     #: The network's name in messages for people ("Telegram").
     title: ClassVar[str]
+    #: The network's API as messages for people name it ("the Bot API"); empty when it has none.
+    api_title: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities]
     #: Whether :meth:`find_published` can settle an ambiguous outcome.
     can_read_back: ClassVar[bool] = False
@@ -230,6 +232,12 @@ class Adapter(ABC):
         """The network's own keys of a channel, read from its config table and checked (``raise table.error(key,
         message)`` refuses one); a relative path is taken from ``folder``. They become the channel's options."""
         return {}
+
+    @classmethod
+    def markup(cls, options: Mapping[str, Any]) -> str | None:
+        """The markup a channel's texts are written in, given its options, as :mod:`adapters.telegram_markup`
+        reads it (``HTML``, ``MarkdownV2``); None for plain text, which every network but Telegram takes."""
+        return None
 
     @classmethod
     @abstractmethod

@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 from bench.common import Row, parser, report
 from bench.yielding import configure, lateness_rows, start_daemon, timed_posts
 from scheduler.config import Config
-from scheduler.daemon.results import FILL_BATCH, FILL_PAUSE, NEAR
+from scheduler.daemon.figures import FILL_BATCH, FILL_PAUSE
+from scheduler.daemon.results import NEAR
 from scheduler.db import Database
 from scheduler.tables import delivery_figures, figure_channels
 from tests.fakes.vk import FakeVk

@@ -58,9 +58,9 @@ class ChannelConfig:
 
     @property
     def parse_mode(self) -> str | None:
-        """The markup of the channel's texts (Telegram's ``parse_mode``; None for plain text)."""
-        mode = self.options.get("parse_mode")
-        return str(mode) if mode else None
+        """The markup of the channel's texts (Telegram's ``parse_mode``; None for plain text), as its network's
+        adapter reads it from the options (:meth:`~adapters.base.Adapter.markup`)."""
+        return adapter_class(self.network).markup(self.options)
 
     @property
     def api_root(self) -> str:

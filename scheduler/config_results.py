@@ -6,8 +6,10 @@ naming the file and the key.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from scheduler.timefmt import format_duration
 from scheduler.toml_table import Table
 
 DEFAULT_AGES = (3600, 86400, 7 * 86400)
@@ -41,7 +43,9 @@ def read_results(section: Any, label: str) -> ResultsConfig:
     ages = tuple(sorted(round(age) for age in raw))
     for age in ages:
         if not SMALLEST_AGE <= age <= LARGEST_AGE:
-            raise t.error("ages", f"{age_label(age)} is not between 1 minute and 365 days")
+            raise t.error(
+                "ages", f"{format_duration(timedelta(seconds=age), 'exact')} is not between 1 minute and 365 days"
+            )
     if len(set(ages)) < len(ages):
         raise t.error("ages", "names the same age twice")
     interval = t.duration("interval", 300)
@@ -49,14 +53,3 @@ def read_results(section: Any, label: str) -> ResultsConfig:
         raise t.error("interval", "must be between 10 seconds and 1 day")
     t.finish()
     return ResultsConfig(enabled=enabled, ages=ages, interval=interval)
-
-
-def age_label(seconds: int) -> str:
-    """A planned age as the config writes it: ``1h``, ``24h``, ``7d``, ``90m``, ``45s``."""
-    if seconds >= 2 * 86400 and seconds % 86400 == 0:
-        return f"{seconds // 86400}d"
-    if seconds % 3600 == 0 and seconds:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0 and seconds:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"

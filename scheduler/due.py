@@ -9,11 +9,11 @@ of the daemon's (a retry, a check of an outcome in doubt, a lease group newly ta
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])
 
-_KEEPING: set[Callable[..., Any]] = set()
+_KEEPING: set[Callable[..., object]] = set()
 
 
 def keeps_due_times(fn: F) -> F:
@@ -22,6 +22,6 @@ def keeps_due_times(fn: F) -> F:
     return fn
 
 
-def may_change_due_times(fn: Callable[..., Any]) -> bool:
+def may_change_due_times(fn: Callable[..., object]) -> bool:
     """Whether ``fn`` may give a delivery a due time that what was read ahead does not have."""
     return fn not in _KEEPING

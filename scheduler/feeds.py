@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from adapters import adapter_class
 from adapters.telegram_markup import escape
@@ -41,7 +41,11 @@ from scheduler.intake import check_post
 from scheduler.models import FeedState
 from scheduler.placement import Planner
 from scheduler.render import PostContent
+from scheduler.store import feeds as feed_states
 from scheduler.views import plural, some_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["FeedError", "FeedResult", "import_feed", "next_poll", "parse", "poll_feeds", "queue_entries"]
 
@@ -230,7 +234,7 @@ def queue_entries(
     return result
 
 
-def _known(session: Any, key: str, keys: Sequence[str]) -> set[str]:
+def _known(session: Session, key: str, keys: Sequence[str]) -> set[str]:
     known: set[str] = set()
     for start in range(0, len(keys), _KEYS_PER_QUERY):
         known |= repo.feed_entry_keys(session, key, keys[start : start + _KEYS_PER_QUERY])
@@ -314,27 +318,13 @@ def _claim(db: Database, feed: FeedConfig, now: datetime) -> FeedState | None:
     """The feed's state if its interval has passed (and mark it polled now, so that one daemon polls it)."""
     with db.write() as session:
         timeline.lock_channel(session, f"feed:{feed.name}")
-        state = session.get(FeedState, feed.name)
-        last = state.polled_at if state is not None else None
-        if last is not None and last + timedelta(seconds=feed.interval) > now:
-            return None
-        if state is None:
-            state = FeedState(feed=feed.name)
-            session.add(state)
-        state.polled_at = now
-        session.flush()
-        session.expunge(state)
-        return state
+        return feed_states.claim_poll(session, feed.name, timedelta(seconds=feed.interval), now)
 
 
 def _record(db: Database, feed: FeedConfig, fetched: Fetched | None, error: str | None) -> None:
+    validators = (fetched.etag, fetched.modified) if fetched is not None else None
     with db.write() as session:
-        state = session.get(FeedState, feed.name)
-        if state is None:
-            return
-        if fetched is not None:
-            state.etag, state.modified = fetched.etag, fetched.modified
-        state.last_error = error
+        feed_states.record_poll(session, feed.name, error, validators)
 
 
 def poll_feeds(config: Config, db: Database, now: datetime) -> list[str]:

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from scheduler.timefmt import format_iso
+
 _secrets: set[str] = set()
 _secret_pattern: re.Pattern[str] | None = None
 _lock = threading.Lock()
@@ -185,7 +187,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+            "ts": format_iso(datetime.fromtimestamp(record.created, UTC)),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": escape_for_terminal(record.getMessage()),

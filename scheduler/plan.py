@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from adapters import adapter_class
 from scheduler import repository as repo
@@ -18,28 +18,58 @@ from scheduler.config import Config
 from scheduler.db import Database
 from scheduler.errors import InputError
 from scheduler.render import PostContent, render
-from scheduler.timefmt import format_local
+from scheduler.timefmt import format_iso, format_local
 from scheduler.views import configured
 
 
-def plan(config: Config, db: Database, *, channel: str | None = None, limit: int | None = 20) -> list[dict[str, Any]]:
+class PlannedMedia(TypedDict):
+    """A media file of a planned delivery, named as it was added."""
+
+    name: str
+    mime: str
+    width: int | None
+    height: int | None
+
+
+class PlanItem(TypedDict):
+    """A delivery of ``smm plan --json`` (docs/json.md); keys in their output order."""
+
+    post_id: int
+    channel: str
+    network: str
+    category: str
+    due_at: str
+    text: str | None
+    link: str | None
+    media: list[PlannedMedia]
+    requests: list[str]
+    problems: list[str]
+
+
+def plan(config: Config, db: Database, *, channel: str | None = None, limit: int | None = 20) -> list[PlanItem]:
     """The next ``limit`` queued deliveries (of ``channel``), rendered, with the requests each would make."""
     if channel is not None and channel not in config.channel_names:
         raise InputError(f"unknown channel {channel!r}; {configured(config.channel_names)}")
     with db.read() as session:
         deliveries = repo.upcoming(session, channel, limit)
-        items: list[dict[str, Any]] = []
+        items: list[PlanItem] = []
         for d in deliveries:
-            item: dict[str, Any] = {
-                "post_id": d.post_id,
-                "channel": d.channel,
-                "network": d.network,
-                "category": d.post.category,
-                "due_at": _iso(d.next_attempt_at or d.due_at),
-            }
+            due_at = format_iso(d.next_attempt_at or d.due_at)
             if d.channel not in config.channel_names:
-                item |= {"text": None, "link": None, "media": [], "requests": [], "problems": [_unknown(d.channel)]}
-                items.append(item)
+                items.append(
+                    PlanItem(
+                        post_id=d.post_id,
+                        channel=d.channel,
+                        network=d.network,
+                        category=d.post.category,
+                        due_at=due_at,
+                        text=None,
+                        link=None,
+                        media=[],
+                        requests=[],
+                        problems=[_unknown(d.channel)],
+                    )
+                )
                 continue
             conf = config.channel(d.channel)
             content = PostContent.from_post(d.post)
@@ -48,16 +78,22 @@ def plan(config: Config, db: Database, *, channel: str | None = None, limit: int
             # The preview names each file as it was added, not by its name in the media store.
             names = [Path(s.name) for s in content.media]
             named = replace(out, media=tuple(replace(m, path=n) for m, n in zip(out.media, names, strict=True)))
-            item |= {
-                "text": out.text,
-                "link": out.link,
-                "media": [
-                    {"name": s.name, "mime": s.mime, "width": s.width, "height": s.height} for s in content.media
-                ],
-                "requests": cls.preview(named, conf.options),
-                "problems": [p.message for p in cls.validate(out, conf.options)],
-            }
-            items.append(item)
+            items.append(
+                PlanItem(
+                    post_id=d.post_id,
+                    channel=d.channel,
+                    network=d.network,
+                    category=d.post.category,
+                    due_at=due_at,
+                    text=out.text,
+                    link=out.link,
+                    media=[
+                        PlannedMedia(name=s.name, mime=s.mime, width=s.width, height=s.height) for s in content.media
+                    ],
+                    requests=cls.preview(named, conf.options),
+                    problems=[p.message for p in cls.validate(out, conf.options)],
+                )
+            )
         return items
 
 
@@ -65,11 +101,7 @@ def _unknown(channel: str) -> str:
     return f"channel {channel!r} is not in the config: the daemon will not publish it"
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def format_plan(items: list[dict[str, Any]], config: Config) -> list[str]:
+def format_plan(items: list[PlanItem], config: Config) -> list[str]:
     """``smm plan`` for people: per delivery a heading, the text as sent, the link, and the numbered requests."""
     if not items:
         return ["nothing is queued"]

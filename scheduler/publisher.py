@@ -16,7 +16,7 @@ import random
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
@@ -154,7 +154,7 @@ class Publisher:
                 return False
             await self.record(store.clear_native, claim.delivery_id)
         post = await self.rendered(claim, channel)
-        # One line a post at INFO is the "published" one; a first attempt's start is detail (50 posts a second).
+        # One line a post at INFO is the "published" one; a first attempt's start is detail (many a second).
         log.log(
             logging.INFO if claim.attempt_number > 1 else logging.DEBUG,
             "publishing post %d to %s (attempt %d)",
@@ -362,7 +362,8 @@ def apply_late_policy(session: Session, config: Config, cutoff: datetime, now: d
         if delivery.native_id is not None and delivery.native_at is not None:
             continue  # handed to the network, which publishes it by itself: the worker checks it
         late = format_duration(now - (delivery.next_attempt_at or delivery.due_at), "words")
-        where = f"post {delivery.post_id} to {delivery.channel} (due {delivery.due_at:%Y-%m-%d %H:%M} UTC)"
+        due = format_local(delivery.due_at, UTC, weekday=False)
+        where = f"post {delivery.post_id} to {delivery.channel} (due {due})"
         if delivery.channel not in config.channel_names:
             continue
         channel = config.channel(delivery.channel)
@@ -370,9 +371,7 @@ def apply_late_policy(session: Session, config: Config, cutoff: datetime, now: d
         if policy == "publish":
             lines.append(f"{where} is {late} late; publishing it now (late_policy = publish)")
         elif policy == "skip":
-            repo.skip_delivery(
-                session, delivery.id, now, f"missed: due {delivery.due_at:%Y-%m-%d %H:%M} UTC while smm was not running"
-            )
+            repo.skip_delivery(session, delivery.id, now, f"missed: due {due} while smm was not running")
             lines.append(f"{where} is {late} late; skipped (late_policy = skip; smm retry {delivery.post_id})")
         else:
             if channel.name not in planners:

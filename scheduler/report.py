@@ -52,6 +52,8 @@ from scheduler.mix import CATEGORIES
 from scheduler.slots import DAYS, Slot
 from scheduler.store import figures
 from scheduler.store import report as sql
+from scheduler.timefmt import format_iso
+from scheduler.views import JSON
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -286,21 +288,24 @@ def caveats(report: Report) -> list[str]:
     return said
 
 
-def report_dict(report: Report) -> dict[str, Any]:
-    """The report as JSON-ready values (times and days in ISO 8601); the shape ``--json`` prints (docs/json.md)."""
+def report_dict(report: Report) -> dict[str, JSON]:
+    """The report as JSON-ready values (times and days in ISO 8601); the shape ``--json`` prints (docs/json.md):
+    the fields of :class:`Report` and its parts, so that the shape has one definition."""
 
-    def plain(value: Any) -> Any:
+    def plain(value: object) -> JSON:
         if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
+            return {str(k): plain(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [plain(v) for v in value]
         if isinstance(value, datetime):
-            return value.isoformat().replace("+00:00", "Z")
+            return format_iso(value)
         if isinstance(value, date):
             return value.isoformat()
-        return value
+        if value is None or isinstance(value, str | int | float | bool):
+            return value
+        raise TypeError(f"{type(value).__name__} has no JSON form")
 
-    return plain(asdict(report))  # type: ignore[no-any-return]
+    return {key: plain(value) for key, value in asdict(report).items()}
 
 
 def _metric(f: sql.Figure) -> Metric:

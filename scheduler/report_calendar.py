@@ -1,9 +1,9 @@
 """The calendar of the HTML report: each channel's next four weeks, its posts, its empty slots, and where the
 content mix rule binds.
 
-Nothing here places a post: the empty slots are the channel's cadence (:func:`scheduler.slots.free_slots`) less
-the times its deliveries hold (:func:`scheduler.timeline.taken_times`), and whether a commercial post could go in
-one is the question ``smm add --at`` asks (:meth:`scheduler.placement.Planner.commercial_fits`). A commercial
+Nothing here places a post: the empty slots are the planner's (:meth:`scheduler.placement.Planner.empty_slots`,
+the cadence's slots that no delivery holds, which the evergreen pool fills), and whether a commercial post could go
+in one is the question ``smm add --at`` asks (:meth:`scheduler.placement.Planner.commercial_fits`). A commercial
 delivery already in a window over the rule's limit (placed with ``--force``) is marked too
 (:func:`scheduler.placement.offending`).
 """
@@ -20,7 +20,6 @@ from scheduler import repository, timeline
 from scheduler.config import ChannelConfig, Config
 from scheduler.db import Database
 from scheduler.placement import Planner, offending
-from scheduler.slots import free_slots
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -104,8 +103,7 @@ def _channel_entries(
     breaking = offending(session, channel, now, until)
     entries = [Entry(p.due_at, name, zone, p.post_id, p.category, p.status, p.text, p.id in breaking) for p in planned]
     planner = Planner(session, channel, now)
-    for when in free_slots(channel.slots, zone, now, timeline.taken_times(session, name, now, until)):
-        if when >= until:
-            break
-        entries.append(Entry(when, name, zone, mix_binds=not planner.commercial_fits(when)))
+    for when in planner.empty_slots(until):
+        if when < until:  # the planner's includes a slot at ``until``; the calendar's range does not
+            entries.append(Entry(when, name, zone, mix_binds=not planner.commercial_fits(when)))
     return entries

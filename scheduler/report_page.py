@@ -17,6 +17,7 @@ from datetime import date, datetime, tzinfo
 from importlib.resources import files
 from urllib.parse import urlsplit
 
+from adapters import adapter_class
 from scheduler.report import Audience, Group, NoResults, Report, caveats
 from scheduler.report_calendar import Calendar
 from scheduler.report_page_calendar import calendar_section
@@ -219,7 +220,8 @@ def _no_results(data: PageData) -> list[str]:
         by_reason.setdefault((channel.network, channel.reason), []).append(channel)
     notes = []
     for (network, reason), channels in by_reason.items():
-        source = " from the Bot API" if network == "telegram" else ""
+        api = adapter_class(network).api_title
+        source = f" from {api}" if api else ""
         shown = "; their audience is shown" if any(data.audience.get(c.channel) for c in channels) else ""
         names = some_of([c.channel for c in channels], LISTED)
         notes.append(f"<strong>{esc(names)}</strong>: post results are not available{source} ({esc(reason)}){shown}.")

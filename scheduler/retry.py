@@ -100,8 +100,9 @@ async def call_with_retries(
     A ``retry_after`` longer than ``in_call_max_wait`` stops the in-call retries: the caller schedules a durable
     retry instead of sleeping inside the call.
     """
-    # The first try goes without tenacity, whose machinery cost more CPU than most sends (at 50 posts a second and
-    # more); after a transient failure, tenacity takes over and is handed that failure as its own first attempt.
+    # The first try goes without tenacity, whose machinery costs more CPU than most sends (a busy daemon sends many
+    # posts a second); after a transient failure, tenacity takes over and is handed that failure as its own first
+    # attempt.
     if before_attempt is not None:
         await before_attempt()
     try:

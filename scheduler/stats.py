@@ -3,14 +3,15 @@ daemon read them back (see :mod:`scheduler.daemon.results`). Nothing here calls 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal, TypedDict
 
 from adapters import adapter_class
 from adapters.errors import UnknownNetwork
-from scheduler.config_results import age_label
 from scheduler.db import Database
 from scheduler.errors import NotFound
 from scheduler.store import results as readings
+from scheduler.timefmt import format_duration
 from scheduler.views import iso
 
 ResultsState = Literal["read", "waiting", "gone", "not_available", "not_published"]
@@ -60,7 +61,7 @@ def _delivery(d: readings.DeliveryHistory) -> DeliveryStats:
     views: list[ReadingView] = [
         {
             "age": r.age,
-            "age_label": age_label(r.age),
+            "age_label": format_duration(timedelta(seconds=r.age), "exact"),
             "read_at": iso(r.read_at),
             "views": r.views,
             "likes": r.likes,

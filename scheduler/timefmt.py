@@ -1,46 +1,13 @@
-"""Times and durations as people read them: one wall-clock format and one duration format for every message.
+"""Times and durations as people read them: one wall-clock format, one machine format and one duration format for
+every message.
 
-Imports nothing heavy (the CLI's output goes through here).
+They live in :mod:`adapters.timefmt`, so that the adapters' messages use them too (adapters may not import the
+scheduler); the scheduler's modules import them from here. Imports nothing heavy (the CLI's output goes through
+here).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
-from typing import Literal
+from adapters.timefmt import WALL_CLOCK, format_duration, format_iso, format_local
 
-WALL_CLOCK = "%a %Y-%m-%d %H:%M %Z"
-"""``Tue 2026-03-03 10:00 MSK``: a time in the channel's zone, as every message shows it."""
-
-_MINUTE = 60
-_HOUR = 3600
-_DAY = 86400
-
-
-def format_local(when: datetime, zone: tzinfo, *, weekday: bool = True, clock: bool = True) -> str:
-    """``when`` in ``zone`` in the one wall-clock format; ``weekday=False`` drops the day's name
-    (``2026-03-03 10:00 MSK``), ``clock=False`` keeps only the date (``Tue 2026-03-03``)."""
-    fmt = WALL_CLOCK if clock else "%a %Y-%m-%d"
-    if not weekday:
-        fmt = fmt.removeprefix("%a ")
-    return when.astimezone(zone).strftime(fmt)
-
-
-def format_duration(delta: timedelta, style: Literal["short", "words", "window"] = "short") -> str:
-    """A duration for a message, in whole units; each unit serves until it counts two of the next.
-
-    - ``short``: ``90s``, ``45m``, ``30h``, ``3d`` (retry decisions);
-    - ``words``: whole minutes at least, ``0 min``, ``45 min``, ``30 h``, ``3 days`` (how late a post is);
-    - ``window``: the span of a rate window after "per", ``day`` or ``6 hours``, ``1.5 hours``.
-    """
-    if style == "window":
-        hours = delta.total_seconds() / _HOUR
-        return "day" if hours == 24 else f"{hours:g} hours"
-    seconds = int(delta.total_seconds())
-    words = style == "words"
-    if seconds >= 2 * _DAY:
-        return f"{seconds // _DAY} days" if words else f"{seconds // _DAY}d"
-    if seconds >= 2 * _HOUR:
-        return f"{seconds // _HOUR} h" if words else f"{seconds // _HOUR}h"
-    if seconds >= 2 * _MINUTE or words:
-        return f"{seconds // _MINUTE} min" if words else f"{seconds // _MINUTE}m"
-    return f"{seconds}s"
+__all__ = ["WALL_CLOCK", "format_duration", "format_iso", "format_local"]

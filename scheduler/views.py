@@ -6,8 +6,14 @@ Imports nothing heavy: every command's output goes through here, ``smm --version
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import NotRequired, Protocol, TypedDict
+from datetime import datetime
+from typing import NotRequired, Protocol, TypeAlias, TypedDict
+
+from scheduler.timefmt import format_iso
+
+JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None
+"""A value as ``json.dumps`` writes it, for JSON whose shape is a dataclass's (``smm report --json``); the shapes
+built here key by key are :class:`typing.TypedDict`s."""
 
 
 def plural(n: int, one: str, many: str) -> str:
@@ -29,7 +35,8 @@ def configured(names: Iterable[str]) -> str:
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
+    """``2026-03-03T07:00:00Z`` (:func:`~scheduler.timefmt.format_iso`), or None."""
+    return format_iso(value) if value is not None else None
 
 
 class StoredDelivery(Protocol):

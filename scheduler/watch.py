@@ -7,34 +7,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from scheduler import evergreen, store
 from scheduler import repository as repo
 from scheduler.config import ChannelConfig, Config
-from scheduler.models import Delivery, Status
+from scheduler.models import Delivery
 from scheduler.placement import local
 from scheduler.store import pool as pool_rows
 from scheduler.timefmt import format_local
 from scheduler.views import plural
-
-
-def expire_leases(session: Session, ids: list[int], now: datetime) -> None:
-    """End the leases of ``ids`` at ``now`` (at start: this daemon's own deliveries left in flight by a crash)."""
-    if ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(lease_until=now)
-            .execution_options(synchronize_session=False)
-        )
-
-
-def probe_write(session: Session) -> None:
-    """Fail now, with the reason, if the database cannot be written (a read-only file, a read-only replica)."""
-    session.execute(text("UPDATE alembic_version SET version_num = version_num"))
-
 
 EXPIRED_LIMIT = 100
 """Expired leases one look hands to reconciliation at most (the next look takes the rest)."""
@@ -106,12 +88,6 @@ def look(
         upcoming=upcoming,
         ahead_until=ahead_until,
     )
-
-
-def owned_in_doubt(session: Session, owner: str) -> list[datetime]:
-    """When the leases of the deliveries ``owner`` is publishing run out."""
-    query = select(Delivery.lease_until).where(Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner)
-    return [until for until in session.scalars(query) if until is not None]  # a claim always sets it
 
 
 class SummaryLine(NamedTuple):

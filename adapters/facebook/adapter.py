@@ -36,6 +36,7 @@ from adapters.facebook.errors import graph_errors
 from adapters.facebook.graph import Reply, unix, usage_backoff
 from adapters.facebook.reading import FacebookReading
 from adapters.http import request_budget, shared_client, total_deadline
+from adapters.timefmt import format_local
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,6 +62,7 @@ class FacebookAdapter(Adapter):
 
     network = "facebook"
     title = "Facebook"
+    api_title = "the Graph API"
     capabilities: ClassVar[Capabilities] = Capabilities(
         max_text=63206,  # commonly cited, not documented [unverified]
         max_media=10,  # attached_media has no documented maximum; 10 is the common practical cap
@@ -246,7 +248,7 @@ class FacebookAdapter(Adapter):
         ahead = when - datetime.now(UTC)
         if not SCHEDULE_MIN <= ahead <= SCHEDULE_MAX:
             raise ContentRejected(
-                f"Facebook schedules posts 10 minutes to 30 days ahead; {when:%Y-%m-%d %H:%M} UTC is "
+                f"Facebook schedules posts 10 minutes to 30 days ahead; {format_local(when, UTC, weekday=False)} is "
                 f"{ahead.total_seconds() / 60:.0f} minutes away: publish it from the queue instead"
             )
         return {"published": "false", "scheduled_publish_time": str(unix(when))}

@@ -56,6 +56,7 @@ class OkAdapter(OkReading, Adapter):
 
     network = "ok"
     title = "OK"
+    api_title = "the OK API"
     capabilities: ClassVar[Capabilities] = Capabilities(
         # OK publishes no text limit, only error 601 MEDIA_TOPIC_TEXT_LIMIT: 10 000 characters is our cap.
         max_text=10_000,

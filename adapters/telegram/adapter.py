@@ -45,6 +45,7 @@ class TelegramAdapter(TelegramReading, Adapter):
 
     network = "telegram"
     title = "Telegram"
+    api_title = "the Bot API"
     capabilities = Capabilities(
         max_text=4096,
         max_caption=1024,
@@ -123,6 +124,11 @@ class TelegramAdapter(TelegramReading, Adapter):
             "parse_mode": None if mode == "none" else mode,
             "read_comments": bool(read_comments),
         }
+
+    @classmethod
+    def markup(cls, options: Mapping[str, Any]) -> str | None:
+        mode = options.get("parse_mode")
+        return str(mode) if mode else None
 
     @classmethod
     def from_config(cls, channel: ChannelSettings, shared: SharedClients) -> TelegramAdapter:

@@ -49,6 +49,7 @@ class VkAdapter(Adapter):
 
     network = "vk"
     title = "VK"
+    api_title = "the VK API"
     capabilities = Capabilities(
         max_text=16000,  # not documented; an assumption to check (see the API notes)
         max_media=10,

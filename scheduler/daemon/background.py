@@ -1,5 +1,6 @@
 """The daemon's work besides publishing, in one place: the runs for networks that schedule posts themselves, the
-feed polls, the comment watch, the evergreen pool's fills, the deletions and the results collection.
+feed polls, the comment watch, the evergreen pool's fills, the deletions, the results collection and the report
+figures' catch-up.
 
 Each is a part of its own module with jobs on the timer; :class:`Background` builds them, plans their jobs (at
 start and after each reload), starts what ``smm run --once`` does once, and lists what is still running when the
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from scheduler.daemon.comments import CommentWatch
 from scheduler.daemon.deletions import DeletionRuns
 from scheduler.daemon.evergreen import PoolFills
+from scheduler.daemon.figures import FigureUpkeep
 from scheduler.daemon.membership import Membership
 from scheduler.daemon.periodic import FeedPolls, NativeRuns
 from scheduler.daemon.results import ResultsCollection
@@ -45,7 +47,8 @@ class Background:
         self.comments = CommentWatch(rt, timer, limiter, membership, idle)
         self.pool = PoolFills(rt, timer, membership, idle)
         self.deletions = DeletionRuns(rt, timer, Deleter(publisher, rt.owner), limiter, membership, idle)
-        self.results = ResultsCollection(rt, timer, limiter, membership, workers)
+        self.figures = FigureUpkeep(rt, timer, membership, workers)
+        self.results = ResultsCollection(rt, timer, limiter, membership, workers, self.figures.catch_up)
 
     def plan(self) -> None:
         """The periodic jobs, from the config as it is now: at start (not with ``run --once``) and after a reload."""
@@ -53,6 +56,7 @@ class Background:
         self.comments.plan()
         self.deletions.plan()
         self.results.plan()
+        self.figures.plan()
         self.pool.plan()
 
     async def start(self) -> None:
@@ -72,7 +76,8 @@ class Background:
     def running(self) -> list[asyncio.Task[None]]:
         """The runs still going on."""
         tasks: list[asyncio.Task[None]] = []
-        for task in (self.native.task, self.comments.task, self.deletions.task, self.results.task, self.pool.task):
+        parts = (self.native, self.comments, self.deletions, self.results, self.figures, self.pool)
+        for task in (part.task for part in parts):
             if task is not None and not task.done():
                 tasks.append(task)  # type: ignore[arg-type]
         return tasks

@@ -9,7 +9,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 
 from adapters import Adapter
@@ -18,6 +18,7 @@ from scheduler.alerts import Alert, AlertSender
 from scheduler.channels import AdapterFactory
 from scheduler.config import Config, load_config
 from scheduler.daemon.background import Background
+from scheduler.daemon.cycle import Cycle
 from scheduler.daemon.health import Progress, announce_start, log_summary
 from scheduler.daemon.lifecycle import left_in_flight, run_once, start, sweep_media, upgrade_schema
 from scheduler.daemon.look import Look
@@ -38,7 +39,7 @@ from scheduler.daemon.runtime import Runtime
 from scheduler.daemon.timer import Timer
 from scheduler.daemon.workers import Workers
 from scheduler.db import Database
-from scheduler.errors import ConfigError, DatabaseError, SmmError
+from scheduler.errors import ConfigError, SmmError
 from scheduler.lock import DaemonLock
 from scheduler.publisher import Publisher
 from scheduler.ratelimit import Limiter
@@ -60,7 +61,7 @@ class Daemon:
 
     It takes what it works with: the config, the database, the factory that builds the channels' adapters, the
     clocks. The database is the only source of truth; the timer only keeps time, and each wake-up looks at the
-    queue (or at what the last look read ahead) and starts one worker per channel with due posts."""
+    queue (or at what the last look read ahead) and starts one worker per channel with due posts (:class:`Cycle`)."""
 
     def __init__(
         self,
@@ -99,6 +100,7 @@ class Daemon:
         )
         self.look = Look(lambda: rt.config, rt.ahead, rt.db_call, rt.db_read, clock, monotonic, once=once)
         self.progress = Progress(self.notifier, self._status_line, rt.is_stopping)
+        self.cycle = Cycle(rt, self.look, self.timer, self.membership, self.workers, self.reconciler, self.progress)
         self.summary_task: asyncio.Task[None] | None = None
         #: Set by ``run_daemon``: a stop ends the process ``STOP_SLACK`` after its deadline, whatever still runs.
         self.hard_stop = False
@@ -216,7 +218,7 @@ class Daemon:
             rt.wake.clear()
             if rt.stopping:
                 return
-            await self.turn()
+            await self.cycle.turn()
             self.notifier.watchdog()
 
     def _in_flight(self) -> list[asyncio.Task[None]]:
@@ -273,18 +275,13 @@ class Daemon:
         in a thread of the default executor (an asyncio.Event is not thread-safe)."""
         self.rt.poke()
 
-    async def _due(self) -> None:
-        """The wake-up at the next due time: what was read ahead still holds."""
-        self.rt.wake.set()
-
     def _idle(self, within: float) -> bool:
         """Whether this daemon publishes nothing now and nothing falls due within ``within`` seconds (background
         reads such as the comment watch wait for that)."""
         rt = self.rt
         if self.workers.tasks or rt.inflight or self.reconciler.tasks:
             return False
-        wake = self.timer.wake_when
-        return wake is None or wake > rt.clock() + timedelta(seconds=within)
+        return not self.timer.due_within(within)
 
     async def _heartbeat(self) -> None:
         await self.membership.heartbeat(self.workers.tasks)
@@ -300,43 +297,6 @@ class Daemon:
         rt.stopping = True
         rt.stopped.set()
         rt.poke()
-
-    async def turn(self) -> None:
-        """One wake-up of the loop: a cycle, and the outage a failed one means."""
-        try:
-            await self.cycle()
-        except DatabaseError as exc:
-            self.rt.health.down(exc)
-            self._wake_for_database()
-        else:
-            if not self.rt.health.write_failing:  # a cycle's reads went through; its writes may not
-                self.rt.health.up()
-
-    def _wake_for_database(self) -> None:
-        rt = self.rt
-        self.timer.wake_at(rt.clock() + timedelta(seconds=max(0.0, rt.health.retry_at - rt.monotonic())), self._due)
-
-    async def cycle(self, until: datetime | None = None) -> None:
-        """Look at the queue once (or at what the last look read ahead): late deliveries, due channels, expired
-        leases; then plan the next wake-up."""
-        rt = self.rt
-        now = rt.clock()
-        if rt.health.waiting() is not None:
-            self._wake_for_database()
-            return
-        busy = set(self.reconciler.tasks)
-        found, held = await self.look(now, until, rt.inflight | busy, recovering=rt.health.down_since is not None)
-        if held is not None:
-            # Those that left this daemon's hands during the look are due a look already; the others get it then.
-            rt.held = {i for i in held if i in rt.inflight or i in self.reconciler.tasks}
-            if len(rt.held) < len(held):
-                rt.poke()
-        for name in found.due:
-            if await self.membership.may_publish(name):
-                self.workers.start(name)
-        self.reconciler.start(found.expired)
-        self.timer.wake_at(found.next_wake if found.next_wake is None or found.next_wake > now else None, self._due)
-        self.progress.report()
 
     def _status_line(self) -> str:
         busy = len(self.rt.inflight)

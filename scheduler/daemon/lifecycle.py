@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from scheduler import store, watch
+from scheduler import store
 from scheduler.alerts import Alert
 from scheduler.daemon.runtime import Runtime
 from scheduler.db import SCHEMA_HEAD, schema_revision
@@ -50,8 +50,8 @@ async def left_in_flight(rt: Runtime, now: datetime) -> Alert | None:
     write before the daemon starts."""
     if rt.db.is_sqlite:
         # One daemon per SQLite file: everything still publishing was left by a crash.
-        await rt.db_call(watch.expire_leases, await rt.db_call(store.all_publishing), now)
-    await rt.db_call(watch.probe_write)
+        await rt.db_call(store.expire_leases, await rt.db_call(store.all_publishing), now)
+    await rt.db_call(store.probe_write)
     stale = await rt.db_read(store.expired_leases, now, set())
     if not stale:
         return None
@@ -113,7 +113,7 @@ async def run_once(
             stop.cancel()
             ended.cancel()  # not the tasks: the shutdown lets them finish within the grace
             continue
-        pending = await rt.db_read(watch.owned_in_doubt, rt.owner)
+        pending = await rt.db_read(store.owned_in_doubt, rt.owner)
         if not pending or rt.clock() > deadline:
             return
         wait = max(0.05, min(1.0, (min(pending) - rt.clock()).total_seconds()))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, timedelta, tzinfo
 from functools import partial
 from typing import TypeVar
@@ -31,7 +31,6 @@ from scheduler.daemon.timer import Timer
 from scheduler.daemon.workers import Workers
 from scheduler.errors import DatabaseError
 from scheduler.ratelimit import HEADROOM, Limiter, Send
-from scheduler.store import figures
 from scheduler.store import results as readings
 from scheduler.views import plural, some_of
 
@@ -61,25 +60,25 @@ LOOK = 1.0
 """Seconds between two looks while posts have the channel's scopes."""
 
 
-FILL_BATCH = 2_000
-"""Deliveries per transaction when a channel's report figures are filled whole (after the upgrade to them, or a new
-time zone): 40-110 ms of the database's time on SQLite (bench/RESULTS.md, "Report figures' first fill")."""
-
-
-FILL_PAUSE = 0.15
-"""Seconds between two of those transactions: longer than SQLite's longest wait between two tries of a busy lock
-(0.1 s), so that another process waiting to write (``smm add``) gets its turn."""
-
-
 class ResultsCollection:
     """The ``results`` job of the timer (every ``[results] interval``) and its runs, one at a time."""
 
-    def __init__(self, rt: Runtime, timer: Timer, limiter: Limiter, membership: Membership, workers: Workers) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        timer: Timer,
+        limiter: Limiter,
+        membership: Membership,
+        workers: Workers,
+        catch_up: Callable[[Mapping[str, tzinfo]], Awaitable[None]],
+    ) -> None:
         self.rt = rt
         self.timer = timer
         self.limiter = limiter
         self.membership = membership
         self.workers = workers
+        #: The report figures' catch-up that ends each run (:meth:`scheduler.daemon.figures.FigureUpkeep.catch_up`).
+        self.catch_up = catch_up
         self.task: asyncio.Task[None] | None = None
         self.resting: dict[tuple[str, str], float] = {}  # (channel, action) -> monotonic time it may go again
         self.said: set[str] = set()
@@ -143,7 +142,7 @@ class ResultsCollection:
             for failure in await asyncio.gather(*(lane(*work) for work in lanes.values()), return_exceptions=True):
                 if isinstance(failure, Exception):
                     self._failed(failure)
-            await self._catch_up({c.name: c.timezone for c in rt.config.channels if c.name in owned})
+            await self.catch_up({c.name: c.timezone for c in rt.config.channels if c.name in owned})
         except Exception as exc:
             self._failed(exc)
 
@@ -295,31 +294,13 @@ class ResultsCollection:
         sharing = self.sharing.get(name, {name})
         if any(other in self.workers.tasks for other in sharing):
             return LOOK
-        if not self._due_within(horizon):
+        if not self.timer.due_within(horizon):
             return 0.0
         until = self.rt.clock() + timedelta(seconds=horizon)
         ahead = self.rt.ahead
         if ahead.until is not None and ahead.until >= until:
             return LOOK if any(due <= until and channel in sharing for due, channel in ahead.items) else 0.0
         return LOOK
-
-    async def _catch_up(self, zones: dict[str, tzinfo]) -> None:
-        """The report's figures of ``zones``' channels brought up to date (:func:`figures.catch_up`). A channel's
-        first fill goes in transactions of ``FILL_BATCH`` deliveries ``FILL_PAUSE`` apart, each once no post is
-        publishing or due within ``NEAR`` seconds: the database is the posts' first."""
-        rt = self.rt
-        while not rt.stopping:
-            if self.workers.tasks or self._due_within(NEAR):
-                await rt.sleep(FILL_PAUSE)
-            elif await rt.db_call(figures.catch_up, zones, rt.clock(), batch=FILL_BATCH):
-                return
-            else:
-                await rt.sleep(FILL_PAUSE)
-
-    def _due_within(self, seconds: float) -> bool:
-        """Whether the daemon's next wake-up (a post due, on any channel) is within ``seconds``."""
-        wake = self.timer.wake_when
-        return wake is not None and wake <= self.rt.clock() + timedelta(seconds=seconds)
 
     # -- saying things once ---------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -85,7 +85,7 @@ class Runtime:
         """Run ``fn(session, *args)`` in a write transaction shared with the calls queued beside it."""
         return await self._written(fn, self.writes.call(fn, *args, **kwargs))
 
-    async def _written(self, fn: Callable[..., Any], write: Awaitable[R]) -> R:
+    async def _written(self, fn: Callable[Concatenate[Session, P], object], write: Awaitable[R]) -> R:
         try:
             result = await write
         except BaseException as exc:
@@ -98,7 +98,7 @@ class Runtime:
         """Run ``fn(session, *args)`` in a read transaction on a reader thread."""
         return await self.store.read(fn, *args, **kwargs)
 
-    def _wrote(self, fn: Callable[..., Any], error: BaseException | None = None) -> None:
+    def _wrote(self, fn: Callable[Concatenate[Session, P], object], error: BaseException | None = None) -> None:
         # Once the write is done (or failed): a look that started before it may not have seen it. One that went
         # through may have set a time sooner than the planned wake-up: only a look at the queue knows.
         if error is None:

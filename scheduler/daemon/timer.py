@@ -74,6 +74,10 @@ class Timer:
         job = self.scheduler.get_job(job_id) if self.scheduler is not None else None
         return None if job is None else job.next_run_time  # type: ignore[no-any-return]
 
+    def due_within(self, seconds: float) -> bool:
+        """Whether the next wake-up at a due time (a post due, on any channel) is within ``seconds``."""
+        return self.wake_when is not None and self.wake_when <= self.clock() + timedelta(seconds=seconds)
+
     def wake_at(self, when: datetime | None, job: Job) -> None:
         """Plan the wake-up at the next due time (None: none planned). Only a change touches APScheduler: each
         change wakes the event loop once more, and an idle daemon's cycle plans "no wake-up" every time."""

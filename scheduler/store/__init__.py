@@ -3,9 +3,11 @@
 - :mod:`.claims`: a delivery taken for publishing or reconciling, with its attempt opened (:class:`Claim`);
 - :mod:`.outcomes`: what became of an attempt, fenced on the attempt still being open;
 - :mod:`.leases`: leases of deliveries being published, their expiry and the heartbeat;
+- :mod:`.probe`: whether the database takes a write (before the daemon starts);
 - :mod:`.queue`: reads of the queue (the daemon's look, what falls due next, the summary's counts);
 - :mod:`.native`: the rows of native pre-scheduling;
 - :mod:`.quota`: quotas known ahead, applied to a channel's queue;
+- :mod:`.feeds`: the feeds' poll state (when each was polled, its validators, its last error);
 - :mod:`.comments`: the comment watch's rows (comments read on published posts, each stored once);
 - :mod:`.cluster`: the rows of several daemons on PostgreSQL (live instances, lease groups);
 - :mod:`.results`: results read back after publishing (due readings, readings, the audience, a post's history);
@@ -31,9 +33,11 @@ from scheduler.store import cluster, quota
 from scheduler.store.claims import ARM_MARGIN, Claim, ClaimCall, claim, claim_each, claim_for_arming, take_over
 from scheduler.store.leases import (
     all_publishing,
+    expire_leases,
     expired_leases,
     extend_lease,
     next_lease_expiry,
+    owned_in_doubt,
     posts_and_channels,
 )
 from scheduler.store.native import (
@@ -54,6 +58,7 @@ from scheduler.store.outcomes import (
     record_unknown,
     release,
 )
+from scheduler.store.probe import probe_write
 from scheduler.store.queue import (
     Glance,
     due_channels,
@@ -85,6 +90,7 @@ __all__ = [
     "clear_native",
     "cluster",
     "due_channels",
+    "expire_leases",
     "expired_leases",
     "extend_lease",
     "forget_native",
@@ -92,7 +98,9 @@ __all__ = [
     "newest_id",
     "next_lease_expiry",
     "overdue",
+    "owned_in_doubt",
     "posts_and_channels",
+    "probe_write",
     "queued_per_channel",
     "queued_since",
     "quota",

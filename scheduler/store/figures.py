@@ -97,7 +97,7 @@ def epoch(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[in
     """Whole seconds since 1970 of a stored UTC time."""
     if conn.dialect.name == "sqlite":
         return cast(func.strftime("%s", column), Integer)
-    # date_part gives a float; EXTRACT gives a numeric, whose arithmetic cost a second a million rows
+    # date_part gives a float; EXTRACT gives a numeric, whose arithmetic is far slower over many rows
     return cast(func.floor(func.date_part("epoch", column)), BigInteger)
 
 

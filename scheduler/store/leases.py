@@ -49,6 +49,23 @@ def all_publishing(session: Session) -> list[int]:
     return list(session.scalars(select(Delivery.id).where(Delivery.status == Status.PUBLISHING)))
 
 
+def expire_leases(session: Session, ids: list[int], now: datetime) -> None:
+    """End the leases of ``ids`` at ``now`` (at start: this daemon's own deliveries left in flight by a crash)."""
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(lease_until=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def owned_in_doubt(session: Session, owner: str) -> list[datetime]:
+    """When the leases of the deliveries ``owner`` is publishing run out."""
+    query = select(Delivery.lease_until).where(Delivery.status == Status.PUBLISHING, Delivery.lease_owner == owner)
+    return [until for until in session.scalars(query) if until is not None]  # a claim always sets it
+
+
 @keeps_due_times
 def extend_lease(session: Session, delivery_ids: list[int], owner: str, until: datetime) -> int:
     """Heartbeat: keep this process's in-flight deliveries leased (being published, or published and being

@@ -117,7 +117,7 @@ def test_a_poke_or_a_write_that_may_make_something_due_sooner_ends_the_read_ahea
         # Publishing and claiming keep what was read ahead; a retry (due again sooner, maybe) does not.
         await cycle_at(daemon, T0 + 2 * step)
         assert daemon.looks == looks + 1  # type: ignore[attr-defined]
-        await daemon.rt.db_call(watch.expire_leases, [], T0)
+        await daemon.rt.db_call(store.expire_leases, [], T0)
         await cycle_at(daemon, T0 + 3 * step)
         assert daemon.looks == looks + 2  # type: ignore[attr-defined]
         for i in range(4, 7):

@@ -7,7 +7,7 @@ Fridays at 09:00 UTC, ``ny`` at 15:00 UTC; the mix rule is the default, at most 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,8 @@ from sqlalchemy import update
 from scheduler import timeline
 from scheduler.config import Config, load_config
 from scheduler.db import Database
-from scheduler.report_calendar import Calendar, Entry, build_calendar
+from scheduler.placement import Planner
+from scheduler.report_calendar import DAYS, Calendar, Entry, build_calendar
 from scheduler.report_page_calendar import PER_DAY, calendar_section
 from scheduler.tables import Status, deliveries
 from tests.conftest import utc, write_config
@@ -84,6 +85,8 @@ def test_the_calendar_shows_posts_empty_slots_and_where_the_mix_binds(setup: tup
     ]
     free = [e.at for e in berlin[4:]]
     assert free == [utc(2026, 12, d, 9) for d in (4, 8, 11, 15, 18)]
+    with db.read() as session:  # the empty slots are the planner's, those the evergreen pool would fill
+        assert free == Planner(session, config.channel("berlin"), NOW).empty_slots(NOW + timedelta(days=DAYS))
     assert all(e.post_id is None for e in berlin[4:])
     assert not any(e.mix_binds for e in berlin)  # one commercial in four: room for another anywhere
     assert calendar.rules == {"berlin": "at most 50% of any 4", "ny": "at most 50% of any 4"}

@@ -468,6 +468,34 @@ def test_the_collection_is_a_timer_job_unless_it_is_turned_off(world: World) -> 
     assert asyncio.run(scenario()) == [True, True]
 
 
+def test_with_the_collection_off_the_report_figures_are_kept_by_a_job_of_their_own(world: World) -> None:
+    world.start("vk", extra='[results]\nenabled = false\ninterval = "1m"\n')
+    d = world.daemon()
+
+    def kept() -> list[tuple[str, int]]:
+        f = delivery_figures.c
+        with d.rt.db.read() as session:
+            return [(r.channel, r.measured) for r in session.connection().execute(select(f.channel, f.measured))]
+
+    async def scenario() -> list[object]:
+        await up(d)
+        await publish(d)
+        before = kept()
+        d.timer.start()
+        d.background.plan()
+        planned = [d.timer.planned("results") is None, d.timer.planned("figures") is not None]
+        d.rt.config = replace(d.config, results_section=ResultsConfig(interval=60.0))
+        d.background.plan()  # as a reload does: the results runs catch up from now on
+        planned += [d.timer.planned("results") is not None, d.timer.planned("figures") is None]
+        d.timer.remove("results")
+        await d.timer.stop(lambda tasks: asyncio.sleep(0, 0))
+        await d.background.figures.run()  # what the job runs
+        await down(d)
+        return [before, planned, kept()]
+
+    assert asyncio.run(scenario()) == [[], [True, True, True, True], [("vk", 0)]]
+
+
 def test_a_database_failure_ends_the_run_quietly_and_the_next_run_stores_the_readings(
     world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

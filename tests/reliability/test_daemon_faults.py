@@ -180,7 +180,7 @@ def test_while_the_disk_stays_full_the_daemon_backs_off_and_says_so_once(
         for step in range(60):  # a wake-up every 300 ms for 18 s; the disk is freed after 8 s
             elapsed[0] = round(step * 0.3, 1)
             full[0] = elapsed[0] < 8
-            await daemon.turn()
+            await daemon.cycle.turn()
             while daemon.workers.tasks:
                 await asyncio.gather(*daemon.workers.tasks.values())
 

@@ -120,3 +120,11 @@ def test_reading_a_config_of_every_network_loads_no_client_library(tmp_path: Pat
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert (result.returncode, result.stdout) == (0, "[]\n"), result.stderr
+
+
+def test_the_markup_of_a_channels_texts_and_the_api_messages_name_are_its_adapters_data(tmp_path: Path) -> None:
+    # The core asks the adapter class: only Telegram's options set a markup, and each network names its own API.
+    config = load_config(write_config(tmp_path / "config.toml", "sqlite:///smm.db", CHANNELS), env=ENV)
+    assert [(c.name, c.parse_mode) for c in config.channels if c.parse_mode] == [("tg1", "HTML")]
+    assert VkAdapter.markup({"parse_mode": "HTML"}) is None and TelegramAdapter.markup({"parse_mode": None}) is None
+    assert TelegramAdapter.api_title == "the Bot API" and OutboxAdapter.api_title == ""

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from scheduler.config_results import DEFAULT_AGES, age_label
+from scheduler.config_results import DEFAULT_AGES
+from scheduler.timefmt import format_duration
 from tests.unit.test_config import error_of, load, write
 
 
 def test_results_are_read_at_one_hour_a_day_and_a_week_by_default(tmp_path: Path) -> None:
     config = load(write(tmp_path, ""))
     assert config.results.enabled and config.results.ages == DEFAULT_AGES == (3600, 86400, 604800)
-    assert [age_label(age) for age in config.results.ages] == ["1h", "24h", "7d"]
+    assert [format_duration(timedelta(seconds=age), "exact") for age in config.results.ages] == ["1h", "24h", "7d"]
 
 
 def test_ages_are_durations_in_any_order(tmp_path: Path) -> None:
     config = load(write(tmp_path, '[results]\nages = ["3d", 1800, "6h"]\ninterval = "1m"\nenabled = false\n'))
     assert config.results.ages == (1800, 6 * 3600, 3 * 86400)
     assert (config.results.interval, config.results.enabled) == (60, False)
-    assert [age_label(age) for age in config.results.ages] == ["30m", "6h", "3d"]
+    assert [format_duration(timedelta(seconds=age), "exact") for age in config.results.ages] == ["30m", "6h", "3d"]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """The daemon's parts, each built alone, without a process: the timer (APScheduler through its public API), what a
-look reads ahead, and the writes that do or do not end it."""
+look reads ahead, the writes that do or do not end it, and the cycle around a look."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from scheduler import repository as repo
 from scheduler import store, watch
 from scheduler.config import load_config
-from scheduler.daemon.health import DatabaseHealth, WarnOnce
+from scheduler.daemon.cycle import Cycle
+from scheduler.daemon.health import DatabaseHealth, Progress, WarnOnce
 from scheduler.daemon.look import Found, Look, ReadAhead
 from scheduler.daemon.runtime import Runtime
 from scheduler.daemon.timer import WAKE, Timer
@@ -174,7 +175,7 @@ def test_the_runtime_looks_again_after_a_write_that_may_make_something_due_soone
 
     async def scenario() -> list[bool]:
         woken = []
-        for fn, args in ((repo.attention, ()), (watch.expire_leases, ([], T0))):
+        for fn, args in ((repo.attention, ()), (store.expire_leases, ([], T0))):
             rt.wake.clear()
             rt.ahead.keep(rt.ahead.epoch, [(T0, "a"), (T0 + MS, "a")], T0 + 2000 * MS, None)
             await rt.db_call(fn, *args)
@@ -250,3 +251,65 @@ def test_the_look_reads_once_then_serves_the_wake_ups_within_what_it_read_ahead(
     assert (first.due, first.next_wake) == ([], T0 + 100 * MS)
     assert (served.due, served.next_wake) == (["outbox"], T0 + 300 * MS)
     assert after_poke.next_wake == T0 + 100 * MS and look.last_seen_id == 7
+
+
+def test_a_cycle_whose_look_fails_waits_the_outage_out_then_starts_what_is_due(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'smm.db'}"))
+    elapsed = [0.0]
+    rt = Runtime(
+        config,
+        Database(config.database_url),
+        owner="t",
+        once=False,
+        clock=lambda: T0,
+        monotonic=lambda: elapsed[0],
+        notifier=Notifier({}),
+    )
+    looks: list[bool] = []
+
+    async def db_read(fn: object, *args: object) -> object:
+        if fn is store.newest_id:
+            return 0
+        looks.append(elapsed[0] < 1)
+        if elapsed[0] < 1:
+            raise DatabaseError("database is locked")
+        return watch.Look([], 0, ["outbox"], [5], T0 + 60 * MS)
+
+    async def no_write(fn: object, *args: object) -> object:
+        raise AssertionError(f"no write expected: {fn}")
+
+    class Part:  # stands for the workers, the reconciler and the membership: what the cycle starts and asks
+        def __init__(self) -> None:
+            self.tasks: dict[object, object] = {}
+            self.started: list[object] = []
+
+        def start(self, what: object) -> None:
+            self.started.append(what)
+
+        async def may_publish(self, name: str) -> bool:
+            return True
+
+    workers, reconciler = Part(), Part()
+
+    async def scenario() -> list[object]:
+        timer = Timer(lambda: T0, rt.is_stopping)
+        timer.start()
+        look = Look(lambda: config, rt.ahead, no_write, db_read, lambda: T0, lambda: 0.0, once=False)
+        await look.start(T0)
+        look.late_cutoff = None
+        progress = Progress(Notifier({}), lambda: "", rt.is_stopping)
+        cycle = Cycle(rt, look, timer, workers, workers, reconciler, progress)  # type: ignore[arg-type]
+        await cycle.turn()  # the look fails: an outage, and a wake-up when the next try is due
+        seen = [rt.health.down_since is not None, timer.wake_when]
+        await cycle.turn()  # within the wait: no look
+        elapsed[0] = 1.0
+        await cycle.turn()
+        seen += [rt.health.down_since is None, timer.wake_when]
+        await timer.stop(lambda tasks: asyncio.sleep(0, 0))
+        return seen
+
+    try:
+        assert asyncio.run(scenario()) == [True, T0 + timedelta(seconds=1), True, T0 + 60 * MS]
+    finally:
+        rt.release()
+    assert (looks, workers.started, reconciler.started) == ([True, False], ["outbox"], [[5]])

@@ -1,4 +1,4 @@
-"""The one wall-clock format and the one duration format, in the strings messages show."""
+"""The one wall-clock format, the one machine format and the one duration format, in the strings messages show."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.timefmt import format_duration, format_local
+from adapters import timefmt as adapters_timefmt
+from scheduler.timefmt import format_duration, format_iso, format_local
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 WHEN = datetime(2026, 3, 3, 7, 0, tzinfo=UTC)
@@ -43,3 +44,26 @@ def test_duration_of_a_rate_window() -> None:
     assert format_duration(timedelta(hours=24), "window") == "day"
     assert format_duration(timedelta(hours=6), "window") == "6 hours"
     assert format_duration(timedelta(minutes=90), "window") == "1.5 hours"
+
+
+def test_a_time_in_utc_and_for_machines() -> None:
+    # The late policy's lines and Facebook's scheduling refusal give UTC times so; the JSON output ISO 8601 so.
+    assert format_local(WHEN, UTC, weekday=False) == "2026-03-03 07:00 UTC"
+    assert format_iso(WHEN.astimezone(MOSCOW)) == "2026-03-03T07:00:00Z"
+    assert format_iso(WHEN + timedelta(microseconds=5)) == "2026-03-03T07:00:00.000005Z"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "exact"),
+    [(45, "45s"), (90, "90s"), (60, "1m"), (5400, "90m"), (3600, "1h"), (86400, "24h"), (3 * 86400, "3d"), (0, "0s")],
+)
+def test_duration_as_the_config_writes_it(seconds: int, exact: str) -> None:
+    assert format_duration(timedelta(seconds=seconds), "exact") == exact
+
+
+def test_the_formats_live_where_the_adapters_can_use_them_too() -> None:
+    assert (format_local, format_iso, format_duration) == (
+        adapters_timefmt.format_local,
+        adapters_timefmt.format_iso,
+        adapters_timefmt.format_duration,
+    )
