@@ -349,6 +349,7 @@ class Publisher:
 def apply_late_policy(session: Session, config: Config, cutoff: datetime, now: datetime, seen: set[int]) -> list[str]:
     """Deal with queued deliveries that were due before ``cutoff`` (the daemon was down): returns log lines.
 
+    A delivery whose post expired meanwhile is cancelled, as an expired one is, whatever the policy. Otherwise
     ``publish`` leaves them to go out now, ``reslot`` moves each to its channel's next free slot (or cancels it,
     as an expired one is, when its post expires by then), ``skip`` fails them with the reason "missed". ``seen``
     collects the ids already decided, so each is logged once.
@@ -368,6 +369,14 @@ def apply_late_policy(session: Session, config: Config, cutoff: datetime, now: d
             continue
         channel = config.channel(delivery.channel)
         policy = channel.late_policy or config.daemon.late_policy
+        expiry = delivery.delete_at
+        if expiry is not None and expiry <= now:  # whatever the policy: a sale that ended is not announced
+            timeline.expire_queued(session, [delivery.id], now)
+            lines.append(
+                f"{where} is {late} late, and its post expired ({format_local(expiry, channel.timezone)}) while smm "
+                "was not running: cancelled"
+            )
+            continue
         if policy == "publish":
             lines.append(f"{where} is {late} late; publishing it now (late_policy = publish)")
         elif policy == "skip":
@@ -376,7 +385,6 @@ def apply_late_policy(session: Session, config: Config, cutoff: datetime, now: d
         else:
             if channel.name not in planners:
                 planners[channel.name] = Planner(session, channel, now)
-            expiry = delivery.delete_at
             slot = planners[channel.name].reslot(expiry)
             local = format_local(slot, channel.timezone)
             if expiry is not None and expiry <= slot:

@@ -146,15 +146,26 @@ def _check_expiry(post_id: int, delivery: Delivery, when: datetime, zone: tzinfo
         raise InputError(f"cannot move post {post_id}: {'; '.join(found)}")
 
 
+def _refuse_expired(post_id: int, deliveries: Sequence[Delivery], now: datetime) -> None:
+    """Refuse sending again a delivery whose post expired (``--expire-at``): it would go out, then be deleted."""
+    if ended := [d.delete_at for d in deliveries if d.delete_at is not None and d.delete_at <= now]:
+        raise StateConflict(
+            f"post {post_id} expired ({format_local(min(ended), UTC)}): it is not sent again; add it anew with a "
+            "later --expire-at if it should still go out"
+        )
+
+
 def retry_post(db: Database, post_id: int, now: datetime) -> PostView:
     """Re-queue the post's failed and unknown deliveries, due now."""
     with db.write() as session:
         post = _get(session, post_id)
-        ids = [d.id for d in post.deliveries if d.status in (Status.FAILED, Status.UNKNOWN)]
-        if not ids:
+        again = [d for d in post.deliveries if d.status in (Status.FAILED, Status.UNKNOWN)]
+        if not again:
             raise StateConflict(
                 f"post {post_id} has no failed or unknown delivery to retry: {_states(post.deliveries)}"
             )
+        _refuse_expired(post_id, again, now)
+        ids = [d.id for d in again]
         repo.requeue(session, ids, now, now, "re-queued by an operator (smm retry)")
         session.expire_all()
         post = _get(session, post_id)
@@ -190,6 +201,7 @@ def resolve_post(
             for delivery in unknown:
                 repo.mark_published_by_hand(session, delivery.id, url, now)
         else:
+            _refuse_expired(post_id, unknown, now)
             repo.requeue(session, [d.id for d in unknown], now, now, "settled by an operator: send again")
         session.expire_all()
         post = _get(session, post_id)

@@ -25,6 +25,7 @@ from scheduler.publisher import Publisher
 from scheduler.ratelimit import Limiter
 from scheduler.service import show_post
 from scheduler.store import deletions
+from scheduler.timefmt import format_local
 from tests.conftest import run_cli, write_config
 from tests.fakes.base import Fault
 from tests.fakes.facebook import FakeFacebook
@@ -424,6 +425,27 @@ def test_a_move_that_breaks_the_expiry_is_refused(world: World) -> None:
     assert cli(world, "show", post_id, "--json").out == before  # nothing changed
     moved = cli(world, "reschedule", post_id, "--at", (at - timedelta(hours=1)).isoformat())
     assert moved.code == 0, moved.err
+
+
+@pytest.mark.parametrize("world", ["outbox"], indirect=True)
+@pytest.mark.parametrize("command", [("retry",), ("resolve", "--retry")])
+def test_a_post_whose_expiry_passed_is_not_sent_again(world: World, command: tuple[str, ...]) -> None:
+    """smm retry and smm resolve --retry would send a post that ended, and the daemon would then delete it."""
+    post_id = json.loads(
+        cli(world, "add", "sale", "--expire-at", (now() + timedelta(days=400)).isoformat(), "--json").out
+    )["id"]
+    status = "failed" if command == ("retry",) else "unknown"
+    ended = now().replace(microsecond=0) - timedelta(hours=1)
+    world.sync(
+        lambda s: s.execute(update(Delivery).where(Delivery.post_id == post_id).values(status=status, delete_at=ended))
+    )
+    before = cli(world, "show", str(post_id), "--json").out
+    line = one_line_error(cli(world, command[0], str(post_id), *command[1:]))
+    assert line == (
+        f"smm: error: post {post_id} expired ({format_local(ended, UTC)}): it is not sent again; add it anew with "
+        "a later --expire-at if it should still go out"
+    )
+    assert cli(world, "show", str(post_id), "--json").out == before  # nothing changed
 
 
 @pytest.mark.parametrize("world", ["outbox"], indirect=True)

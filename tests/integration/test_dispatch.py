@@ -386,6 +386,27 @@ def test_reslot_cancels_a_delivery_whose_post_expires_before_its_new_slot(world:
     assert world.delivery(other)["due_at"] == "2026-12-04T07:00:00Z"  # the slot it would have had
 
 
+@pytest.mark.parametrize("policy", ["publish", "skip", "reslot"])
+def test_a_late_delivery_whose_post_expired_while_down_is_cancelled_whatever_the_policy(
+    world: World, policy: str
+) -> None:
+    """A sale that ended while no daemon ran is not announced late (then taken down): cancelled, and said so."""
+    object.__setattr__(world.channel, "late_policy", policy)
+    expired = _overdue(world, 120, "a sale that ended an hour ago")
+    with world.db.write() as session:
+        session.execute(
+            update(Delivery).where(Delivery.post_id == expired).values(delete_at=world.clock() - timedelta(hours=1))
+        )
+    cutoff = world.clock() - world.config.daemon.late_grace
+    lines = world.sync(apply_late_policy, world.config, cutoff, world.clock(), set())
+    assert lines == [
+        f"post {expired} to outbox (due 2026-12-01 05:00 UTC) is 2 h late, and its post expired "
+        "(Tue 2026-12-01 09:00 MSK) while smm was not running: cancelled"
+    ]
+    cancelled = world.delivery(expired)
+    assert (cancelled["status"], cancelled["note"]) == ("cancelled", "cancelled: the post expired before it went out")
+
+
 def test_reslot_with_a_full_queue_takes_a_slot_no_post_holds(world: World) -> None:
     """The next free slot after now, not one of the slots the queue already holds before its last post."""
     queued = [add_post(world.config, world.db, NewPost(text=t, channels=["outbox"]), world.clock()) for t in "ab"]
