@@ -19,7 +19,7 @@ import click
 
 from scheduler import __version__
 from scheduler.cli_context import CONFIG_HELP, VERBOSE_HELP, Context, RootGroup
-from scheduler.cli_output import emit_json, fail, local_time, one_line, print_post, when_of
+from scheduler.cli_output import describe_entry, emit_json, fail, local_time, one_line, print_post, when_of
 from scheduler.config import CATEGORIES, disabled_channels
 from scheduler.errors import NoDatabaseYet, SmmError
 from scheduler.log import configure_logging, escape_for_terminal, kept_off_terminal, redact
@@ -210,7 +210,6 @@ def show(obj: Context, post_id: int, as_json: bool) -> None:
         size = f" {m['width']}x{m['height']}" if m.get("width") else ""
         click.echo(escape_for_terminal(f"  media: {m['name']} ({m['mime']}{size}, {m['size']} bytes)"))
     if "pool" in view:
-        from scheduler.cli_pool import describe_entry
         from scheduler.evergreen import list_pool
 
         for entry in list_pool(obj.config, obj.existing_db, now(), post_id=post_id):

@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from scheduler.config import Config
 from scheduler.log import escape_for_terminal, redact
 from scheduler.timefmt import format_local
-from scheduler.views import DeliveryView, PostView
+from scheduler.views import DeliveryView, PostView, plural
+
+if TYPE_CHECKING:
+    from scheduler.evergreen import PoolEntryView
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -66,3 +69,22 @@ def print_post(view: PostView, config: Config, heading: str) -> None:
             # Queued: why it waits where it is; cancelled: why smm cancelled it (the post expired, say).
             line += f"  ({one_line(d['note'], 200)})"
         click.echo(escape_for_terminal(line))
+
+
+def describe_entry(entry: PoolEntryView, config: Config) -> str:
+    """A post's place in one channel's pool, for ``smm show``: ``2 uses, last used Tue 2026-11-10 10:00 CET, queued
+    fill Tue 2026-11-24 10:00 CET, may be used again Fri 2026-12-04 10:00 CET``."""
+    channel = entry["channel"]
+    if not entry["uses"]:
+        parts = ["never used"]
+    else:
+        last = entry["last_published"]
+        parts = [
+            plural(entry["uses"], "use", "uses"),
+            f"last used {local_time(last, channel, config)}" if last else "none gone out yet",
+        ]
+    if entry["queued_fill"]:
+        parts.append(f"queued fill {local_time(entry['queued_fill'], channel, config)}")
+    if entry["next_use"]:
+        parts.append(f"may be used again {local_time(entry['next_use'], channel, config)}")
+    return ", ".join(parts)

@@ -10,11 +10,9 @@ from scheduler.cli_context import Context, SmmGroup
 from scheduler.cli_output import emit_json, local_time, one_line
 from scheduler.errors import NoDatabaseYet, NotFound
 from scheduler.log import configure_logging, escape_for_terminal
-from scheduler.views import plural
 
 if TYPE_CHECKING:
-    from scheduler.config import Config
-    from scheduler.evergreen import PoolEntryView
+    pass
 
 
 @click.group(cls=SmmGroup, invoke_without_command=True)
@@ -58,25 +56,6 @@ def pool(ctx: click.Context, channel: str | None, as_json: bool) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for r in rows:
         click.echo("  ".join(f"{c:<{widths[j]}}" for j, c in enumerate(r[:6])) + "  " + r[6])
-
-
-def describe_entry(entry: PoolEntryView, config: Config) -> str:
-    """A post's place in one channel's pool, for ``smm show``: ``2 uses, last used Tue 2026-11-10 10:00 CET, queued
-    fill Tue 2026-11-24 10:00 CET, may be used again Fri 2026-12-04 10:00 CET``."""
-    channel = entry["channel"]
-    if not entry["uses"]:
-        parts = ["never used"]
-    else:
-        last = entry["last_published"]
-        parts = [
-            plural(entry["uses"], "use", "uses"),
-            f"last used {local_time(last, channel, config)}" if last else "none gone out yet",
-        ]
-    if entry["queued_fill"]:
-        parts.append(f"queued fill {local_time(entry['queued_fill'], channel, config)}")
-    if entry["next_use"]:
-        parts.append(f"may be used again {local_time(entry['next_use'], channel, config)}")
-    return ", ".join(parts)
 
 
 @pool.command("remove")
