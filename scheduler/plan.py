@@ -54,22 +54,21 @@ def plan(config: Config, db: Database, *, channel: str | None = None, limit: int
         deliveries = repo.upcoming(session, channel, limit)
         items: list[PlanItem] = []
         for d in deliveries:
-            due_at = format_iso(d.next_attempt_at or d.due_at)
+            item = PlanItem(
+                post_id=d.post_id,
+                channel=d.channel,
+                network=d.network,
+                category=d.post.category,
+                due_at=format_iso(d.next_attempt_at or d.due_at),
+                text=None,
+                link=None,
+                media=[],
+                requests=[],
+                problems=[],
+            )
+            items.append(item)
             if d.channel not in config.channel_names:
-                items.append(
-                    PlanItem(
-                        post_id=d.post_id,
-                        channel=d.channel,
-                        network=d.network,
-                        category=d.post.category,
-                        due_at=due_at,
-                        text=None,
-                        link=None,
-                        media=[],
-                        requests=[],
-                        problems=[_unknown(d.channel)],
-                    )
-                )
+                item["problems"] = [_unknown(d.channel)]
                 continue
             conf = config.channel(d.channel)
             content = PostContent.from_post(d.post)
@@ -78,22 +77,12 @@ def plan(config: Config, db: Database, *, channel: str | None = None, limit: int
             # The preview names each file as it was added, not by its name in the media store.
             names = [Path(s.name) for s in content.media]
             named = replace(out, media=tuple(replace(m, path=n) for m, n in zip(out.media, names, strict=True)))
-            items.append(
-                PlanItem(
-                    post_id=d.post_id,
-                    channel=d.channel,
-                    network=d.network,
-                    category=d.post.category,
-                    due_at=due_at,
-                    text=out.text,
-                    link=out.link,
-                    media=[
-                        PlannedMedia(name=s.name, mime=s.mime, width=s.width, height=s.height) for s in content.media
-                    ],
-                    requests=cls.preview(named, conf.options),
-                    problems=[p.message for p in cls.validate(out, conf.options)],
-                )
-            )
+            item["text"], item["link"] = out.text, out.link
+            item["media"] = [
+                PlannedMedia(name=s.name, mime=s.mime, width=s.width, height=s.height) for s in content.media
+            ]
+            item["requests"] = cls.preview(named, conf.options)
+            item["problems"] = [p.message for p in cls.validate(out, conf.options)]
         return items
 
 
