@@ -21,12 +21,14 @@ def plural(n: int, one: str, many: str) -> str:
     return f"{n:,} {one if n == 1 else many}"
 
 
-def some_of(names: Sequence[str], limit: int = 20) -> str:
+def some_of(names: Sequence[str], limit: int = 20, total: int | None = None) -> str:
     """``a, b, c``; past ``limit`` names, the first ``limit`` and ``and 2,030 more`` (a log line for an agency's
-    thousands of channels stays one readable line)."""
-    if len(names) <= limit:
+    thousands of channels stays one readable line). ``total``: how many there are, when ``names`` are only the
+    first of them."""
+    total = len(names) if total is None else total
+    if total <= limit:
         return ", ".join(names)
-    return f"{', '.join(names[:limit])} and {len(names) - limit:,} more"
+    return f"{', '.join(names[:limit])} and {total - limit:,} more"
 
 
 def configured(names: Iterable[str]) -> str:

@@ -42,6 +42,8 @@ async def sweep_media(rt: Runtime, now: datetime) -> None:
 
 IN_FLIGHT_NAMED = 5
 """An ``unclean_start`` alert names this many of the deliveries left in flight, then counts the rest."""
+LOOK_BATCH = 100
+"""Deliveries left in flight read at once to name them; past that, they are counted."""
 
 
 async def left_in_flight(rt: Runtime, now: datetime) -> Alert | None:
@@ -52,14 +54,15 @@ async def left_in_flight(rt: Runtime, now: datetime) -> Alert | None:
         # One daemon per SQLite file: everything still publishing was left by a crash.
         await rt.db_call(store.expire_leases, await rt.db_call(store.all_publishing), now)
     await rt.db_call(store.probe_write)
-    stale = await rt.db_read(store.expired_leases, now, set())
+    stale = await rt.db_read(store.expired_leases, now, set(), LOOK_BATCH)
     if not stale:
         return None
-    left = f"{plural(len(stale), 'delivery was being', 'deliveries were being')} published when a daemon stopped"
+    count = len(stale) if len(stale) < LOOK_BATCH else await rt.db_read(store.count_expired_leases, now)
+    left = f"{plural(count, 'delivery was being', 'deliveries were being')} published when a daemon stopped"
     checking = "checking each before anything is sent again"
     log.warning("%s; %s", left, checking, extra={"action": "recovery"})
     named = [f"post {post_id} on {channel}" for post_id, channel in await rt.db_read(store.posts_and_channels, stale)]
-    return Alert("unclean_start", f"{left} ({some_of(named, IN_FLIGHT_NAMED)}); {checking}")
+    return Alert("unclean_start", f"{left} ({some_of(named, IN_FLIGHT_NAMED, count)}); {checking}")
 
 
 async def start(rt: Runtime, startup: Callable[[], Awaitable[None]], notifier: Notifier) -> int | None:

@@ -33,6 +33,7 @@ from scheduler.store import cluster, quota
 from scheduler.store.claims import ARM_MARGIN, Claim, ClaimCall, claim, claim_each, claim_for_arming, take_over
 from scheduler.store.leases import (
     all_publishing,
+    count_expired_leases,
     expire_leases,
     expired_leases,
     extend_lease,
@@ -89,6 +90,7 @@ __all__ = [
     "claim_for_arming",
     "clear_native",
     "cluster",
+    "count_expired_leases",
     "due_channels",
     "expire_leases",
     "expired_leases",

@@ -35,6 +35,12 @@ def expired_leases(session: Session, now: datetime, exclude: set[int], limit: in
     return [i for i in ids if i not in exclude][:limit]
 
 
+def count_expired_leases(session: Session, now: datetime) -> int:
+    """How many ``publishing`` deliveries' leases ran out (:func:`expired_leases` reads them a batch at a time)."""
+    query = select(func.count()).where(Delivery.status == PUBLISHING, Delivery.lease_until <= now)
+    return int(session.execute(query).scalar_one())
+
+
 def posts_and_channels(session: Session, delivery_ids: list[int]) -> list[tuple[int, str]]:
     """The post and channel of each of ``delivery_ids``, by post, then channel."""
     query = (

@@ -276,9 +276,12 @@ def test_the_daemon_alerts_a_failed_delivery_and_its_channel_and_sends_them_befo
     assert "daemonsecret" not in said + result.err
 
 
+@pytest.mark.parametrize("batch", [100, 6], ids=["all read", "more than a read"])
 def test_a_start_after_an_unclean_stop_is_an_alert(
-    hook: FakeWebhook, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    hook: FakeWebhook, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
+    """The alert names the first posts and counts them all, past the deliveries read at once (``LOOK_BATCH``)."""
+    monkeypatch.setattr("scheduler.daemon.lifecycle.LOOK_BATCH", batch)
     monkeypatch.setenv("SMM_ALERT_HOOK", hook.apprise_url())
     body = '[[alerts.destinations]]\nurl_env = "SMM_ALERT_HOOK"\nevents = ["unclean_start"]\n'
     config = write_config(tmp_path / "config.toml", sqlite_url, body, extra_top='[daemon]\nreconcile_delay = "1s"\n')
