@@ -218,8 +218,12 @@ class CommentWatch:
         self.timer.at(DIGEST, next_digest(rt.clock(), config.digest_at, rt.config.timezone), self.digest)
         if not rt.alert_wanted(DIGEST):
             return
+        key = uuid.uuid4().hex
         try:
-            taken = await rt.db_call(rows.take_for_digest, uuid.uuid4().hex, rt.clock())
+            taken = await rt.db_call(rows.take_for_digest, key, rt.clock())
+            if taken and not rt.alert_wanted(DIGEST):  # a reload while they were taken dropped the destination
+                await rt.db_call(rows.give_back_digest, key)
+                return
         except DatabaseError as exc:
             rt.health.down(exc)
             return

@@ -163,6 +163,13 @@ def mark_shown(session: Session, ids: Sequence[int], now: datetime) -> int:
 
 
 @keeps_due_times
+def give_back_digest(session: Session, key: str) -> int:
+    """Give back the comments the digest ``key`` took (it could not be queued): the next digest takes them."""
+    statement = update(comments).where(comments.c.digest == key).values(digest=None, digested_at=None)
+    return rowcount(connection_of(session).execute(statement))
+
+
+@keeps_due_times
 def take_for_digest(session: Session, key: str, now: datetime) -> list[StoredComment]:
     """Take every comment no digest has taken yet for the digest ``key`` (unique per digest): two daemons sending
     digests at once each get their own comments, never the same one. Newest first."""

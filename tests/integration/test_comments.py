@@ -357,6 +357,29 @@ def test_the_digest_waits_while_its_destination_cannot_be_read_and_follows_a_rel
     assert message["message"].startswith(f"3 new comments: post {posts['vk'][0]} on facebook (1), ok (1), vk (1)")
 
 
+def test_a_digest_whose_destination_goes_while_it_takes_the_comments_gives_them_back(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes
+) -> None:
+    """A SIGHUP may swap the sender while the digest writes: what it took waits for the next digest, not lost."""
+    config_path = configure(tmp_path, sqlite_url, fakes)
+    comment_everywhere(fakes, publish(config_path), n=1)
+    answers = iter([True, False])  # wanted when the digest starts; gone once the comments are taken
+
+    async def scenario() -> None:
+        watch = Watch(load_config(config_path))
+        watch.daemon.rt.alert_wanted = lambda event: next(answers)
+        try:
+            assert await watch.read() == 3
+            await watch.daemon.background.comments.digest()
+        finally:
+            await watch.close()
+
+    asyncio.run(scenario())
+    assert fakes.hook.messages == []
+    with Database(sqlite_url).read() as session:
+        assert len(session.execute(rows.comments.select().where(rows.comments.c.digest.is_(None))).all()) == 3
+
+
 def test_two_daemons_on_postgresql_store_and_digest_each_comment_once(
     tmp_path: Path, postgres_url: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
