@@ -417,6 +417,13 @@ class Adapter(ABC):
         :meth:`check`."""
         return None
 
+    @property
+    def read_requests(self) -> int:
+        """How many requests this adapter's reads (results, audience, comments) have made so far, where one read
+        may take several (pages of comments) against a limit in ``"request"`` units: the caller charges what a read
+        took beyond :meth:`requests_for_action` to the rate limits. 0 where a read costs what that method says."""
+        return 0
+
     def requests_for_action(self, action: Action) -> int:
         """How many API requests one ``action`` takes. They count against the same :meth:`rate_limits` as
         publishing: a limit in ``"request"`` units counts this many, a limit in ``"post"`` units counts one."""

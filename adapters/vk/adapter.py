@@ -92,6 +92,7 @@ class VkAdapter(Adapter):
         self._reader: Any = None
         self._vk_lock = threading.Lock()
         self._reading = VkReading(self._read, self.group_id)
+        self._reads = 0
 
     @classmethod
     def read_options(cls, table: OptionReader, folder: Path) -> dict[str, Any]:
@@ -316,8 +317,15 @@ class VkAdapter(Adapter):
     def _read(self, method: str, values: dict[str, Any], *, sending: bool = False, unsure: str | None = None) -> Any:
         """:meth:`_call` for :class:`VkReading`: its reads on the reading client, a deletion (``sending``) on the
         publishing one."""
+        if not sending:
+            self._reads += 1
         with self._errors(method, sending=sending, unsure=unsure):
             return self._api(reader=not sending).method(method, values)
+
+    @property
+    def read_requests(self) -> int:
+        """Requests of the reading client: a post's comments take a page per 100 and a read per long thread."""
+        return self._reads
 
     def _errors(self, action: str, *, sending: bool = False, unsure: str | None = None) -> AbstractContextManager[None]:
         return vk_errors(action, token=self._token, group_id=self.group_id, sending=sending, unsure=unsure)

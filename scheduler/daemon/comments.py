@@ -200,6 +200,7 @@ class CommentWatch:
         units = {limit.scope: float(count) for limit in limits if limit.unit == "request"}
         sending = await ratelimit.fit_window(self.limiter, limits, self.rt.monotonic, asyncio.sleep, units)
         since = post.newest or post.published_at - BEFORE_PUBLISH
+        before = adapter.read_requests
         try:
             return await adapter.read_comments(post.remote_id, since)
         except PublishError as exc:
@@ -208,7 +209,12 @@ class CommentWatch:
                     self.limiter.pause(limit.scope, self.rt.monotonic() + float(exc.retry_after))
             raise
         finally:
-            self.limiter.finished(sending, self.rt.monotonic())
+            now = self.rt.monotonic()
+            self.limiter.finished(sending, now)
+            if (pages := adapter.read_requests - before - count) > 0 and units:
+                # The further pages count in the token's window as sent now: a publish waits for them to settle.
+                extra = {scope: float(pages) for scope in units}
+                self.limiter.finished(self.limiter.sent([x for x in limits if x.scope in units], now, extra), now)
 
     async def digest(self) -> None:
         """The daily digest: every comment no digest took yet, in one ``comment_digest`` alert (none when no

@@ -268,6 +268,40 @@ def test_a_network_error_is_read_again_at_the_next_interval_and_a_missing_right_
     assert {c.channel for c in stored(sqlite_url)} == {"vk", "ok"}
 
 
+def test_every_page_of_a_read_counts_in_the_tokens_window_as_publishing_does(
+    tmp_path: Path, sqlite_url: str, fakes: Fakes
+) -> None:
+    """A post with 250 comments takes three wall.getComments on VK's 3-a-second token: the two pages past the one
+    the read was paced for are recorded in the token's window, so a publish waits for them instead of meeting
+    error 6."""
+    config_path = configure(tmp_path, sqlite_url, fakes)
+    posts = publish(config_path)
+    fakes.vk.people[501] = ("Ivan", "Petrov")
+    for i in range(250):
+        fakes.vk.add_comment(-GROUP_ID, int(posts["vk"][1]), 501, f"vk comment {i}", at=fakes.vk.now() + i)
+    counted: list[float] = []
+
+    async def scenario() -> int:
+        watch = Watch(load_config(config_path))
+        limiter = watch.daemon.limiter
+        per_request = {x.scope for x in watch.rt.adapters["vk"].rate_limits() if x.unit == "request"}
+        record = limiter.sent
+
+        def sent(limits: Any, now: float, units: dict[str, float] | None = None) -> Any:
+            counted.extend((units or {}).get(x.scope, 1.0) for x in limits if x.scope in per_request)
+            return record(limits, now, units)
+
+        limiter.sent = sent  # type: ignore[method-assign]
+        try:
+            return await watch.read()
+        finally:
+            await watch.close()
+
+    assert asyncio.run(scenario()) == 250
+    requests = len(fakes.vk.calls("wall.getComments"))
+    assert requests == 3 and sum(counted) == requests
+
+
 def test_a_post_deleted_on_the_network_is_skipped_and_the_others_are_read(
     tmp_path: Path, sqlite_url: str, fakes: Fakes
 ) -> None:
