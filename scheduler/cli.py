@@ -264,7 +264,7 @@ def retry(obj: Context, post_id: int) -> None:
     """Re-queue a post's failed or unknown deliveries, due now."""
     from scheduler.service import retry_post
 
-    print_post(retry_post(obj.db_of_post(post_id), post_id, now()), obj.config, "re-queued")
+    print_post(retry_post(obj.config, obj.db_of_post(post_id), post_id, now()), obj.config, "re-queued")
 
 
 @cli.command()
@@ -283,7 +283,9 @@ def resolve(obj: Context, post_id: int, published: bool, url: str | None, again:
         raise InputError("give exactly one of --published and --retry")
     if url and not published:
         raise InputError("--url goes with --published")
-    view = resolve_post(obj.db_of_post(post_id), post_id, now(), published=published, url=url, channel=channel)
+    view = resolve_post(
+        obj.config, obj.db_of_post(post_id), post_id, now(), published=published, url=url, channel=channel
+    )
     print_post(view, obj.config, "resolved")
 
 

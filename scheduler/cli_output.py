@@ -33,7 +33,7 @@ def local_time(iso: str | None, channel: str, config: Config) -> str:
     if iso is None:
         return "-"
     when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    zone = config.channel(channel).timezone if channel in config.channel_names else config.timezone
+    zone = config.zone_of(channel)
     return format_local(when, zone)
 
 

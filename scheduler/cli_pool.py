@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
 from scheduler.cli_context import Context, SmmGroup
 from scheduler.cli_output import emit_json, local_time, one_line
 from scheduler.errors import NoDatabaseYet, NotFound
 from scheduler.log import configure_logging, escape_for_terminal
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.group(cls=SmmGroup, invoke_without_command=True)

@@ -125,6 +125,11 @@ class Config:
     def channel(self, name: str) -> ChannelConfig:
         return self._channels_by_name[name]
 
+    def zone_of(self, name: str) -> ZoneInfo:
+        """Channel ``name``'s time zone, for times in messages; the config's own for a channel no longer in it."""
+        channel = self._channels_by_name.get(name)
+        return channel.timezone if channel is not None else self.timezone
+
     @cached_property
     def _channels_by_name(self) -> dict[str, ChannelConfig]:
         # The daemon asks for channels by name several times per post; an agency's config has thousands.

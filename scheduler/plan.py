@@ -8,7 +8,7 @@ UTM-tagged links, hashtags, escaping left as written for the channel's parse mod
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TypedDict
 
@@ -96,8 +96,9 @@ def format_plan(items: list[PlanItem], config: Config) -> list[str]:
         return ["nothing is queued"]
     lines: list[str] = []
     for item in items:
-        zone = config.channel(item["channel"]).timezone if item["channel"] in config.channel_names else UTC
-        when = format_local(datetime.fromisoformat(item["due_at"].replace("Z", "+00:00")), zone)
+        when = format_local(
+            datetime.fromisoformat(item["due_at"].replace("Z", "+00:00")), config.zone_of(item["channel"])
+        )
         lines.append(f"post {item['post_id']} -> {item['channel']} ({item['network']}, {item['category']}) at {when}")
         if item["text"]:
             lines.extend("  | " + line for line in item["text"].split("\n"))

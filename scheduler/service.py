@@ -9,7 +9,7 @@ database and the media store as they were.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import TypedDict
 
 from sqlalchemy.orm import Session
@@ -120,7 +120,7 @@ def reschedule_post(
         if not queued:
             raise StateConflict(f"post {post_id} has no queued delivery to move: {_states(post.deliveries)}")
         for delivery in queued:
-            zone = config.channel(delivery.channel).timezone if delivery.channel in config.channel_names else UTC
+            zone = config.zone_of(delivery.channel)
             when = now if at is None else parse_when(at, zone, now)
             if delivery.delete_at is not None:
                 _check_expiry(post_id, delivery, when, zone)
@@ -146,16 +146,18 @@ def _check_expiry(post_id: int, delivery: Delivery, when: datetime, zone: tzinfo
         raise InputError(f"cannot move post {post_id}: {'; '.join(found)}")
 
 
-def _refuse_expired(post_id: int, deliveries: Sequence[Delivery], now: datetime) -> None:
+def _refuse_expired(config: Config, post_id: int, deliveries: Sequence[Delivery], now: datetime) -> None:
     """Refuse sending again a delivery whose post expired (``--expire-at``): it would go out, then be deleted."""
-    if ended := [d.delete_at for d in deliveries if d.delete_at is not None and d.delete_at <= now]:
+    if ended := [d for d in deliveries if d.delete_at is not None and d.delete_at <= now]:
+        first = min(ended, key=lambda d: d.delete_at or now)
+        assert first.delete_at is not None
         raise StateConflict(
-            f"post {post_id} expired ({format_local(min(ended), UTC)}): it is not sent again; add it anew with a "
-            "later --expire-at if it should still go out"
+            f"post {post_id} expired ({format_local(first.delete_at, config.zone_of(first.channel))}): it is not "
+            "sent again; add it anew with a later --expire-at if it should still go out"
         )
 
 
-def retry_post(db: Database, post_id: int, now: datetime) -> PostView:
+def retry_post(config: Config, db: Database, post_id: int, now: datetime) -> PostView:
     """Re-queue the post's failed and unknown deliveries, due now."""
     with db.write() as session:
         post = _get(session, post_id)
@@ -164,7 +166,7 @@ def retry_post(db: Database, post_id: int, now: datetime) -> PostView:
             raise StateConflict(
                 f"post {post_id} has no failed or unknown delivery to retry: {_states(post.deliveries)}"
             )
-        _refuse_expired(post_id, again, now)
+        _refuse_expired(config, post_id, again, now)
         ids = [d.id for d in again]
         repo.requeue(session, ids, now, now, "re-queued by an operator (smm retry)")
         session.expire_all()
@@ -175,6 +177,7 @@ def retry_post(db: Database, post_id: int, now: datetime) -> PostView:
 
 
 def resolve_post(
+    config: Config,
     db: Database,
     post_id: int,
     now: datetime,
@@ -201,7 +204,7 @@ def resolve_post(
             for delivery in unknown:
                 repo.mark_published_by_hand(session, delivery.id, url, now)
         else:
-            _refuse_expired(post_id, unknown, now)
+            _refuse_expired(config, post_id, unknown, now)
             repo.requeue(session, [d.id for d in unknown], now, now, "settled by an operator: send again")
         session.expire_all()
         post = _get(session, post_id)

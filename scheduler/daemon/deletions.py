@@ -104,12 +104,11 @@ class DeletionRuns:
         if deletion is None:
             return  # another daemon took it, or it is no longer due
         if rt.clock() - due > LATE and deletion.attempt_number == 1 and deletion.open_since is None:
-            zone = rt.config.channel(channel).timezone if channel in rt.config.channel_names else None
             log.warning(
                 "post %d on %s was due for deletion at %s, while no daemon ran: deleting it now",
                 deletion.post_id,
                 channel,
-                format_local(due, zone) if zone is not None else due.isoformat(timespec="seconds"),
+                format_local(due, rt.config.zone_of(channel)),
                 extra={"post_id": deletion.post_id, "channel": channel, "action": "late_deletion"},
             )
         rt.inflight.add(delivery_id)

@@ -11,7 +11,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler import store, watch
@@ -141,9 +141,7 @@ class Look:
         for d in rows:
             if d.status != "queued":
                 continue
-            channel = config.channel(d.channel) if d.channel in config.channel_names else None
-            zone = channel.timezone if channel else UTC
-            when = format_local(d.next_attempt_at or d.due_at, zone)
+            when = format_local(d.next_attempt_at or d.due_at, config.zone_of(d.channel))
             log.info(
                 "queued post %d on %s for %s",
                 d.post_id,

@@ -442,8 +442,8 @@ def test_a_post_whose_expiry_passed_is_not_sent_again(world: World, command: tup
     before = cli(world, "show", str(post_id), "--json").out
     line = one_line_error(cli(world, command[0], str(post_id), *command[1:]))
     assert line == (
-        f"smm: error: post {post_id} expired ({format_local(ended, UTC)}): it is not sent again; add it anew with "
-        "a later --expire-at if it should still go out"
+        f"smm: error: post {post_id} expired ({format_local(ended, world.channel.timezone)}): it is not sent "
+        "again; add it anew with a later --expire-at if it should still go out"
     )
     assert cli(world, "show", str(post_id), "--json").out == before  # nothing changed
 

@@ -273,7 +273,7 @@ def test_unreadable_network_holds_as_unknown_and_resolve_settles_it(world: World
     assert d["status"] == "unknown"
     assert "cannot be read back" in d["last_error"] and f"smm resolve {post_id} --published" in d["last_error"]
     assert len(adapter.published) == 1  # nothing was resent
-    view = resolve_post(world.db, post_id, world.clock(), published=True, url="https://t.me/x/5")
+    view = resolve_post(world.config, world.db, post_id, world.clock(), published=True, url="https://t.me/x/5")
     assert view["deliveries"][0]["status"] == "published"
     assert view["deliveries"][0]["remote_url"] == "https://t.me/x/5"
     assert world.open_attempts() == 0
