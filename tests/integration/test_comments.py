@@ -146,6 +146,12 @@ def stored(db_url: str) -> list[rows.StoredComment]:
         return rows.listed(session, since=None, channel=None, seen_too=True)
 
 
+def undigested(db_url: str) -> int:
+    """How many stored comments no digest has taken yet."""
+    with Database(db_url).read() as session:
+        return len(session.execute(rows.comments.select().where(rows.comments.c.digest.is_(None))).all())
+
+
 def test_comments_of_every_network_are_stored_once_across_reads_and_restarts(
     tmp_path: Path, db_url: str, fakes: Fakes, logged: list[str]
 ) -> None:
@@ -349,8 +355,7 @@ def test_the_daily_digest_names_posts_channels_and_links_and_takes_each_comment_
     assert any("Jane Roe: facebook comment 0 https://www.facebook.com/" in line for line in lines)
     for text in [message["message"], *logged]:
         assert USER_TOKEN not in text and "hooksecret-0123456789" not in text
-    with Database(sqlite_url).read() as session:
-        assert session.execute(rows.comments.select().where(rows.comments.c.digest.is_(None))).first() is None
+    assert undigested(sqlite_url) == 0
 
 
 def test_the_digest_waits_while_its_destination_cannot_be_read_and_follows_a_reload(
@@ -364,10 +369,6 @@ def test_the_digest_waits_while_its_destination_cannot_be_read_and_follows_a_rel
     monkeypatch.delenv("SMM_ALERT_UNSET", raising=False)
     unreadable = load_config(config_path)  # the config wants a digest; the sender cannot send it anywhere
 
-    def undigested() -> int:
-        with Database(sqlite_url).read() as session:
-            return len(session.execute(rows.comments.select().where(rows.comments.c.digest.is_(None))).all())
-
     async def scenario() -> tuple[int, int]:
         watch = Watch(unreadable)
         watch.daemon.load = lambda: readable
@@ -375,14 +376,14 @@ def test_the_digest_waits_while_its_destination_cannot_be_read_and_follows_a_rel
         try:
             assert await watch.read() == 3
             await watch.daemon.background.comments.digest()
-            waiting = undigested()
+            waiting = undigested(sqlite_url)
             await watch.daemon.reload()  # SIGHUP: the destination's URL can be read now, by a new sender
             await watch.daemon.background.comments.digest()
             deadline = time.monotonic() + 10
             while not fakes.hook.messages and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             await watch.daemon.alerts.stop()
-            return waiting, undigested()
+            return waiting, undigested(sqlite_url)
         finally:
             await watch.close()
 
@@ -410,8 +411,7 @@ def test_a_digest_whose_destination_goes_while_it_takes_the_comments_gives_them_
 
     asyncio.run(scenario())
     assert fakes.hook.messages == []
-    with Database(sqlite_url).read() as session:
-        assert len(session.execute(rows.comments.select().where(rows.comments.c.digest.is_(None))).all()) == 3
+    assert undigested(sqlite_url) == 3
 
 
 def test_two_daemons_on_postgresql_store_and_digest_each_comment_once(

@@ -167,17 +167,22 @@ timeout = "1s"
 """
 
 
+def filled(config: Path, text: str) -> None:
+    """``text`` added to the pool a day before ``T0``, and the daemon's run at ``T0`` queues it into ``SLOT``."""
+    cfg = load_config(config)
+    db = Database(cfg.database_url)
+    db.check_schema()
+    add_post(cfg, db, NewPost(text=text, evergreen=True), T0 - timedelta(days=1))
+    db.dispose()
+    assert run_once_at(config, T0) == 0
+
+
 def test_a_fill_that_meets_a_passing_error_is_retried(
     tmp_path: Path, db_url: str, telegram: FakeTelegram, logged: list[str]
 ) -> None:
     body = TELEGRAM.format(url=telegram.url)
     config = write_config(tmp_path / "config.toml", db_url, body, outbox=False, extra_top=RETRY_FAST)
-    cfg = load_config(config)
-    db = Database(cfg.database_url)
-    db.check_schema()
-    add_post(cfg, db, NewPost(text="How we roast our coffee", evergreen=True), T0 - timedelta(days=1))
-    db.dispose()
-    assert run_once_at(config, T0) == 0
+    filled(config, "How we roast our coffee")
     assert deliveries_of(db_url) == [(1, "tg", SLOT, "queued", 1)]
 
     telegram.inject("sendMessage", Fault.respond(502, telegram_error(502, "Bad Gateway")))
@@ -198,19 +203,14 @@ def test_a_fill_whose_answer_is_lost_is_read_back_and_published_once(
         fake.advance((SLOT - datetime.now(UTC)).total_seconds())  # the network's clock is the daemon's
         body = VK.format(group=GROUP_ID, url=fake.url)
         config = write_config(tmp_path / "config.toml", db_url, body, outbox=False, extra_top=RETRY_FAST)
-        cfg = load_config(config)
-        db = Database(cfg.database_url)
-        db.check_schema()
-        add_post(cfg, db, NewPost(text="Meet the team", evergreen=True), T0 - timedelta(days=1))
-        db.dispose()
-        assert run_once_at(config, T0) == 0
+        filled(config, "Meet the team")
         assert deliveries_of(db_url) == [(1, "vk", SLOT, "queued", 1)]
 
         fake.inject("wall.post", Fault.drop_after())  # VK posts it, the answer is lost
         assert run_once_at(config, SLOT + timedelta(seconds=1)) == 0
         assert deliveries_of(db_url) == [(1, "vk", SLOT, "published", 1)]
         assert len(fake.published) == len(fake.calls("wall.post")) == 1
-        db = Database(cfg.database_url)
+        db = Database(db_url)
         try:
             (attempt,) = show_post(db, 1)["deliveries"][0]["history"]
         finally:
