@@ -48,6 +48,36 @@ def test_partial_indexes_are_partial_on_both_databases(db_url: str) -> None:
     assert "native_id IS NOT NULL" in definitions["ix_deliveries_native"].replace("(", "").replace(")", "")
 
 
+def published_history(
+    db: Database,
+    *,
+    channel: str,
+    network: str | None = None,
+    delivery: dict[str, str] | None = None,
+    attempt: dict[str, str] | None = None,
+) -> None:
+    """One post, published once on ``channel``, written in SQL at whatever revision ``db`` is: ``delivery`` and
+    ``attempt`` add the columns (and SQL values) that revision has beyond the first one's."""
+    from sqlalchemy import text
+
+    def insert(table: str, values: dict[str, str]) -> str:
+        return f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(values.values())})"
+
+    deliveries = {
+        "id": "1", "post_id": "1", "channel": f"'{channel}'", "network": f"'{network or channel}'",
+        "status": "'published'", "due_at": ":t", "slotted": "false", "attempts": "1", "key": "'k1'",
+        "updated_at": ":t",
+    }  # fmt: skip
+    attempts = {"id": "1", "delivery_id": "1", "number": "1", "owner": "'me'", "started_at": ":t"}
+    at = {"t": "2026-11-01 10:00:00"}
+    with db.write_engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO posts (id, text, category, media, created_at) VALUES (1, 'p', 'news', '[]', :t)"), at
+        )
+        conn.execute(text(insert("deliveries", deliveries | (delivery or {}))), at)
+        conn.execute(text(insert("attempts", attempts | {"outcome": "'published'"} | (attempt or {}))), at)
+
+
 def test_upgrading_a_database_with_posts_keeps_every_row(db_url: str) -> None:
     """Batch migrations on SQLite rebuild tables; with foreign keys on, dropping the old deliveries table would
     cascade-delete every attempt. The history must survive every upgrade."""
@@ -55,26 +85,7 @@ def test_upgrading_a_database_with_posts_keeps_every_row(db_url: str) -> None:
 
     db = Database(db_url)
     upgrade(db, "0001")
-    with db.write_engine.begin() as conn:
-        conn.execute(
-            text("INSERT INTO posts (id, text, category, media, created_at) VALUES (1, 'p', 'news', '[]', :t)"),
-            {"t": "2026-11-01 10:00:00"},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO deliveries (id, post_id, channel, network, status, due_at, slotted, attempts, key, "
-                "updated_at, next_attempt_at) "
-                "VALUES (1, 1, 'outbox', 'outbox', 'published', :t, false, 1, 'k1', :t, :t)"
-            ),
-            {"t": "2026-11-01 10:00:00"},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO attempts (id, delivery_id, number, owner, started_at, outcome) "
-                "VALUES (1, 1, 1, 'me', :t, 'published')"
-            ),
-            {"t": "2026-11-01 10:00:00"},
-        )
+    published_history(db, channel="outbox", delivery={"next_attempt_at": ":t"})
     assert upgrade(db) == ("0001", SCHEMA_HEAD)
     with db.write_engine.connect() as conn:
         counts = [conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("posts", "deliveries", "attempts")]
@@ -92,26 +103,13 @@ def test_0012_keeps_published_rows_without_further_ids_and_comes_back_down(db_ur
 
     db = Database(db_url)
     upgrade(db, "0011")
-    with db.write_engine.begin() as conn:
-        conn.execute(
-            text("INSERT INTO posts (id, text, category, media, created_at) VALUES (1, 'p', 'news', '[]', :t)"),
-            {"t": "2026-11-01 10:00:00"},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO deliveries (id, post_id, channel, network, status, due_at, slotted, attempts, key, "
-                "updated_at, published_at, remote_id) "
-                "VALUES (1, 1, 'tg', 'telegram', 'published', :t, false, 1, 'k1', :t, :t, '41')"
-            ),
-            {"t": "2026-11-01 10:00:00"},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO attempts (id, delivery_id, number, owner, started_at, outcome, remote_id) "
-                "VALUES (1, 1, 1, 'me', :t, 'published', '41')"
-            ),
-            {"t": "2026-11-01 10:00:00"},
-        )
+    published_history(
+        db,
+        channel="tg",
+        network="telegram",
+        delivery={"published_at": ":t", "remote_id": "'41'"},
+        attempt={"remote_id": "'41'"},
+    )
     assert upgrade(db) == ("0011", SCHEMA_HEAD)
     with db.write_engine.begin() as conn:
         assert conn.execute(text("SELECT remote_id, more_remote_ids FROM deliveries")).one() == ("41", None)
